@@ -1,0 +1,116 @@
+"""What a run measured: HDR latency histograms per RPC and per journey, split by status code.
+
+All latencies are integers in microseconds (µs), recorded into ``hdrhistogram``
+histograms with 3 significant figures (0.1 % resolution) covering 1 µs to 1 h.
+Histograms merge exactly (``HdrHistogram.add`` / ``encode`` +
+``decode_and_add``), so percentiles stay exact when several recorders are
+combined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000
+SIGNIFICANT_FIGURES = 3
+
+#: Status code names as Python's ``grpc.StatusCode`` spells them (``OK``, ``NOT_FOUND``, ...).
+OK = "OK"
+
+
+def new_histogram() -> HdrHistogram:
+    """An empty latency histogram in µs (1 µs .. 1 h, 3 significant figures)."""
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+
+
+def clamp_us(latency_us: float) -> int:
+    """Round a latency in µs to the histogram's trackable range."""
+    return min(max(int(latency_us), LOWEST_US), HIGHEST_US)
+
+
+def count_within(histogram: HdrHistogram, threshold_us: int) -> int:
+    """Number of recorded values at or below ``threshold_us`` (to the histogram's 0.1 % resolution)."""
+    total = 0
+    for item in histogram.get_recorded_iterator():
+        if histogram.get_lowest_equivalent_value(item.value_iterated_to) > threshold_us:
+            break
+        total += item.count_at_value_iterated_to
+    return total
+
+
+class CallStats:
+    """Outcomes of one RPC (or one journey): a latency histogram in µs per status code name."""
+
+    __slots__ = ("by_code",)
+
+    def __init__(self) -> None:
+        self.by_code: dict[str, HdrHistogram] = {}
+
+    def record(self, code: str, latency_us: float) -> None:
+        """Record one completed call with gRPC status ``code`` (e.g. ``"OK"``) and its latency in µs."""
+        histogram = self.by_code.get(code)
+        if histogram is None:
+            histogram = self.by_code[code] = new_histogram()
+        histogram.record_value(clamp_us(latency_us))
+
+    def _selected(self, codes: Collection[str] | None) -> Iterable[HdrHistogram]:
+        return (h for c, h in self.by_code.items() if codes is None or c in codes)
+
+    def count(self, codes: Collection[str] | None = None) -> int:
+        """Calls recorded, all of them or only those whose status is in ``codes``."""
+        return sum(h.get_total_count() for h in self._selected(codes))
+
+    def count_within(self, threshold_us: int, codes: Collection[str] | None = None) -> int:
+        """Calls (optionally only those with a status in ``codes``) that took at most ``threshold_us``."""
+        return sum(count_within(h, threshold_us) for h in self._selected(codes))
+
+    def merged(self, codes: Collection[str] | None = None) -> HdrHistogram:
+        """One histogram of all calls, or of those whose status is in ``codes``."""
+        out = new_histogram()
+        for histogram in self._selected(codes):
+            out.add(histogram)
+        return out
+
+    def errors(self) -> dict[str, int]:
+        """Count of calls per non-OK status code name."""
+        return {c: h.get_total_count() for c, h in sorted(self.by_code.items()) if c != OK}
+
+    def add(self, other: CallStats) -> None:
+        """Merge ``other`` into this one (exact: histogram counts add)."""
+        for code, histogram in other.by_code.items():
+            mine = self.by_code.get(code)
+            if mine is None:
+                mine = self.by_code[code] = new_histogram()
+            mine.add(histogram)
+
+
+class RunStats:
+    """Everything the driver recorded after warm-up.
+
+    ``rpcs`` is keyed by full method name without the leading slash
+    (``casemesh.urlshortener.v1.UrlShortenerService/Resolve``), ``journeys``
+    by journey name. ``send_lag`` holds, per request, how late the driver sent
+    it relative to its intended send time (µs).
+    """
+
+    def __init__(self) -> None:
+        self.rpcs: dict[str, CallStats] = {}
+        self.journeys: dict[str, CallStats] = {}
+        self.send_lag = new_histogram()
+
+    def rpc(self, method: str) -> CallStats:
+        """The stats of ``method`` (created empty on first use)."""
+        stats = self.rpcs.get(method)
+        if stats is None:
+            stats = self.rpcs[method] = CallStats()
+        return stats
+
+    def journey(self, name: str) -> CallStats:
+        """The stats of journey ``name`` (created empty on first use)."""
+        stats = self.journeys.get(name)
+        if stats is None:
+            stats = self.journeys[name] = CallStats()
+        return stats

@@ -1,0 +1,32 @@
+"""Domain errors that servicers map to gRPC status codes.
+
+Domain code raises these; ``services.runtime.status`` turns them into
+``context.abort`` calls, so servicers stay thin and the mapping lives in one place.
+"""
+
+from __future__ import annotations
+
+
+class InvalidArgument(ValueError):
+    """A request field breaks a rule of the contract → ``INVALID_ARGUMENT``.
+
+    ``field`` is the field path as written in the .proto (``long_url``,
+    ``events[3].code``); the status message reads ``FIELD: REASON``.
+    """
+
+    def __init__(self, field: str, reason: str):
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class NotFound(LookupError):
+    """The named entity does not exist (or no longer does) → ``NOT_FOUND``."""
+
+
+class AlreadyExists(Exception):
+    """The entity to create exists already → ``ALREADY_EXISTS``."""
+
+
+class ResourceExhausted(Exception):
+    """A finite resource (an ID space, a buffer) ran out → ``RESOURCE_EXHAUSTED``."""
