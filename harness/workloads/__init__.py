@@ -1,0 +1,16 @@
+"""Workloads by name: the journeys and seeders of each case study."""
+
+from __future__ import annotations
+
+from .base import Workload
+from .url_shortener import WORKLOAD as _URL_SHORTENER
+
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (_URL_SHORTENER,)}
+
+
+def get_workload(name: str) -> Workload:
+    """The workload called ``name``; ``KeyError`` names the known ones when it does not exist."""
+    try:
+        return WORKLOADS[name]
+    except KeyError:
+        raise KeyError(f"unknown workload {name!r}; known: {', '.join(sorted(WORKLOADS))}") from None

@@ -1,0 +1,76 @@
+"""What a workload is: the journeys of one case study and how to seed its data.
+
+A profile names a workload (``workload: url-shortener``) and weights its
+journeys; the driver picks a journey per arrival and runs it. A journey is a
+coroutine that makes one or more RPCs through a :class:`Caller`, which times
+and records every call.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Params(BaseModel):
+    """Base of journey and seed parameter models: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Caller(Protocol):
+    """Makes one timed RPC for a journey; the driver implements it.
+
+    ``service`` is the topology name of the service (``urlshortener``),
+    ``method`` the RPC name on its stub (``Resolve``). Returns the response;
+    raises ``grpc.aio.AioRpcError`` when the call ends with a non-OK status
+    (already recorded by then, so journeys may catch expected codes such as
+    ``NOT_FOUND``).
+    """
+
+    async def __call__(self, service: str, method: str, request: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Journey:
+    """One user journey: a name, its parameter model and the coroutine that runs it.
+
+    ``run(call, params, state, rng)`` makes the journey's RPCs through ``call``;
+    ``state`` is what the workload's seeder returned.
+    """
+
+    name: str
+    description: str
+    params_model: type[Params]
+    run: Callable[[Caller, Any, Any, random.Random], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The journeys of a case study, the services they call, and its seeder.
+
+    ``services`` are the topology names the journeys call directly (the
+    entry points that ``--target`` must name); ``stubs`` maps each to its
+    generated stub class and ``service_names`` to its full gRPC service name; ``rpcs`` lists every full method name
+    (``package.Service/Method``) the journeys may call, which SLOs may
+    reference. ``seed(call, params, rng)`` creates the data the journeys need
+    before load starts and returns the workload's state.
+    """
+
+    name: str
+    description: str
+    services: tuple[str, ...]
+    stubs: Mapping[str, type]
+    service_names: Mapping[str, str]
+    rpcs: tuple[str, ...]
+    journeys: Mapping[str, Journey]
+    seed_model: type[Params]
+    seed: Callable[[Caller, Any, random.Random], Awaitable[Any]]
+
+    def full_method(self, service: str, method: str) -> str:
+        """``package.Service/Method`` of ``method`` on topology service ``service``."""
+        return f"{self.service_names[service]}/{method}"
