@@ -1,0 +1,128 @@
+"""The embedded default: the services a profile needs, as local processes on 127.0.0.1.
+
+Each service runs in its own process (``casemesh serve SERVICE --topology
+FILE``) on a free loopback port, so every mesh hop is a real gRPC call
+between processes. The harness writes the topology file, waits until every
+service answers the gRPC health check with SERVING, and on exit stops them
+with SIGTERM, dependents first (so the URL shortener flushes its click buffer
+to a still-running analytics service), escalating to SIGKILL after a grace
+period. Each process's output goes to ``OUT/logs/<service>.log``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from casemesh.services.catalog import SERVICES
+from casemesh.services.runtime.server import shutdown_order
+from casemesh.services.runtime.topology import Endpoint, Topology
+
+from .errors import HarnessError
+
+LOOPBACK = "127.0.0.1"
+STARTUP_TIMEOUT_S = 30.0
+STOP_GRACE_S = 10.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def embedded_topology(services: list[str]) -> Topology:
+    """One free loopback port (and metrics port) per service."""
+    return Topology(services={
+        name: Endpoint(address=f"{LOOPBACK}:{free_port()}", metrics_address=f"{LOOPBACK}:{free_port()}")
+        for name in services
+    })
+
+
+class Mesh:
+    """Processes of an embedded mesh; use ``async with`` to start and stop them."""
+
+    def __init__(self, services: list[str], out_dir: Path, env: dict[str, str] | None = None):
+        self.services = services
+        self.topology = embedded_topology(services)
+        self.out_dir = out_dir
+        self._env = {**os.environ, **(env or {})}
+        self._processes: dict[str, subprocess.Popen] = {}
+
+    async def __aenter__(self) -> Mesh:
+        try:
+            await self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def start(self) -> None:
+        """Start every service and wait until each reports SERVING (``HarnessError`` if one does not)."""
+        logs = self.out_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        topology_file = self.out_dir / "topology.yaml"
+        topology_file.write_text(self.topology.dump())
+        for name in self.services:
+            log_file = (logs / f"{name}.log").open("wb")
+            command = [sys.executable, "-m", "casemesh.harness.cli", "serve", name, "--topology", str(topology_file)]
+            self._processes[name] = subprocess.Popen(
+                command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**self._env, "OTEL_SERVICE_NAME": name},
+            )
+            log_file.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        await asyncio.gather(*(self._wait_serving(name, deadline) for name in self.services))
+
+    async def _wait_serving(self, name: str, deadline: float) -> None:
+        address = self.topology.endpoint(name).address
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                process = self._processes[name]
+                if process.poll() is not None:
+                    raise HarnessError(f"service {name} exited with code {process.returncode} while starting:\n{self.log_tail(name)}")
+                try:
+                    reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=0.5)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.aio.AioRpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise HarnessError(f"service {name} did not report SERVING on {address} within {STARTUP_TIMEOUT_S:.0f} s:\n{self.log_tail(name)}")
+                await asyncio.sleep(0.1)
+
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        """The last ``lines`` lines of service ``name``'s log."""
+        path = self.out_dir / "logs" / f"{name}.log"
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        """SIGTERM every service, dependents first, waiting for each; SIGKILL what outlives the grace."""
+        order = [d.name for d in shutdown_order([SERVICES[n] for n in self.services])]
+        for name in order:
+            process = self._processes.pop(name, None)
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

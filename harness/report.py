@@ -1,0 +1,95 @@
+"""The terminal report: a live view while the load runs, and the summary tables at the end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from .driver import Progress
+from .result import latency_summary
+from .stats import RunStats
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _short(method: str) -> str:
+    """``pkg.v1.Service/Method`` → ``Service/Method`` for narrow terminals."""
+    return method.rsplit(".", 1)[-1]
+
+
+def calls_table(title: str, rows: dict[str, dict[str, Any]], short_names: bool = False) -> Table:
+    """A table of CALLS summaries (see harness/result.py): count, errors, rate and percentiles in ms."""
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("name")
+    for column in ("count", "errors", "rps", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"):
+        table.add_column(column, justify="right")
+    for name, row in rows.items():
+        errors = ", ".join(f"{code} {n}" for code, n in row["errors"].items()) or "0"
+        rps = row.get("throughput_rps")
+        table.add_row(
+            _short(name) if short_names else name, f"{row['count']:,}", errors, "-" if rps is None else f"{rps:,.1f}",
+            _ms(row["p50_ms"]), _ms(row["p90_ms"]), _ms(row["p99_ms"]), _ms(row["p999_ms"]), _ms(row["max_ms"]),
+        )
+    return table
+
+
+def slo_table(verdicts: list[dict[str, Any]], live: bool = False) -> Table:
+    """SLO verdicts: objective, measured ratio, error budget burnt and PASS/FAIL (``so far`` when live)."""
+    table = Table(title="SLOs" + (" (so far)" if live else ""), title_justify="left")
+    for column, justify in (("SLO", "left"), ("objective", "left"), ("measured", "right"),
+                            ("budget burnt", "right"), ("note", "left"), ("verdict", "center")):
+        table.add_column(column, justify=justify)
+    for v in verdicts:
+        measured = "-" if v["measured"] is None else f"{v['measured']:.4%}"
+        burnt = "-" if v["budget_burnt"] is None else f"{v['budget_burnt']:.0%}"
+        verdict = Text("PASS", style="bold green") if v["passed"] else Text("FAIL", style="bold red")
+        table.add_row(v["display_name"] or v["name"], v["objective"], measured, burnt, v.get("note") or "", verdict)
+    return table
+
+
+def live_view(progress: Progress, stats: RunStats, verdicts: list[dict[str, Any]], total_s: float) -> Group:
+    """What the terminal shows while the run goes on."""
+    elapsed = time.perf_counter() - progress.started_at if progress.started_at else 0.0
+    header = Text.assemble(
+        (f"{progress.phase:>9}", "bold cyan"),
+        f"  {min(elapsed, total_s):5.1f}/{total_s:.0f} s   sent {progress.sent:,}   done {progress.completed:,}"
+        f"   failed {progress.failed:,}",
+    )
+    rows = {}
+    for name, calls in sorted(stats.rpcs.items()):
+        summary = latency_summary(calls.merged())
+        rows[name] = {**summary, "errors": calls.errors(), "throughput_rps": None}
+    return Group(header, calls_table("RPCs (measured window so far)", rows, short_names=True), slo_table(verdicts, live=True))
+
+
+def progress_line(progress: Progress, total_s: float) -> str:
+    """One plain line of progress for logs and non-interactive terminals."""
+    elapsed = time.perf_counter() - progress.started_at if progress.started_at else 0.0
+    return (f"[{progress.phase}] {min(elapsed, total_s):.0f}/{total_s:.0f} s: sent {progress.sent}, "
+            f"completed {progress.completed}, failed {progress.failed}")
+
+
+def summary_view(result: dict[str, Any]) -> Group:
+    """The final tables of a result document, and its verdict line."""
+    lag = result["send_lag"]
+    parts: list[Any] = [
+        calls_table("RPCs", result["rpcs"], short_names=True),
+        calls_table("Journeys", result["journeys"]),
+        Text(f"send lag: p50 {_ms(lag['p50_ms'])} ms, p99 {_ms(lag['p99_ms'])} ms, max {_ms(lag['max_ms'])} ms; "
+             f"offered {result['throughput']['offered_rps']:,.0f}/s, completed {result['throughput']['completed_rps'] or 0:,.1f}/s"),
+        slo_table(result["slos"]),
+    ]
+    if not result["valid"]:
+        parts.append(Text("RUN INVALID: " + "; ".join(result["invalid_reasons"]), style="bold yellow"))
+    elif result["passed"]:
+        parts.append(Text(f"PASSED: all {len(result['slos'])} SLOs met", style="bold green"))
+    else:
+        failed = [s["name"] for s in result["slos"] if not s["passed"]]
+        parts.append(Text(f"FAILED: {', '.join(failed)}", style="bold red"))
+    return Group(*parts)

@@ -1,0 +1,1 @@
+"""The shared runtime of every casemesh server: bootstrap, interceptors, topology, channels, tracing, metrics."""

@@ -1,0 +1,85 @@
+"""The contract between the runtime and a case-study service.
+
+A service package exposes a :class:`ServiceDefinition`; the runtime builds its
+:class:`Component` with a :class:`RuntimeContext` (outbound channels to the
+services it depends on), registers it on a gRPC server, starts it, and on
+shutdown stops it after its inbound calls have drained, while the services it
+depends on still serve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import grpc
+from opentelemetry.trace import TracerProvider
+
+from .channels import open_channel
+from .topology import Topology
+
+
+class Component(Protocol):
+    """A built service: registers its servicers, then runs between ``start`` and ``stop``."""
+
+    def register(self, server: grpc.aio.Server) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class RuntimeContext:
+    """What a component gets from the runtime: the topology and channels to its dependencies."""
+
+    def __init__(self, topology: Topology, tracer_provider: TracerProvider | None = None):
+        self.topology = topology
+        self._tracer_provider = tracer_provider
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        """The shared outbound channel to topology service ``service`` (opened on first use)."""
+        channel = self._channels.get(service)
+        if channel is None:
+            address = self.topology.endpoint(service).address
+            channel = self._channels[service] = open_channel(address, self.topology.calls, self._tracer_provider)
+        return channel
+
+    async def close(self) -> None:
+        """Close every channel opened through this context."""
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+
+class StatelessComponent:
+    """A component that is only a servicer: ``add_to_server(servicer, server)`` registers it."""
+
+    def __init__(self, servicer: object, add_to_server: Callable[[object, grpc.aio.Server], None]):
+        self.servicer = servicer
+        self._add_to_server = add_to_server
+
+    def register(self, server: grpc.aio.Server) -> None:
+        self._add_to_server(self.servicer, server)
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """A case-study service as the runtime sees it.
+
+    ``name`` is the topology name (``urlshortener``); ``grpc_services`` the
+    full names it registers (for health and reflection); ``dependencies`` the
+    topology names it calls; ``build`` makes the component.
+    """
+
+    name: str
+    grpc_services: tuple[str, ...]
+    dependencies: tuple[str, ...]
+    build: Callable[[RuntimeContext], Awaitable[Component]]

@@ -1,0 +1,1 @@
+"""The interceptor chain every casemesh server and outbound channel uses (DESIGN.md §4)."""

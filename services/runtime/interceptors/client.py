@@ -1,0 +1,80 @@
+"""The casemesh client interceptor for outbound mesh calls: deadline propagation and ``grpc_client_*`` metrics.
+
+A call without a timeout gets the channel's default (the topology's
+``calls.timeout_ms``); every outbound call's timeout is then cut to what is left of the inbound call's
+deadline (``services.runtime.deadlines``). Unary calls are observed in full
+(started, handled by code, handling seconds with a ``trace_id`` exemplar);
+streaming calls get the deadline and the started count.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+
+from ..deadlines import bounded_timeout
+from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
+from .server import split_method
+
+
+def _with_deadline(details: grpc.aio.ClientCallDetails, default_timeout_s: float | None) -> grpc.aio.ClientCallDetails:
+    timeout = bounded_timeout(details.timeout if details.timeout is not None else default_timeout_s)
+    if timeout == details.timeout:
+        return details
+    return details._replace(timeout=timeout)
+
+
+def _method_name(details: grpc.aio.ClientCallDetails) -> str:
+    method = details.method
+    return method.decode() if isinstance(method, bytes) else method
+
+
+class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    """Bounds timeouts by the inbound deadline and records ``grpc_client_*`` metrics."""
+
+    def __init__(self, metrics: RpcMetrics | None = None, default_timeout_s: float | None = None):
+        self._default_timeout_s = default_timeout_s
+        self._metrics = metrics or rpc_metrics("client")
+        self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any, dict[grpc.StatusCode, Any]]] = {}
+
+    def _observer(self, kind: str, method: str) -> tuple[Any, Any, Any, Any, dict[grpc.StatusCode, Any]]:
+        key = (kind, method)
+        children = self._children.get(key)
+        if children is None:
+            labels = (kind, *split_method(method))
+            m = self._metrics
+            children = self._children[key] = (
+                m.started.labels(*labels), m.msg_sent.labels(*labels), m.msg_received.labels(*labels),
+                m.handling_seconds.labels(*labels), {},
+            )
+        return children
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        details = _with_deadline(client_call_details, self._default_timeout_s)
+        method = _method_name(details)
+        started, sent, received, seconds, handled = self._observer("unary", method)
+        started.inc()
+        sent.inc()
+        started_at = time.perf_counter()
+        call = await continuation(details, request)
+        try:
+            await call
+            code = grpc.StatusCode.OK
+            received.inc()
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+        child = handled.get(code)
+        if child is None:
+            child = handled[code] = self._metrics.handled.labels("unary", *split_method(method), code_label(code))
+        child.inc()
+        seconds.observe(time.perf_counter() - started_at, exemplar=trace_exemplar())
+        return call
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):
+        details = _with_deadline(client_call_details, self._default_timeout_s)
+        started, sent, *_ = self._observer("server_stream", _method_name(details))
+        started.inc()
+        sent.inc()
+        return await continuation(details, request)

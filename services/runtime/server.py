@@ -1,0 +1,136 @@
+"""The one bootstrap every casemesh server process uses (DESIGN.md §4).
+
+``serve`` builds the given services from the topology and runs them until
+SIGTERM/SIGINT (or ``stop``): one ``grpc.aio`` server per distinct address,
+each with the gRPC health service (``grpc.health.v1.Health``, per-service
+status plus ``""`` for the whole server), server reflection, the interceptor
+chain (OpenTelemetry server spans, then casemesh metrics / deadline / error
+mapping), and ``/metrics`` on each distinct ``metrics_address``.
+
+Shutdown is graceful and ordered: health turns NOT_SERVING; then each service,
+dependents before their dependencies, refuses new calls (UNAVAILABLE), waits
+up to ``server.grace_s`` for its calls in flight, and stops its component
+(flushing what it owes other services, which still serve); finally the
+servers stop, channels close and spans are flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from .component import Component, RuntimeContext, ServiceDefinition
+from .interceptors.server import ServerInterceptor
+from .metrics import serve_metrics
+from .topology import Topology
+from .tracing import configure_tracing
+
+log = logging.getLogger("casemesh.runtime")
+
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+def shutdown_order(definitions: Sequence[ServiceDefinition]) -> list[ServiceDefinition]:
+    """Dependents before their dependencies (among ``definitions``), so flushes reach live services."""
+    remaining = {d.name: d for d in definitions}
+    ordered: list[ServiceDefinition] = []
+    while remaining:
+        depended_on = {dep for d in remaining.values() for dep in d.dependencies if dep in remaining and dep != d.name}
+        ready = [d for n, d in remaining.items() if n not in depended_on] or list(remaining.values())
+        for d in ready:
+            ordered.append(remaining.pop(d.name))
+    return ordered
+
+
+async def serve(
+    definitions: Sequence[ServiceDefinition],
+    topology: Topology,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[dict[str, int]], None] | None = None,
+) -> None:
+    """Serve ``definitions`` at their topology addresses until SIGTERM/SIGINT or ``stop`` is set.
+
+    ``on_ready`` receives ``{service name: bound port}`` once every server
+    listens and reports SERVING. Raises ``OSError`` when an address cannot be
+    bound, ``KeyError`` when a service is missing from the topology.
+    """
+    stop = stop or asyncio.Event()
+    provider = configure_tracing(os.environ.get("OTEL_SERVICE_NAME") or "+".join(d.name for d in definitions))
+    context = RuntimeContext(topology, provider)
+    interceptor = ServerInterceptor()
+    servers: dict[str, tuple[grpc.aio.Server, health.aio.HealthServicer, list[str]]] = {}
+    components: dict[str, Component] = {}
+    for definition in definitions:
+        address = topology.endpoint(definition.name).address
+        if address not in servers:
+            server = grpc.aio.server(
+                interceptors=[aio_server_interceptor(tracer_provider=provider), interceptor],
+                maximum_concurrent_rpcs=topology.server.max_concurrent_rpcs,
+                options=[("grpc.so_reuseport", 0)],
+            )
+            health_servicer = health.aio.HealthServicer()
+            health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+            servers[address] = (server, health_servicer, [])
+        server, _, hosted = servers[address]
+        component = await definition.build(context)
+        component.register(server)
+        components[definition.name] = component
+        hosted.extend(definition.grpc_services)
+
+    ports: dict[str, int] = {}
+    for address, (server, _, hosted) in servers.items():
+        reflection.enable_server_reflection((*hosted, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
+        port = server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"cannot listen on {address}")
+        for definition in definitions:
+            if topology.endpoint(definition.name).address == address:
+                ports[definition.name] = port
+
+    for component in components.values():
+        await component.start()
+    for server, health_servicer, hosted in servers.values():
+        await server.start()
+        for name in ("", *hosted):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    for metrics_address in dict.fromkeys(topology.endpoint(d.name).metrics_address for d in definitions):
+        if metrics_address:
+            serve_metrics(metrics_address)
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+    for definition in definitions:
+        log.info("serving %s on %s", definition.name, topology.endpoint(definition.name).address)
+    if on_ready:
+        on_ready(ports)
+    try:
+        await stop.wait()
+    finally:
+        await _shutdown(definitions, topology, servers, components, interceptor, context)
+        provider.shutdown()
+
+
+async def _shutdown(definitions, topology, servers, components, interceptor, context) -> None:
+    grace = topology.server.grace_s
+    for _, health_servicer, _ in servers.values():
+        await health_servicer.enter_graceful_shutdown()
+    for definition in shutdown_order(definitions):
+        for service in definition.grpc_services:
+            if not await interceptor.drain(service, grace):
+                log.warning("%s: calls still in flight after %.1f s grace", service, grace)
+        await components[definition.name].stop()
+    await asyncio.gather(*(server.stop(grace) for server, _, _ in servers.values()))
+    await context.close()

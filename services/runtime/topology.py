@@ -1,0 +1,110 @@
+"""Topology: which service listens where, and how outbound calls to it behave.
+
+One YAML file (or the ``CASEMESH_TOPOLOGY`` environment variable naming one)
+drives every process, so the same code runs as one process per service or
+several services in one process::
+
+    services:
+      urlshortener: {address: 127.0.0.1:50051, metrics_address: 127.0.0.1:9464}
+      idgen:        {address: 127.0.0.1:50051}
+      analytics:    {address: 127.0.0.1:50051}
+    calls:                       # outbound channel policy (all optional)
+      timeout_ms: 500            # per attempt default when the caller sets none
+      max_attempts: 3            # gRPC retry policy, on UNAVAILABLE only
+      initial_backoff_ms: 10
+      max_backoff_ms: 100
+    server:
+      max_concurrent_rpcs: 2000  # beyond this a server sheds with RESOURCE_EXHAUSTED
+      grace_s: 5                 # drain time on SIGTERM/SIGINT
+
+Services that share an address in one process share one gRPC server (one port).
+The shipped default (``topology.default.yaml``) puts all three URL-shortener
+services on 127.0.0.1:50051 with metrics on 127.0.0.1:9464.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.default.yaml")
+ENV_VAR = "CASEMESH_TOPOLOGY"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:50051 or [::1]:50051)")
+    return value
+
+
+class Endpoint(_Strict):
+    """Where one service listens (``host:port``) and, optionally, where its process serves ``/metrics``."""
+
+    address: str
+    metrics_address: str | None = None
+
+    _addr = field_validator("address", "metrics_address")(lambda v: v if v is None else _check_address(v))
+
+
+class CallPolicy(_Strict):
+    """Outbound call defaults, applied through the channel's gRPC service config."""
+
+    timeout_ms: float = Field(default=500, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=5)
+    initial_backoff_ms: float = Field(default=10, gt=0)
+    max_backoff_ms: float = Field(default=100, gt=0)
+
+
+class ServerPolicy(_Strict):
+    """Server limits: concurrency before shedding and the drain grace period."""
+
+    max_concurrent_rpcs: int = Field(default=2000, ge=1)
+    grace_s: float = Field(default=5.0, ge=0)
+
+
+class Topology(_Strict):
+    """The whole topology file."""
+
+    services: dict[str, Endpoint]
+    calls: CallPolicy = CallPolicy()
+    server: ServerPolicy = ServerPolicy()
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The endpoint of service ``name``; ``KeyError`` naming the known ones otherwise."""
+        try:
+            return self.services[name]
+        except KeyError:
+            raise KeyError(f"service {name!r} is not in the topology (has: {', '.join(sorted(self.services))})") from None
+
+    def dump(self) -> str:
+        """The topology as YAML, readable by :func:`load_topology`."""
+        return yaml.safe_dump(self.model_dump(exclude_none=True), sort_keys=False)
+
+
+class TopologyError(ValueError):
+    """The topology file is missing or invalid; the message names the file and field."""
+
+
+def load_topology(path: str | Path | None = None) -> Topology:
+    """Load ``path``, else the file named by ``$CASEMESH_TOPOLOGY``, else the shipped default."""
+    path = Path(path or os.environ.get(ENV_VAR) or DEFAULT_TOPOLOGY)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise TopologyError(f"{path}: cannot read topology: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise TopologyError(f"{path}: invalid YAML: {error}") from None
+    try:
+        return Topology.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise TopologyError(f"{path}: {field}: {first['msg']}") from None
