@@ -107,8 +107,6 @@ def run(
 
 
 async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: bool, seed: int) -> Exit:
-    from opentelemetry.instrumentation.grpc import aio_client_interceptors
-
     from casemesh.services.runtime.tracing import configure_tracing
 
     from .driver import Driver
@@ -124,13 +122,10 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
         console.print(f"starting {', '.join(profile.services)} on 127.0.0.1 (logs in {out_dir / 'logs'})")
         await mesh.start()
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
-    channels = {
-        service: grpc.aio.insecure_channel(address, interceptors=aio_client_interceptors(tracer_provider=provider))
-        for service, address in targets.items()
-    }
+    channels = {service: grpc.aio.insecure_channel(address) for service, address in targets.items()}
     started_at = datetime.now(timezone.utc)
     try:
-        driver = Driver(profile, channels, rng_seed=seed)
+        driver = Driver(profile, channels, rng_seed=seed, tracer=provider.get_tracer("casemesh.harness"))
         try:
             console.print(f"seeding {profile.workload.name} data")
             await driver.seed()

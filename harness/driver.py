@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.propagate import inject
 
 from .arrival import arrivals
 from .stats import OK, RunStats
@@ -73,8 +75,10 @@ class Driver:
     awaited inside the event loop that owns the channels.
     """
 
-    def __init__(self, profile: Any, channels: Mapping[str, grpc.aio.Channel], *, rng_seed: int = 1):
+    def __init__(self, profile: Any, channels: Mapping[str, grpc.aio.Channel], *, rng_seed: int = 1,
+                 tracer: trace.Tracer | None = None):
         self.profile = profile
+        self._tracer = tracer
         self.stats = RunStats()
         self.progress = Progress()
         self._methods = _Methods(profile.workload, channels)
@@ -137,6 +141,22 @@ class Driver:
             on_tick()
         return self.stats
 
+    def _traced(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        """``call`` with ``traceparent`` metadata, and a client span per RPC when the journey is sampled."""
+        tracer = self._tracer
+        recording = trace.get_current_span().is_recording()
+
+        async def traced_call(service: str, method: str, request: Any) -> Any:
+            carrier: dict[str, str] = {}
+            if not recording:
+                inject(carrier)
+                return await call(service, method, request, tuple(carrier.items()))
+            with tracer.start_as_current_span(self.profile.workload.full_method(service, method), kind=trace.SpanKind.CLIENT):
+                inject(carrier)
+                return await call(service, method, request, tuple(carrier.items()))
+
+        return traced_call
+
     async def _journey(self, journey: Any, params: Any, intended: float, record: bool) -> None:
         stats = self.stats
         methods = self._methods
@@ -144,7 +164,7 @@ class Driver:
         step_start = intended
         first = True
 
-        async def call(service: str, method: str, request: Any) -> Any:
+        async def call(service: str, method: str, request: Any, metadata: Any = None) -> Any:
             nonlocal step_start, first
             stub_method, full_method = methods.get(service, method)
             if first:
@@ -155,7 +175,7 @@ class Driver:
                 step_start = time.perf_counter()
             code = OK
             try:
-                return await stub_method(request, timeout=timeout)
+                return await stub_method(request, timeout=timeout, metadata=metadata)
             except grpc.aio.AioRpcError as error:
                 code = error.code().name
                 raise
@@ -165,7 +185,11 @@ class Driver:
 
         code = OK
         try:
-            await journey.run(call, params, self._state, self._rng)
+            if self._tracer is None:
+                await journey.run(call, params, self._state, self._rng)
+            else:
+                with self._tracer.start_as_current_span(journey.name, kind=trace.SpanKind.CLIENT):
+                    await journey.run(self._traced(call), params, self._state, self._rng)
         except grpc.aio.AioRpcError as error:
             code = error.code().name
         except Exception:  # a bug in a journey must not stop the run; it is counted and logged

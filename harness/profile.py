@@ -1,0 +1,319 @@
+"""Traffic profiles: which workload to drive, against which services, how hard, for how long, judged by which SLOs.
+
+A profile is one YAML file (format: docs/profiles.md). :func:`load_profile`
+reads a path or the name of a shipped profile (``harness/profiles/NAME.yaml``),
+validates it against :class:`ProfileDocument`, resolves the workload, seed
+and journey parameters and loads the SLO files it lists, and returns a
+:class:`Profile`. Every problem is a :class:`~casemesh.harness.errors.ConfigError`
+naming the file, line and field. :func:`with_overrides` applies the
+command-line overrides (``--duration``, ``--warmup``, ``--rate-scale``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
+
+from .errors import ConfigError
+from .slo import Slo, load_slos
+from .workloads import get_workload
+from .workloads.base import Journey, Params, Workload
+from .yaml_lines import Document, Problem, dotted, load_document, problems_from
+
+#: Where shipped profiles live; ``NAME.yaml`` is profile ``NAME``, ``*.slo.yaml`` are their SLO files.
+PROFILES_DIR = Path(__file__).parent / "profiles"
+SLO_FILE_SUFFIX = ".slo.yaml"
+#: Topology names of the services the harness can start. Point this at the runtime's registry.
+KNOWN_SERVICES: frozenset[str] = frozenset({"urlshortener", "idgen", "analytics"})
+
+RatePerS = Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
+WarmupS = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+DurationS = Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)]
+TimeoutMs = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+RateScale = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    """Profile sections: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class ProfileMetadata(_Strict):
+    """``metadata``: ``name`` identifies the profile in results; the rest is prose for readers."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]
+    description: str | None = None
+    source: str | None = None
+    scaling: str | None = None
+
+
+class _SteadyArrival(_Strict):
+    """An arrival process with one mean rate, ``rate_per_s`` requests per second."""
+
+    rate_per_s: RatePerS
+
+    def scaled(self, factor: float) -> Self:
+        """A copy with every rate multiplied by ``factor``; ``ValidationError`` when a rate leaves its range."""
+        return self.model_validate({**self.model_dump(), "rate_per_s": self.rate_per_s * factor})
+
+
+class ConstantArrival(_SteadyArrival):
+    """Evenly spaced arrivals: one request every ``1 / rate_per_s`` seconds."""
+
+    process: Literal["constant"]
+
+
+class PoissonArrival(_SteadyArrival):
+    """Independent arrivals: exponentially distributed gaps with mean ``1 / rate_per_s`` seconds."""
+
+    process: Literal["poisson"]
+
+
+#: Every arrival model; ``process`` tells them apart. Add new processes here.
+ArrivalModel = ConstantArrival | PoissonArrival
+Arrival = Annotated[ArrivalModel, Field(discriminator="process")]
+ARRIVAL_PROCESSES: tuple[str, ...] = tuple(get_args(m.model_fields["process"].annotation)[0] for m in get_args(ArrivalModel))
+
+
+class JourneyEntry(_Strict):
+    """One entry of ``journeys``: a journey of the workload, its relative weight and raw parameters."""
+
+    name: str
+    weight: Annotated[float, Field(gt=0)]
+    params: dict[str, Any] = {}
+
+
+class ProfileDocument(_Strict):
+    """A profile file as written; ``seed`` and journey ``params`` are checked against the workload afterwards."""
+
+    api_version: Literal["casemesh.dev/v1"] = Field(alias="apiVersion")
+    kind: Literal["Profile"]
+    metadata: ProfileMetadata
+    workload: str
+    services: Annotated[list[str], Field(min_length=1)]
+    seed: dict[str, Any] = {}
+    arrival: Arrival
+    warmup_s: WarmupS = 0.0
+    duration_s: DurationS
+    request_timeout_ms: TimeoutMs = 1000.0
+    journeys: Annotated[list[JourneyEntry], Field(min_length=1)]
+    slos: list[str] = []
+
+
+@dataclass(frozen=True)
+class ProfileJourney:
+    """A journey of the profile: picked with probability ``weight / sum of weights`` per arrival."""
+
+    name: str
+    weight: float
+    params: Params
+    journey: Journey
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated profile, ready for the driver.
+
+    ``path`` is the file it came from; ``services`` the topology names to
+    start; ``seed`` an instance of ``workload.seed_model``; ``arrival`` a
+    :data:`ArrivalModel` (``.process``, ``.rate_per_s`` in requests/s);
+    ``warmup_s`` and ``duration_s`` in seconds (warm-up is not measured,
+    duration is the measured window after it); ``request_timeout_ms`` the
+    deadline of each RPC in ms; ``slos`` from every listed SLO file, in order.
+    """
+
+    path: Path
+    metadata: ProfileMetadata
+    workload: Workload
+    services: tuple[str, ...]
+    seed: Params
+    arrival: ArrivalModel
+    warmup_s: float
+    duration_s: float
+    request_timeout_ms: float
+    journeys: tuple[ProfileJourney, ...]
+    slos: tuple[Slo, ...]
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+def shipped_profiles() -> list[str]:
+    """Names of the profiles shipped in ``harness/profiles/``, sorted."""
+    return sorted(p.name.removesuffix(".yaml") for p in PROFILES_DIR.glob("*.yaml") if not p.name.endswith(SLO_FILE_SUFFIX))
+
+
+def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | None = None) -> Profile:
+    """The profile at a path (a ``Path``, or a string ending in ``.yaml``/``.yml`` or containing ``/``) or shipped under a name.
+
+    ``known_services`` (default :data:`KNOWN_SERVICES`) are the service names
+    ``services`` may list. Raises ``ConfigError`` for the first problem found
+    (its message counts the others of the same stage).
+    """
+    path, shown = _locate(name_or_path)
+    document = load_document(path, shown)
+    if document.data is None:
+        raise ConfigError("the profile is empty", file=shown)
+    try:
+        parsed = ProfileDocument.model_validate(document.data)
+    except ValidationError as error:
+        raise document.error(problems_from(error, _arrival_relocated)) from None
+    problems: list[Problem] = []
+    workload = _workload(parsed.workload, problems)
+    services = _services(parsed, workload, KNOWN_SERVICES if known_services is None else known_services, problems)
+    seed = _params(workload.seed_model, parsed.seed, ("seed",), problems) if workload else None
+    journeys = _journeys(parsed, workload, problems)
+    if problems or workload is None or seed is None:
+        raise document.error(problems)
+    return Profile(
+        path=path,
+        metadata=parsed.metadata,
+        workload=workload,
+        services=services,
+        seed=seed,
+        arrival=parsed.arrival,
+        warmup_s=parsed.warmup_s,
+        duration_s=parsed.duration_s,
+        request_timeout_ms=parsed.request_timeout_ms,
+        journeys=journeys,
+        slos=_slos(parsed, document, path, shown, workload, [j.name for j in journeys]),
+    )
+
+
+def with_overrides(
+    profile: Profile,
+    *,
+    duration_s: float | None = None,
+    warmup_s: float | None = None,
+    rate_scale: float | None = None,
+) -> Profile:
+    """``profile`` with command-line overrides applied; ``None`` keeps the profile's value.
+
+    ``rate_scale`` multiplies the arrival rate (2 doubles it). Invalid values
+    raise ``ConfigError`` with ``file=None`` and the flag as field
+    (``--duration``, ``--warmup``, ``--rate-scale``).
+    """
+    changes: dict[str, Any] = {}
+    if duration_s is not None:
+        changes["duration_s"] = _flag_value(DurationS, duration_s, "--duration")
+    if warmup_s is not None:
+        changes["warmup_s"] = _flag_value(WarmupS, warmup_s, "--warmup")
+    if rate_scale is not None:
+        factor = _flag_value(RateScale, rate_scale, "--rate-scale")
+        try:
+            changes["arrival"] = profile.arrival.scaled(factor)
+        except ValidationError as error:
+            problem = problems_from(error)[0]
+            raise ConfigError(f"arrival.{dotted(problem.loc)} scaled by {factor:g}: {problem.message}", field="--rate-scale") from None
+    return replace(profile, **changes)
+
+
+def _flag_value(kind: Any, value: float, flag: str) -> float:
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as error:
+        raise ConfigError(problems_from(error)[0].message, field=flag) from None
+
+
+def _locate(name_or_path: str | Path) -> tuple[Path, str]:
+    """The file to read and how to show it in errors."""
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text:
+        return Path(name_or_path), text
+    shipped = shipped_profiles()
+    if text not in shipped:
+        raise ConfigError(f"unknown profile {text!r} (neither a shipped profile nor a .yaml path); shipped: {', '.join(shipped)}")
+    path = PROFILES_DIR / f"{text}.yaml"
+    return path, str(path)
+
+
+def _arrival_relocated(error: ErrorDetails) -> Problem:
+    """A pydantic error as a problem at its YAML path, with the arrival union's tag taken out.
+
+    Pydantic reports a field of a tagged union member under the tag
+    (``arrival.poisson.rate_per_s``); the YAML path is ``arrival.rate_per_s``.
+    """
+    loc, message = tuple(error["loc"]), error["msg"]
+    if loc[:1] == ("arrival",):
+        if error["type"] == "union_tag_not_found":
+            loc, message = ("arrival", "process"), f"Field required (one of: {', '.join(ARRIVAL_PROCESSES)})"
+        elif error["type"] == "union_tag_invalid":
+            loc, message = ("arrival", "process"), f"unknown arrival process {error['ctx']['tag']!r}; known: {', '.join(ARRIVAL_PROCESSES)}"
+        elif len(loc) > 1 and loc[1] in ARRIVAL_PROCESSES:
+            loc = ("arrival", *loc[2:])
+    return Problem(loc, message)
+
+
+def _workload(name: str, problems: list[Problem]) -> Workload | None:
+    try:
+        return get_workload(name)
+    except KeyError as error:
+        problems.append(Problem(("workload",), error.args[0]))
+        return None
+
+
+def _params(model: type[Params], data: dict[str, Any], loc: tuple[str | int, ...], problems: list[Problem]) -> Params | None:
+    """``data`` validated by ``model``, or ``None`` after adding its errors (under ``loc``) to ``problems``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems.extend(Problem((*loc, *p.loc), p.message) for p in problems_from(error))
+        return None
+
+
+def _services(parsed: ProfileDocument, workload: Workload | None, known: Collection[str], problems: list[Problem]) -> tuple[str, ...]:
+    """``services``, checked: known, unique, and covering every service the workload calls."""
+    for i, name in enumerate(parsed.services):
+        if name in parsed.services[:i]:
+            problems.append(Problem(("services", i), f"duplicate service {name!r}"))
+        elif name not in known:
+            problems.append(Problem(("services", i), f"unknown service {name!r}; known: {', '.join(sorted(known))}"))
+    missing = [s for s in workload.services if s not in parsed.services] if workload else []
+    if missing:
+        problems.append(Problem(("services",), f"must include {', '.join(missing)}: workload {workload.name} calls {'it' if len(missing) == 1 else 'them'}"))
+    return tuple(parsed.services)
+
+
+def _journeys(parsed: ProfileDocument, workload: Workload | None, problems: list[Problem]) -> tuple[ProfileJourney, ...]:
+    """The journeys with their workload journey and validated params; problems (unknown, duplicate, bad params) go to ``problems``."""
+    journeys: list[ProfileJourney] = []
+    first: dict[str, int] = {}
+    for i, entry in enumerate(parsed.journeys):
+        if entry.name in first:
+            problems.append(Problem(("journeys", i, "name"), f"duplicate journey {entry.name!r} (also journeys[{first[entry.name]}])"))
+            continue
+        first[entry.name] = i
+        if workload is None:
+            continue
+        journey = workload.journeys.get(entry.name)
+        if journey is None:
+            problems.append(Problem(("journeys", i, "name"), f"unknown journey {entry.name!r} of workload {workload.name}; known: {', '.join(workload.journeys)}"))
+            continue
+        params = _params(journey.params_model, entry.params, ("journeys", i, "params"), problems)
+        if params is not None:
+            journeys.append(ProfileJourney(entry.name, entry.weight, params, journey))
+    return tuple(journeys)
+
+
+def _slos(parsed: ProfileDocument, document: Document, path: Path, shown: str, workload: Workload, journeys: list[str]) -> tuple[Slo, ...]:
+    """Every SLO of every file in ``slos`` (paths relative to the profile's directory), names unique across files."""
+    slos: list[Slo] = []
+    defined_in: dict[str, str] = {}
+    for i, entry in enumerate(parsed.slos):
+        slo_path, slo_shown = path.parent / entry, str(Path(shown).parent / entry)
+        if not slo_path.is_file():
+            raise document.error([Problem(("slos", i), f"SLO file not found: {slo_shown}")])
+        for slo in load_slos(slo_path, slo_shown, rpcs=workload.rpcs, journeys=journeys):
+            if slo.name in defined_in:
+                raise document.error([Problem(("slos", i), f"SLO {slo.name!r} of {slo_shown} is also defined in {defined_in[slo.name]}")])
+            defined_in[slo.name] = slo_shown
+            slos.append(slo)
+    return tuple(slos)
