@@ -89,6 +89,8 @@ def run(
     try:
         loaded = with_overrides(load_profile(profile), duration_s=duration, warmup_s=warmup, rate_scale=rate_scale)
         targets = _parse_targets(target or [], loaded.workload)
+        if not targets and not loaded.services:
+            raise ConfigError("the profile starts no services (services: []): pass --target", file=str(loaded.path), field="services")
     except ConfigError as error:
         errors.print(f"[bold red]config error:[/] {error}", highlight=False)
         raise typer.Exit(Exit.CONFIG_ERROR) from None

@@ -22,6 +22,8 @@ from pydantic_core import ErrorDetails
 
 from .errors import ConfigError
 from .slo import Slo, load_slos
+from casemesh.services.catalog import SERVICES
+
 from .workloads import get_workload
 from .workloads.base import Journey, Params, Workload
 from .yaml_lines import Document, Problem, dotted, load_document, problems_from
@@ -29,8 +31,8 @@ from .yaml_lines import Document, Problem, dotted, load_document, problems_from
 #: Where shipped profiles live; ``NAME.yaml`` is profile ``NAME``, ``*.slo.yaml`` are their SLO files.
 PROFILES_DIR = Path(__file__).parent / "profiles"
 SLO_FILE_SUFFIX = ".slo.yaml"
-#: Topology names of the services the harness can start. Point this at the runtime's registry.
-KNOWN_SERVICES: frozenset[str] = frozenset({"urlshortener", "idgen", "analytics"})
+#: Topology names of the services the harness can start (the runtime's catalog).
+KNOWN_SERVICES: frozenset[str] = frozenset(SERVICES)
 
 RatePerS = Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
 WarmupS = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -97,7 +99,7 @@ class ProfileDocument(_Strict):
     kind: Literal["Profile"]
     metadata: ProfileMetadata
     workload: str
-    services: Annotated[list[str], Field(min_length=1)]
+    services: list[str] = []
     seed: dict[str, Any] = {}
     arrival: Arrival
     warmup_s: WarmupS = 0.0
@@ -270,13 +272,16 @@ def _params(model: type[Params], data: dict[str, Any], loc: tuple[str | int, ...
 
 
 def _services(parsed: ProfileDocument, workload: Workload | None, known: Collection[str], problems: list[Problem]) -> tuple[str, ...]:
-    """``services``, checked: known, unique, and covering every service the workload calls."""
+    """``services``, checked: known, unique, and covering every service the workload calls.
+
+    An empty list makes an external-only profile: ``casemesh run`` then needs ``--target``.
+    """
     for i, name in enumerate(parsed.services):
         if name in parsed.services[:i]:
             problems.append(Problem(("services", i), f"duplicate service {name!r}"))
         elif name not in known:
             problems.append(Problem(("services", i), f"unknown service {name!r}; known: {', '.join(sorted(known))}"))
-    missing = [s for s in workload.services if s not in parsed.services] if workload else []
+    missing = [s for s in workload.services if s not in parsed.services] if workload and parsed.services else []
     if missing:
         problems.append(Problem(("services",), f"must include {', '.join(missing)}: workload {workload.name} calls {'it' if len(missing) == 1 else 'them'}"))
     return tuple(parsed.services)
