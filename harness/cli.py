@@ -32,7 +32,9 @@ from rich.live import Live
 from .errors import ConfigError, HarnessError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="casemesh: benchmark system-design case studies as gRPC meshes, open-loop, against SLOs.")
-console = Console(stderr=False)
+console = Console()
+if not console.is_terminal:  # logs and CI: wide enough that the tables are not squeezed into 80 columns
+    console.width = max(console.width, 140)
 errors = Console(stderr=True)
 
 
@@ -92,7 +94,7 @@ def run(
         if not targets and not loaded.services:
             raise ConfigError("the profile starts no services (services: []): pass --target", file=str(loaded.path), field="services")
     except ConfigError as error:
-        errors.print(f"[bold red]config error:[/] {error}", highlight=False)
+        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     out_dir = out or Path("out") / loaded.name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -103,7 +105,7 @@ def run(
     try:
         code = uvloop.run(_run(loaded, targets, out_dir, show_live, seed))
     except HarnessError as error:
-        errors.print(f"[bold red]harness error:[/] {error}", highlight=False)
+        errors.print(f"[bold red]harness error:[/] {error}", highlight=False, soft_wrap=True)
         code = Exit.HARNESS_ERROR
     raise typer.Exit(int(code))
 
@@ -149,7 +151,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
                 nonlocal ticks
                 ticks += 1
                 if ticks % 5 == 0 or driver.progress.phase == "done":
-                    console.print(progress_line(driver.progress, total_s), highlight=False)
+                    console.print(progress_line(driver.progress, total_s), highlight=False, soft_wrap=True)
             stats = await driver.run(on_tick=tick)
     finally:
         for channel in channels.values():
@@ -192,7 +194,7 @@ def serve(
         for d in chosen:
             loaded.endpoint(d.name)
     except (KeyError, TopologyError) as error:
-        errors.print(f"[bold red]config error:[/] {error.args[0]}", highlight=False)
+        errors.print(f"[bold red]config error:[/] {error.args[0]}", highlight=False, soft_wrap=True)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     (uvloop.run if use_uvloop else asyncio.run)(serve_services(chosen, loaded))
 
@@ -205,7 +207,7 @@ def validate(profile: Annotated[str, typer.Argument(help="Shipped profile name o
     try:
         loaded = load_profile(profile)
     except ConfigError as error:
-        errors.print(f"[bold red]config error:[/] {error}", highlight=False)
+        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     console.print(f"{loaded.path}: ok ({len(loaded.journeys)} journeys, {len(loaded.slos)} SLOs)")
 

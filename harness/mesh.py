@@ -113,9 +113,9 @@ class Mesh:
         except OSError:
             return "(no log)"
 
-    def stop(self) -> None:
-        """SIGTERM every service, dependents first, waiting for each; SIGKILL what outlives the grace."""
-        order = [d.name for d in shutdown_order([SERVICES[n] for n in self.services])]
+    def stop(self, services: list[str] | None = None) -> None:
+        """SIGTERM the services (all by default), dependents first, waiting for each; SIGKILL what outlives the grace."""
+        order = [d.name for d in shutdown_order([SERVICES[n] for n in services or self.services])]
         for name in order:
             process = self._processes.pop(name, None)
             if process is None or process.poll() is not None:

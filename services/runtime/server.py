@@ -107,10 +107,12 @@ async def serve(
             serve_metrics(metrics_address)
 
     loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     for definition in definitions:
         log.info("serving %s on %s", definition.name, topology.endpoint(definition.name).address)
@@ -119,6 +121,8 @@ async def serve(
     try:
         await stop.wait()
     finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
         await _shutdown(definitions, topology, servers, components, interceptor, context)
         provider.shutdown()
 

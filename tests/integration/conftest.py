@@ -1,0 +1,64 @@
+"""Fixtures that run real casemesh servers on 127.0.0.1 inside the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+import pytest
+
+from casemesh.harness.mesh import free_port
+from casemesh.services.catalog import definitions
+from casemesh.services.runtime.component import ServiceDefinition
+from casemesh.services.runtime.server import serve
+from casemesh.services.runtime.topology import Endpoint, Topology
+
+
+class RunningMesh:
+    """Services served in-process; ``channel(name)`` opens a plain client channel to one of them."""
+
+    def __init__(self, topology: Topology):
+        self.topology = topology
+        self._channels: list[grpc.aio.Channel] = []
+
+    def address(self, name: str) -> str:
+        return self.topology.endpoint(name).address
+
+    def channel(self, name: str) -> grpc.aio.Channel:
+        channel = grpc.aio.insecure_channel(self.address(name))
+        self._channels.append(channel)
+        return channel
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+
+
+async def start_mesh(chosen: Sequence[ServiceDefinition], topology: Topology) -> tuple[RunningMesh, asyncio.Event, asyncio.Task]:
+    """Serve ``chosen`` in a background task; returns once every server reports SERVING."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(chosen, topology, stop=stop, on_ready=lambda ports: ready.set()))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait({task, waiter}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()  # raises the startup error
+    assert ready.is_set(), "services did not start within 15 s"
+    return RunningMesh(topology), stop, task
+
+
+def loopback_topology(names: Sequence[str]) -> Topology:
+    return Topology(services={name: Endpoint(address=f"127.0.0.1:{free_port()}") for name in names})
+
+
+@pytest.fixture
+async def mesh() -> AsyncIterator[RunningMesh]:
+    """The URL-shortener mesh (urlshortener, idgen, analytics), one server per service, in this process."""
+    chosen = definitions()
+    running, stop, task = await start_mesh(chosen, loopback_topology([d.name for d in chosen]))
+    try:
+        yield running
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)

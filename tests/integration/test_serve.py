@@ -1,0 +1,97 @@
+"""``casemesh serve`` as separate processes: reflection for grpcurl, /metrics over HTTP, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+
+from casemesh.analytics.v1 import analytics_pb2, analytics_pb2_grpc
+from casemesh.harness.mesh import Mesh, free_port
+from casemesh.urlshortener.v1 import urlshortener_pb2 as pb
+from casemesh.urlshortener.v1 import urlshortener_pb2_grpc as pb_grpc
+
+GRPCURL = shutil.which("grpcurl") or str(Path(sys.executable).with_name("grpcurl"))
+
+
+@pytest.fixture
+def served(tmp_path):
+    """All three services in one ``casemesh serve`` process on one free port (as the default topology does)."""
+    port, metrics_port = free_port(), free_port()
+    topology = tmp_path / "topology.yaml"
+    topology.write_text(
+        f"services:\n  urlshortener: {{address: '127.0.0.1:{port}', metrics_address: '127.0.0.1:{metrics_port}'}}\n"
+        f"  idgen: {{address: '127.0.0.1:{port}'}}\n  analytics: {{address: '127.0.0.1:{port}'}}\n"
+    )
+    process = subprocess.Popen([sys.executable, "-m", "casemesh.harness.cli", "serve", "--topology", str(topology)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1).read()
+            break
+        except OSError:
+            assert process.poll() is None, process.stdout.read().decode()
+            time.sleep(0.2)
+    yield port, metrics_port
+    process.terminate()
+    assert process.wait(30) == 0
+
+
+def test_grpcurl_lists_services_health_and_reflection(served):
+    port, _ = served
+    listed = subprocess.run([GRPCURL, "-plaintext", f"127.0.0.1:{port}", "list"], capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    assert set(listed.stdout.split()) == {
+        "casemesh.urlshortener.v1.UrlShortenerService", "casemesh.idgen.v1.IdGeneratorService",
+        "casemesh.analytics.v1.AnalyticsService", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
+    }
+    described = subprocess.run([GRPCURL, "-plaintext", f"127.0.0.1:{port}", "describe", "casemesh.urlshortener.v1.ShortenRequest"],
+                               capture_output=True, text=True, timeout=30)
+    assert "long_url" in described.stdout and "ttl_seconds" in described.stdout
+
+
+def test_metrics_endpoint_serves_grpc_and_cache_metrics(served):
+    port, metrics_port = served
+
+    async def calls() -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.UrlShortenerServiceStub(channel)
+            created = await stub.Shorten(pb.ShortenRequest(long_url="https://example.com/m"))
+            await stub.Resolve(pb.ResolveRequest(code=created.code))
+            with pytest.raises(grpc.aio.AioRpcError):
+                await stub.Resolve(pb.ResolveRequest(code="missing"))
+
+    asyncio.run(calls())
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    resolve = 'grpc_method="Resolve",grpc_service="casemesh.urlshortener.v1.UrlShortenerService",grpc_type="unary"'
+    assert f'grpc_server_handled_total{{grpc_code="OK",{resolve}}} 1.0' in text
+    assert f'grpc_server_handled_total{{grpc_code="NotFound",{resolve}}} 1.0' in text
+    assert 'grpc_client_handled_total{grpc_code="OK",grpc_method="LeaseIds"' in text
+    assert 'casemesh_urlshortener_cache_lookups_total{result="hit"}' in text
+
+
+def test_clicks_buffered_at_shutdown_reach_analytics(tmp_path):
+    async def scenario() -> int:
+        mesh = Mesh(["urlshortener", "idgen", "analytics"], tmp_path)
+        await mesh.start()
+        try:
+            async with grpc.aio.insecure_channel(mesh.topology.endpoint("urlshortener").address) as channel:
+                stub = pb_grpc.UrlShortenerServiceStub(channel)
+                code = (await stub.Shorten(pb.ShortenRequest(long_url="https://example.com/flush"))).code
+                await asyncio.gather(*(stub.Resolve(pb.ResolveRequest(code=code, country_code="FR")) for _ in range(300)))
+            mesh.stop(["urlshortener"])  # SIGTERM right away: clicks are still in its buffer
+            async with grpc.aio.insecure_channel(mesh.topology.endpoint("analytics").address) as channel:
+                stats = await analytics_pb2_grpc.AnalyticsServiceStub(channel).GetClickStats(analytics_pb2.GetClickStatsRequest(code=code))
+                return stats.total_clicks
+        finally:
+            mesh.stop()
+
+    assert asyncio.run(scenario()) == 300
