@@ -40,16 +40,17 @@ def calls_table(title: str, rows: dict[str, dict[str, Any]], short_names: bool =
 
 
 def slo_table(verdicts: list[dict[str, Any]], live: bool = False) -> Table:
-    """SLO verdicts: objective, measured ratio, error budget burnt and PASS/FAIL (``so far`` when live)."""
+    """SLO verdicts: target, measured ratio, error budget burnt, a note and PASS/FAIL (``so far`` when live)."""
     table = Table(title="SLOs" + (" (so far)" if live else ""), title_justify="left")
-    for column, justify in (("SLO", "left"), ("objective", "left"), ("measured", "right"),
+    for column, justify in (("SLO", "left"), ("target", "right"), ("measured", "right"),
                             ("budget burnt", "right"), ("note", "left"), ("verdict", "center")):
         table.add_column(column, justify=justify)
     for v in verdicts:
-        measured = "-" if v["measured"] is None else f"{v['measured']:.4%}"
+        measured = "-" if v["measured"] is None else f"{v['measured']:.2%}"
         burnt = "-" if v["budget_burnt"] is None else f"{v['budget_burnt']:.0%}"
         verdict = Text("PASS", style="bold green") if v["passed"] else Text("FAIL", style="bold red")
-        table.add_row(v["display_name"] or v["name"], v["objective"], measured, burnt, v.get("note") or "", verdict)
+        table.add_row(v["display_name"] or v["name"], f"{v['target'] * 100:g}%",
+                      measured, burnt, v.get("note") or "", verdict)
     return table
 
 
