@@ -1,6 +1,6 @@
 # casemesh developer entry points. Every target sets up what it needs on a fresh
 # machine: a virtualenv in .venv (pinned by constraints.txt) and, for the checks,
-# buf from the npm registry (pinned by package-lock.json).
+# buf from the npm registry (pinned in package.json).
 
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -30,8 +30,10 @@ $(STAMP): pyproject.toml setup.py constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
-$(BUF): package.json package-lock.json
-	npm ci --silent --no-audit --no-fund
+# buf's version is pinned exactly in package.json. No lock file: npm here writes one without the
+# other platforms' optional binaries, which `npm ci` then rejects.
+$(BUF): package.json
+	npm install --silent --no-package-lock --no-audit --no-fund
 	touch $@
 
 clean:
