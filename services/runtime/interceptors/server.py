@@ -135,60 +135,31 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         return wrapped
 
     def _wrap(self, handler: grpc.RpcMethodHandler, full_method: str) -> grpc.RpcMethodHandler:
-        kind = rpc_type(handler)
         service, method = split_method(full_method)
-        observer = _MethodObserver(self._metrics, (kind, service, method))
+        observer = _MethodObserver(self._metrics, (rpc_type(handler), service, method))
+        self.in_flight.setdefault(service, 0)
+        interceptor = self
         serdes = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
-
-        in_flight = self.in_flight
-        in_flight.setdefault(service, 0)
-        draining = self.draining
-
-        async def enter(context: grpc.aio.ServicerContext) -> float:
-            observer.started.inc()
-            in_flight[service] += 1
-            if service in draining:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, f"{service} is shutting down")
-            remaining = context.time_remaining()
-            INBOUND_DEADLINE.set(None if remaining is None else time.monotonic() + remaining)
-            return time.perf_counter()
 
         async def counted(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
             async for request in requests:
                 observer.received.inc()
                 yield request
 
+        def requests_of(request: Any) -> Any:
+            if handler.request_streaming:
+                return counted(request)
+            observer.received.inc()
+            return request
+
         if not handler.response_streaming:
             inner = handler.stream_unary if handler.request_streaming else handler.unary_unary
 
             async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                code = grpc.StatusCode.OK
-                started_at = time.perf_counter()
-                try:
-                    started_at = await enter(context)
-                    if handler.request_streaming:
-                        response = await inner(counted(request), context)
-                    else:
-                        observer.received.inc()
-                        response = await inner(request, context)
+                async with _Call(interceptor, observer, service, full_method, context):
+                    response = await inner(requests_of(request), context)
                     observer.sent.inc()
-                    code = _status(context, grpc.StatusCode.OK)
                     return response
-                except grpc.aio.AbortError:
-                    code = _status(context, grpc.StatusCode.UNKNOWN)
-                    raise
-                except asyncio.CancelledError:
-                    code = grpc.StatusCode.CANCELLED
-                    raise
-                except Exception as exc:  # noqa: BLE001 - every error becomes a status, never a dead server
-                    code = grpc.StatusCode.UNKNOWN
-                    try:
-                        await _fail(exc, context, full_method)
-                    finally:
-                        code = _status(context, grpc.StatusCode.UNKNOWN)
-                finally:
-                    in_flight[service] -= 1
-                    observer.finish(code, started_at)
 
             factory = grpc.stream_unary_rpc_method_handler if handler.request_streaming else grpc.unary_unary_rpc_method_handler
             return factory(unary_response, **serdes)
@@ -196,33 +167,56 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         inner_stream = handler.stream_stream if handler.request_streaming else handler.unary_stream
 
         async def stream_response(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            code = grpc.StatusCode.OK
-            started_at = time.perf_counter()
-            try:
-                started_at = await enter(context)
-                if handler.request_streaming:
-                    responses = inner_stream(counted(request), context)
-                else:
-                    observer.received.inc()
-                    responses = inner_stream(request, context)
-                async for response in responses:
+            async with _Call(interceptor, observer, service, full_method, context):
+                async for response in inner_stream(requests_of(request), context):
                     observer.sent.inc()
                     yield response
-                code = _status(context, grpc.StatusCode.OK)
-            except grpc.aio.AbortError:
-                code = _status(context, grpc.StatusCode.UNKNOWN)
-                raise
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except Exception as exc:  # noqa: BLE001
-                try:
-                    await _fail(exc, context, full_method)
-                finally:
-                    code = _status(context, grpc.StatusCode.UNKNOWN)
-            finally:
-                in_flight[service] -= 1
-                observer.finish(code, started_at)
 
         factory = grpc.stream_stream_rpc_method_handler if handler.request_streaming else grpc.unary_stream_rpc_method_handler
         return factory(stream_response, **serdes)
+
+
+class _Call:
+    """One call's bookkeeping: counts it in flight, sets its deadline, maps its errors, observes its end."""
+
+    __slots__ = ("interceptor", "observer", "service", "full_method", "context", "started_at")
+
+    def __init__(self, interceptor: ServerInterceptor, observer: _MethodObserver, service: str,
+                 full_method: str, context: grpc.aio.ServicerContext):
+        self.interceptor = interceptor
+        self.observer = observer
+        self.service = service
+        self.full_method = full_method
+        self.context = context
+        self.started_at = 0.0
+
+    async def __aenter__(self) -> _Call:
+        self.started_at = time.perf_counter()
+        self.observer.started.inc()
+        remaining = self.context.time_remaining()
+        INBOUND_DEADLINE.set(None if remaining is None else time.monotonic() + remaining)
+        if self.service in self.interceptor.draining:
+            self.observer.finish(grpc.StatusCode.UNAVAILABLE, self.started_at)
+            await self.context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.service} is shutting down")
+        self.interceptor.in_flight[self.service] += 1
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        context = self.context
+        code = grpc.StatusCode.UNKNOWN
+        try:
+            if exc is None:
+                code = _status(context, grpc.StatusCode.OK)
+            elif isinstance(exc, grpc.aio.AbortError):
+                code = _status(context, grpc.StatusCode.UNKNOWN)
+            elif isinstance(exc, asyncio.CancelledError):
+                code = grpc.StatusCode.CANCELLED
+            elif isinstance(exc, Exception):  # every error becomes a status, never a dead server
+                try:
+                    await _fail(exc, context, self.full_method)
+                finally:
+                    code = _status(context, grpc.StatusCode.UNKNOWN)
+        finally:
+            self.interceptor.in_flight[self.service] -= 1
+            self.observer.finish(code, self.started_at)
+        return False
