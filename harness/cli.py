@@ -142,7 +142,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
             with Live(console=console, refresh_per_second=2, transient=False) as live:
                 def tick() -> None:
                     verdicts = [v.to_dict() for v in evaluate(profile.slos, driver.stats)]
-                    live.update(live_view(driver.progress, driver.stats, verdicts, total_s))
+                    live.update(live_view(driver.progress, driver.stats, verdicts, profile.warmup_s, total_s))
                 stats = await driver.run(on_tick=tick)
         else:
             ticks = 0

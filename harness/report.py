@@ -54,9 +54,10 @@ def slo_table(verdicts: list[dict[str, Any]], live: bool = False) -> Table:
     return table
 
 
-def live_view(progress: Progress, stats: RunStats, verdicts: list[dict[str, Any]], total_s: float) -> Group:
-    """What the terminal shows while the run goes on."""
+def live_view(progress: Progress, stats: RunStats, verdicts: list[dict[str, Any]], warmup_s: float, total_s: float) -> Group:
+    """What the terminal shows while the run goes on (rates over the measured window so far)."""
     elapsed = time.perf_counter() - progress.started_at if progress.started_at else 0.0
+    measured_s = min(elapsed, total_s) - warmup_s
     header = Text.assemble(
         (f"{progress.phase:>9}", "bold cyan"),
         f"  {min(elapsed, total_s):5.1f}/{total_s:.0f} s   sent {progress.sent:,}   done {progress.completed:,}"
@@ -65,7 +66,8 @@ def live_view(progress: Progress, stats: RunStats, verdicts: list[dict[str, Any]
     rows = {}
     for name, calls in sorted(stats.rpcs.items()):
         summary = latency_summary(calls.merged())
-        rows[name] = {**summary, "errors": calls.errors(), "throughput_rps": None}
+        rows[name] = {**summary, "errors": calls.errors(),
+                      "throughput_rps": summary["count"] / measured_s if measured_s > 0.5 else None}
     return Group(header, calls_table("RPCs (measured window so far)", rows, short_names=True), slo_table(verdicts, live=True))
 
 
