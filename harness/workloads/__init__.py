@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .base import Workload
+from .echo import WORKLOAD as _ECHO
 from .url_shortener import WORKLOAD as _URL_SHORTENER
 
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (_URL_SHORTENER,)}
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (_URL_SHORTENER, _ECHO)}
 
 
 def get_workload(name: str) -> Workload:
