@@ -128,8 +128,12 @@ class ClickBuffer:
             return await self._flush_locked()
 
     async def _flush_locked(self) -> bool:
-        while self._queue:
-            batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+        # Send what is queued now, not what arrives during the sends: otherwise, under steady
+        # traffic, the loop would keep sending tiny batches back to back instead of one per interval.
+        owed = len(self._queue)
+        while owed > 0 and self._queue:
+            batch = [self._queue.popleft() for _ in range(min(self.batch_size, owed, len(self._queue)))]
+            owed -= len(batch)
             self._in_flight = len(batch)
             try:
                 await self._send(batch)
