@@ -177,16 +177,17 @@ async def test_steady_traffic_is_sent_once_per_interval_not_back_to_back():
 
     async def slow_send(batch):
         sizes.append(len(batch))
-        await asyncio.sleep(0.005)  # clicks keep arriving while a batch is in flight
+        await asyncio.sleep(0.02)  # clicks keep arriving while a batch is in flight
 
     buffer = ClickBuffer(slow_send, flush_interval_s=0.1)
     await buffer.start()
     added = 0
-    for _ in range(50):  # ~0.5 s of traffic: 10 clicks every 10 ms
-        for _ in range(10):
-            buffer.add(Click("code1", 1.0, "DE"))
-            added += 1
-        await asyncio.sleep(0.01)
+    for _ in range(250):  # ~0.5 s of steady traffic: a click every ~2 ms
+        buffer.add(Click("code1", 1.0, "DE"))
+        added += 1
+        await asyncio.sleep(0.002)
     assert await buffer.stop() == 0
     assert sum(sizes) == added
-    assert len(sizes) <= 12  # about one send per 100 ms interval plus the final flush, not one per tick
+    # About one send per 100 ms interval plus the final flush; sending whatever arrived during
+    # the previous send, back to back, would make ~25 tiny batches.
+    assert len(sizes) <= 10
