@@ -100,18 +100,19 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     traces = out_dir / "traces"
     os.environ.setdefault("CASEMESH_TRACES_DIR", str(traces))
-    os.environ["CASEMESH_TRACE_RATIO"] = str(trace_ratio)
     show_live = console.is_terminal if progress is None else progress
     try:
-        code = uvloop.run(_run(loaded, targets, out_dir, show_live, seed))
+        code = uvloop.run(_run(loaded, targets, out_dir, show_live, seed, trace_ratio))
     except HarnessError as error:
         errors.print(f"[bold red]harness error:[/] {error}", highlight=False, soft_wrap=True)
         code = Exit.HARNESS_ERROR
     raise typer.Exit(int(code))
 
 
-async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: bool, seed: int) -> Exit:
-    from casemesh.services.runtime.tracing import configure_tracing
+async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: bool, seed: int, trace_ratio: float) -> Exit:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+    from casemesh.services.runtime.tracing import RATIO_ENV, configure_tracing
 
     from .driver import Driver
     from .mesh import Mesh
@@ -119,17 +120,18 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     from .result import build_result
     from .slo import evaluate
 
-    provider = configure_tracing("casemesh-harness")
+    provider = configure_tracing("casemesh-harness", sampler=ALWAYS_ON)  # the driver samples journeys itself
     mesh = None
     if not targets:
-        mesh = Mesh(list(profile.services), out_dir)
+        # The services start no traces of their own: every trace starts at a sampled journey.
+        mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"})
         console.print(f"starting {', '.join(profile.services)} on 127.0.0.1 (logs in {out_dir / 'logs'})")
         await mesh.start()
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
     channels = {service: grpc.aio.insecure_channel(address) for service, address in targets.items()}
     started_at = datetime.now(timezone.utc)
     try:
-        driver = Driver(profile, channels, rng_seed=seed, tracer=provider.get_tracer("casemesh.harness"))
+        driver = Driver(profile, channels, rng_seed=seed, tracer=provider.get_tracer("casemesh.harness"), trace_ratio=trace_ratio)
         try:
             console.print(f"seeding {profile.workload.name} data")
             await driver.seed()

@@ -28,7 +28,8 @@ from typing import Any
 
 import grpc
 from opentelemetry import trace
-from opentelemetry.propagate import inject
+
+from casemesh.services.runtime.tracing import RpcTracing, end_span, inject_metadata
 
 from .arrival import arrivals
 from .stats import OK, RunStats
@@ -76,9 +77,10 @@ class Driver:
     """
 
     def __init__(self, profile: Any, channels: Mapping[str, grpc.aio.Channel], *, rng_seed: int = 1,
-                 tracer: trace.Tracer | None = None):
+                 tracer: trace.Tracer | None = None, trace_ratio: float = 0.0):
         self.profile = profile
-        self._tracer = tracer
+        self._tracing = RpcTracing(tracer, trace_roots=True) if tracer is not None and trace_ratio > 0 else None
+        self._trace_ratio = trace_ratio
         self.stats = RunStats()
         self.progress = Progress()
         self._methods = _Methods(profile.workload, channels)
@@ -142,18 +144,20 @@ class Driver:
         return self.stats
 
     def _traced(self, call: Callable[..., Any]) -> Callable[..., Any]:
-        """``call`` with ``traceparent`` metadata, and a client span per RPC when the journey is sampled."""
-        tracer = self._tracer
-        recording = trace.get_current_span().is_recording()
+        """``call`` in a CLIENT span per RPC, with the span's ``traceparent`` as metadata."""
+        tracing = self._tracing
+        full_method = self.profile.workload.full_method
 
         async def traced_call(service: str, method: str, request: Any) -> Any:
-            carrier: dict[str, str] = {}
-            if not recording:
-                inject(carrier)
-                return await call(service, method, request, tuple(carrier.items()))
-            with tracer.start_as_current_span(self.profile.workload.full_method(service, method), kind=trace.SpanKind.CLIENT):
-                inject(carrier)
-                return await call(service, method, request, tuple(carrier.items()))
+            with tracing.client_span(full_method(service, method)) as span:
+                code = grpc.StatusCode.OK
+                try:
+                    return await call(service, method, request, inject_metadata(None))
+                except grpc.aio.AioRpcError as error:
+                    code = error.code()
+                    raise
+                finally:
+                    end_span(span, code.value[0], code.name)
 
         return traced_call
 
@@ -185,10 +189,10 @@ class Driver:
 
         code = OK
         try:
-            if self._tracer is None:
+            if self._tracing is None or self._rng.random() >= self._trace_ratio:
                 await journey.run(call, params, self._state, self._rng)
             else:
-                with self._tracer.start_as_current_span(journey.name, kind=trace.SpanKind.CLIENT):
+                with self._tracing.tracer.start_as_current_span(journey.name, kind=trace.SpanKind.CLIENT):
                     await journey.run(self._traced(call), params, self._state, self._rng)
         except grpc.aio.AioRpcError as error:
             code = error.code().name

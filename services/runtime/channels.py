@@ -1,8 +1,8 @@
 """Outbound channels to other services of the mesh, built from the topology.
 
-Each channel carries, in order: the OpenTelemetry client interceptors (a span
-per call, ``traceparent`` injected) and the casemesh client interceptor
-(deadline propagation, ``grpc_client_*`` metrics). The topology's call policy
+Each channel carries the casemesh client interceptor: a CLIENT span and
+``traceparent`` inside sampled traces, deadline propagation, ``grpc_client_*``
+metrics. The topology's call policy
 gives a default timeout (set by the client interceptor when the caller sets
 none) and, through the channel's gRPC service config, a retry policy that retries ``UNAVAILABLE`` only (safe for every casemesh RPC:
 the request never reached a handler, or the handler refused it while draining).
@@ -13,11 +13,9 @@ from __future__ import annotations
 import json
 
 import grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
-from opentelemetry.trace import TracerProvider
-
 from .interceptors.client import ClientInterceptor
 from .topology import CallPolicy
+from .tracing import RpcTracing
 
 
 def service_config(policy: CallPolicy) -> str:
@@ -39,7 +37,7 @@ def service_config(policy: CallPolicy) -> str:
     return json.dumps({"methodConfig": [method_config]})
 
 
-def open_channel(address: str, policy: CallPolicy, tracer_provider: TracerProvider | None = None) -> grpc.aio.Channel:
+def open_channel(address: str, policy: CallPolicy, tracing: RpcTracing | None = None) -> grpc.aio.Channel:
     """An insecure ``grpc.aio`` channel to ``address`` (``host:port``) with the mesh interceptors.
 
     Must be called inside the running event loop.
@@ -49,5 +47,5 @@ def open_channel(address: str, policy: CallPolicy, tracer_provider: TracerProvid
         ("grpc.enable_retries", 1),
         ("grpc.keepalive_time_ms", 30_000),
     ]
-    interceptors = [*aio_client_interceptors(tracer_provider=tracer_provider), ClientInterceptor(default_timeout_s=policy.timeout_ms / 1000)]
-    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+    interceptor = ClientInterceptor(default_timeout_s=policy.timeout_ms / 1000, tracing=tracing)
+    return grpc.aio.insecure_channel(address, options=options, interceptors=[interceptor])

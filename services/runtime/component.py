@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
-from opentelemetry.trace import TracerProvider
-
 from .channels import open_channel
 from .topology import Topology
+from .tracing import RpcTracing
 
 
 class Component(Protocol):
@@ -33,9 +32,9 @@ class Component(Protocol):
 class RuntimeContext:
     """What a component gets from the runtime: the topology and channels to its dependencies."""
 
-    def __init__(self, topology: Topology, tracer_provider: TracerProvider | None = None):
+    def __init__(self, topology: Topology, tracing: RpcTracing | None = None):
         self.topology = topology
-        self._tracer_provider = tracer_provider
+        self._tracing = tracing
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def channel(self, service: str) -> grpc.aio.Channel:
@@ -43,7 +42,7 @@ class RuntimeContext:
         channel = self._channels.get(service)
         if channel is None:
             address = self.topology.endpoint(service).address
-            channel = self._channels[service] = open_channel(address, self.topology.calls, self._tracer_provider)
+            channel = self._channels[service] = open_channel(address, self.topology.calls, self._tracing)
         return channel
 
     async def close(self) -> None:

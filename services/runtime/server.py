@@ -3,9 +3,8 @@
 ``serve`` builds the given services from the topology and runs them until
 SIGTERM/SIGINT (or ``stop``): one ``grpc.aio`` server per distinct address,
 each with the gRPC health service (``grpc.health.v1.Health``, per-service
-status plus ``""`` for the whole server), server reflection, the interceptor
-chain (OpenTelemetry server spans, then casemesh metrics / deadline / error
-mapping), and ``/metrics`` on each distinct ``metrics_address``.
+status plus ``""`` for the whole server), server reflection, the casemesh
+interceptor (SERVER spans, metrics, deadline, error mapping), and ``/metrics`` on each distinct ``metrics_address``.
 
 Shutdown is graceful and ordered: health turns NOT_SERVING; then each service,
 dependents before their dependencies, refuses new calls (UNAVAILABLE), waits
@@ -25,13 +24,12 @@ from collections.abc import Callable, Sequence
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from .component import Component, RuntimeContext, ServiceDefinition
 from .interceptors.server import ServerInterceptor
 from .metrics import serve_metrics
 from .topology import Topology
-from .tracing import configure_tracing
+from .tracing import RpcTracing, configure_tracing, root_ratio
 
 log = logging.getLogger("casemesh.runtime")
 
@@ -65,15 +63,17 @@ async def serve(
     """
     stop = stop or asyncio.Event()
     provider = configure_tracing(os.environ.get("OTEL_SERVICE_NAME") or "+".join(d.name for d in definitions))
-    context = RuntimeContext(topology, provider)
-    interceptor = ServerInterceptor()
+    tracing = RpcTracing(provider.get_tracer("casemesh.services.runtime"),
+                         trace_roots=root_ratio() > 0 or "OTEL_TRACES_SAMPLER" in os.environ)
+    context = RuntimeContext(topology, tracing)
+    interceptor = ServerInterceptor(tracing=tracing)
     servers: dict[str, tuple[grpc.aio.Server, health.aio.HealthServicer, list[str]]] = {}
     components: dict[str, Component] = {}
     for definition in definitions:
         address = topology.endpoint(definition.name).address
         if address not in servers:
             server = grpc.aio.server(
-                interceptors=[aio_server_interceptor(tracer_provider=provider), interceptor],
+                interceptors=[interceptor],
                 maximum_concurrent_rpcs=topology.server.max_concurrent_rpcs,
                 options=[("grpc.so_reuseport", 0)],
             )

@@ -19,7 +19,9 @@ def casemesh(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 
 
 def test_run_writes_result_and_exits_0_when_slos_pass(tmp_path):
-    profile = write_profile(tmp_path, slos={"ok.slo.yaml": latency_slo("resolve-generous", RESOLVE, within_ms=1500)})
+    # Enough Shortens that the ID block (256, refilled below 64) is leased again while every journey is traced.
+    journeys = "  - {name: resolve, weight: 50}\n  - {name: shorten, weight: 50}\n"
+    profile = write_profile(tmp_path, journeys=journeys, slos={"ok.slo.yaml": latency_slo("resolve-generous", RESOLVE, within_ms=1500)})
     out = tmp_path / "out"
     done = casemesh("run", str(profile), "--duration", "3", "--out", str(out), "--no-progress", "--trace-ratio", "1")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -29,7 +31,7 @@ def test_run_writes_result_and_exits_0_when_slos_pass(tmp_path):
     resolve = result["rpcs"][RESOLVE]
     for key in ("count", "errors", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "throughput_rps"):
         assert key in resolve
-    assert resolve["count"] > 150 and resolve["p50_ms"] <= resolve["p99_ms"] <= resolve["max_ms"]
+    assert resolve["count"] > 100 and resolve["p50_ms"] <= resolve["p99_ms"] <= resolve["max_ms"]
     assert set(result["journeys"]) == {"resolve", "shorten"}
     assert result["send_lag"]["count"] > 0
     [slo] = result["slos"]
@@ -49,9 +51,10 @@ def test_run_writes_result_and_exits_0_when_slos_pass(tmp_path):
                         assert len(span["traceId"]) == 32 and len(span["spanId"]) == 16
                         traces[span["traceId"]].add((service, span["name"]))
     hops = [t for t, spans in traces.items()
-            if ("urlshortener", f"/{SHORTEN}") in spans and ("idgen", "/casemesh.idgen.v1.IdGeneratorService/LeaseIds") in spans]
-    assert hops, "no trace holds both the Shorten span and the LeaseIds span of the ID service"
-    journeys = [t for t, spans in traces.items() if ("casemesh-harness", "resolve") in spans and ("urlshortener", f"/{RESOLVE}") in spans]
+            if ("casemesh-harness", "shorten") in spans and ("urlshortener", SHORTEN) in spans
+            and ("idgen", "casemesh.idgen.v1.IdGeneratorService/LeaseIds") in spans]
+    assert hops, "no trace holds the shorten journey, its Shorten span and the LeaseIds span of the ID service"
+    journeys = [t for t, spans in traces.items() if ("casemesh-harness", "resolve") in spans and ("urlshortener", RESOLVE) in spans]
     assert journeys, "harness journey spans are not parents of the services' spans"
 
 

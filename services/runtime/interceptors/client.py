@@ -1,4 +1,7 @@
-"""The casemesh client interceptor for outbound mesh calls: deadline propagation and ``grpc_client_*`` metrics.
+"""The casemesh client interceptor for outbound mesh calls: tracing, deadline propagation and ``grpc_client_*`` metrics.
+
+Inside a sampled span, each call gets a CLIENT span and carries its
+``traceparent`` to the next service.
 
 A call without a timeout gets the channel's default (the topology's
 ``calls.timeout_ms``); every outbound call's timeout is then cut to what is left of the inbound call's
@@ -16,6 +19,7 @@ import grpc
 
 from ..deadlines import bounded_timeout
 from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
+from ..tracing import RpcTracing, end_span, inject_metadata
 from .server import split_method
 
 
@@ -34,8 +38,10 @@ def _method_name(details: grpc.aio.ClientCallDetails) -> str:
 class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
     """Bounds timeouts by the inbound deadline and records ``grpc_client_*`` metrics."""
 
-    def __init__(self, metrics: RpcMetrics | None = None, default_timeout_s: float | None = None):
+    def __init__(self, metrics: RpcMetrics | None = None, default_timeout_s: float | None = None,
+                 tracing: RpcTracing | None = None):
         self._default_timeout_s = default_timeout_s
+        self._tracing = tracing
         self._metrics = metrics or rpc_metrics("client")
         self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any, dict[grpc.StatusCode, Any]]] = {}
 
@@ -51,6 +57,14 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStre
             )
         return children
 
+    def _traced(self, details: grpc.aio.ClientCallDetails, method: str) -> tuple[grpc.aio.ClientCallDetails, Any, Any]:
+        """(details with ``traceparent``, span scope, span) inside a sampled span, else (details, None, None)."""
+        scope = self._tracing.client_span(method) if self._tracing is not None else None
+        if scope is None:
+            return details, None, None
+        span = scope.__enter__()
+        return details._replace(metadata=inject_metadata(details.metadata)), scope, span
+
     async def intercept_unary_unary(self, continuation, client_call_details, request):
         details = _with_deadline(client_call_details, self._default_timeout_s)
         method = _method_name(details)
@@ -58,23 +72,36 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStre
         started.inc()
         sent.inc()
         started_at = time.perf_counter()
-        call = await continuation(details, request)
+        details, scope, span = self._traced(details, method)
+        code = grpc.StatusCode.UNKNOWN
         try:
-            await call
-            code = grpc.StatusCode.OK
-            received.inc()
-        except grpc.aio.AioRpcError as error:
-            code = error.code()
-        child = handled.get(code)
-        if child is None:
-            child = handled[code] = self._metrics.handled.labels("unary", *split_method(method), code_label(code))
-        child.inc()
-        seconds.observe(time.perf_counter() - started_at, exemplar=trace_exemplar())
-        return call
+            call = await continuation(details, request)
+            try:
+                await call
+                code = grpc.StatusCode.OK
+                received.inc()
+            except grpc.aio.AioRpcError as error:
+                code = error.code()
+            child = handled.get(code)
+            if child is None:
+                child = handled[code] = self._metrics.handled.labels("unary", *split_method(method), code_label(code))
+            child.inc()
+            seconds.observe(time.perf_counter() - started_at, exemplar=trace_exemplar())
+            return call
+        finally:
+            if scope is not None:
+                end_span(span, code.value[0], code.name)
+                scope.__exit__(None, None, None)
 
     async def intercept_unary_stream(self, continuation, client_call_details, request):
         details = _with_deadline(client_call_details, self._default_timeout_s)
-        started, sent, *_ = self._observer("server_stream", _method_name(details))
+        method = _method_name(details)
+        started, sent, *_ = self._observer("server_stream", method)
         started.inc()
         sent.inc()
-        return await continuation(details, request)
+        details, scope, _ = self._traced(details, method)
+        try:
+            return await continuation(details, request)
+        finally:
+            if scope is not None:  # the span covers starting the stream, not reading it
+                scope.__exit__(None, None, None)

@@ -1,6 +1,6 @@
-"""The casemesh server interceptor: metrics, deadline context and error mapping for every RPC.
+"""The casemesh server interceptor: tracing, metrics, deadline context and error mapping for every RPC.
 
-One interceptor does the three jobs so each call pays for one wrapper; the
+One interceptor does the four jobs so each call pays for one wrapper; the
 wrapped handler is built once per method and cached. Domain errors
 (``services.runtime.errors``) become status codes here, so servicers only
 validate and call the domain:
@@ -28,6 +28,7 @@ import grpc
 from ..deadlines import INBOUND_DEADLINE
 from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
+from ..tracing import RpcTracing, end_span
 
 log = logging.getLogger("casemesh.server")
 
@@ -96,10 +97,11 @@ def _status(context: grpc.aio.ServicerContext, default: grpc.StatusCode) -> grpc
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps every handler with metrics (``grpc_server_*``), the inbound deadline and error mapping."""
+    """Wraps every handler with a SERVER span, metrics (``grpc_server_*``), the inbound deadline and error mapping."""
 
-    def __init__(self, metrics: RpcMetrics | None = None):
+    def __init__(self, metrics: RpcMetrics | None = None, tracing: RpcTracing | None = None):
         self._metrics = metrics or rpc_metrics("server")
+        self.tracing = tracing
         self._cache: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
         #: Full gRPC service names that refuse new calls with UNAVAILABLE (shutting down).
         self.draining: set[str] = set()
@@ -179,7 +181,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 class _Call:
     """One call's bookkeeping: counts it in flight, sets its deadline, maps its errors, observes its end."""
 
-    __slots__ = ("interceptor", "observer", "service", "full_method", "context", "started_at")
+    __slots__ = ("interceptor", "observer", "service", "full_method", "context", "started_at", "span_scope", "span")
 
     def __init__(self, interceptor: ServerInterceptor, observer: _MethodObserver, service: str,
                  full_method: str, context: grpc.aio.ServicerContext):
@@ -189,14 +191,21 @@ class _Call:
         self.full_method = full_method
         self.context = context
         self.started_at = 0.0
+        self.span_scope = None
+        self.span = None
 
     async def __aenter__(self) -> _Call:
         self.started_at = time.perf_counter()
+        tracing = self.interceptor.tracing
+        if tracing is not None:
+            self.span_scope = tracing.server_span(self.full_method, self.context.invocation_metadata())
+            if self.span_scope is not None:
+                self.span = self.span_scope.__enter__()
         self.observer.started.inc()
         remaining = self.context.time_remaining()
         INBOUND_DEADLINE.set(None if remaining is None else time.monotonic() + remaining)
         if self.service in self.interceptor.draining:
-            self.observer.finish(grpc.StatusCode.UNAVAILABLE, self.started_at)
+            self._end(grpc.StatusCode.UNAVAILABLE)
             await self.context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.service} is shutting down")
         self.interceptor.in_flight[self.service] += 1
         return self
@@ -218,5 +227,12 @@ class _Call:
                     code = _status(context, grpc.StatusCode.UNKNOWN)
         finally:
             self.interceptor.in_flight[self.service] -= 1
-            self.observer.finish(code, self.started_at)
+            self._end(code)
         return False
+
+    def _end(self, code: grpc.StatusCode) -> None:
+        self.observer.finish(code, self.started_at)  # inside the span: its trace_id becomes the exemplar
+        if self.span_scope is not None:
+            end_span(self.span, code.value[0], code.name)
+            self.span_scope.__exit__(None, None, None)
+            self.span_scope = None
