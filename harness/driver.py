@@ -107,6 +107,7 @@ class Driver:
         journeys = [(j.journey, j.params) for j in profile.journeys]
         cum_weights = list(itertools.accumulate(j.weight for j in profile.journeys))
         choose = self._rng.choices
+        several = len(journeys) > 1
         offsets = arrivals(profile.arrival.process, profile.arrival.rate_per_s, self._rng)
         warmup_s, end_s = profile.warmup_s, profile.warmup_s + profile.duration_s
         in_flight: set[asyncio.Task] = set()
@@ -128,7 +129,7 @@ class Driver:
             while offset < end_s and start + offset <= now:
                 if offset >= warmup_s and progress.phase == "warm-up":
                     progress.phase = "measuring"
-                journey, params = choose(journeys, cum_weights=cum_weights)[0]
+                journey, params = choose(journeys, cum_weights=cum_weights)[0] if several else journeys[0]
                 task = asyncio.create_task(self._journey(journey, params, start + offset, offset >= warmup_s))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)

@@ -31,6 +31,7 @@ FULL_SERVICE = pb.DESCRIPTOR.services_by_name["UrlShortenerService"].full_name
 #: case study only asks for "geographic data", not a distribution).
 COUNTRIES = ("US", "IN", "BR", "DE", "GB", "JP", "FR", "ID", "NG", "MX")
 COUNTRY_WEIGHTS = (30, 15, 8, 7, 7, 6, 5, 5, 4, 3)
+_COUNTRY_CUM_WEIGHTS = tuple(itertools.accumulate(COUNTRY_WEIGHTS))
 _BASE62 = string.ascii_letters + string.digits
 
 
@@ -73,7 +74,7 @@ class State:
 
 
 def _country(rng: random.Random) -> str:
-    return rng.choices(COUNTRIES, weights=COUNTRY_WEIGHTS)[0]
+    return rng.choices(COUNTRIES, cum_weights=_COUNTRY_CUM_WEIGHTS)[0]
 
 
 def _long_url(rng: random.Random, size: int) -> str:
