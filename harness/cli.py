@@ -153,7 +153,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
                 nonlocal ticks
                 ticks += 1
                 if ticks % 5 == 0 or driver.progress.phase == "done":
-                    console.print(progress_line(driver.progress, total_s), highlight=False, soft_wrap=True)
+                    console.print(progress_line(driver.progress, total_s), highlight=False, soft_wrap=True, markup=False)
             stats = await driver.run(on_tick=tick)
     finally:
         for channel in channels.values():
