@@ -12,9 +12,8 @@ from casemesh.analytics.v1 import analytics_pb2 as pb
 from casemesh.analytics.v1 import analytics_pb2_grpc as pb_grpc
 
 from ..runtime.component import RuntimeContext, ServiceDefinition, StatelessComponent
-from ..runtime.errors import InvalidArgument
 from .counters import ClickCounters
-from .validation import validate_batch
+from .validation import to_tuples, validate_batch, validate_stats_code
 
 FULL_NAME = pb.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
 
@@ -27,14 +26,11 @@ class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
 
     async def RecordClicks(self, request: pb.RecordClicksRequest, context: grpc.aio.ServicerContext) -> pb.RecordClicksResponse:
         validate_batch(request.events)
-        accepted = await self._counters.record(
-            (e.code, e.click_time.seconds + e.click_time.nanos / 1e9, e.country_code) for e in request.events
-        )
+        accepted = await self._counters.record(to_tuples(request.events))
         return pb.RecordClicksResponse(accepted_count=accepted)
 
     async def GetClickStats(self, request: pb.GetClickStatsRequest, context: grpc.aio.ServicerContext) -> pb.GetClickStatsResponse:
-        if not 1 <= len(request.code) <= 32:
-            raise InvalidArgument("code", f"must be 1 to 32 characters (got {len(request.code)})")
+        validate_stats_code(request.code)
         total, by_country, last_at_s = await self._counters.stats(request.code)
         response = pb.GetClickStatsResponse(total_clicks=total, clicks_by_country=by_country)
         if last_at_s is not None:
