@@ -30,6 +30,8 @@ import uvloop
 from rich.console import Console
 from rich.live import Live
 
+from casemesh.services.runtime.topology import check_address
+
 from .errors import ConfigError, HarnessError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="casemesh: benchmark system-design case studies as gRPC meshes, open-loop, against SLOs.")
@@ -64,10 +66,10 @@ def _parse_targets(values: list[str], workload: Any) -> dict[str, str]:
             name = workload.services[0]
         if name not in workload.services:
             raise ConfigError(f"{name!r} is not a service the workload calls ({', '.join(workload.services)})", field="--target")
-        host, colon, port = address.rpartition(":")
-        if not colon or not host or not port.isdigit():
-            raise ConfigError(f"{address!r} is not HOST:PORT", field="--target")
-        targets[name] = address
+        try:
+            targets[name] = check_address(address)
+        except ValueError as error:
+            raise ConfigError(str(error), field="--target") from None
     missing = [s for s in workload.services if s not in targets] if targets else []
     if missing:
         raise ConfigError(f"no address for {', '.join(missing)}", field="--target")

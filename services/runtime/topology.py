@@ -38,7 +38,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_address(value: str) -> str:
+def check_address(value: str) -> str:
+    """``value`` when it is ``host:port`` with a port in 0..65535; ``ValueError`` saying so otherwise."""
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:50051 or [::1]:50051)")
@@ -51,7 +52,7 @@ class Endpoint(_Strict):
     address: str
     metrics_address: str | None = None
 
-    _addr = field_validator("address", "metrics_address")(lambda v: v if v is None else _check_address(v))
+    _addr = field_validator("address", "metrics_address")(lambda v: v if v is None else check_address(v))
 
 
 class CallPolicy(_Strict):

@@ -30,6 +30,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 from google.protobuf.json_format import MessageToDict
@@ -107,9 +108,16 @@ def configure_tracing(service_name: str, sampler: Sampler | None = None) -> Trac
     return provider
 
 
-def rpc_attributes(full_method: str) -> dict[str, str]:
-    """OpenTelemetry RPC attributes of ``/pkg.Service/Method``."""
+def split_method(full_method: str) -> tuple[str, str]:
+    """``/pkg.Service/Method`` → (``pkg.Service``, ``Method``)."""
     service, _, method = full_method.lstrip("/").rpartition("/")
+    return service, method
+
+
+@lru_cache(maxsize=1024)
+def rpc_attributes(full_method: str) -> dict[str, str]:
+    """OpenTelemetry RPC attributes of ``/pkg.Service/Method`` (built once per method; do not mutate)."""
+    service, method = split_method(full_method)
     return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
 
 

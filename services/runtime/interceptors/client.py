@@ -19,8 +19,7 @@ import grpc
 
 from ..deadlines import bounded_timeout
 from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
-from ..tracing import RpcTracing, end_span, inject_metadata
-from .server import split_method
+from ..tracing import RpcTracing, end_span, inject_metadata, split_method
 
 
 def _with_deadline(details: grpc.aio.ClientCallDetails, default_timeout_s: float | None) -> grpc.aio.ClientCallDetails:

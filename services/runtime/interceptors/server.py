@@ -28,7 +28,7 @@ import grpc
 from ..deadlines import INBOUND_DEADLINE
 from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
-from ..tracing import RpcTracing, end_span
+from ..tracing import RpcTracing, end_span, split_method
 
 log = logging.getLogger("casemesh.server")
 
@@ -38,12 +38,6 @@ _DOMAIN_CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
 )
-
-
-def split_method(full_method: str) -> tuple[str, str]:
-    """``/pkg.Service/Method`` → (``pkg.Service``, ``Method``)."""
-    service, _, method = full_method.lstrip("/").rpartition("/")
-    return service, method
 
 
 def rpc_type(handler: grpc.RpcMethodHandler) -> str:
