@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -41,20 +42,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def embedded_topology(services: list[str]) -> Topology:
-    """One free loopback port (and metrics port) per service."""
-    return Topology(services={
-        name: Endpoint(address=f"{LOOPBACK}:{free_port()}", metrics_address=f"{LOOPBACK}:{free_port()}")
-        for name in services
-    })
+def embedded_topology(services: list[str], data_dir: Path, settings: dict[str, dict[str, Any]] | None = None) -> Topology:
+    """One free loopback port (and metrics port) per service; persistent files under ``data_dir``."""
+    return Topology(
+        services={
+            name: Endpoint(address=f"{LOOPBACK}:{free_port()}", metrics_address=f"{LOOPBACK}:{free_port()}")
+            for name in services
+        },
+        data_dir=str(data_dir),
+        settings=settings or {},
+    )
 
 
 class Mesh:
-    """Processes of an embedded mesh; use ``async with`` to start and stop them."""
+    """Processes of an embedded mesh; use ``async with`` to start and stop them.
 
-    def __init__(self, services: list[str], out_dir: Path, env: dict[str, str] | None = None):
+    ``settings`` are the services' settings (``{service: {key: value}}``),
+    written into the topology file; persistent files go to ``OUT/data``.
+    """
+
+    def __init__(self, services: list[str], out_dir: Path, env: dict[str, str] | None = None,
+                 settings: dict[str, dict[str, Any]] | None = None):
         self.services = services
-        self.topology = embedded_topology(services)
+        self.topology = embedded_topology(services, out_dir / "data", settings)
         self.out_dir = out_dir
         self._env = {**os.environ, **(env or {})}
         self._processes: dict[str, subprocess.Popen] = {}
@@ -72,20 +82,33 @@ class Mesh:
 
     async def start(self) -> None:
         """Start every service and wait until each reports SERVING (``HarnessError`` if one does not)."""
-        logs = self.out_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        topology_file = self.out_dir / "topology.yaml"
-        topology_file.write_text(self.topology.dump())
-        for name in self.services:
-            log_file = (logs / f"{name}.log").open("wb")
-            command = [sys.executable, "-m", "casemesh.harness.cli", "serve", name, "--topology", str(topology_file)]
+        (self.out_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self._topology_file.write_text(self.topology.dump())
+        await self.start_services(self.services)
+
+    @property
+    def _topology_file(self) -> Path:
+        return self.out_dir / "topology.yaml"
+
+    async def start_services(self, names: list[str]) -> None:
+        """Start ``names`` (again, after :meth:`kill` or :meth:`stop`) and wait until each reports SERVING."""
+        for name in names:
+            log_file = (self.out_dir / "logs" / f"{name}.log").open("ab")
+            command = [sys.executable, "-m", "casemesh.harness.cli", "serve", name, "--topology", str(self._topology_file)]
             self._processes[name] = subprocess.Popen(
                 command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**self._env, "OTEL_SERVICE_NAME": name},
             )
             log_file.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        await asyncio.gather(*(self._wait_serving(name, deadline) for name in self.services))
+        await asyncio.gather(*(self._wait_serving(name, deadline) for name in names))
+
+    def kill(self, name: str) -> None:
+        """SIGKILL service ``name`` at once (a crash: nothing is flushed), and reap it."""
+        process = self._processes.pop(name, None)
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
 
     async def _wait_serving(self, name: str, deadline: float) -> None:
         address = self.topology.endpoint(name).address

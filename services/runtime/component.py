@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 import grpc
+from pydantic import BaseModel, ValidationError
+
 from .channels import open_channel
-from .topology import Topology
+from .topology import Topology, TopologyError
 from .tracing import RpcTracing
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 
 class Component(Protocol):
@@ -36,6 +41,25 @@ class RuntimeContext:
         self.topology = topology
         self._tracing = tracing
         self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def settings(self, service: str, model: type[SettingsT]) -> SettingsT:
+        """Service ``service``'s settings from the topology's ``settings`` section, validated by ``model``.
+
+        Missing keys take the model's defaults. Raises ``TopologyError``
+        naming ``settings.SERVICE.FIELD`` when a value is invalid.
+        """
+        try:
+            return model.model_validate(self.topology.settings.get(service, {}))
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise TopologyError(f"settings.{service}.{field}: {first['msg']}") from None
+
+    def data_dir(self, service: str) -> Path:
+        """The folder of ``service``'s persistent files (``DATA_DIR/SERVICE``, created if missing)."""
+        path = Path(self.topology.data_dir) / service
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def channel(self, service: str) -> grpc.aio.Channel:
         """The shared outbound channel to topology service ``service`` (opened on first use)."""
@@ -74,11 +98,15 @@ class ServiceDefinition:
     """A case-study service as the runtime sees it.
 
     ``name`` is the topology name (``urlshortener``); ``grpc_services`` the
-    full names it registers (for health and reflection); ``dependencies`` the
-    topology names it calls; ``build`` makes the component.
+    full names it registers (for health and reflection; empty for a worker
+    that only calls others); ``dependencies`` the topology names it calls;
+    ``build`` makes the component; ``settings_model`` (optional) is the
+    pydantic model of its ``settings`` in the topology, which profiles are
+    checked against before anything starts.
     """
 
     name: str
     grpc_services: tuple[str, ...]
     dependencies: tuple[str, ...]
     build: Callable[[RuntimeContext], Awaitable[Component]]
+    settings_model: type[BaseModel] | None = None

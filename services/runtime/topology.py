@@ -16,6 +16,9 @@ several services in one process::
     server:
       max_concurrent_rpcs: 2000  # beyond this a server sheds with RESOURCE_EXHAUSTED
       grace_s: 5                 # drain time on SIGTERM/SIGINT
+    data_dir: casemesh-data      # where services that persist keep their files (one folder each)
+    settings:                    # per-service settings, checked by each service's settings model
+      video-edge: {cache_bytes: 268435456}
 
 Services that share an address in one process share one gRPC server (one port).
 The shipped default (``topology.default.yaml``) puts all three URL-shortener
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -72,11 +76,19 @@ class ServerPolicy(_Strict):
 
 
 class Topology(_Strict):
-    """The whole topology file."""
+    """The whole topology file.
+
+    ``settings`` maps a service's topology name to its settings (a mapping
+    its definition's ``settings_model`` validates; see
+    :meth:`casemesh.services.runtime.component.RuntimeContext.settings`).
+    ``data_dir`` is the parent folder of the services' persistent files.
+    """
 
     services: dict[str, Endpoint]
     calls: CallPolicy = CallPolicy()
     server: ServerPolicy = ServerPolicy()
+    data_dir: str = "casemesh-data"
+    settings: dict[str, dict[str, Any]] = {}
 
     def endpoint(self, name: str) -> Endpoint:
         """The endpoint of service ``name``; ``KeyError`` naming the known ones otherwise."""

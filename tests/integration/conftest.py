@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -47,14 +49,17 @@ async def start_mesh(chosen: Sequence[ServiceDefinition], topology: Topology) ->
     return RunningMesh(topology), stop, task
 
 
-def loopback_topology(names: Sequence[str]) -> Topology:
-    return Topology(services={name: Endpoint(address=f"127.0.0.1:{free_port()}") for name in names})
+def loopback_topology(names: Sequence[str], data_dir: Path | str = "casemesh-data",
+                      settings: dict[str, dict[str, Any]] | None = None) -> Topology:
+    """One free 127.0.0.1 port per service; ``data_dir`` for services that persist (use a tmp_path)."""
+    return Topology(services={name: Endpoint(address=f"127.0.0.1:{free_port()}") for name in names},
+                    data_dir=str(data_dir), settings=settings or {})
 
 
 @pytest.fixture
 async def mesh() -> AsyncIterator[RunningMesh]:
     """The URL-shortener mesh (urlshortener, idgen, analytics), one server per service, in this process."""
-    chosen = definitions()
+    chosen = definitions(["urlshortener", "idgen", "analytics"])
     running, stop, task = await start_mesh(chosen, loopback_topology([d.name for d in chosen]))
     try:
         yield running
