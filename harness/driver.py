@@ -22,7 +22,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,65 +144,149 @@ class Driver:
             on_tick()
         return self.stats
 
-    def _traced(self, call: Callable[..., Any]) -> Callable[..., Any]:
-        """``call`` in a CLIENT span per RPC, with the span's ``traceparent`` as metadata."""
-        tracing = self._tracing
-        full_method = self.profile.workload.full_method
-
-        async def traced_call(service: str, method: str, request: Any) -> Any:
-            with tracing.client_span(full_method(service, method)) as span:
-                code = grpc.StatusCode.OK
-                try:
-                    return await call(service, method, request, inject_metadata(None))
-                except grpc.aio.AioRpcError as error:
-                    code = error.code()
-                    raise
-                finally:
-                    end_span(span, code.value[0], code.name)
-
-        return traced_call
-
     async def _journey(self, journey: Any, params: Any, intended: float, record: bool) -> None:
-        stats = self.stats
-        methods = self._methods
-        timeout = self._timeout_s
-        step_start = intended
-        first = True
-
-        async def call(service: str, method: str, request: Any, metadata: Any = None) -> Any:
-            nonlocal step_start, first
-            stub_method, full_method = methods.get(service, method)
-            if first:
-                first = False
-                if record:
-                    stats.send_lag.record_value(max(int((time.perf_counter() - intended) * 1e6), 1))
-            else:
-                step_start = time.perf_counter()
-            code = OK
-            try:
-                return await stub_method(request, timeout=timeout, metadata=metadata)
-            except grpc.aio.AioRpcError as error:
-                code = error.code().name
-                raise
-            finally:
-                if record:
-                    stats.rpc(full_method).record(code, (time.perf_counter() - step_start) * 1e6)
-
-        code = OK
-        try:
-            if self._tracing is None or self._rng.random() >= self._trace_ratio:
-                await journey.run(call, params, self._state, self._rng)
-            else:
-                with self._tracing.tracer.start_as_current_span(journey.name, kind=trace.SpanKind.CLIENT):
-                    await journey.run(self._traced(call), params, self._state, self._rng)
-        except grpc.aio.AioRpcError as error:
-            code = error.code().name
-        except Exception:  # a bug in a journey must not stop the run; it is counted and logged
-            code = "UNKNOWN"
-            log.exception("journey %s failed", journey.name)
+        if self._tracing is None or self._rng.random() >= self._trace_ratio:
+            caller = JourneyCaller(self, intended, record)
+            code = await self._run_journey(journey, caller, params)
+            trace_id = None
+        else:
+            with self._tracing.tracer.start_as_current_span(journey.name, kind=trace.SpanKind.CLIENT) as span:
+                caller = TracedJourneyCaller(self, intended, record)
+                code = await self._run_journey(journey, caller, params)
+                end_span(span, 0 if code == OK else 2, code)
+                trace_id = format(span.get_span_context().trace_id, "032x")
         progress = self.progress
         progress.completed += 1
         if code != OK:
             progress.failed += 1
         if record:
-            stats.journey(journey.name).record(code, (time.perf_counter() - intended) * 1e6)
+            latency_us = (time.perf_counter() - intended) * 1e6
+            self.stats.journey(journey.name).record(code, latency_us)
+            if trace_id is not None:
+                self.stats.sampled_trace(journey.name, latency_us, trace_id, code)
+
+    async def _run_journey(self, journey: Any, caller: JourneyCaller, params: Any) -> str:
+        """Run one journey; returns its status code name (a journey's failure never stops the run)."""
+        try:
+            await journey.run(caller, params, self._state, self._rng)
+        except grpc.aio.AioRpcError as error:
+            return error.code().name
+        except Exception:  # a bug in a journey must not stop the run; it is counted and logged
+            log.exception("journey %s failed", journey.name)
+            return "UNKNOWN"
+        return OK
+
+
+class JourneyCaller:
+    """The :class:`~casemesh.harness.workloads.base.Caller` of one journey: makes, times and records its RPCs.
+
+    The first RPC of a journey is timed from the journey's intended start
+    (coordinated-omission free) and records the send lag; each later one from
+    the moment it is made. Server streams also record the time to their first
+    message (under ``RunStats.first_message``) besides the whole call.
+    Latencies are recorded only when the journey started after the warm-up.
+    """
+
+    __slots__ = ("_driver", "_intended", "_record", "_step_start", "_first")
+
+    def __init__(self, driver: Driver, intended: float, record: bool):
+        self._driver = driver
+        self._intended = intended
+        self._record = record
+        self._step_start = intended
+        self._first = True
+
+    def _begin(self) -> None:
+        if self._first:
+            self._first = False
+            if self._record:
+                self._driver.stats.send_lag.record_value(max(int((time.perf_counter() - self._intended) * 1e6), 1))
+        else:
+            self._step_start = time.perf_counter()
+
+    def _metadata(self) -> Any:
+        return None
+
+    def _span(self, full_method: str) -> Any:
+        return None
+
+    async def __call__(self, service: str, method: str, request: Any) -> Any:
+        """A unary call; returns the response, raises ``grpc.aio.AioRpcError`` on a non-OK status (recorded first)."""
+        stub_method, full_method = self._driver._methods.get(service, method)
+        span_scope = self._span(full_method)
+        span = span_scope.__enter__() if span_scope is not None else None
+        self._begin()
+        code = OK
+        try:
+            return await stub_method(request, timeout=self._driver._timeout_s, metadata=self._metadata())
+        except grpc.aio.AioRpcError as error:
+            code = error.code().name
+            raise
+        finally:
+            if self._record:
+                self._driver.stats.rpc(full_method).record(code, (time.perf_counter() - self._step_start) * 1e6)
+            if span is not None:
+                _end_call_span(span, span_scope, code)
+
+    async def server_stream(self, service: str, method: str, request: Any) -> AsyncIterator[Any]:
+        """A server-streaming call: yields its messages; records time to first message and the whole call.
+
+        Consume it to the end: a stream abandoned early is cancelled and
+        recorded as ``CANCELLED``. Raises ``grpc.aio.AioRpcError`` on a non-OK
+        status (recorded first).
+        """
+        stub_method, full_method = self._driver._methods.get(service, method)
+        span_scope = self._span(full_method)
+        span = span_scope.__enter__() if span_scope is not None else None
+        self._begin()
+        stats = self._driver.stats
+        code = "CANCELLED"
+        waiting_first = True
+        call = stub_method(request, timeout=self._driver._timeout_s, metadata=self._metadata())
+        try:
+            async for response in call:
+                if waiting_first:
+                    waiting_first = False
+                    if self._record:
+                        stats.first_message_of(full_method).record(OK, (time.perf_counter() - self._step_start) * 1e6)
+                yield response
+            code = OK
+        except grpc.aio.AioRpcError as error:
+            code = error.code().name
+            raise
+        finally:
+            if code == "CANCELLED":
+                call.cancel()
+            if self._record:
+                stats.rpc(full_method).record(code, (time.perf_counter() - self._step_start) * 1e6)
+            if span is not None:
+                _end_call_span(span, span_scope, code)
+
+    async def client_stream(self, service: str, method: str, requests: AsyncIterable[Any] | Iterable[Any]) -> Any:
+        """A client-streaming call sending ``requests``; returns the response (errors as :meth:`__call__`)."""
+        return await self(service, method, requests)
+
+    def observe(self, name: str, latency_s: float, code: str = OK) -> None:
+        """Record a journey-defined measure ``name`` (e.g. upload complete → published) of ``latency_s`` seconds.
+
+        It is reported and judged like a journey of that name.
+        """
+        if self._record:
+            self._driver.stats.journey(name).record(code, latency_s * 1e6)
+
+
+class TracedJourneyCaller(JourneyCaller):
+    """A :class:`JourneyCaller` inside a sampled journey: a CLIENT span per RPC, its ``traceparent`` sent along."""
+
+    __slots__ = ()
+
+    def _metadata(self) -> Any:
+        return inject_metadata(None)
+
+    def _span(self, full_method: str) -> Any:
+        return self._driver._tracing.client_span(full_method)
+
+
+def _end_call_span(span: Any, scope: Any, code: str) -> None:
+    end_span(span, grpc.StatusCode[code].value[0] if code in grpc.StatusCode.__members__ else 2, code)
+    scope.__exit__(None, None, None)

@@ -21,10 +21,17 @@ Shape (schema_version 1)::
     }
 
     CALLS = {"count", "ok", "errors": {"NOT_FOUND": 12, ...}, "throughput_rps",
-             "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms"}
+             "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms",
+             "histogram": "HISTFAAAA..."}
+    rpcs[m] of a server-streaming method also has
+             "first_message": {"count", "p50_ms", ..., "histogram"}   # time to its first message
+    journeys[j] also has
+             "slowest_traces": [{"trace_id": "32 hex", "latency_ms", "code"}]  # sampled journeys, slowest first
 
 Latencies are in milliseconds, from the intended send time, over every call
-(OK and not); ``errors`` counts calls per non-OK status code name.
+(OK and not); ``errors`` counts calls per non-OK status code name;
+``histogram`` is the HdrHistogram (µs, 3 significant figures) in its
+compressed base64 encoding, so runs can be merged and re-analysed exactly.
 """
 
 from __future__ import annotations
@@ -57,7 +64,8 @@ def latency_summary(histogram: HdrHistogram) -> dict[str, float | int | None]:
 
 def calls_summary(stats: CallStats, measured_s: float) -> dict[str, Any]:
     """The CALLS object of one RPC or journey."""
-    summary = latency_summary(stats.merged())
+    merged = stats.merged()
+    summary = latency_summary(merged)
     count = summary["count"] or 0
     return {
         "count": count,
@@ -65,7 +73,14 @@ def calls_summary(stats: CallStats, measured_s: float) -> dict[str, Any]:
         "errors": stats.errors(),
         "throughput_rps": round(count / measured_s, 2) if measured_s > 0 else None,
         **{k: v for k, v in summary.items() if k != "count"},
+        "histogram": encode_histogram(merged),
     }
+
+
+def encode_histogram(histogram: HdrHistogram) -> str:
+    """``histogram`` in HdrHistogram's compressed base64 encoding (µs values; ``hdrh`` ``decode``/``decode_and_add`` read it)."""
+    encoded = histogram.encode()
+    return encoded.decode() if isinstance(encoded, bytes) else encoded
 
 
 def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: dict[str, Any],
@@ -104,10 +119,27 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
             "measured_s": measured_s,
         },
         "send_lag": latency_summary(stats.send_lag),
-        "rpcs": {name: calls_summary(s, measured_s) for name, s in sorted(stats.rpcs.items())},
-        "journeys": {name: calls_summary(s, measured_s) for name, s in sorted(stats.journeys.items())},
+        "rpcs": {name: _rpc_summary(name, s, stats, measured_s) for name, s in sorted(stats.rpcs.items())},
+        "journeys": {name: _journey_summary(name, s, stats, measured_s) for name, s in sorted(stats.journeys.items())},
         "slos": slos,
     }
+
+
+def _rpc_summary(name: str, calls: CallStats, stats: RunStats, measured_s: float) -> dict[str, Any]:
+    summary = calls_summary(calls, measured_s)
+    first = stats.first_message.get(name)
+    if first is not None:
+        summary["first_message"] = {**latency_summary(first.merged()), "histogram": encode_histogram(first.merged())}
+    return summary
+
+
+def _journey_summary(name: str, calls: CallStats, stats: RunStats, measured_s: float) -> dict[str, Any]:
+    summary = calls_summary(calls, measured_s)
+    summary["slowest_traces"] = [
+        {"trace_id": trace_id, "latency_ms": round(latency_us / 1000, 3), "code": code}
+        for latency_us, trace_id, code in stats.slowest_traces.get(name, [])
+    ]
+    return summary
 
 
 def _version(distribution: str) -> str | None:

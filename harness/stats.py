@@ -9,6 +9,7 @@ combined.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Collection, Iterable
 
 from hdrh.histogram import HdrHistogram
@@ -16,6 +17,9 @@ from hdrh.histogram import HdrHistogram
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
 SIGNIFICANT_FIGURES = 3
+
+#: Sampled journeys kept per journey name for the report's "slowest traces".
+SLOWEST_TRACES = 5
 
 #: Status code names as Python's ``grpc.StatusCode`` spells them (``OK``, ``NOT_FOUND``, ...).
 OK = "OK"
@@ -92,14 +96,39 @@ class RunStats:
 
     ``rpcs`` is keyed by full method name without the leading slash
     (``casemesh.urlshortener.v1.UrlShortenerService/Resolve``), ``journeys``
-    by journey name. ``send_lag`` holds, per request, how late the driver sent
-    it relative to its intended send time (µs).
+    by journey name (and journey-defined measures). ``first_message`` holds,
+    per server-streaming method, the time to its first message (µs).
+    ``send_lag`` holds, per request, how late the driver sent it relative to
+    its intended send time (µs). ``slowest_traces`` keeps, per journey, the
+    :data:`SLOWEST_TRACES` slowest sampled journeys as ``(latency µs,
+    trace id hex, status code)``, slowest first.
     """
 
     def __init__(self) -> None:
         self.rpcs: dict[str, CallStats] = {}
         self.journeys: dict[str, CallStats] = {}
+        self.first_message: dict[str, CallStats] = {}
         self.send_lag = new_histogram()
+        self._slowest: dict[str, list[tuple[float, str, str]]] = {}
+
+    def first_message_of(self, method: str) -> CallStats:
+        """Time-to-first-message stats of server-streaming ``method`` (created empty on first use)."""
+        stats = self.first_message.get(method)
+        if stats is None:
+            stats = self.first_message[method] = CallStats()
+        return stats
+
+    def sampled_trace(self, journey: str, latency_us: float, trace_id: str, code: str) -> None:
+        """Remember a sampled (traced) journey if it is among the slowest of its name."""
+        kept = self._slowest.setdefault(journey, [])
+        if len(kept) < SLOWEST_TRACES:
+            heapq.heappush(kept, (latency_us, trace_id, code))
+        elif latency_us > kept[0][0]:
+            heapq.heapreplace(kept, (latency_us, trace_id, code))
+
+    @property
+    def slowest_traces(self) -> dict[str, list[tuple[float, str, str]]]:
+        return {name: sorted(kept, reverse=True) for name, kept in self._slowest.items()}
 
     def rpc(self, method: str) -> CallStats:
         """The stats of ``method`` (created empty on first use)."""

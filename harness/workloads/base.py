@@ -9,7 +9,7 @@ and records every call.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,16 +23,27 @@ class Params(BaseModel):
 
 
 class Caller(Protocol):
-    """Makes one timed RPC for a journey; the driver implements it.
+    """Makes timed RPCs for a journey; the driver implements it (``harness.driver.JourneyCaller``).
 
     ``service`` is the topology name of the service (``urlshortener``),
-    ``method`` the RPC name on its stub (``Resolve``). Returns the response;
-    raises ``grpc.aio.AioRpcError`` when the call ends with a non-OK status
-    (already recorded by then, so journeys may catch expected codes such as
-    ``NOT_FOUND``).
+    ``method`` the RPC name on its stub (``Resolve``). Calls return the
+    response; they raise ``grpc.aio.AioRpcError`` when the call ends with a
+    non-OK status (already recorded by then, so journeys may catch expected
+    codes such as ``NOT_FOUND``). Values flow from one step to the next as
+    ordinary Python values (the video id of one response into the next request).
     """
 
-    async def __call__(self, service: str, method: str, request: Any) -> Any: ...
+    async def __call__(self, service: str, method: str, request: Any) -> Any:
+        """A unary call."""
+
+    def server_stream(self, service: str, method: str, request: Any) -> AsyncIterator[Any]:
+        """A server-streaming call: iterate it to the end; time to first message and whole call are recorded."""
+
+    async def client_stream(self, service: str, method: str, requests: AsyncIterable[Any] | Iterable[Any]) -> Any:
+        """A client-streaming call."""
+
+    def observe(self, name: str, latency_s: float, code: str = "OK") -> None:
+        """Record a journey-defined measure (seconds), reported and judged like a journey called ``name``."""
 
 
 @dataclass(frozen=True)
