@@ -87,12 +87,14 @@ def run(
     seed: Annotated[int, typer.Option("--seed", help="Random seed of arrivals and journey choices.")] = 1,
     trace_ratio: Annotated[float, typer.Option("--trace-ratio", min=0.0, max=1.0, help="Share of journeys traced (parent-based sampling downstream).")] = 0.01,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live table [default: on a terminal].")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a service setting: SERVICE.KEY=VALUE (e.g. video-edge.cache_bytes=0), repeatable.")] = None,
 ) -> None:
     """Benchmark a profile open-loop and judge its SLOs; writes OUT/result.json."""
-    from .profile import load_profile, with_overrides
+    from .profile import load_profile, with_overrides, with_settings
 
     try:
         loaded = with_overrides(load_profile(profile), duration_s=duration, warmup_s=warmup, rate_scale=rate_scale)
+        loaded = with_settings(loaded, set_ or [])
         targets = _parse_targets(target or [], loaded.workload)
         if not targets and not loaded.services:
             raise ConfigError("the profile starts no services (services: []): pass --target", file=str(loaded.path), field="services")
@@ -127,7 +129,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     mesh = None
     if not targets:
         # The services start no traces of their own: every trace starts at a sampled journey.
-        mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"})
+        mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"}, settings=profile.settings)
         console.print(f"starting {', '.join(profile.services)} on 127.0.0.1 (logs in {out_dir / 'logs'})")
         await mesh.start()
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}

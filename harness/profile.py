@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -100,6 +101,7 @@ class ProfileDocument(_Strict):
     metadata: ProfileMetadata
     workload: str
     services: list[str] = []
+    settings: dict[str, dict[str, Any]] = {}
     seed: dict[str, Any] = {}
     arrival: Arrival
     warmup_s: WarmupS = 0.0
@@ -128,13 +130,17 @@ class Profile:
     :data:`ArrivalModel` (``.process``, ``.rate_per_s`` in requests/s);
     ``warmup_s`` and ``duration_s`` in seconds (warm-up is not measured,
     duration is the measured window after it); ``request_timeout_ms`` the
-    deadline of each RPC in ms; ``slos`` from every listed SLO file, in order.
+    deadline of each RPC in ms; ``slos`` from every listed SLO file, in order;
+    ``settings`` the services' settings (``{service: {key: value}}``, checked
+    against each service's settings model) for the topology of the services
+    ``casemesh run`` starts.
     """
 
     path: Path
     metadata: ProfileMetadata
     workload: Workload
     services: tuple[str, ...]
+    settings: dict[str, dict[str, Any]]
     seed: Params
     arrival: ArrivalModel
     warmup_s: float
@@ -171,6 +177,7 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
     problems: list[Problem] = []
     workload = _workload(parsed.workload, problems)
     services = _services(parsed, workload, KNOWN_SERVICES if known_services is None else known_services, problems)
+    settings = _settings(parsed, problems)
     seed = _params(workload.seed_model, parsed.seed, ("seed",), problems) if workload else None
     journeys = _journeys(parsed, workload, problems)
     if problems or workload is None or seed is None:
@@ -180,13 +187,14 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
         metadata=parsed.metadata,
         workload=workload,
         services=services,
+        settings=settings,
         seed=seed,
         arrival=parsed.arrival,
         warmup_s=parsed.warmup_s,
         duration_s=parsed.duration_s,
         request_timeout_ms=parsed.request_timeout_ms,
         journeys=journeys,
-        slos=_slos(parsed, document, path, shown, workload, [j.name for j in journeys]),
+        slos=_slos(parsed, document, path, shown, workload, [*(j.name for j in journeys), *workload.measures]),
     )
 
 
@@ -287,6 +295,30 @@ def _services(parsed: ProfileDocument, workload: Workload | None, known: Collect
     return tuple(parsed.services)
 
 
+def _settings(parsed: ProfileDocument, problems: list[Problem]) -> dict[str, dict[str, Any]]:
+    """``settings``, each checked against its service's settings model (so a bad value fails before anything starts).
+
+    Keys must be services the profile starts; the values stay plain mappings
+    (written into the topology file), with the model's checks applied.
+    """
+    checked: dict[str, dict[str, Any]] = {}
+    for name, values in parsed.settings.items():
+        definition = SERVICES.get(name)
+        if name not in parsed.services or definition is None:
+            problems.append(Problem(("settings", name), f"{name!r} is not a service this profile starts ({', '.join(parsed.services) or 'none'})"))
+            continue
+        if definition.settings_model is None:
+            problems.append(Problem(("settings", name), f"service {name} has no settings"))
+            continue
+        try:
+            definition.settings_model.model_validate(values)
+        except ValidationError as error:
+            problems.extend(Problem(("settings", name, *p.loc), p.message) for p in problems_from(error))
+            continue
+        checked[name] = dict(values)
+    return checked
+
+
 def _journeys(parsed: ProfileDocument, workload: Workload | None, problems: list[Problem]) -> tuple[ProfileJourney, ...]:
     """The journeys with their workload journey and validated params; problems (unknown, duplicate, bad params) go to ``problems``."""
     journeys: list[ProfileJourney] = []
@@ -322,3 +354,33 @@ def _slos(parsed: ProfileDocument, document: Document, path: Path, shown: str, w
             defined_in[slo.name] = slo_shown
             slos.append(slo)
     return tuple(slos)
+
+
+def with_settings(profile: Profile, assignments: list[str]) -> Profile:
+    """``profile`` with ``--set SERVICE.KEY=VALUE`` assignments applied to its services' settings.
+
+    ``VALUE`` is read as YAML (``0``, ``true``, ``1.5``, ``text``). The result
+    is checked against the service's settings model; a malformed assignment,
+    a service the profile does not start or an invalid value raises
+    ``ConfigError`` with the field ``--set``.
+    """
+    settings = {name: dict(values) for name, values in profile.settings.items()}
+    for assignment in assignments:
+        target, sep, raw = assignment.partition("=")
+        service, dot, key = target.rpartition(".")
+        if not sep or not dot or not service or not key:
+            raise ConfigError(f"{assignment!r} is not SERVICE.KEY=VALUE (e.g. video-edge.cache_bytes=0)", field="--set")
+        definition = SERVICES.get(service)
+        if service not in profile.services or definition is None or definition.settings_model is None:
+            raise ConfigError(f"{service!r} is not a service with settings that this profile starts ({', '.join(profile.services)})", field="--set")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        settings.setdefault(service, {})[key] = value
+        try:
+            definition.settings_model.model_validate(settings[service])
+        except ValidationError as error:
+            problem = problems_from(error)[0]
+            raise ConfigError(f"{service}.{dotted(problem.loc)}: {problem.message}", field="--set") from None
+    return replace(profile, settings=settings)

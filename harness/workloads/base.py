@@ -69,7 +69,9 @@ class Workload:
     generated stub class and ``service_names`` to its full gRPC service name; ``rpcs`` lists every full method name
     (``package.Service/Method``) the journeys may call, which SLOs may
     reference. ``seed(call, params, rng)`` creates the data the journeys need
-    before load starts and returns the workload's state.
+    before load starts and returns the workload's state. ``measures`` names
+    the journey-defined measures (``Caller.observe``) that SLOs may target as
+    ``journey:``.
     """
 
     name: str
@@ -81,6 +83,7 @@ class Workload:
     journeys: Mapping[str, Journey]
     seed_model: type[Params]
     seed: Callable[[Caller, Any, random.Random], Awaitable[Any]]
+    measures: tuple[str, ...] = ()
 
     def full_method(self, service: str, method: str) -> str:
         """``package.Service/Method`` of ``method`` on topology service ``service``."""
