@@ -5,8 +5,9 @@ from __future__ import annotations
 from .base import Workload
 from .echo import WORKLOAD as _ECHO
 from .url_shortener import WORKLOAD as _URL_SHORTENER
+from .video import WORKLOAD as _VIDEO
 
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (_URL_SHORTENER, _ECHO)}
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (_URL_SHORTENER, _VIDEO, _ECHO)}
 
 
 def get_workload(name: str) -> Workload:

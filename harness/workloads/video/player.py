@@ -1,0 +1,94 @@
+"""The harness's video player: reads HLS playlists and picks a variant by adaptive bitrate (ABR).
+
+ABR rule (issue 3, after shared/seeds/003_1dfe16d8ccfde9ed.txt, "Adaptive
+Bitrate Switching"): play the highest variant whose BANDWIDTH is below
+``safety`` (0.8) x the measured throughput; the lowest variant when none is.
+Throughput is measured per viewer from the segment downloads (bytes x 8 /
+download time) and smoothed with an exponentially weighted moving average, as
+players such as hls.js do; a viewer with no measurement yet starts from an
+initial estimate. Playlists are parsed with the ``m3u8`` library.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import m3u8
+
+from casemesh.services.video.ladder import BY_NAME
+
+_GENERATION = re.compile(r"[?&]gen=(\d+)")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One ``#EXT-X-STREAM-INF`` entry: BANDWIDTH (bit/s), rendition name (``720p``) and its enum value."""
+
+    bandwidth_bps: int
+    name: str
+    rendition: int
+    uri: str
+
+
+def generation_of(url: str) -> int:
+    """The ``gen`` query parameter of a versioned manifest URL (``/v/ID/master.m3u8?gen=3`` → 3); ``ValueError`` when absent."""
+    match = _GENERATION.search(url)
+    if match is None:
+        raise ValueError(f"no ?gen= in {url!r}")
+    return int(match.group(1))
+
+
+def master_variants(playlist: str) -> list[Variant]:
+    """The variants of a master playlist, lowest bandwidth first; ``ValueError`` when it is not a master playlist."""
+    parsed = m3u8.loads(playlist)
+    if not parsed.is_variant:
+        raise ValueError("not a master playlist (no #EXT-X-STREAM-INF)")
+    variants = []
+    for entry in parsed.playlists:
+        name = entry.uri.split("/", 1)[0]
+        rung = BY_NAME.get(name)
+        if rung is None:
+            raise ValueError(f"unknown rendition in variant URI {entry.uri!r}")
+        variants.append(Variant(entry.stream_info.bandwidth, name, rung.rendition, entry.uri))
+    return sorted(variants, key=lambda v: v.bandwidth_bps)
+
+
+def segment_count(playlist: str) -> int:
+    """Number of segments of a media (variant) playlist."""
+    return len(m3u8.loads(playlist).segments)
+
+
+def select_variant(variants: list[Variant], throughput_bps: float, safety: float = 0.8) -> Variant:
+    """The highest variant with bandwidth below ``safety`` x ``throughput_bps``, else the lowest one."""
+    budget = safety * throughput_bps
+    chosen = variants[0]
+    for variant in variants:
+        if variant.bandwidth_bps < budget:
+            chosen = variant
+    return chosen
+
+
+class ThroughputEstimates:
+    """Per-viewer throughput estimates (bit/s): EWMA of segment download throughput.
+
+    ``weight`` is the weight of a new sample (0 < weight <= 1); viewers
+    without a sample read ``initial_bps``.
+    """
+
+    def __init__(self, viewers: int, initial_bps: float, weight: float):
+        self._estimates = [float(initial_bps)] * viewers
+        self._weight = weight
+
+    def __len__(self) -> int:
+        return len(self._estimates)
+
+    def get(self, viewer: int) -> float:
+        return self._estimates[viewer]
+
+    def update(self, viewer: int, size_bytes: int, seconds: float) -> None:
+        """Fold in a download of ``size_bytes`` that took ``seconds``."""
+        if seconds <= 0 or size_bytes <= 0:
+            return
+        sample = size_bytes * 8 / seconds
+        self._estimates[viewer] += self._weight * (sample - self._estimates[viewer])
