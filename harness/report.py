@@ -78,12 +78,31 @@ def progress_line(progress: Progress, total_s: float) -> str:
             f"completed {progress.completed}, failed {progress.failed}")
 
 
+def _first_message_table(rpcs: dict[str, dict[str, Any]]) -> list[Table]:
+    """Time to first message of the server-streaming RPCs (none when the run had none)."""
+    rows = {name: {**row["first_message"], "errors": {}, "throughput_rps": None}
+            for name, row in rpcs.items() if "first_message" in row}
+    return [calls_table("Server streams: time to first message", rows, short_names=True)] if rows else []
+
+
+def _slowest_traces(journeys: dict[str, dict[str, Any]]) -> list[Text]:
+    """One line per journey with sampled traces: the slowest ones' trace ids (open them in Jaeger)."""
+    lines = [
+        f"  {name}: " + ", ".join(f"{t['trace_id']} ({t['latency_ms']:,.1f} ms{'' if t['code'] == 'OK' else ', ' + t['code']})"
+                                  for t in row.get("slowest_traces", [])[:3])
+        for name, row in journeys.items() if row.get("slowest_traces")
+    ]
+    return [Text("slowest sampled journeys (trace ids):\n" + "\n".join(lines))] if lines else []
+
+
 def summary_view(result: dict[str, Any]) -> Group:
     """The final tables of a result document, and its verdict line."""
     lag = result["send_lag"]
     parts: list[Any] = [
         calls_table("RPCs", result["rpcs"], short_names=True),
+        *_first_message_table(result["rpcs"]),
         calls_table("Journeys", result["journeys"]),
+        *_slowest_traces(result["journeys"]),
         Text(f"send lag: p50 {_ms(lag['p50_ms'])} ms, p99 {_ms(lag['p99_ms'])} ms, max {_ms(lag['max_ms'])} ms; "
              f"offered {result['throughput']['offered_rps']:,.0f}/s, completed {result['throughput']['completed_rps'] or 0:,.1f}/s"),
         slo_table(result["slos"]),
