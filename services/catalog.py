@@ -6,8 +6,21 @@ from .analytics.service import DEFINITION as ANALYTICS
 from .idgen.service import DEFINITION as IDGEN
 from .runtime.component import ServiceDefinition
 from .urlshortener.service import DEFINITION as URLSHORTENER
+from .video.catalog.service import DEFINITION as VIDEO_CATALOG
+from .video.edge.service import DEFINITION as VIDEO_EDGE
+from .video.playback.service import DEFINITION as VIDEO_PLAYBACK
+from .video.search.service import DEFINITION as VIDEO_SEARCH
+from .video.storage.service import DEFINITION as VIDEO_STORAGE
+from .video.transcode.service import DEFINITION as VIDEO_TRANSCODE
+from .video.transcode.worker_service import DEFINITION as VIDEO_TRANSCODER
+from .video.upload.service import DEFINITION as VIDEO_UPLOAD
 
-SERVICES: dict[str, ServiceDefinition] = {d.name: d for d in (URLSHORTENER, IDGEN, ANALYTICS)}
+SERVICES: dict[str, ServiceDefinition] = {d.name: d for d in (
+    URLSHORTENER, IDGEN, ANALYTICS,
+    VIDEO_UPLOAD, VIDEO_STORAGE, VIDEO_TRANSCODE, VIDEO_TRANSCODER,
+    VIDEO_CATALOG, VIDEO_SEARCH,
+    VIDEO_PLAYBACK, VIDEO_EDGE,
+)}
 
 
 def definitions(names: list[str] | None = None) -> list[ServiceDefinition]:

@@ -37,6 +37,10 @@ def service_config(policy: CallPolicy) -> str:
     return json.dumps({"methodConfig": [method_config]})
 
 
+#: Largest message an outbound call accepts (bytes): 32 MiB, twice the largest video segment.
+MAX_RECEIVE_BYTES = 32 * 1024 * 1024
+
+
 def open_channel(address: str, policy: CallPolicy, tracing: RpcTracing | None = None) -> grpc.aio.Channel:
     """An insecure ``grpc.aio`` channel to ``address`` (``host:port``) with the mesh interceptors.
 
@@ -46,6 +50,8 @@ def open_channel(address: str, policy: CallPolicy, tracing: RpcTracing | None = 
         ("grpc.service_config", service_config(policy)),
         ("grpc.enable_retries", 1),
         ("grpc.keepalive_time_ms", 30_000),
+        # Segments fetched from the video origin are up to 16 MiB (storage.proto); gRPC's default limit is 4 MiB.
+        ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
     ]
     interceptor = ClientInterceptor(default_timeout_s=policy.timeout_ms / 1000, tracing=tracing)
     return grpc.aio.insecure_channel(address, options=options, interceptors=[interceptor])

@@ -30,3 +30,14 @@ class AlreadyExists(Exception):
 
 class ResourceExhausted(Exception):
     """A finite resource (an ID space, a buffer) ran out → ``RESOURCE_EXHAUSTED``."""
+
+
+class FailedPrecondition(Exception):
+    """The system is not in the state the call needs (an upload not yet complete, an expired lease) → ``FAILED_PRECONDITION``.
+
+    Retrying the same call unchanged fails again until the state changes.
+    """
+
+
+class Unauthenticated(Exception):
+    """The call's credentials (an upload token) are missing, forged or expired → ``UNAUTHENTICATED``."""

@@ -7,7 +7,7 @@ from casemesh.video.v1 import catalog_pb2, edge_pb2, playback_pb2, search_pb2, s
 
 from ..base import Journey, Workload
 from .catalogue import SeedParams, seed
-from .journeys import (UPLOAD_PUBLISH, NoParams, PlaybackParams, PopularParams, UploadParams, comment, home_feed, like,
+from .journeys import (FIRST_SEGMENT_HIT, FIRST_SEGMENT_MISS, UPLOAD_PUBLISH, NoParams, PlaybackParams, PopularParams, UploadParams, comment, home_feed, like,
                        playback_start, search, upload)
 
 _SERVICES = {
@@ -44,5 +44,5 @@ WORKLOAD = Workload(
     },
     seed_model=SeedParams,
     seed=seed,
-    measures=(UPLOAD_PUBLISH,),
+    measures=(UPLOAD_PUBLISH, FIRST_SEGMENT_HIT, FIRST_SEGMENT_MISS),
 )

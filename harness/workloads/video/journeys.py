@@ -24,6 +24,10 @@ from .player import ThroughputEstimates, generation_of, master_variants, segment
 
 #: Name of the measure "CompleteUpload answered → video seen PUBLISHED" recorded by ``upload``.
 UPLOAD_PUBLISH = "upload_publish"
+#: Measures of ``playback_start``: the first segment's download time (s), split by the edge's cache
+#: result, so the report shows the edge hit ratio (counts) and the miss penalty (percentiles).
+FIRST_SEGMENT_HIT = "first_segment_edge_hit"
+FIRST_SEGMENT_MISS = "first_segment_edge_miss"
 
 
 class PlaybackParams(Params):
@@ -52,7 +56,7 @@ class UploadParams(Params):
     chunk_bytes: int = Field(default=262_144, ge=1, le=1_048_576, description="upload chunk size (bytes)")
     min_duration_s: float = Field(default=60.0, gt=0, le=43_200)
     max_duration_s: float = Field(default=540.0, gt=0, le=43_200)
-    poll_interval_ms: float = Field(default=100.0, ge=10, le=10_000, description="GetVideo polling while waiting for publication")
+    poll_interval_ms: float = Field(default=250.0, ge=10, le=10_000, description="GetVideo polling while waiting for publication")
     publish_timeout_s: float = Field(default=60.0, gt=0, le=3600)
 
 
@@ -70,10 +74,14 @@ async def playback_start(call: Caller, params: PlaybackParams, state: State, rng
         raise ValueError(f"variant playlist of {video.video_id} {variant.name} has no segments")
     started = time.perf_counter()
     received = 0
+    cache_result = edge_pb2.CACHE_RESULT_UNSPECIFIED
     async for chunk in call.server_stream("video-edge", "StreamSegments", edge_pb2.StreamSegmentsRequest(
             video_id=video.video_id, generation=master.generation, rendition=variant.rendition, start_index=0, count=1)):
         received += len(chunk.data)
-    state.throughput.update(viewer, received, time.perf_counter() - started)
+        cache_result = chunk.cache_result
+    took_s = time.perf_counter() - started
+    state.throughput.update(viewer, received, took_s)
+    call.observe(FIRST_SEGMENT_HIT if cache_result == edge_pb2.CACHE_RESULT_HIT else FIRST_SEGMENT_MISS, took_s)
 
 
 async def home_feed(call: Caller, params: NoParams, state: State, rng: random.Random) -> None:

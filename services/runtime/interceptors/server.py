@@ -5,14 +5,16 @@ wrapped handler is built once per method and cached. Domain errors
 (``services.runtime.errors``) become status codes here, so servicers only
 validate and call the domain:
 
-=====================  ==================
+====================== ==================
 ``InvalidArgument``    ``INVALID_ARGUMENT`` ("FIELD: REASON")
 ``NotFound``           ``NOT_FOUND``
 ``AlreadyExists``      ``ALREADY_EXISTS``
 ``ResourceExhausted``  ``RESOURCE_EXHAUSTED``
+``FailedPrecondition`` ``FAILED_PRECONDITION``
+``Unauthenticated``    ``UNAUTHENTICATED``
 ``AioRpcError``        ``DEADLINE_EXCEEDED`` if a dependency's call ran out of time, else ``UNAVAILABLE``
 any other exception    ``UNKNOWN`` (logged with its traceback; the server goes on)
-=====================  ==================
+====================== ==================
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import grpc
 
 from ..deadlines import INBOUND_DEADLINE
-from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
+from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unauthenticated
 from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
 from ..tracing import RpcTracing, end_span, split_method
 
@@ -37,6 +39,8 @@ _DOMAIN_CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
 )
 
 

@@ -1,0 +1,7 @@
+"""``video-edge``: a CDN edge node with a byte-bounded LRU cache, origin fallback and the WAN model (docs/video.md).
+
+Domain modules (no gRPC): ``cache`` (LRU by bytes), ``coalescing`` (one
+origin fetch per key at a time), ``wan`` (the shared origin link and the
+per-stream pacing schedule), ``node`` (a segment stream put together).
+``service`` holds the ``ServiceDefinition``.
+"""

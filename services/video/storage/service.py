@@ -1,0 +1,158 @@
+"""``casemesh.video.v1.ObjectStoreService`` (topology name ``video-storage``): the platform's object store.
+
+Mechanisms (shared/seeds/004_718541f717f7b956.txt):
+- "direct PUT (pre-signed)": clients stream raw bytes here with the upload
+  token ``video-upload`` signed (:mod:`..tokens`); the token is verified on
+  every call, no call back to the upload service.
+- "no data loss SLA": raw bytes are appended in order and fsynced before
+  UploadObject answers; uploads resume from GetUploadOffset after a broken
+  stream or a restart (:mod:`.raw_store`).
+- "Transcoded videos back to S3" / segments "immutable once transcoded":
+  renditions are stored as descriptions and served segment by segment as the
+  CDN edge's origin (:mod:`.renditions`).
+
+Metric beyond the gRPC ones: ``casemesh_video_upload_bytes_total`` (raw bytes
+made durable by UploadObject).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+from prometheus_client import Counter
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from casemesh.video.v1 import storage_pb2 as pb
+from casemesh.video.v1 import storage_pb2_grpc as pb_grpc
+
+from ...runtime.component import RuntimeContext, ServiceDefinition
+from ...runtime.errors import InvalidArgument, Unauthenticated
+from ..tokens import DEFAULT_UPLOAD_TOKEN_SECRET, MIN_SECRET_CHARS, UploadTokenSigner
+from .files import remove_temporaries
+from .raw_store import MAX_CHUNK_BYTES, RawObjectStore
+from .renditions import RenditionStore, StoredRendition
+from .validation import (validate_put_rendition, validate_rendition_ref, validate_segment_index, video_id_of_key)
+
+log = logging.getLogger("casemesh.video.storage")
+
+NAME = "video-storage"
+FULL_NAME = pb.DESCRIPTOR.services_by_name["ObjectStoreService"].full_name
+
+UPLOAD_BYTES = Counter("casemesh_video_upload_bytes", "Raw upload bytes made durable (fsynced) by UploadObject.")
+
+
+class StorageSettings(BaseModel):
+    """``settings.video-storage`` of the topology.
+
+    ``upload_token_secret``: HMAC-SHA256 key upload tokens are verified with
+    (at least 16 characters). Must equal ``settings.video-upload.upload_token_secret``,
+    or every upload is refused with UNAUTHENTICATED. The default is for
+    development only.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    upload_token_secret: SecretStr = Field(default=SecretStr(DEFAULT_UPLOAD_TOKEN_SECRET), min_length=MIN_SECRET_CHARS)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ObjectStoreServicer(pb_grpc.ObjectStoreServiceServicer):
+    """Validates requests, checks tokens, and calls the raw and rendition stores."""
+
+    def __init__(self, raw: RawObjectStore, renditions: RenditionStore, tokens: UploadTokenSigner):
+        self._raw = raw
+        self._renditions = renditions
+        self._tokens = tokens
+
+    async def UploadObject(self, request_iterator: AsyncIterator[pb.UploadObjectRequest],
+                           context: grpc.aio.ServicerContext) -> pb.UploadObjectResponse:
+        token = None
+        obj = None
+        try:
+            async for chunk in request_iterator:
+                if obj is None:
+                    token = chunk.upload_token
+                    grant = self._tokens.verify(token, _now_ms())
+                    obj = await self._raw.open(grant)
+                elif chunk.upload_token != token:
+                    raise InvalidArgument("upload_token", "must be the same on every chunk of a stream")
+                await self._raw.append(obj, chunk.offset_bytes, chunk.data)
+            if obj is None:
+                raise Unauthenticated("upload_token is missing: the stream carried no chunk")
+        finally:
+            if obj is not None:  # acknowledged or not, what was written is made durable now
+                UPLOAD_BYTES.inc(await self._raw.sync(obj))
+        stored, expected = self._raw.offset(obj)
+        return pb.UploadObjectResponse(key=obj.key, stored_bytes=stored, expected_size_bytes=expected)
+
+    async def GetUploadOffset(self, request: pb.GetUploadOffsetRequest, context: grpc.aio.ServicerContext) -> pb.GetUploadOffsetResponse:
+        grant = self._tokens.verify(request.upload_token, _now_ms())
+        stored, expected = self._raw.offset(await self._raw.open(grant))
+        return pb.GetUploadOffsetResponse(stored_bytes=stored, expected_size_bytes=expected)
+
+    async def StatObject(self, request: pb.StatObjectRequest, context: grpc.aio.ServicerContext) -> pb.StatObjectResponse:
+        stat = await self._raw.stat(video_id_of_key(request.key))
+        return pb.StatObjectResponse(size_bytes=stat.size_bytes, expected_size_bytes=stat.expected_size_bytes,
+                                     sha256_hex=stat.sha256_hex)
+
+    async def ReadObject(self, request: pb.ReadObjectRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ReadObjectResponse]:
+        async with contextlib.aclosing(self._raw.read(video_id_of_key(request.key), MAX_CHUNK_BYTES)) as chunks:
+            async for offset, data in chunks:  # closed (file and all) at once if the reader goes away
+                yield pb.ReadObjectResponse(offset_bytes=offset, data=data)
+
+    async def PutRendition(self, request: pb.PutRenditionRequest, context: grpc.aio.ServicerContext) -> pb.PutRenditionResponse:
+        validate_put_rendition(request.video_id, request.generation, request.rendition, request.content_seed)
+        total = await self._renditions.put(
+            StoredRendition(request.video_id, request.generation, request.rendition, request.content_seed))
+        return pb.PutRenditionResponse(total_bytes=total)
+
+    async def GetRendition(self, request: pb.GetRenditionRequest, context: grpc.aio.ServicerContext) -> pb.GetRenditionResponse:
+        validate_rendition_ref(request.video_id, request.generation, request.rendition)
+        stored = await self._renditions.get(request.video_id, request.generation, request.rendition)
+        return pb.GetRenditionResponse(rendition=stored.info, content_seed=stored.content_seed)
+
+    async def GetSegment(self, request: pb.GetSegmentRequest, context: grpc.aio.ServicerContext) -> pb.GetSegmentResponse:
+        validate_rendition_ref(request.video_id, request.generation, request.rendition)
+        validate_segment_index(request.index)
+        data = await self._renditions.segment(request.video_id, request.generation, request.rendition, request.index)
+        return pb.GetSegmentResponse(data=data)
+
+
+class StorageComponent:
+    """The object store over ``data_dir("video-storage")``; :meth:`start` reloads the rendition journal."""
+
+    def __init__(self, context: RuntimeContext):
+        settings = context.settings(NAME, StorageSettings)
+        root = context.data_dir(NAME)
+        remove_temporaries(root)
+        self.raw = RawObjectStore(root)
+        self.renditions = RenditionStore(root)
+        self.servicer = ObjectStoreServicer(self.raw, self.renditions,
+                                            UploadTokenSigner(settings.upload_token_secret.get_secret_value()))
+
+    def register(self, server: grpc.aio.Server) -> None:
+        pb_grpc.add_ObjectStoreServiceServicer_to_server(self.servicer, server)
+
+    async def start(self) -> None:
+        loaded = await self.renditions.load()
+        if loaded:
+            log.info("reloaded %d renditions from %s", loaded, self.renditions.root)
+
+    async def stop(self) -> None:
+        pass
+
+
+async def build(context: RuntimeContext) -> StorageComponent:
+    return StorageComponent(context)
+
+
+DEFINITION = ServiceDefinition(
+    name=NAME, grpc_services=(FULL_NAME,), dependencies=(), build=build, settings_model=StorageSettings,
+)

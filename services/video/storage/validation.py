@@ -1,0 +1,85 @@
+"""Request validation of ObjectStoreService, rule for rule as storage.proto's comments say.
+
+Every failure raises ``InvalidArgument(field, reason)`` with the proto field
+path, so the servicer answers ``INVALID_ARGUMENT`` with ``"FIELD: REASON"``.
+Chunk rules (``offset_bytes``, ``data``) depend on the stored object and are
+checked by :class:`~.raw_store.RawObjectStore`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from casemesh.services.runtime.errors import InvalidArgument
+from casemesh.video.v1 import video_pb2
+
+from ..ladder import BY_RENDITION
+from ..tokens import VIDEO_ID_RE
+
+#: Largest segment a PutRendition may declare, in bytes (storage.proto: 16 MiB).
+MAX_SEGMENT_BYTES = 16 << 20
+_SEED_RE = re.compile(r"[0-9a-f]{64}")
+_KEY_RE = re.compile(r"raw/([A-Za-z0-9_-]{1,32})")
+
+
+def _show(value: str, limit: int = 40) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def validate_video_id(video_id: str, field: str = "video_id") -> None:
+    """A video id: required, 1 to 32 characters of [A-Za-z0-9_-]."""
+    if not video_id:
+        raise InvalidArgument(field, "is required")
+    if not VIDEO_ID_RE.fullmatch(video_id):
+        raise InvalidArgument(field, f"must be 1 to 32 characters of [A-Za-z0-9_-] (got {_show(video_id)})")
+
+
+def video_id_of_key(key: str) -> str:
+    """The video id of a raw object key ``raw/{video_id}``; ``InvalidArgument`` naming ``key`` otherwise."""
+    if not key:
+        raise InvalidArgument("key", "is required")
+    match = _KEY_RE.fullmatch(key)
+    if match is None:
+        raise InvalidArgument("key", f"must be raw/{{video_id}} with a video id of 1 to 32 characters of [A-Za-z0-9_-] (got {_show(key)})")
+    return match.group(1)
+
+
+def validate_generation(generation: int) -> None:
+    """A transcode generation: >= 1."""
+    if generation < 1:
+        raise InvalidArgument("generation", f"must be >= 1 (got {generation})")
+
+
+def validate_rendition(rendition: int, field: str = "rendition") -> None:
+    """A ladder rung: one of the Rendition values, not UNSPECIFIED."""
+    if rendition not in BY_RENDITION:
+        name = video_pb2.Rendition.Name(rendition) if rendition in video_pb2.Rendition.values() else str(rendition)
+        raise InvalidArgument(field, f"must be one of {', '.join(video_pb2.Rendition.Name(r) for r in BY_RENDITION)} (got {name})")
+
+
+def validate_put_rendition(video_id: str, generation: int, rendition: video_pb2.RenditionInfo, content_seed: str) -> None:
+    """PutRenditionRequest: video id, generation >= 1, a known rendition with 1+ segments of 1 B to 16 MiB, a 64-hex seed."""
+    validate_video_id(video_id)
+    validate_generation(generation)
+    validate_rendition(rendition.rendition, "rendition.rendition")
+    sizes = rendition.segment_size_bytes
+    if not sizes:
+        raise InvalidArgument("rendition.segment_size_bytes", "must list at least one segment")
+    for i, size in enumerate(sizes):
+        if not 0 < size <= MAX_SEGMENT_BYTES:
+            raise InvalidArgument(f"rendition.segment_size_bytes[{i}]", f"must be 1 to {MAX_SEGMENT_BYTES} bytes (got {size})")
+    if not _SEED_RE.fullmatch(content_seed):
+        raise InvalidArgument("content_seed", f"must be 64 lowercase hex characters (got {_show(content_seed)})")
+
+
+def validate_rendition_ref(video_id: str, generation: int, rendition: int) -> None:
+    """GetRenditionRequest / GetSegmentRequest's common fields."""
+    validate_video_id(video_id)
+    validate_generation(generation)
+    validate_rendition(rendition)
+
+
+def validate_segment_index(index: int) -> None:
+    """A segment index: >= 0 (an index past the last segment is NOT_FOUND, not invalid)."""
+    if index < 0:
+        raise InvalidArgument("index", f"must be >= 0 (got {index})")

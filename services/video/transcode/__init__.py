@@ -1,0 +1,1 @@
+"""``video-transcode`` (the leased work queue) and ``video-transcoder`` (the transcode workers)."""
