@@ -109,3 +109,13 @@ async def test_metrics_use_the_grpc_prometheus_names(front_back):
         assert f"{name}{{" in text, name
     assert f'grpc_server_handling_seconds_bucket{{{labels},le="0.05"}}' in text
     assert f'grpc_server_handling_seconds_bucket{{{labels},le="2.0"}}' in text
+
+
+async def test_health_watch_streams_through_the_interceptor(mesh):
+    # grpc's Health.Watch writes with context.write instead of yielding; the interceptor must still run it.
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    call = health_pb2_grpc.HealthStub(mesh.channel("urlshortener")).Watch(health_pb2.HealthCheckRequest(service=""), timeout=10)
+    first = await call.read()
+    assert first.status == health_pb2.HealthCheckResponse.SERVING
+    call.cancel()

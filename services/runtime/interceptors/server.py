@@ -168,9 +168,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         async def stream_response(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             async with _Call(interceptor, observer, service, full_method, context):
-                async for response in inner_stream(requests_of(request), context):
-                    observer.sent.inc()
-                    yield response
+                responses = inner_stream(requests_of(request), context)
+                if hasattr(responses, "__aiter__"):
+                    async for response in responses:
+                        observer.sent.inc()
+                        yield response
+                else:
+                    # A handler that writes with ``context.write`` (grpc's own Health.Watch) is a
+                    # coroutine, not an async generator: run it; its messages are not counted.
+                    await responses
 
         factory = grpc.stream_stream_rpc_method_handler if handler.request_streaming else grpc.unary_stream_rpc_method_handler
         return factory(stream_response, **serdes)
