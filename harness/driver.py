@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
@@ -31,7 +32,7 @@ from opentelemetry import trace
 
 from casemesh.services.runtime.tracing import RpcTracing, end_span, inject_metadata
 
-from .arrival import arrivals
+from .arrivals import set_arrival_size
 from .stats import OK, RunStats
 
 log = logging.getLogger("casemesh.driver")
@@ -100,6 +101,13 @@ class Driver:
     async def run(self, on_tick: Callable[[], None] | None = None) -> RunStats:
         """Drive warm-up then the measured window; returns the recorded stats.
 
+        Sends each arrival of the profile's schedule at its intended time
+        until warm-up + duration, or until the schedule's end when it is
+        shorter (a trace): then sending stops early, which
+        ``stats.timeline`` records (``end_s``, ``ended_early``). Counts per
+        second the arrivals intended, sent and completed in
+        ``stats.timeline``. When an arrival carries a size, the journey's task
+        sees it through :func:`~casemesh.harness.arrivals.arrival_size`.
         Waits for journeys still in flight at the end (each RPC is bounded by
         its deadline), so every journey sent is accounted for.
         """
@@ -108,37 +116,58 @@ class Driver:
         cum_weights = list(itertools.accumulate(j.weight for j in profile.journeys))
         choose = self._rng.choices
         several = len(journeys) > 1
-        offsets = arrivals(profile.arrival.process, profile.arrival.rate_per_s, self._rng)
         warmup_s, end_s = profile.warmup_s, profile.warmup_s + profile.duration_s
+        schedule = profile.arrival.schedule(self._rng, end_s)
+        offsets, sizes = schedule.offsets, schedule.sizes
+        stop_s = end_s if schedule.length_s is None else min(end_s, schedule.length_s)
+        timeline = self.stats.timeline
+        timeline.begin(warmup_s, end_s, stop_s)
+        intended = timeline.intended
         in_flight: set[asyncio.Task] = set()
         progress = self.progress
         progress.phase = "warm-up" if warmup_s > 0 else "measuring"
         start = progress.started_at = time.perf_counter()
+        stop_at = start + stop_s
         next_tick = start + 1.0
-        offset = next(offsets)
-        while offset < end_s:
+        never = math.inf  # the offset once the schedule has run out
+        offset = next(offsets, never)
+        while True:
             now = time.perf_counter()
             if now >= next_tick:
                 next_tick += 1.0
+                timeline.tick(progress.completed)
                 if on_tick:
                     on_tick()
+            if offset >= end_s:  # no arrival left in this run: wait for its end (ticking), then stop
+                if now >= stop_at:
+                    break
+                await asyncio.sleep(max(min(stop_at, next_tick) - now, TICK_S))
+                continue
             due = start + offset
             if due > now:
-                await asyncio.sleep(max(due - now, TICK_S))
+                await asyncio.sleep(max(min(due, next_tick) - now, TICK_S))
                 continue
+            dispatched = 0
             while offset < end_s and start + offset <= now:
                 if offset >= warmup_s and progress.phase == "warm-up":
                     progress.phase = "measuring"
                 journey, params = choose(journeys, cum_weights=cum_weights)[0] if several else journeys[0]
+                intended[int(offset)] += 1
+                if sizes is not None:
+                    set_arrival_size(next(sizes))  # copied into the task's context by create_task
                 task = asyncio.create_task(self._journey(journey, params, start + offset, offset >= warmup_s))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
-                progress.sent += 1
-                offset = next(offsets)
+                dispatched += 1
+                offset = next(offsets, never)
+            progress.sent += dispatched
+            timeline.add_sent(int(now - start), dispatched)
+        timeline.finish(time.perf_counter() - start, progress.completed)
         progress.phase = "draining"
         progress.in_flight = len(in_flight)
         if in_flight:
             await asyncio.wait(in_flight, timeout=self._timeout_s * 10 + 5)
+        timeline.drained(progress.completed)
         progress.phase = "done"
         if on_tick:
             on_tick()

@@ -12,15 +12,18 @@ command-line overrides (``--duration``, ``--warmup``, ``--rate-scale``).
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from . import arrivals
+from .arrivals import FieldError, RateCurve, RateShape, Schedule, SinusoidRate, Spacing, TimestampFormat, Trace, shaped
 from .errors import ConfigError
 from .slo import Slo, load_slos
 from casemesh.services.catalog import SERVICES
@@ -35,7 +38,11 @@ SLO_FILE_SUFFIX = ".slo.yaml"
 #: Topology names of the services the harness can start (the runtime's catalog).
 KNOWN_SERVICES: frozenset[str] = frozenset(SERVICES)
 
-RatePerS = Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
+#: Highest arrival rate a profile may ask for, arrivals/s (at any moment, for rates that vary).
+MAX_RATE_PER_S = 100_000
+RatePerS = Annotated[float, Field(gt=0, le=MAX_RATE_PER_S, allow_inf_nan=False)]
+#: A rate that may be 0 (a pause, a ramp's start).
+RateOrZero = Annotated[float, Field(ge=0, le=MAX_RATE_PER_S, allow_inf_nan=False)]
 WarmupS = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 DurationS = Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)]
 TimeoutMs = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -57,14 +64,66 @@ class ProfileMetadata(_Strict):
     scaling: str | None = None
 
 
-class _SteadyArrival(_Strict):
+class _ArrivalBase(_Strict):
+    """What every arrival model offers the loader, the driver and the report.
+
+    Times are seconds from the start of the run (warm-up included); rates are
+    arrivals per second.
+    """
+
+    #: Fields multiplied by ``--rate-scale`` (top-level rate fields; processes with nested rates override :meth:`_scale`).
+    _rate_fields: ClassVar[tuple[str, ...]] = ()
+
+    def problems(self, run_s: float | None = None) -> list[Problem]:
+        """Rules that involve several fields (locations relative to ``arrival``); ``run_s`` (warm-up + duration) when known."""
+        return []
+
+    def with_files(self, directory: Path, shown_directory: Path) -> Self:
+        """This model with the files it names read (relative to ``directory``, shown relative to ``shown_directory``).
+
+        Processes without files return themselves. Raises
+        ``FileNotFoundError``, :class:`~casemesh.harness.arrivals.FieldError` or
+        ``ConfigError`` (naming the CSV file and line).
+        """
+        return self
+
+    def _scale(self, data: dict[str, Any], factor: float) -> None:
+        for name in self._rate_fields:
+            data[name] *= factor
+
+    def scaled(self, factor: float) -> Self:
+        """A copy with every rate multiplied by ``factor`` (``--rate-scale``); ``ValidationError`` when a value leaves its range."""
+        data = self.model_dump()
+        self._scale(data, factor)
+        scaled = self.model_validate(data)
+        for name in self.__private_attributes__:
+            setattr(scaled, name, getattr(self, name))
+        return scaled
+
+    def schedule(self, rng: random.Random, run_s: float) -> Schedule:
+        """The arrivals of a run of ``run_s`` seconds (warm-up + duration), drawn with ``rng``."""
+        raise NotImplementedError
+
+    def offered_rate_per_s(self, run_s: float, start_s: float, end_s: float) -> float:
+        """The mean intended arrival rate over ``[start_s, end_s)`` of a run of ``run_s`` seconds (expected value for random spacings)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for the terminal: the process and its rates."""
+        raise NotImplementedError
+
+
+class _SteadyArrival(_ArrivalBase):
     """An arrival process with one mean rate, ``rate_per_s`` requests per second."""
 
     rate_per_s: RatePerS
+    _rate_fields: ClassVar[tuple[str, ...]] = ("rate_per_s",)
 
-    def scaled(self, factor: float) -> Self:
-        """A copy with every rate multiplied by ``factor``; ``ValidationError`` when a rate leaves its range."""
-        return self.model_validate({**self.model_dump(), "rate_per_s": self.rate_per_s * factor})
+    def offered_rate_per_s(self, run_s: float, start_s: float, end_s: float) -> float:
+        return self.rate_per_s
+
+    def describe(self) -> str:
+        return f"{self.process} arrivals at {self.rate_per_s:,g}/s"
 
 
 class ConstantArrival(_SteadyArrival):
@@ -72,15 +131,244 @@ class ConstantArrival(_SteadyArrival):
 
     process: Literal["constant"]
 
+    def schedule(self, rng: random.Random, run_s: float) -> Schedule:
+        return Schedule(arrivals.constant(self.rate_per_s))
+
 
 class PoissonArrival(_SteadyArrival):
     """Independent arrivals: exponentially distributed gaps with mean ``1 / rate_per_s`` seconds."""
 
     process: Literal["poisson"]
 
+    def schedule(self, rng: random.Random, run_s: float) -> Schedule:
+        return Schedule(arrivals.poisson(self.rate_per_s, rng))
+
+
+class _ShapedArrival(_ArrivalBase):
+    """A rate that varies over the run, λ(t); ``spacing`` chooses non-homogeneous Poisson or deterministic arrivals.
+
+    Both spacings invert the cumulative rate (time rescaling; method and
+    sources in :mod:`casemesh.harness.arrivals.shaped`).
+    """
+
+    spacing: Spacing = "poisson"
+
+    def shape(self, run_s: float) -> RateShape:
+        """The rate λ(t) over a run of ``run_s`` seconds."""
+        raise NotImplementedError
+
+    def schedule(self, rng: random.Random, run_s: float) -> Schedule:
+        return Schedule(arrivals.rate_shaped(self.shape(run_s), self.spacing, rng))
+
+    def offered_rate_per_s(self, run_s: float, start_s: float, end_s: float) -> float:
+        shape = self.shape(run_s)
+        if end_s <= start_s:
+            return shape.rate(start_s)
+        return (shape.cumulative(end_s) - shape.cumulative(start_s)) / (end_s - start_s)
+
+    def _spaced(self, text: str) -> str:
+        return f"{self.process} arrivals: {text} ({self.spacing} spacing)"
+
+
+class RampArrival(_ShapedArrival):
+    """A rate rising (or falling) linearly from ``start_rate_per_s`` at the run's start to ``end_rate_per_s`` at its end.
+
+    "The run" is warm-up + duration, so ``--duration`` changes the slope.
+    """
+
+    process: Literal["ramp"]
+    start_rate_per_s: RateOrZero
+    end_rate_per_s: RateOrZero
+    _rate_fields: ClassVar[tuple[str, ...]] = ("start_rate_per_s", "end_rate_per_s")
+
+    def problems(self, run_s: float | None = None) -> list[Problem]:
+        if self.start_rate_per_s == self.end_rate_per_s == 0:
+            return [Problem(("end_rate_per_s",), "start_rate_per_s and end_rate_per_s are both 0: the ramp would send nothing")]
+        return []
+
+    def shape(self, run_s: float) -> RateShape:
+        return shaped.ramp(self.start_rate_per_s, self.end_rate_per_s, run_s)
+
+    def describe(self) -> str:
+        return self._spaced(f"{self.start_rate_per_s:,g}/s rising linearly to {self.end_rate_per_s:,g}/s at the run's end")
+
+
+class Step(_Strict):
+    """One step of ``steps``: ``rate_per_s`` (≥ 0; 0 is a pause) for ``duration_s`` seconds."""
+
+    rate_per_s: RateOrZero
+    duration_s: Annotated[float, Field(gt=0, le=86_400)]
+
+
+class StepsArrival(_ShapedArrival):
+    """Constant rates one after the other from the run's start; the last step's rate holds until the run ends."""
+
+    process: Literal["steps"]
+    steps: Annotated[list[Step], Field(min_length=1)]
+
+    def _scale(self, data: dict[str, Any], factor: float) -> None:
+        for step in data["steps"]:
+            step["rate_per_s"] *= factor
+
+    def problems(self, run_s: float | None = None) -> list[Problem]:
+        if all(step.rate_per_s == 0 for step in self.steps):
+            return [Problem(("steps",), "every step has rate_per_s 0: the steps would send nothing")]
+        return []
+
+    def shape(self, run_s: float) -> RateShape:
+        return shaped.steps([(step.rate_per_s, step.duration_s) for step in self.steps])
+
+    def describe(self) -> str:
+        return self._spaced(", ".join(f"{s.rate_per_s:,g}/s for {s.duration_s:g} s" for s in self.steps) + ", then the last rate")
+
+
+class SpikeArrival(_ShapedArrival):
+    """``baseline_rate_per_s``, except ``rate_per_s`` (not added to the baseline) from ``at_s`` for ``duration_s`` seconds."""
+
+    process: Literal["spike"]
+    baseline_rate_per_s: RateOrZero
+    at_s: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    duration_s: Annotated[float, Field(gt=0, le=86_400)]
+    rate_per_s: RatePerS
+    _rate_fields: ClassVar[tuple[str, ...]] = ("baseline_rate_per_s", "rate_per_s")
+
+    def problems(self, run_s: float | None = None) -> list[Problem]:
+        if run_s is not None and self.at_s >= run_s:
+            return [Problem(("at_s",), f"the spike would start after the run ends at {run_s:g} s (warmup_s + duration_s)")]
+        return []
+
+    def shape(self, run_s: float) -> RateShape:
+        return shaped.spike(self.baseline_rate_per_s, self.at_s, self.duration_s, self.rate_per_s)
+
+    def describe(self) -> str:
+        return self._spaced(f"{self.baseline_rate_per_s:,g}/s with a spike to {self.rate_per_s:,g}/s "
+                            f"from {self.at_s:g} s to {self.at_s + self.duration_s:g} s")
+
+
+class DiurnalArrival(_ShapedArrival):
+    """A daily cycle compressed into ``period_s``: λ(t) = mean + amplitude · sin(2π (t / period_s + phase))."""
+
+    process: Literal["diurnal"]
+    mean_rate_per_s: RatePerS
+    amplitude_per_s: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    period_s: Annotated[float, Field(gt=0, le=31_536_000, allow_inf_nan=False)]
+    phase: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.0
+    _rate_fields: ClassVar[tuple[str, ...]] = ("mean_rate_per_s", "amplitude_per_s")
+
+    def problems(self, run_s: float | None = None) -> list[Problem]:
+        if self.amplitude_per_s > self.mean_rate_per_s:
+            return [Problem(("amplitude_per_s",), f"must be at most mean_rate_per_s ({self.mean_rate_per_s:g}): the rate cannot go below 0")]
+        if self.mean_rate_per_s + self.amplitude_per_s > MAX_RATE_PER_S:
+            return [Problem(("amplitude_per_s",), f"the peak rate mean_rate_per_s + amplitude_per_s = "
+                                                 f"{self.mean_rate_per_s + self.amplitude_per_s:g} must be at most {MAX_RATE_PER_S}")]
+        return []
+
+    def shape(self, run_s: float) -> RateShape:
+        return SinusoidRate(self.mean_rate_per_s, self.amplitude_per_s, self.period_s, self.phase)
+
+    def describe(self) -> str:
+        return self._spaced(f"{self.mean_rate_per_s:,g} ± {self.amplitude_per_s:,g}/s over a {self.period_s:g} s period, "
+                            f"starting at phase {self.phase:g}")
+
+
+class RateCurveArrival(_ShapedArrival):
+    """The rate read from a CSV of ``time_s,rate_per_s`` points (``file``, relative to the profile), times ``scale``.
+
+    ``interpolation`` ``linear`` (default) joins the points with straight
+    lines, ``step`` holds each point's rate until the next; the last rate
+    holds until the run ends.
+    """
+
+    process: Literal["rate_curve"]
+    file: Annotated[str, Field(min_length=1)]
+    interpolation: Literal["linear", "step"] = "linear"
+    scale: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    _rate_fields: ClassVar[tuple[str, ...]] = ("scale",)
+    _curve: RateCurve | None = PrivateAttr(default=None)
+    _shown: str = PrivateAttr(default="")
+
+    def with_files(self, directory: Path, shown_directory: Path) -> Self:
+        loaded = self.model_copy()
+        loaded._shown = str(shown_directory / self.file)
+        loaded._curve = arrivals.read_rate_curve(directory / self.file, loaded._shown)
+        return loaded
+
+    def problems(self, run_s: float | None = None) -> list[Problem]:
+        curve = self._curve
+        if curve is not None and curve.peak_rate_per_s * self.scale > MAX_RATE_PER_S:
+            return [Problem(("scale",), f"the curve's peak rate {curve.peak_rate_per_s:g}/s ({self._shown}:{curve.peak_line}) "
+                                       f"times scale {self.scale:g} must be at most {MAX_RATE_PER_S}/s")]
+        return []
+
+    def shape(self, run_s: float) -> RateShape:
+        if self._curve is None:
+            raise RuntimeError("rate curve not read: load the profile with load_profile")
+        return shaped.curve([(t, rate * self.scale) for t, rate in self._curve.points], self.interpolation)
+
+    def describe(self) -> str:
+        peak = f", peak {self._curve.peak_rate_per_s * self.scale:,g}/s" if self._curve else ""
+        return self._spaced(f"{self.interpolation} curve of {self.file} times {self.scale:g}{peak}")
+
+
+class TraceArrival(_ArrivalBase):
+    """Recorded arrival timestamps replayed from a CSV (``file``, relative to the profile), windowed and sped up.
+
+    Arrival ``i`` is sent ``(t_i - t_first) / speed`` seconds into the run,
+    ``t_first`` being the first timestamp in the window ``[start_s, end_s)``
+    (seconds after the file's earliest timestamp). ``size_column`` hands a
+    size per arrival to journeys. Format and rules: :mod:`casemesh.harness.arrivals.trace`.
+    """
+
+    process: Literal["trace"]
+    file: Annotated[str, Field(min_length=1)]
+    column: Annotated[str, Field(min_length=1)] | None = None
+    format: TimestampFormat
+    start_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    end_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    speed: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    size_column: Annotated[str, Field(min_length=1)] | None = None
+    _rate_fields: ClassVar[tuple[str, ...]] = ("speed",)
+    _trace: Trace | None = PrivateAttr(default=None)
+    _shown: str = PrivateAttr(default="")
+
+    def problems(self, run_s: float | None = None) -> list[Problem]:
+        if self.end_s is not None and self.end_s <= self.start_s:
+            return [Problem(("end_s",), f"must be greater than start_s ({self.start_s:g})")]
+        return []
+
+    def with_files(self, directory: Path, shown_directory: Path) -> Self:
+        loaded = self.model_copy()
+        loaded._shown = str(shown_directory / self.file)
+        loaded._trace = arrivals.read_trace(directory / self.file, loaded._shown, fmt=self.format, column=self.column,
+                                            size_column=self.size_column, start_s=self.start_s, end_s=self.end_s)
+        return loaded
+
+    @property
+    def trace(self) -> Trace:
+        """The window's arrivals at speed 1 (read by :func:`load_profile`)."""
+        if self._trace is None:
+            raise RuntimeError("trace not read: load the profile with load_profile")
+        return self._trace
+
+    def schedule(self, rng: random.Random, run_s: float) -> Schedule:
+        return self.trace.schedule(self.speed)
+
+    def offered_rate_per_s(self, run_s: float, start_s: float, end_s: float) -> float:
+        if end_s <= start_s:
+            return 0.0
+        return self.trace.count_between(self.speed, start_s, end_s) / (end_s - start_s)
+
+    def describe(self) -> str:
+        trace = self.trace
+        length_s = trace.span_s / self.speed
+        mean = f", mean {len(trace) / length_s:,.0f}/s" if length_s > 0 else ""
+        return (f"trace arrivals from {self.file} at speed {self.speed:g}: {len(trace):,} arrivals over {length_s:,.1f} s{mean}"
+                + (f", sizes from {self.size_column}" if self.size_column else ""))
+
 
 #: Every arrival model; ``process`` tells them apart. Add new processes here.
-ArrivalModel = ConstantArrival | PoissonArrival
+ArrivalModel = (ConstantArrival | PoissonArrival | RampArrival | StepsArrival | SpikeArrival | DiurnalArrival
+                | RateCurveArrival | TraceArrival)
 Arrival = Annotated[ArrivalModel, Field(discriminator="process")]
 ARRIVAL_PROCESSES: tuple[str, ...] = tuple(get_args(m.model_fields["process"].annotation)[0] for m in get_args(ArrivalModel))
 
@@ -127,7 +415,9 @@ class Profile:
 
     ``path`` is the file it came from; ``services`` the topology names to
     start; ``seed`` an instance of ``workload.seed_model``; ``arrival`` a
-    :data:`ArrivalModel` (``.process``, ``.rate_per_s`` in requests/s);
+    :data:`ArrivalModel` (``.process`` names it; ``.schedule(rng, run_s)``
+    gives the driver its arrivals, ``.offered_rate_per_s(...)`` the mean
+    intended rate in arrivals/s, with any CSV it names already read);
     ``warmup_s`` and ``duration_s`` in seconds (warm-up is not measured,
     duration is the measured window after it); ``request_timeout_ms`` the
     deadline of each RPC in ms; ``slos`` from every listed SLO file, in order;
@@ -180,8 +470,10 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
     settings = _settings(parsed, problems)
     seed = _params(workload.seed_model, parsed.seed, ("seed",), problems) if workload else None
     journeys = _journeys(parsed, workload, problems)
+    problems.extend(Problem(("arrival", *p.loc), p.message) for p in parsed.arrival.problems(parsed.warmup_s + parsed.duration_s))
     if problems or workload is None or seed is None:
         raise document.error(problems)
+    arrival = _arrival_files(parsed.arrival, document, path, shown)
     return Profile(
         path=path,
         metadata=parsed.metadata,
@@ -189,7 +481,7 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
         services=services,
         settings=settings,
         seed=seed,
-        arrival=parsed.arrival,
+        arrival=arrival,
         warmup_s=parsed.warmup_s,
         duration_s=parsed.duration_s,
         request_timeout_ms=parsed.request_timeout_ms,
@@ -207,9 +499,15 @@ def with_overrides(
 ) -> Profile:
     """``profile`` with command-line overrides applied; ``None`` keeps the profile's value.
 
-    ``rate_scale`` multiplies the arrival rate (2 doubles it). Invalid values
-    raise ``ConfigError`` with ``file=None`` and the flag as field
-    (``--duration``, ``--warmup``, ``--rate-scale``).
+    ``rate_scale`` multiplies every arrival rate (2 doubles it): ``rate_per_s``
+    of ``constant`` and ``poisson``; both ends of a ``ramp``; every step's
+    rate; a ``spike``'s baseline and spike rates; a ``diurnal`` cycle's mean
+    and amplitude (its shape and period stay); a ``rate_curve``'s ``scale``;
+    a ``trace``'s ``speed`` (its arrivals come ``rate_scale`` times as fast, so
+    its window is also that much shorter). Times (``duration_s`` of steps,
+    ``at_s``, ``period_s``) do not change. Invalid values raise
+    ``ConfigError`` with ``file=None`` and the flag as field (``--duration``,
+    ``--warmup``, ``--rate-scale``).
     """
     changes: dict[str, Any] = {}
     if duration_s is not None:
@@ -219,10 +517,13 @@ def with_overrides(
     if rate_scale is not None:
         factor = _flag_value(RateScale, rate_scale, "--rate-scale")
         try:
-            changes["arrival"] = profile.arrival.scaled(factor)
+            arrival = profile.arrival.scaled(factor)
         except ValidationError as error:
             problem = problems_from(error)[0]
             raise ConfigError(f"arrival.{dotted(problem.loc)} scaled by {factor:g}: {problem.message}", field="--rate-scale") from None
+        for problem in arrival.problems()[:1]:
+            raise ConfigError(f"arrival.{dotted(problem.loc)} scaled by {factor:g}: {problem.message}", field="--rate-scale")
+        changes["arrival"] = arrival
     return replace(profile, **changes)
 
 
@@ -260,6 +561,25 @@ def _arrival_relocated(error: ErrorDetails) -> Problem:
         elif len(loc) > 1 and loc[1] in ARRIVAL_PROCESSES:
             loc = ("arrival", *loc[2:])
     return Problem(loc, message)
+
+
+def _arrival_files(arrival: ArrivalModel, document: Document, path: Path, shown: str) -> ArrivalModel:
+    """``arrival`` with the CSV file it names read (``rate_curve``, ``trace``; relative to the profile's directory).
+
+    A missing file or a problem that belongs to a field (unknown column, empty
+    window, a rate above the limit) is reported at that field of the profile;
+    malformed content names the CSV file and line.
+    """
+    try:
+        loaded = arrival.with_files(path.parent, Path(shown).parent)
+    except FileNotFoundError:
+        raise document.error([Problem(("arrival", "file"), f"file not found: {Path(shown).parent / arrival.file}")]) from None
+    except FieldError as error:
+        raise document.error([Problem(("arrival", error.field), error.message)]) from None
+    problems = loaded.problems()
+    if problems:
+        raise document.error([Problem(("arrival", *p.loc), p.message) for p in problems])
+    return loaded
 
 
 def _workload(name: str, problems: list[Problem]) -> Workload | None:

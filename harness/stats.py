@@ -10,6 +10,7 @@ combined.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Collection, Iterable
 
 from hdrh.histogram import HdrHistogram
@@ -101,7 +102,9 @@ class RunStats:
     ``send_lag`` holds, per request, how late the driver sent it relative to
     its intended send time (µs). ``slowest_traces`` keeps, per journey, the
     :data:`SLOWEST_TRACES` slowest sampled journeys as ``(latency µs,
-    trace id hex, status code)``, slowest first.
+    trace id hex, status code)``, slowest first. ``timeline`` counts, per
+    second of the whole run (warm-up included), arrivals intended, sent and
+    completed (:class:`Timeline`).
     """
 
     def __init__(self) -> None:
@@ -110,6 +113,7 @@ class RunStats:
         self.first_message: dict[str, CallStats] = {}
         self.send_lag = new_histogram()
         self._slowest: dict[str, list[tuple[float, str, str]]] = {}
+        self.timeline = Timeline()
 
     def first_message_of(self, method: str) -> CallStats:
         """Time-to-first-message stats of server-streaming ``method`` (created empty on first use)."""
@@ -143,3 +147,105 @@ class RunStats:
         if stats is None:
             stats = self.journeys[name] = CallStats()
         return stats
+
+
+class Timeline:
+    """Per second of a run, warm-up included: arrivals intended by the schedule, sent by the driver, and completed.
+
+    Entry ``i`` of ``intended``, ``sent`` and ``completed`` covers
+    ``[i, i + 1)`` seconds from the start of the run. ``intended[i]`` counts
+    arrivals whose intended send time falls in second ``i``; ``sent[i]``
+    those the driver dispatched (created the journey's task) during second
+    ``i``, whatever their intended time; ``completed[i]`` journeys that
+    finished in second ``i``, sampled at the driver's 1 s ticks (so to within
+    a scheduler tick, later when the event loop was blocked). Seconds before
+    ``warmup_s`` are warm-up. A faithful open-loop driver has ``sent`` equal
+    to ``intended`` second by second; ``sent`` running behind means the
+    generator itself could not keep up.
+
+    ``planned_end_s`` is warm-up + duration; ``end_s`` when sending stopped:
+    ``planned_end_s``, or earlier when the arrival schedule ended first (a
+    trace shorter than the run): then ``ended_early`` is true and the
+    measured window is :attr:`measured_s` long. ``completed_after_end``
+    counts journeys that finished while the driver drained in-flight work
+    after ``end_s``.
+
+    The driver writes the lists directly (O(1) integer work per arrival).
+    """
+
+    __slots__ = ("intended", "sent", "completed", "warmup_s", "planned_end_s", "end_s", "completed_after_end",
+                 "_completed_seen")
+
+    def __init__(self) -> None:
+        self.intended: list[int] = []
+        self.sent: list[int] = []
+        self.completed: list[int] = []
+        self.warmup_s = 0.0
+        self.planned_end_s = 0.0
+        self.end_s = 0.0
+        self.completed_after_end = 0
+        self._completed_seen = 0
+
+    def begin(self, warmup_s: float, planned_end_s: float, end_s: float) -> None:
+        """Start counting a run of ``planned_end_s`` seconds whose sending stops at ``end_s`` (≤ ``planned_end_s``).
+
+        Arrivals are due at offsets ``<= end_s`` (a trace's last arrival may be due exactly at ``end_s``).
+        """
+        seconds = int(end_s) + 1
+        self.intended = [0] * seconds
+        self.sent = [0] * seconds
+        self.completed = []
+        self.warmup_s, self.planned_end_s, self.end_s = warmup_s, planned_end_s, end_s
+        self.completed_after_end = self._completed_seen = 0
+
+    def add_sent(self, second: int, count: int) -> None:
+        """``count`` arrivals dispatched during ``second`` (a late driver may dispatch after ``end_s``)."""
+        sent = self.sent
+        if second >= len(sent):
+            sent.extend([0] * (second + 1 - len(sent)))
+        sent[second] += count
+
+    def tick(self, completed_total: int) -> None:
+        """A 1 s tick: ``completed_total`` journeys completed so far in the run; the difference closes the next second."""
+        self.completed.append(completed_total - self._completed_seen)
+        self._completed_seen = completed_total
+
+    def finish(self, elapsed_s: float, completed_total: int) -> None:
+        """Sending stopped ``elapsed_s`` after the start with ``completed_total`` journeys completed.
+
+        Completions since the last tick go to the second in progress (the
+        run's last second when sending stopped right at its end); the series
+        are made equally long: the run's seconds (``ceil(end_s)``), or more
+        when the driver sent later than that.
+        """
+        rest = completed_total - self._completed_seen
+        self._completed_seen = completed_total
+        series = (self.intended, self.sent, self.completed)
+        used = max((i + 1 for values in series for i in range(len(values) - 1, -1, -1) if values[i]), default=0)
+        seconds = max(math.ceil(self.end_s), used, 1)
+        for values in series:
+            del values[seconds:]
+            values.extend([0] * (seconds - len(values)))
+        self.completed[min(int(elapsed_s), seconds - 1)] += rest
+
+    def drained(self, completed_total: int) -> None:
+        """The drain after ``end_s`` is over: ``completed_total`` journeys completed in the whole run."""
+        self.completed_after_end = completed_total - self._completed_seen
+
+    @property
+    def ended_early(self) -> bool:
+        """Whether the arrival schedule ran out before warm-up + duration."""
+        return self.end_s < self.planned_end_s
+
+    @property
+    def measured_s(self) -> float:
+        """Seconds of the measured window actually driven: ``end_s - warmup_s``, at least 0."""
+        return max(self.end_s - self.warmup_s, 0.0)
+
+    def max_shortfall(self) -> tuple[int, int]:
+        """``(shortfall, second)``: the largest ``intended - sent`` of any second (0 and the first second when none fell short)."""
+        worst, at = 0, 0
+        for second, (planned, done) in enumerate(zip(self.intended, self.sent)):
+            if planned - done > worst:
+                worst, at = planned - done, second
+        return worst, at

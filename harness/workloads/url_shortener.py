@@ -22,6 +22,9 @@ from pydantic import Field
 from casemesh.urlshortener.v1 import urlshortener_pb2 as pb
 from casemesh.urlshortener.v1 import urlshortener_pb2_grpc as pb_grpc
 
+from casemesh.services.urlshortener.validation import MAX_URL_BYTES
+
+from ..arrivals import arrival_size
 from .base import Caller, Journey, Params, Workload
 
 SERVICE = "urlshortener"
@@ -33,6 +36,8 @@ COUNTRIES = ("US", "IN", "BR", "DE", "GB", "JP", "FR", "ID", "NG", "MX")
 COUNTRY_WEIGHTS = (30, 15, 8, 7, 7, 6, 5, 5, 4, 3)
 _COUNTRY_CUM_WEIGHTS = tuple(itertools.accumulate(COUNTRY_WEIGHTS))
 _BASE62 = string.ascii_letters + string.digits
+#: Shortest long URL a size may map to (bytes), the lower bound of ``url_bytes``.
+MIN_URL_BYTES = 16
 
 
 class SeedParams(Params):
@@ -53,10 +58,31 @@ class NoParams(Params):
 
 
 class ShortenParams(Params):
-    """Shorten of a fresh long URL; ``ttl_seconds`` 0 means no expiry."""
+    """Shorten of a fresh long URL; ``ttl_seconds`` 0 means no expiry.
+
+    The long URL is ``url_bytes`` bytes long, except when
+    ``url_bytes_per_size_unit`` is set and the arrival carries a size (a
+    ``trace`` with ``size_column``, read with
+    :func:`~casemesh.harness.arrivals.arrival_size`): then it is
+    ``round(size × url_bytes_per_size_unit)`` bytes, clamped to 16 ..
+    :data:`MAX_URL_BYTES` (2,048, the service's validation limit). Generated
+    URLs are never shorter than their 30-byte ``https://example.com/articles/x``.
+    """
 
     ttl_seconds: int = Field(default=0, ge=0, le=157_680_000)
     url_bytes: int = Field(default=80, ge=16, le=2048, description="length of generated long URLs (bytes)")
+    url_bytes_per_size_unit: float | None = Field(
+        default=None, gt=0, le=MAX_URL_BYTES, allow_inf_nan=False,
+        description="long-URL bytes per unit of the arrival's size (e.g. per prompt token of a trace); unset: always url_bytes")
+
+    def long_url_bytes(self) -> int:
+        """Length (bytes) of the long URL for the current arrival: from its size when mapped, else ``url_bytes``."""
+        per_unit = self.url_bytes_per_size_unit
+        if per_unit is not None:
+            size = arrival_size()
+            if size is not None:
+                return min(max(round(size * per_unit), MIN_URL_BYTES), MAX_URL_BYTES)
+        return self.url_bytes
 
 
 @dataclass
@@ -111,7 +137,7 @@ async def resolve_miss(call: Caller, params: NoParams, state: State, rng: random
 
 
 async def shorten(call: Caller, params: ShortenParams, state: State, rng: random.Random) -> None:
-    await call(SERVICE, "Shorten", pb.ShortenRequest(long_url=_long_url(rng, params.url_bytes), ttl_seconds=params.ttl_seconds))
+    await call(SERVICE, "Shorten", pb.ShortenRequest(long_url=_long_url(rng, params.long_url_bytes()), ttl_seconds=params.ttl_seconds))
 
 
 async def get_stats(call: Caller, params: ResolveParams, state: State, rng: random.Random) -> None:
@@ -119,7 +145,7 @@ async def get_stats(call: Caller, params: ResolveParams, state: State, rng: rand
 
 
 async def shorten_then_resolve(call: Caller, params: ShortenParams, state: State, rng: random.Random) -> None:
-    response = await call(SERVICE, "Shorten", pb.ShortenRequest(long_url=_long_url(rng, params.url_bytes), ttl_seconds=params.ttl_seconds))
+    response = await call(SERVICE, "Shorten", pb.ShortenRequest(long_url=_long_url(rng, params.long_url_bytes()), ttl_seconds=params.ttl_seconds))
     await call(SERVICE, "Resolve", pb.ResolveRequest(code=response.code, country_code=_country(rng)))
 
 

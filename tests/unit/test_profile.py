@@ -65,12 +65,14 @@ def test_shipped_profile_loads_with_its_figures():
     by_name = {j.name: j for j in profile.journeys}
     assert by_name["resolve"].params == ResolveParams(zipf_exponent=1.0)
     assert by_name["shorten"].params == ShortenParams()
-    assert [s.name for s in profile.slos] == ["resolve-latency", "shorten-latency", "availability"]
+    assert [s.name for s in profile.slos] == ["resolve-latency", "shorten-latency", "availability",
+                                              "resolve-latency-server", "shorten-latency-server", "availability-server"]
     assert profile.slos[0].good.latency_le_ms == 10
 
 
 def test_shipped_names_and_path_forms(write):
-    assert shipped_profiles() == ["url-shortener"]
+    names = shipped_profiles()
+    assert names == sorted(names) and {"url-shortener", "url-shortener-trace"} <= set(names)
     path, _ = write()
     assert load_profile(path).name == load_profile(str(path)).name == "url-shortener"
 
@@ -122,7 +124,7 @@ def test_unknown_arrival_process(write):
     path, text = write(("process: poisson", "process: burst"))
     error = config_error(path)
     assert (error.line, error.field) == (line_of(text, "process:"), "arrival.process")
-    assert error.message == "unknown arrival process 'burst'; known: constant, poisson"
+    assert error.message == "unknown arrival process 'burst'; known: constant, poisson, ramp, steps, spike, diurnal, rate_curve, trace"
 
 
 def test_unknown_journey_name(write):
@@ -175,7 +177,8 @@ def test_services_must_be_known_and_cover_the_workload(write):
     path, text = write(("services: [urlshortener, idgen, analytics]", "services: [idgen, analytics, cache]"))
     error = config_error(path)
     assert (error.line, error.field) == (line_of(text, "services:"), "services[2]")
-    assert error.message.startswith("unknown service 'cache'; known: analytics, idgen, urlshortener (and 1 more problem)")
+    assert error.message.startswith("unknown service 'cache'; known: analytics, idgen, urlshortener, video-catalog,")
+    assert error.message.endswith("(and 1 more problem)")
     path, _ = write(("services: [urlshortener, idgen, analytics]", "services: [idgen]"))
     assert config_error(path).message == "must include urlshortener: workload url-shortener calls it"
 
@@ -262,4 +265,115 @@ def test_invalid_overrides(overrides, field, message):
 def test_profile_in_another_directory_finds_its_slos(tmp_path: Path):
     shutil.copy(SHIPPED, tmp_path / "mine.yaml")
     shutil.copy(SHIPPED_SLOS, tmp_path / SHIPPED_SLOS.name)
-    assert len(load_profile(tmp_path / "mine.yaml").slos) == 3
+    assert len(load_profile(tmp_path / "mine.yaml").slos) == 6
+
+
+# --- arrival processes beyond constant and poisson (docs/profiles.md, "Arrival processes") ----------------------
+
+SHIPPED_ARRIVAL = "  process: poisson      # independent arrivals, like many users clicking\n  rate_per_s: 800\n"
+
+
+def arrival(block: str) -> tuple[str, str]:
+    """Replacement of the shipped profile's arrival section (warm-up 5 s + duration 60 s) by ``block``."""
+    return SHIPPED_ARRIVAL, block.rstrip("\n") + "\n"
+
+
+@pytest.mark.parametrize(
+    ("block", "needle", "field", "message"),
+    [
+        ("  process: ramp\n  start_rate_per_s: 0\n  end_rate_per_s: 0", "end_rate_per_s", "arrival.end_rate_per_s",
+         "start_rate_per_s and end_rate_per_s are both 0: the ramp would send nothing"),
+        ("  process: ramp\n  start_rate_per_s: -1\n  end_rate_per_s: 10", "start_rate_per_s", "arrival.start_rate_per_s",
+         "Input should be greater than or equal to 0"),
+        ("  process: ramp\n  start_rate_per_s: 1\n  end_rate_per_s: 10\n  spacing: random", "spacing", "arrival.spacing",
+         "Input should be 'poisson' or 'uniform'"),
+        ("  process: steps\n  steps:\n    - {rate_per_s: 100, duration_s: 5}\n    - {rate_per_s: 200}", "rate_per_s: 200",
+         "arrival.steps[1].duration_s", "Field required"),
+        ("  process: steps\n  steps:\n    - {rate_per_s: 100, duration: 5}", "duration: 5", "arrival.steps[0].duration",
+         "Extra inputs are not permitted (and 1 more problem)"),
+        ("  process: steps\n  steps:\n    - {rate_per_s: 0, duration_s: 5}", "steps:", "arrival.steps",
+         "every step has rate_per_s 0: the steps would send nothing"),
+        ("  process: steps\n  steps: []", "steps:", "arrival.steps", "List should have at least 1 item after validation, not 0"),
+        ("  process: spike\n  baseline_rate_per_s: 100\n  at_s: 65\n  duration_s: 5\n  rate_per_s: 900", "at_s", "arrival.at_s",
+         "the spike would start after the run ends at 65 s (warmup_s + duration_s)"),
+        ("  process: spike\n  baseline_rate_per_s: 100\n  at_s: 10\n  duration_s: 5\n  rate_per_s: 0", "  rate_per_s", "arrival.rate_per_s",
+         "Input should be greater than 0"),
+        ("  process: diurnal\n  mean_rate_per_s: 100\n  amplitude_per_s: 150\n  period_s: 60", "amplitude_per_s", "arrival.amplitude_per_s",
+         "must be at most mean_rate_per_s (100): the rate cannot go below 0"),
+        ("  process: diurnal\n  mean_rate_per_s: 100\n  amplitude_per_s: 50\n  period_s: 60\n  phase: 1", "phase", "arrival.phase",
+         "Input should be less than 1"),
+        ("  process: rate_curve\n  file: curve.csv\n  interpolation: cubic", "interpolation", "arrival.interpolation",
+         "Input should be 'linear' or 'step'"),
+        ("  process: rate_curve\n  file: curve.csv", "file: curve", "arrival.file", "file not found: {dir}/curve.csv"),
+        ("  process: trace\n  file: t.csv", "arrival:", "arrival.format", "Field required"),
+        ("  process: trace\n  file: t.csv\n  format: seconds\n  speed: -2", "speed", "arrival.speed", "Input should be greater than 0"),
+    ],
+)
+def test_arrival_errors_name_file_line_and_field(write, block: str, needle: str, field: str, message: str):
+    path, text = write(arrival(block))
+    error = config_error(path)
+    assert (error.file, error.line, error.field, error.message) == (str(path), line_of(text, needle), field, message.format(dir=path.parent))
+
+
+CURVE = "time_s,rate_per_s\n0,100\n10,400\n"
+TRACE = "t,size\n" + "".join(f"{t},{t * 10}\n" for t in range(100))  # 1 arrival/s for 100 s, sizes 0..990
+
+
+@pytest.mark.parametrize(
+    ("block", "scaled"),
+    [
+        ("  process: constant\n  rate_per_s: 300", {"rate_per_s": 600}),
+        ("  process: ramp\n  start_rate_per_s: 100\n  end_rate_per_s: 500", {"start_rate_per_s": 200, "end_rate_per_s": 1000}),
+        ("  process: steps\n  steps:\n    - {rate_per_s: 100, duration_s: 5}\n    - {rate_per_s: 0, duration_s: 2}",
+         {"steps": [{"rate_per_s": 200, "duration_s": 5}, {"rate_per_s": 0, "duration_s": 2}]}),
+        ("  process: spike\n  baseline_rate_per_s: 100\n  at_s: 10\n  duration_s: 5\n  rate_per_s: 900",
+         {"baseline_rate_per_s": 200, "rate_per_s": 1800, "at_s": 10, "duration_s": 5}),
+        ("  process: diurnal\n  mean_rate_per_s: 300\n  amplitude_per_s: 100\n  period_s: 60\n  phase: 0.25",
+         {"mean_rate_per_s": 600, "amplitude_per_s": 200, "period_s": 60, "phase": 0.25}),
+        ("  process: rate_curve\n  file: curve.csv\n  scale: 1.5", {"scale": 3}),
+        ("  process: trace\n  file: t.csv\n  column: t\n  format: seconds\n  speed: 10", {"speed": 20}),
+    ],
+)
+def test_rate_scale_of_every_process(write, block: str, scaled: dict):
+    path, _ = write(arrival(block))
+    (path.parent / "curve.csv").write_text(CURVE)
+    (path.parent / "t.csv").write_text(TRACE)
+    profile = load_profile(path)
+    doubled = with_overrides(profile, rate_scale=2).arrival
+    assert type(doubled) is type(profile.arrival)
+    assert {k: v for k, v in doubled.model_dump().items() if k in scaled} == scaled
+    # The mean offered rate over the measured window doubles too; a trace's file data carries over.
+    run_s = profile.warmup_s + profile.duration_s
+    if profile.arrival.process != "trace":
+        mean = profile.arrival.offered_rate_per_s(run_s, profile.warmup_s, run_s)
+        assert doubled.offered_rate_per_s(run_s, profile.warmup_s, run_s) == pytest.approx(2 * mean)
+    else:
+        assert doubled.trace is profile.arrival.trace
+        assert doubled.offered_rate_per_s(run_s, 0, 5) == 2 * profile.arrival.offered_rate_per_s(run_s, 0, 5) == 20
+
+
+@pytest.mark.parametrize(
+    ("block", "factor", "message"),
+    [
+        ("  process: diurnal\n  mean_rate_per_s: 500\n  amplitude_per_s: 300\n  period_s: 60", 150,
+         "arrival.amplitude_per_s scaled by 150: the peak rate mean_rate_per_s + amplitude_per_s = 120000 must be at most 100000"),
+        ("  process: steps\n  steps:\n    - {rate_per_s: 10, duration_s: 5}\n    - {rate_per_s: 2000, duration_s: 5}", 100,
+         "arrival.steps[1].rate_per_s scaled by 100: Input should be less than or equal to 100000"),
+        ("  process: rate_curve\n  file: curve.csv", 300,
+         "arrival.scale scaled by 300: the curve's peak rate 400/s ({dir}/curve.csv:3) times scale 300 must be at most 100000/s"),
+    ],
+)
+def test_rate_scale_beyond_the_limit(write, block: str, factor: float, message: str):
+    path, _ = write(arrival(block))
+    (path.parent / "curve.csv").write_text(CURVE)
+    with pytest.raises(ConfigError) as caught:
+        with_overrides(load_profile(path), rate_scale=factor)
+    assert (caught.value.file, caught.value.field, caught.value.message) == (None, "--rate-scale", message.format(dir=path.parent))
+
+
+def test_shipped_trace_profile_loads():
+    profile = load_profile("url-shortener-trace")
+    assert profile.arrival.process == "trace" and profile.arrival.file == "../traces/azure-llm-inference-2023-conv.csv"
+    assert (profile.warmup_s, profile.duration_s) == (5, 30)
+    assert {j.name: j.weight for j in profile.journeys} == {j.name: j.weight for j in load_profile("url-shortener").journeys}
+
