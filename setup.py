@@ -4,6 +4,12 @@ The repository keeps the design card's tree (``services/``, ``harness/``,
 ``gen/python/casemesh`` for generated stubs); installed, everything lives under
 the one import namespace ``casemesh``: ``casemesh.services``,
 ``casemesh.harness`` and the proto packages ``casemesh.<domain>.v1``.
+
+The harness's own formats (``casemesh.harness.v1``, protos/casemesh/harness/v1)
+are generated into ``gen/python/harness/`` instead (tools/gen_protos.py):
+``casemesh.harness`` is the ``harness/`` folder, and a
+``gen/python/casemesh/harness`` folder on the ``casemesh`` namespace's path
+would shadow it in an editable install.
 """
 
 from setuptools import find_packages, setup
@@ -13,6 +19,10 @@ ROOTS = {
     "casemesh.harness": "harness",
     "casemesh": "gen/python/casemesh",
 }
+#: Generated packages that live inside a source package's namespace, mapped one by one.
+GENERATED_IN_SOURCE = {
+    "casemesh.harness.v1": "gen/python/harness/v1",
+}
 
 
 def _packages() -> tuple[list[str], dict[str, str]]:
@@ -20,12 +30,14 @@ def _packages() -> tuple[list[str], dict[str, str]]:
     for prefix, where in ROOTS.items():
         packages.append(prefix)
         packages += [f"{prefix}.{name}" for name in find_packages(where)]
-    return packages, dict(ROOTS)
+    packages += list(GENERATED_IN_SOURCE)
+    return packages, {**ROOTS, **GENERATED_IN_SOURCE}
 
 
 packages, package_dir = _packages()
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"casemesh.harness": ["profiles/*.yaml"], "casemesh.services": ["runtime/*.yaml"]},
+    # traces/: recorded arrival traces that shipped profiles replay (CSV), with their licence and attribution (README.md).
+    package_data={"casemesh.harness": ["profiles/*.yaml", "traces/*.csv", "traces/README.md", "export/k6/*.js"], "casemesh.services": ["runtime/*.yaml"]},
 )

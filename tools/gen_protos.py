@@ -9,7 +9,10 @@ the output depends only on the installed grpcio-tools version, pinned by the
 environment. ``__init__.py`` files are added so every proto package is an
 ordinary Python package (``casemesh.urlshortener.v1``); the top-level
 ``casemesh`` stays a namespace shared with ``casemesh.services`` and
-``casemesh.harness``.
+``casemesh.harness``. The stubs of protos/casemesh/harness/ (the harness's own
+formats, ``casemesh.harness.v1``) go to gen/python/harness/ instead, which
+setup.py maps into ``casemesh.harness``: a gen/python/casemesh/harness folder
+would shadow the ``harness/`` package in an editable install.
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ def generate(out: Path) -> None:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
+    harness = out / "casemesh" / "harness"
+    if harness.exists():
+        shutil.move(harness, out / "harness")
+        for package_dir in (out / "harness").rglob("*"):
+            if package_dir.is_dir():
+                (package_dir / "__init__.py").touch()
     for package_dir in (out / "casemesh").rglob("*"):
         if package_dir.is_dir():
             (package_dir / "__init__.py").touch()
