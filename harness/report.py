@@ -39,17 +39,44 @@ def calls_table(title: str, rows: dict[str, dict[str, Any]], short_names: bool =
     return table
 
 
+def twins_together(verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Verdicts in order, except that each twin (``twin_of`` set) follows the SLO it mirrors."""
+    names = {v["name"] for v in verdicts}
+    twins: dict[str, list[dict[str, Any]]] = {}
+    for v in verdicts:
+        if v.get("twin_of") in names:
+            twins.setdefault(v["twin_of"], []).append(v)
+    ordered: list[dict[str, Any]] = []
+    for v in verdicts:
+        if v.get("twin_of") not in names:
+            ordered.append(v)
+            ordered.extend(twins.get(v["name"], ()))
+    return ordered
+
+
 def slo_table(verdicts: list[dict[str, Any]], live: bool = False) -> Table:
-    """SLO verdicts: target, measured ratio, error budget burnt, a note and PASS/FAIL (``so far`` when live)."""
+    """SLO verdicts: source, target, measured ratio, error budget burnt, a note and PASS/FAIL/n/a (``so far`` when live).
+
+    A twin (``twin_of``) is listed right below the SLO it mirrors, its name
+    prefixed with ``↳``, so client-side and server-side values of one
+    objective sit side by side.
+    """
     table = Table(title="SLOs" + (" (so far)" if live else ""), title_justify="left")
-    for column, justify in (("SLO", "left"), ("target", "right"), ("measured", "right"),
+    for column, justify in (("SLO", "left"), ("source", "left"), ("target", "right"), ("measured", "right"),
                             ("budget burnt", "right"), ("note", "left"), ("verdict", "center")):
         table.add_column(column, justify=justify)
-    for v in verdicts:
+    names = {v["name"] for v in verdicts}
+    for v in twins_together(verdicts):
         measured = "-" if v["measured"] is None else f"{v['measured']:.2%}"
         burnt = "-" if v["budget_burnt"] is None else f"{v['budget_burnt']:.0%}"
-        verdict = Text("PASS", style="bold green") if v["passed"] else Text("FAIL", style="bold red")
-        table.add_row(v["display_name"] or v["name"], f"{v['target'] * 100:g}%",
+        if v["passed"] is None:
+            verdict = Text("n/a", style="dim")
+        else:
+            verdict = Text("PASS", style="bold green") if v["passed"] else Text("FAIL", style="bold red")
+        name = v["display_name"] or v["name"]
+        if v.get("twin_of") in names:
+            name = f"↳ {name}"
+        table.add_row(name, v.get("source", "casemesh"), f"{v['target'] * 100:g}%",
                       measured, burnt, v.get("note") or "", verdict)
     return table
 
@@ -95,6 +122,27 @@ def _slowest_traces(journeys: dict[str, dict[str, Any]]) -> list[Text]:
     return [Text("slowest sampled journeys (trace ids):\n" + "\n".join(lines))] if lines else []
 
 
+def schedule_line(timeline: dict[str, Any]) -> Text:
+    """How faithfully the driver kept its schedule: arrivals intended vs sent, the worst second, an early end.
+
+    ``timeline`` is result.json's ``timeline`` object. Yellow when a second
+    fell more than 1 % (and more than 1 arrival) short, or the schedule ended
+    before the run.
+    """
+    worst = timeline["max_shortfall"]
+    text = f"schedule: {timeline['intended_total']:,} arrivals intended, {timeline['sent_total']:,} sent; "
+    if worst["shortfall"]:
+        text += (f"worst second {worst['second']}: {worst['sent']:,} of {worst['intended']:,} sent "
+                 f"({worst['shortfall']:,} short, {worst['shortfall'] / worst['intended']:.1%})")
+    else:
+        text += "every second sent all it intended"
+    if timeline["ended_early"]:
+        text += (f"; the arrival schedule ended at {timeline['end_s']:,.1f} s, before the planned {timeline['planned_end_s']:g} s: "
+                 f"sending stopped there (measured window {max(timeline['end_s'] - timeline['warmup_s'], 0):,.1f} s)")
+    lagging = worst["shortfall"] > max(1, 0.01 * worst["intended"])
+    return Text(text, style="yellow" if lagging or timeline["ended_early"] else "")
+
+
 def summary_view(result: dict[str, Any]) -> Group:
     """The final tables of a result document, and its verdict line."""
     lag = result["send_lag"]
@@ -105,13 +153,17 @@ def summary_view(result: dict[str, Any]) -> Group:
         *_slowest_traces(result["journeys"]),
         Text(f"send lag: p50 {_ms(lag['p50_ms'])} ms, p99 {_ms(lag['p99_ms'])} ms, max {_ms(lag['max_ms'])} ms; "
              f"offered {result['throughput']['offered_rps']:,.0f}/s, completed {result['throughput']['completed_rps'] or 0:,.1f}/s"),
+        *([schedule_line(result["timeline"])] if "timeline" in result else []),
         slo_table(result["slos"]),
     ]
+    evaluated = [s for s in result["slos"] if s.get("evaluated", True)]
+    skipped = len(result["slos"]) - len(evaluated)
+    aside = f" ({skipped} not evaluated: no Prometheus)" if skipped else ""
     if not result["valid"]:
         parts.append(Text("RUN INVALID: " + "; ".join(result["invalid_reasons"]), style="bold yellow"))
     elif result["passed"]:
-        parts.append(Text(f"PASSED: all {len(result['slos'])} SLOs met", style="bold green"))
+        parts.append(Text(f"PASSED: all {len(evaluated)} {'evaluated ' if skipped else ''}SLOs met{aside}", style="bold green"))
     else:
-        failed = [s["name"] for s in result["slos"] if not s["passed"]]
-        parts.append(Text(f"FAILED: {', '.join(failed)}", style="bold red"))
+        failed = [s["name"] for s in evaluated if not s["passed"]]
+        parts.append(Text(f"FAILED: {', '.join(failed)}{aside}", style="bold red"))
     return Group(*parts)

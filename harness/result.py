@@ -5,28 +5,41 @@ Shape (schema_version 1)::
     {
       "schema_version": 1,
       "casemesh_version": "0.1.0",
-      "profile": {"name", "path", "workload", "arrival": {"process", "rate_per_s"},
+      "profile": {"name", "path", "workload", "arrival": {"process", ...that process's fields},
                   "warmup_s", "duration_s", "request_timeout_ms", "journeys": {name: weight}},
       "target": {"mode": "embedded" | "external", "services": {name: "host:port"}},
       "environment": {"python", "platform", "cpus", "grpcio"},
       "started_at": "2026-11-22T02:10:00Z",
-      "passed": true,                      # every SLO passed and the run is valid
+      "passed": true,                      # every evaluated SLO passed and the run is valid
       "valid": true, "invalid_reasons": [],
-      "throughput": {"offered_rps", "completed_rps", "measured_s"},
+      "throughput": {"offered_rps", "completed_rps", "measured_s"},   # offered: mean intended rate over the measured window
       "send_lag": {"count", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"},
       "rpcs":     {"pkg.Service/Method": CALLS},
       "journeys": {"name": CALLS},
       "slos": [{"name", "display_name", "passed", "objective", "target", "measured",
-                "good", "total", "error_budget", "budget_burnt", "note"}]
+                "good", "total", "error_budget", "budget_burnt", "note",
+                "source", "twin_of", "evaluated"}],
+      "prometheus": null | {"mode": "embedded" | "external", "url",
+                            "window": {"start", "end", "start_unix", "end_unix", "seconds", "duration"},
+                            "directory", "config", "data_dir", "reopen"},   # the last four: embedded only
+      "timeline": TIMELINE                 # per second of the whole run, warm-up included
     }
 
     CALLS = {"count", "ok", "errors": {"NOT_FOUND": 12, ...}, "throughput_rps",
-             "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms",
+             "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms",
              "histogram": "HISTFAAAA..."}
     rpcs[m] of a server-streaming method also has
              "first_message": {"count", "p50_ms", ..., "histogram"}   # time to its first message
     journeys[j] also has
              "slowest_traces": [{"trace_id": "32 hex", "latency_ms", "code"}]  # sampled journeys, slowest first
+
+    TIMELINE = {"interval_s": 1, "warmup_s", "planned_end_s", "end_s", "ended_early",
+                "intended_total", "sent_total", "completed_total", "completed_after_end",
+                "max_shortfall": {"second", "shortfall", "intended", "sent"},
+                "warmup": [true, ..., false], "intended": [800, ...], "sent": [800, ...], "completed": [797, ...]}
+    # intended[i]: arrivals due in second i; sent[i]: dispatched in second i; completed[i]: journeys finished
+    # in second i. end_s < planned_end_s (ended_early) when a trace ended first: sending stopped there and
+    # throughput.measured_s is end_s - warmup_s instead of duration_s.
 
 Latencies are in milliseconds, from the intended send time, over every call
 (OK and not); ``errors`` counts calls per non-OK status code name;
@@ -45,10 +58,10 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from .stats import OK, CallStats, RunStats
+from .stats import OK, CallStats, RunStats, Timeline
 
 SCHEMA_VERSION = 1
-PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p99_ms", 99.0), ("p999_ms", 99.9))
+PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p95_ms", 95.0), ("p99_ms", 99.0), ("p999_ms", 99.9))
 
 
 def latency_summary(histogram: HdrHistogram) -> dict[str, float | int | None]:
@@ -84,10 +97,18 @@ def encode_histogram(histogram: HdrHistogram) -> str:
 
 
 def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: dict[str, Any],
-                 started_at: datetime, valid: bool, invalid_reasons: list[str]) -> dict[str, Any]:
-    """The result document of a finished run."""
-    measured_s = profile.duration_s
-    completed = sum(s.count() for s in stats.journeys.values())
+                 started_at: datetime, valid: bool, invalid_reasons: list[str],
+                 prometheus: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The result document of a finished run.
+
+    ``prometheus`` describes the Prometheus server the run's Prometheus SLOs
+    were evaluated against (``None`` when there was none). SLO verdicts that
+    were not evaluated (``evaluated: false``) do not count towards ``passed``.
+    """
+    # A trace that ends before warm-up + duration stops the sending early: the measured window is shorter.
+    measured_s = stats.timeline.measured_s if stats.timeline.ended_early else profile.duration_s
+    # Journeys of the profile only: journey-defined measures (Caller.observe) share stats.journeys.
+    completed = sum(stats.journeys[j.name].count() for j in profile.journeys if j.name in stats.journeys)
     slos = [v.to_dict() for v in verdicts]
     return {
         "schema_version": SCHEMA_VERSION,
@@ -96,7 +117,7 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
             "name": profile.name,
             "path": str(profile.path),
             "workload": profile.workload.name,
-            "arrival": {"process": profile.arrival.process, "rate_per_s": profile.arrival.rate_per_s},
+            "arrival": {"process": profile.arrival.process, **profile.arrival.model_dump(mode="json")},
             "warmup_s": profile.warmup_s,
             "duration_s": profile.duration_s,
             "request_timeout_ms": profile.request_timeout_ms,
@@ -110,11 +131,12 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
             "grpcio": _version("grpcio"),
         },
         "started_at": started_at.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "passed": valid and all(s["passed"] for s in slos),
+        "passed": valid and all(s["passed"] for s in slos if s.get("evaluated", True)),
         "valid": valid,
         "invalid_reasons": invalid_reasons,
         "throughput": {
-            "offered_rps": profile.arrival.rate_per_s,
+            "offered_rps": round(profile.arrival.offered_rate_per_s(
+                profile.warmup_s + profile.duration_s, profile.warmup_s, profile.warmup_s + measured_s), 2),
             "completed_rps": round(completed / measured_s, 2) if measured_s > 0 else None,
             "measured_s": measured_s,
         },
@@ -122,6 +144,39 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
         "rpcs": {name: _rpc_summary(name, s, stats, measured_s) for name, s in sorted(stats.rpcs.items())},
         "journeys": {name: _journey_summary(name, s, stats, measured_s) for name, s in sorted(stats.journeys.items())},
         "slos": slos,
+        "prometheus": prometheus,
+        "timeline": timeline_summary(stats.timeline),
+    }
+
+
+def timeline_summary(timeline: Timeline) -> dict[str, Any]:
+    """The ``timeline`` object: per second of the run (warm-up included), arrivals intended, sent and completed.
+
+    Lists are indexed by second from the run's start; ``warmup[i]`` is true
+    for seconds that start in the warm-up. ``max_shortfall`` is the second
+    whose sent count fell furthest below its intended count (shortfall 0
+    when none did). Shape in docs/results.md.
+    """
+    shortfall, second = timeline.max_shortfall()
+    seconds = len(timeline.intended)
+    return {
+        "interval_s": 1,
+        "warmup_s": timeline.warmup_s,
+        "planned_end_s": timeline.planned_end_s,
+        "end_s": round(timeline.end_s, 3),
+        "ended_early": timeline.ended_early,
+        "intended_total": sum(timeline.intended),
+        "sent_total": sum(timeline.sent),
+        "completed_total": sum(timeline.completed) + timeline.completed_after_end,
+        "completed_after_end": timeline.completed_after_end,
+        "max_shortfall": {
+            "second": second, "shortfall": shortfall,
+            "intended": timeline.intended[second] if seconds else 0, "sent": timeline.sent[second] if seconds else 0,
+        },
+        "warmup": [i < timeline.warmup_s for i in range(seconds)],
+        "intended": list(timeline.intended),
+        "sent": list(timeline.sent),
+        "completed": list(timeline.completed),
     }
 
 

@@ -4,36 +4,59 @@ A file holds one or more ``kind: SLO`` documents separated by ``---``
 (docs/slos.md lists the supported subset). Each is a ratio SLO counted over
 the measured run (``budgetingMethod: Occurrences``): the share of ``total``
 calls that are ``good``, which must reach the objective's ``target``. Both
-sides use the ``casemesh`` metric source: the harness's own histograms
-(:class:`~casemesh.harness.stats.RunStats`), selected by RPC or journey and
-filtered by status code and, for ``good``, by latency.
+sides use the same metric source:
+
+- ``casemesh``: the harness's own histograms
+  (:class:`~casemesh.harness.stats.RunStats`), selected by RPC or journey and
+  filtered by status code and, for ``good``, by latency. Evaluation only
+  counts histogram buckets, so it is cheap enough to run every second for a
+  live table.
+- ``Prometheus``: a PromQL query per side (``spec.query``) with a
+  ``$window`` placeholder, evaluated once after the load as an instant query
+  at the end of the measured window, ``$window`` replaced by its length
+  (:class:`~casemesh.harness.prometheus.QueryWindow`). Without a Prometheus
+  server such an SLO is *not evaluated*: its verdict has ``passed=None`` and
+  does not fail the run.
+
+An SLO may name the SLO it mirrors with the ``casemesh.dev/twin-of``
+annotation (an SLO of the same file), typically a server-side Prometheus twin
+of a client-side ``casemesh`` SLO; reports show twins side by side.
 
 :func:`load_slos` parses a file into :class:`Slo` objects; :func:`evaluate`
-gives a :class:`SloVerdict` per SLO. Evaluation only counts histogram buckets,
-so it is cheap enough to run every second for a live table.
+gives a :class:`SloVerdict` per SLO; :func:`check_queries` asks a Prometheus
+to parse every PromQL query before any load is sent.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import grpc
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import ConfigError
+from .prometheus import PrometheusApi, PrometheusError, QueryWindow
 from .stats import CallStats, RunStats
-from .yaml_lines import Loc, Problem, load_documents, problems_from
+from .yaml_lines import Document, Loc, Problem, load_documents, problems_from
 
 API_VERSION = "openslo/v1"
 #: Annotation holding the human reason for an SLO's numbers (shown in reports).
 REASON_ANNOTATION = "casemesh.dev/reason"
+#: Annotation naming the SLO (of the same file) that this one mirrors, e.g. a server-side twin of a client-side SLO.
+TWIN_ANNOTATION = "casemesh.dev/twin-of"
+#: ``metricSource.type`` values: the harness's own histograms, and PromQL against a Prometheus server.
+CASEMESH_SOURCE, PROMETHEUS_SOURCE = "casemesh", "Prometheus"
+#: Placeholder in a PromQL query, replaced by the measured window as a PromQL duration (``6234ms``).
+WINDOW_PLACEHOLDER = "$window"
+#: ``note`` of a Prometheus-sourced SLO when the run had no Prometheus server.
+NOT_EVALUATED_NOTE = "not evaluated (no Prometheus)"
 #: gRPC status code names as ``grpc.StatusCode`` spells them (``OK``, ``NOT_FOUND``, ...).
 STATUS_CODES = tuple(code.name for code in grpc.StatusCode)
 #: Spellings of other gRPC implementations mapped to ``grpc.StatusCode`` names (Go: ``codes.Canceled``).
@@ -93,6 +116,20 @@ def _status_code(value: str) -> str:
     return name
 
 
+def _promql(value: str) -> str:
+    """A PromQL expression that counts over the measured window: non-blank, with a ``$window`` placeholder."""
+    query = value.strip()
+    if not query:
+        raise PydanticCustomError("promql", "must be a PromQL expression")
+    if WINDOW_PLACEHOLDER not in query:
+        raise PydanticCustomError(
+            "promql",
+            "must contain the placeholder $window where the range goes, e.g. sum(increase(grpc_server_handled_total[$window])): "
+            "it is replaced by the measured window so the query counts that window only",
+        )
+    return query
+
+
 def _exactly_one(objectives: list[Objective]) -> list[Objective]:
     if len(objectives) != 1:
         raise PydanticCustomError("objectives", "exactly one objective per SLO is supported, found {count}", {"count": len(objectives)})
@@ -145,10 +182,65 @@ class CasemeshQuery(BaseModel):
     codes: Annotated[tuple[Annotated[str, AfterValidator(_status_code)], ...], Field(min_length=1)] | None = None
 
 
-class MetricSource(_OpenSlo):
+class PrometheusQuery(BaseModel):
+    """``metricSource.spec`` for ``type: Prometheus``: ``query``, a PromQL expression containing ``$window``.
+
+    It must evaluate to one number (a scalar or an instant vector of one
+    series, so aggregate with ``sum``): the count of good or of all events in
+    the window, e.g. ``sum(increase(grpc_server_handling_seconds_count{...}[$window]))``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    query: Annotated[str, AfterValidator(_promql)]
+
+
+def _check_source_type(value: str) -> str:
+    if value not in (CASEMESH_SOURCE, PROMETHEUS_SOURCE):
+        raise PydanticCustomError(
+            "unsupported",
+            "only 'casemesh' (the harness's own latency histograms) or 'Prometheus' (PromQL) is supported, not {value}",
+            {"value": repr(value)},
+        )
+    return value
+
+
+class CasemeshSource(_OpenSlo):
+    """``metricSource`` of ``type: casemesh`` (and where an unknown ``type`` is reported)."""
+
     metric_source_ref: _MetricSourceRef = None
-    type: Annotated[str, _only("casemesh", " (the harness's own latency histograms); Prometheus sources will come later")]
+    type: Annotated[str, AfterValidator(_check_source_type)]
     spec: CasemeshQuery = CasemeshQuery()
+
+
+class PrometheusSource(_OpenSlo):
+    """``metricSource`` of ``type: Prometheus``."""
+
+    metric_source_ref: _MetricSourceRef = None
+    type: Literal["Prometheus"]
+    spec: PrometheusQuery
+
+
+def _source_tag(value: Any) -> str:
+    """Which model validates a ``metricSource``: ``Prometheus`` for that type, ``casemesh`` for anything else."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return PROMETHEUS_SOURCE if kind == PROMETHEUS_SOURCE else CASEMESH_SOURCE
+
+
+MetricSource = Annotated[
+    Annotated[CasemeshSource, Tag(CASEMESH_SOURCE)] | Annotated[PrometheusSource, Tag(PROMETHEUS_SOURCE)],
+    Discriminator(_source_tag),
+]
+
+
+def _relocated(error: ErrorDetails) -> Problem:
+    """Pydantic's error without the union tag it puts after ``metricSource`` in the location."""
+    loc = tuple(error["loc"])
+    for i in range(len(loc) - 1):
+        if loc[i] == "metricSource" and loc[i + 1] in (CASEMESH_SOURCE, PROMETHEUS_SOURCE):
+            loc = loc[: i + 1] + loc[i + 2 :]
+            break
+    return Problem(loc, error["msg"])
 
 
 class RatioSide(_OpenSlo):
@@ -256,13 +348,31 @@ class Selector:
 
 
 @dataclass(frozen=True)
+class PromQuery:
+    """One side of a Prometheus-sourced SLO: a PromQL ``query`` containing ``$window``.
+
+    ``where`` locates it for error messages (``FILE:LINE: FIELD``).
+    """
+
+    query: str
+    where: str = field(default="", compare=False)
+
+    def expression(self, window: str) -> str:
+        """The query with ``$window`` replaced by the PromQL duration ``window`` (``6234ms``)."""
+        return self.query.replace(WINDOW_PLACEHOLDER, window)
+
+
+@dataclass(frozen=True)
 class Slo:
     """One SLO: at least ``target`` (a fraction) of the ``total`` calls must be ``good``.
 
-    ``good`` always selects the same RPC or journey as ``total`` and carries
-    ``total``'s codes when it names none of its own, so it counts a subset of
-    ``total``. ``display_name`` falls back to ``name``; ``reason`` is the
-    ``casemesh.dev/reason`` annotation.
+    With the ``casemesh`` source, ``good`` and ``total`` are :class:`Selector`
+    objects; ``good`` always selects the same RPC or journey as ``total`` and
+    carries ``total``'s codes when it names none of its own, so it counts a
+    subset of ``total``. With the ``Prometheus`` source both are
+    :class:`PromQuery` objects. ``display_name`` falls back to ``name``;
+    ``reason`` is the ``casemesh.dev/reason`` annotation, ``twin_of`` the
+    ``casemesh.dev/twin-of`` one (the name of the SLO this one mirrors).
     """
 
     name: str
@@ -271,12 +381,21 @@ class Slo:
     description: str | None
     service: str
     target: float
-    good: Selector
-    total: Selector
+    good: Selector | PromQuery
+    total: Selector | PromQuery
+    twin_of: str | None = None
+
+    @property
+    def source(self) -> str:
+        """``"casemesh"`` or ``"prometheus"``: where the SLO's numbers come from."""
+        return "prometheus" if isinstance(self.total, PromQuery) else "casemesh"
 
     @property
     def objective_text(self) -> str:
-        """The objective in words: ``99% of pkg.Service/Resolve within 10 ms``."""
+        """The objective in words: ``99% of pkg.Service/Resolve within 10 ms``, ``99% good by PromQL (twin of resolve-latency)``."""
+        if not isinstance(self.total, Selector) or not isinstance(self.good, Selector):
+            twin = f" (twin of {self.twin_of})" if self.twin_of else ""
+            return f"{_percent_number(self.target)}% good by PromQL over the measured window{twin}"
         text = f"{_percent_number(self.target)}% of {self.total.subject}"
         if self.total.codes is not None:
             text += f" (status in {', '.join(self.total.codes)})"
@@ -312,7 +431,7 @@ def load_slos(
         try:
             parsed = SloDocument.model_validate(document.data)
         except ValidationError as error:
-            raise document.error(problems_from(error), field_prefix=prefix) from None
+            raise document.error(problems_from(error, _relocated), field_prefix=prefix) from None
         problems = _cross_field_problems(parsed, rpcs, journeys)
         name = parsed.metadata.name
         if name in first_index:
@@ -320,8 +439,29 @@ def load_slos(
         if problems:
             raise document.error(problems, field_prefix=prefix)
         first_index[name] = index
-        slos.append(_slo(parsed))
+        slos.append(_slo(parsed, document, prefix))
+    for index, (document, slo) in enumerate(zip(documents, slos)):
+        problem = _twin_problem(slo, slos)
+        if problem:
+            raise document.error([problem], field_prefix=f"[{index}]" if len(documents) > 1 else "")
     return slos
+
+
+_TWIN_LOC: Loc = ("metadata", "annotations", TWIN_ANNOTATION)
+
+
+def _twin_problem(slo: Slo, slos: Sequence[Slo]) -> Problem | None:
+    """The ``casemesh.dev/twin-of`` annotation must name another SLO of the same file that is not a twin itself."""
+    if slo.twin_of is None:
+        return None
+    named = next((s for s in slos if s.name == slo.twin_of), None)
+    if slo.twin_of == slo.name:
+        return Problem(_TWIN_LOC, "an SLO cannot be its own twin: name the SLO this one mirrors")
+    if named is None:
+        return Problem(_TWIN_LOC, f"no SLO named {slo.twin_of!r} in this file; its SLOs: {', '.join(s.name for s in slos)}")
+    if named.twin_of is not None:
+        return Problem(_TWIN_LOC, f"{named.name!r} is itself a twin of {named.twin_of!r}: name {named.twin_of!r}")
+    return None
 
 
 def _query_loc(side: str) -> Loc:
@@ -329,9 +469,15 @@ def _query_loc(side: str) -> Loc:
 
 
 def _cross_field_problems(document: SloDocument, rpcs: Collection[str] | None, journeys: Collection[str] | None) -> list[Problem]:
-    """Rules that span fields: exclusive selectors, known references, good being a subset of total."""
+    """Rules that span fields: one source type, exclusive selectors, known references, good being a subset of total."""
     ratio = document.spec.indicator.spec.ratio_metric
-    good, total = ratio.good.metric_source.spec, ratio.total.metric_source.spec
+    good_source, total_source = ratio.good.metric_source, ratio.total.metric_source
+    if good_source.type != total_source.type:
+        return [Problem((*_RATIO_LOC, "good", "metricSource", "type"),
+                        f"good uses {good_source.type!r} but total uses {total_source.type!r}: both sides must use the same metric source type")]
+    if not isinstance(good_source, CasemeshSource) or not isinstance(total_source, CasemeshSource):
+        return []
+    good, total = good_source.spec, total_source.spec
     problems: list[Problem] = []
     for side, query in (("good", good), ("total", total)):
         loc = _query_loc(side)
@@ -363,9 +509,18 @@ def _selector(query: CasemeshQuery, inherited_codes: tuple[str, ...] | None = No
     return Selector(rpc=query.rpc, journey=query.journey, codes=codes, latency_le_ms=query.latency_le_ms)
 
 
-def _slo(document: SloDocument) -> Slo:
+def _slo(document: SloDocument, source: Document, prefix: str) -> Slo:
     ratio = document.spec.indicator.spec.ratio_metric
-    total = _selector(ratio.total.metric_source.spec)
+    good_spec, total_spec = ratio.good.metric_source.spec, ratio.total.metric_source.spec
+    good: Selector | PromQuery
+    total: Selector | PromQuery
+    if isinstance(good_spec, PrometheusQuery) and isinstance(total_spec, PrometheusQuery):
+        good, total = (PromQuery(spec.query, _where(source, (*_RATIO_LOC, side, "metricSource", "spec", "query"), prefix))
+                       for side, spec in (("good", good_spec), ("total", total_spec)))
+    else:
+        assert isinstance(good_spec, CasemeshQuery) and isinstance(total_spec, CasemeshQuery)
+        total = _selector(total_spec)
+        good = _selector(good_spec, total.codes)
     return Slo(
         name=document.metadata.name,
         display_name=document.metadata.display_name or document.metadata.name,
@@ -373,9 +528,16 @@ def _slo(document: SloDocument) -> Slo:
         description=document.spec.description,
         service=document.spec.service,
         target=document.spec.objectives[0].target,
-        good=_selector(ratio.good.metric_source.spec, total.codes),
+        good=good,
         total=total,
+        twin_of=document.metadata.annotations.get(TWIN_ANNOTATION),
     )
+
+
+def _where(document: Document, loc: Loc, prefix: str) -> str:
+    """``FILE:LINE: FIELD`` of ``loc`` in ``document``, as config errors spell it."""
+    error = document.error([Problem(loc, "")], field_prefix=prefix)
+    return str(error).removesuffix(": ")
 
 
 # -- verdicts --------------------------------------------------------------------------------------
@@ -391,36 +553,61 @@ class SloVerdict:
     of bad calls / ``error_budget`` (1.0 = exactly used up, above 1 = SLO
     missed; ``None`` without calls). ``note``: ``"no calls recorded"``, or for
     latency SLOs the latency of the total selection at the target quantile
-    (``"p99 = 3.21 ms"``).
+    (``"p99 = 3.21 ms"``), or for Prometheus SLOs what kept them from a
+    number (``"no data: ..."``, ``"query failed: ..."``, :data:`NOT_EVALUATED_NOTE`).
+
+    ``source`` is ``"casemesh"`` or ``"prometheus"``; ``twin_of`` the SLO this
+    one mirrors (``None``). ``evaluated`` is ``False`` only for a Prometheus
+    SLO of a run without Prometheus: then ``passed`` and ``measured`` are
+    ``None`` and the verdict does not count towards the run's. ``good`` and
+    ``total`` are call counts (ints) for ``casemesh``, the queries' values
+    (floats, ``increase()`` extrapolates) for ``prometheus``.
     """
 
     name: str
     display_name: str
-    passed: bool
+    passed: bool | None
     objective: str
     target: float
     measured: float | None
-    good: int
-    total: int
+    good: int | float
+    total: int | float
     error_budget: float
     budget_burnt: float | None
     note: str | None
+    source: str = "casemesh"
+    twin_of: str | None = None
+    evaluated: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """The verdict as a JSON-ready dict (the fields above, in that order)."""
         return asdict(self)
 
 
-def evaluate(slos: Sequence[Slo], stats: RunStats) -> list[SloVerdict]:
-    """A verdict per SLO, in order, from the calls recorded in ``stats`` so far."""
-    return [_verdict(slo, stats) for slo in slos]
+def evaluate(slos: Sequence[Slo], stats: RunStats, prometheus: QueryWindow | None = None, *,
+             not_evaluated_note: str = NOT_EVALUATED_NOTE) -> list[SloVerdict]:
+    """A verdict per SLO, in order.
+
+    ``casemesh`` SLOs count the calls recorded in ``stats`` so far.
+    ``Prometheus`` SLOs run their queries over ``prometheus`` (the measured
+    window and the server to ask, one HTTP request per query); without it they
+    are not evaluated, with ``not_evaluated_note`` as their note. A failing
+    query fails its SLO (``note`` says why) rather than raising.
+    """
+    return [_prometheus_verdict(slo, prometheus, not_evaluated_note) if slo.source == "prometheus" else _verdict(slo, stats)
+            for slo in slos]
+
+
+def _error_budget(target: float) -> float:
+    # 1 - target in decimal, so 0.99 gives a budget of 0.01 rather than 0.010000000000000009.
+    return float(Decimal(1) - Decimal(repr(target)))
 
 
 def _verdict(slo: Slo, stats: RunStats) -> SloVerdict:
+    assert isinstance(slo.good, Selector) and isinstance(slo.total, Selector)
     total = slo.total.count(stats)
     good = slo.good.count(stats)
-    # 1 - target in decimal, so 0.99 gives a budget of 0.01 rather than 0.010000000000000009.
-    error_budget = float(Decimal(1) - Decimal(repr(slo.target)))
+    error_budget = _error_budget(slo.target)
     measured = good / total if total else None
     note = "no calls recorded" if not total else _latency_note(slo, stats) if slo.good.latency_le_ms is not None else None
     return SloVerdict(
@@ -435,7 +622,55 @@ def _verdict(slo: Slo, stats: RunStats) -> SloVerdict:
         error_budget=error_budget,
         budget_burnt=(total - good) / total / error_budget if total else None,
         note=note,
+        source=slo.source,
+        twin_of=slo.twin_of,
     )
+
+
+def _prometheus_verdict(slo: Slo, window: QueryWindow | None, not_evaluated_note: str) -> SloVerdict:
+    assert isinstance(slo.good, PromQuery) and isinstance(slo.total, PromQuery)
+    error_budget = _error_budget(slo.target)
+    verdict = SloVerdict(name=slo.name, display_name=slo.display_name, passed=False, objective=slo.objective_text,
+                         target=slo.target, measured=None, good=0, total=0, error_budget=error_budget, budget_burnt=None,
+                         note=None, source=slo.source, twin_of=slo.twin_of)
+    if window is None:
+        return replace(verdict, passed=None, note=not_evaluated_note, evaluated=False)
+    try:
+        total = window.value(slo.total.expression(window.duration))
+        good = window.value(slo.good.expression(window.duration)) if total else None
+    except PrometheusError as error:
+        return replace(verdict, note=f"query failed: {error}")
+    if total is None:
+        return replace(verdict, note="no data: the total query returned no series")
+    if total <= 0:
+        return replace(verdict, total=total, note="no calls in the window: the total query returned 0")
+    note = None
+    if good is None:
+        good, note = 0.0, "the good query returned no series: counted as 0"
+    elif good > total:
+        note = "good > total: check that good counts a subset of total"
+    measured = good / total
+    return replace(verdict, passed=measured >= slo.target, measured=measured, good=round(good, 3), total=round(total, 3),
+                   budget_burnt=(total - good) / total / error_budget, note=note)
+
+
+def check_queries(slos: Sequence[Slo], api: PrometheusApi) -> None:
+    """Ask ``api`` to evaluate every PromQL query of ``slos`` once (over ``1s``), so syntax errors stop the run before any load.
+
+    ``ConfigError`` naming the query's file, line and field when Prometheus
+    rejects it as ``bad_data`` (does not parse); other errors (unreachable,
+    timeouts) propagate as ``PrometheusError``. Empty results are fine: the
+    load has not run yet.
+    """
+    for slo in slos:
+        for side in (slo.good, slo.total):
+            if isinstance(side, PromQuery):
+                try:
+                    api.query(side.expression("1s"))
+                except PrometheusError as error:
+                    if error.error_type != "bad_data":
+                        raise
+                    raise ConfigError(f"{side.where}: Prometheus rejects the query: {error}") from None
 
 
 def _latency_note(slo: Slo, stats: RunStats) -> str:

@@ -118,6 +118,9 @@ def test_verdict_dict_and_objective_text(tmp_path: Path):
         "error_budget": 0.01,
         "budget_burnt": pytest.approx(5.0),
         "note": "p99 = 20.02 ms",  # the highest value HDR treats as equal to 20 ms (3 significant figures)
+        "source": "casemesh",
+        "twin_of": None,
+        "evaluated": True,
     }
 
 
@@ -193,6 +196,9 @@ def test_shipped_slo_file_loads():
         f"99% of {RESOLVE} within 10 ms",
         f"99% of {SHORTEN} within 25 ms",
         "99.9% of all RPCs with status in OK, NOT_FOUND, INVALID_ARGUMENT, ALREADY_EXISTS",
+        "99% good by PromQL over the measured window (twin of resolve-latency)",
+        "99% good by PromQL over the measured window (twin of shorten-latency)",
+        "99.9% good by PromQL over the measured window (twin of availability)",
     ]
     assert slos[0].reason.startswith("Resolve is the redirect")
 
@@ -231,7 +237,7 @@ GOOD_SPEC = (*RATIO, "good", "metricSource", "spec")
             "prometheus",
             "type: prometheus",
             "spec.indicator.spec.ratioMetric.good.metricSource.type",
-            "only 'casemesh' is supported, not 'prometheus' (the harness's own latency histograms); Prometheus sources will come later",
+            "only 'casemesh' (the harness's own latency histograms) or 'Prometheus' (PromQL) is supported, not 'prometheus'",
         ),
         (
             GOOD_SPEC,
