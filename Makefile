@@ -1,23 +1,27 @@
 # casemesh developer entry points. Every target sets up what it needs on a fresh
 # machine: a virtualenv in .venv (pinned by constraints.txt) and, for the checks,
-# buf from the npm registry (pinned in package.json).
+# the Node tools from the npm registry (buf, protoc-gen-es, Connect, tsc; pinned in package.json).
 
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BUF    := node_modules/.bin/buf
+NODE_STAMP := node_modules/.installed
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test protos lint check-protos clean
+.PHONY: run test protos gen-ts lint check-protos clean
 
 ## make run ARGS="--duration 30": start the URL-shortener mesh and benchmark it against its SLOs
 run: $(STAMP)
 	$(VENV)/bin/casemesh run url-shortener $(ARGS)
 
-## make test: buf lint, stub staleness check, then the default (fast) test suite
-test: $(STAMP) $(BUF)
+## make test: buf lint, format and breaking checks, stub staleness check, then the default (fast) test suite
+## (which includes tests/interop: TypeScript client, k6, grpcurl against real services on 127.0.0.1)
+test: $(STAMP) $(NODE_STAMP)
 	$(BUF) lint
+	$(BUF) format --diff --exit-code
+	BUF=$(BUF) bash tools/buf-breaking.sh  # against main: which commit, and why, is explained in the script
 	$(PY) tools/gen_protos.py --check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -30,11 +34,24 @@ $(STAMP): pyproject.toml setup.py constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
-# buf's version is pinned exactly in package.json. No lock file: npm here writes one without the
+# Node tool versions are pinned exactly in package.json. No lock file: npm here writes one without the
 # other platforms' optional binaries, which `npm ci` then rejects.
-$(BUF): package.json
-	npm install --silent --no-package-lock --no-audit --no-fund
+# The stamp is newer than package.json once its devDependencies are installed: editing package.json
+# (a new tool, a new pin) re-runs the install. --include=dev: installed even under NODE_ENV=production.
+$(NODE_STAMP): package.json
+	npm install --silent --no-package-lock --no-audit --no-fund --include=dev
 	touch $@
 
+$(BUF): $(NODE_STAMP)
+
+## make gen-ts: TypeScript client code of protos/ in gen/ts (buf.gen.yaml; not committed: docs/clients.md)
+gen-ts: $(NODE_STAMP)
+	$(BUF) generate
+
+## make dashboards: regenerate the Grafana dashboards (dashboards/json/) from their code (dashboards/casemesh_dashboards/)
+.PHONY: dashboards
+dashboards: $(STAMP)
+	$(PY) dashboards/generate.py
+
 clean:
-	rm -rf $(VENV) node_modules build *.egg-info
+	rm -rf $(VENV) node_modules build gen/ts *.egg-info

@@ -33,6 +33,8 @@ from rich.live import Live
 from casemesh.services.runtime.topology import check_address
 
 from .errors import ConfigError, HarnessError
+from .prometheus import find_binary as find_prometheus
+from .prometheus import loopback_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="casemesh: benchmark system-design case studies as gRPC meshes, open-loop, against SLOs.")
 console = Console()
@@ -88,6 +90,9 @@ def run(
     trace_ratio: Annotated[float, typer.Option("--trace-ratio", min=0.0, max=1.0, help="Share of journeys traced (parent-based sampling downstream).")] = 0.01,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live table [default: on a terminal].")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a service setting: SERVICE.KEY=VALUE (e.g. video-edge.cache_bytes=0), repeatable.")] = None,
+    prometheus: Annotated[bool, typer.Option("--prometheus", help="Start a Prometheus (the `prometheus` binary) on 127.0.0.1 that scrapes the services and the harness every second; evaluates Prometheus SLOs; data kept in OUT/prometheus.")] = False,
+    prometheus_url: Annotated[Optional[str], typer.Option("--prometheus-url", help="Evaluate Prometheus SLOs against this running Prometheus instead (loopback only), e.g. http://127.0.0.1:9090.")] = None,
+    metrics_port: Annotated[int, typer.Option("--metrics-port", min=0, max=65535, help="Port of the harness's own /metrics on 127.0.0.1 [default: a free port].")] = 0,
 ) -> None:
     """Benchmark a profile open-loop and judge its SLOs; writes OUT/result.json."""
     from .profile import load_profile, with_overrides, with_settings
@@ -98,6 +103,10 @@ def run(
         targets = _parse_targets(target or [], loaded.workload)
         if not targets and not loaded.services:
             raise ConfigError("the profile starts no services (services: []): pass --target", file=str(loaded.path), field="services")
+        if prometheus and prometheus_url:
+            raise ConfigError("give --prometheus (start one) or --prometheus-url (use a running one), not both", field="--prometheus-url")
+        prometheus_binary = find_prometheus() if prometheus else None
+        prometheus_url = loopback_url(prometheus_url) if prometheus_url else None
     except ConfigError as error:
         errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
@@ -107,14 +116,19 @@ def run(
     os.environ.setdefault("CASEMESH_TRACES_DIR", str(traces))
     show_live = console.is_terminal if progress is None else progress
     try:
-        code = uvloop.run(_run(loaded, targets, out_dir, show_live, seed, trace_ratio))
+        code = uvloop.run(_run(loaded, targets, out_dir, show_live, seed, trace_ratio,
+                               prometheus_binary=prometheus_binary, prometheus_url=prometheus_url, metrics_port=metrics_port))
+    except ConfigError as error:  # found once Prometheus runs (a query it cannot parse): still before any load
+        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        code = Exit.CONFIG_ERROR
     except HarnessError as error:
         errors.print(f"[bold red]harness error:[/] {error}", highlight=False, soft_wrap=True)
         code = Exit.HARNESS_ERROR
     raise typer.Exit(int(code))
 
 
-async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: bool, seed: int, trace_ratio: float) -> Exit:
+async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: bool, seed: int, trace_ratio: float, *,
+               prometheus_binary: str | None = None, prometheus_url: str | None = None, metrics_port: int = 0) -> Exit:
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
     from casemesh.services.runtime.tracing import RATIO_ENV, configure_tracing
@@ -122,8 +136,9 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     from .driver import Driver
     from .mesh import Mesh
     from .report import live_view, progress_line, summary_view
+    from .prometheus import RunMonitor
     from .result import build_result
-    from .slo import evaluate
+    from .slo import check_queries, evaluate
 
     provider = configure_tracing("casemesh-harness", sampler=ALWAYS_ON)  # the driver samples journeys itself
     mesh = None
@@ -135,23 +150,28 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
     channels = {service: grpc.aio.insecure_channel(address) for service, address in targets.items()}
     started_at = datetime.now(timezone.utc)
+    monitor = RunMonitor(profile.slos, out_dir, binary=prometheus_binary, url=prometheus_url, metrics_port=metrics_port,
+                         say=lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False))
     try:
+        scrape = {} if mesh is None else {name: e.metrics_address for name, e in mesh.topology.services.items() if e.metrics_address}
+        await monitor.start(scrape, check=lambda api: check_queries(profile.slos, api))
         driver = Driver(profile, channels, rng_seed=seed, tracer=provider.get_tracer("casemesh.harness"), trace_ratio=trace_ratio)
         try:
             console.print(f"seeding {profile.workload.name} data")
             await driver.seed()
         except grpc.aio.AioRpcError as error:
             raise HarnessError(f"seeding failed: {error.code().name}: {error.details()}") from None
+        monitor.attach(driver)
         total_s = profile.warmup_s + profile.duration_s
         # Everything allocated so far (modules, profile, seed data) lives for the whole run: keep it out
         # of the garbage collector's scans, which otherwise grow with it while the load is driven.
         gc.freeze()
-        console.print(f"driving {profile.arrival.process} arrivals at {profile.arrival.rate_per_s:,.0f}/s for "
-                      f"{profile.warmup_s:g} s warm-up + {profile.duration_s:g} s measured")
+        console.print(f"driving {profile.arrival.describe()} for "
+                      f"{profile.warmup_s:g} s warm-up + {profile.duration_s:g} s measured", highlight=False, soft_wrap=True)
         if show_live:
             with Live(console=console, refresh_per_second=2, transient=False) as live:
                 def tick() -> None:
-                    verdicts = [v.to_dict() for v in evaluate(profile.slos, driver.stats)]
+                    verdicts = [v.to_dict() for v in evaluate(profile.slos, driver.stats, not_evaluated_note=monitor.pending_note)]
                     live.update(live_view(driver.progress, driver.stats, verdicts, profile.warmup_s, total_s))
                 stats = await driver.run(on_tick=tick)
         else:
@@ -163,24 +183,30 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
                 if ticks % 5 == 0 or driver.progress.phase == "done":
                     console.print(progress_line(driver.progress, total_s), highlight=False, soft_wrap=True, markup=False)
             stats = await driver.run(on_tick=tick)
+        # Prometheus SLOs need a scrape after the load, before the services stop.
+        window = await monitor.window(driver.progress, profile.warmup_s)
+        verdicts = await asyncio.to_thread(evaluate, profile.slos, stats, window)
     finally:
         for channel in channels.values():
             await channel.close()
         if mesh:
             mesh.stop()
+        monitor.stop()
         provider.shutdown()
 
-    verdicts = evaluate(profile.slos, stats)
     lag_p99_ms = stats.send_lag.get_value_at_percentile(99) / 1000 if stats.send_lag.get_total_count() else 0.0
     invalid = []
     if lag_p99_ms > MAX_SEND_LAG_P99_MS:
         invalid.append(f"send lag p99 {lag_p99_ms:.1f} ms > {MAX_SEND_LAG_P99_MS:g} ms: the load generator fell behind its schedule")
     target_info = {"mode": "external" if mesh is None else "embedded", "services": targets}
     result = build_result(profile=profile, stats=stats, verdicts=verdicts, target=target_info,
-                          started_at=started_at, valid=not invalid, invalid_reasons=invalid)
+                          started_at=started_at, valid=not invalid, invalid_reasons=invalid,
+                          prometheus=monitor.describe(window))
     (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     console.print(summary_view(result))
     console.print(f"result: {out_dir / 'result.json'}")
+    for line in monitor.summary_lines():
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
     if invalid:
         return Exit.RUN_INVALID
     return Exit.PASSED if result["passed"] else Exit.SLO_FAILED
@@ -188,7 +214,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
 
 @app.command()
 def serve(
-    services: Annotated[Optional[list[str]], typer.Argument(help="Services to serve [default: all].")] = None,
+    services: Annotated[Optional[list[str]], typer.Argument(help="Services to serve [default: every service the topology lists].")] = None,
     topology: Annotated[Optional[Path], typer.Option("--topology", help="Topology YAML [default: $CASEMESH_TOPOLOGY or the shipped one].")] = None,
     use_uvloop: Annotated[bool, typer.Option("--uvloop/--no-uvloop", help="Run on uvloop.")] = True,
 ) -> None:
@@ -199,8 +225,8 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        chosen = definitions(services)
         loaded = load_topology(topology)
+        chosen = definitions(services or list(loaded.services))
         for d in chosen:
             loaded.endpoint(d.name)
     except (KeyError, TopologyError) as error:
@@ -229,6 +255,356 @@ def list_profiles() -> None:
 
     for name in shipped_profiles():
         console.print(f"{name}: {load_profile(name).metadata.description}")
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Write a profile as a script of another load tool.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("k6")
+def export_k6(
+    profile: Annotated[str, typer.Argument(help="Shipped profile name or path to a profile YAML.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the k6 script (a .js file).")],
+    target: Annotated[Optional[list[str]], typer.Option("--target", help="Default address of the services: [SERVICE=]HOST:PORT, repeatable (default: the shipped topology's, 127.0.0.1:50051); CASEMESH_TARGET overrides it when k6 runs.")] = None,
+    protos: Annotated[Optional[Path], typer.Option("--protos", help="Default import path of casemesh's protos (default: protos/ of this checkout); CASEMESH_PROTOS overrides it when k6 runs.")] = None,
+    duration: Annotated[Optional[float], typer.Option("--duration", help="Measured window in seconds (overrides the profile's duration_s).")] = None,
+    warmup: Annotated[Optional[float], typer.Option("--warmup", help="Warm-up in seconds (overrides warmup_s).")] = None,
+    rate_scale: Annotated[Optional[float], typer.Option("--rate-scale", help="Multiply the profile's arrival rate by X.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the script's journey choices and request contents.")] = 1,
+) -> None:
+    """Write a k6 script with PROFILE's journeys, arrival rate and SLOs (as thresholds); run it with `k6 run`."""
+    from .export.k6 import default_protos_dir, default_targets, k6_script
+    from .profile import load_profile, with_overrides
+
+    try:
+        loaded = with_overrides(load_profile(profile), duration_s=duration, warmup_s=warmup, rate_scale=rate_scale)
+        targets = _parse_targets(target or [], loaded.workload) or default_targets(loaded)
+        protos_dir = protos or default_protos_dir()
+        if protos_dir is None:
+            raise ConfigError("casemesh's protos/ is not beside this installation: give its path", field="--protos")
+        if not (protos_dir / "casemesh").is_dir():
+            raise ConfigError(f"{protos_dir} holds no casemesh/ contracts: give the protos/ directory of casemesh", field="--protos")
+        script = k6_script(loaded, targets=targets, protos_dir=protos_dir, rng_seed=seed)
+    except ConfigError as error:
+        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(script)
+    console.print(f"wrote {out}: run it with `k6 run {out}` (services at {', '.join(sorted(set(targets.values())))}, "
+                  f"or set CASEMESH_TARGET)", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def record(
+    listen: Annotated[str, typer.Option("--listen", help="Where to accept calls: 127.0.0.1:PORT or [::1]:PORT only (PORT 0: any free port).")],
+    upstream: Annotated[str, typer.Option("--upstream", help="HOST:PORT of the server every call is forwarded to.")],
+    out: Annotated[Path, typer.Option("--out", help="Recording file to write (format: docs/recording.md).")],
+    duration: Annotated[Optional[float], typer.Option("--duration", min=0.001, help="Stop after S seconds (default: at SIGINT/SIGTERM).")] = None,
+    max_calls: Annotated[Optional[int], typer.Option("--max-calls", min=1, help="Stop once N calls are recorded.")] = None,
+    metadata: Annotated[Optional[list[str]], typer.Option("--metadata", help="Request metadata keys to record: fnmatch patterns, repeatable (default: x-*); credential-like keys (authorization, cookie, *token*, *api-key*, ...) only when named exactly.")] = None,
+    record_responses: Annotated[bool, typer.Option("--record-responses/--no-record-responses", help="Also keep response bytes (sizes and times are always kept).")] = False,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live count (default: on a terminal; else a line every 5 s).")] = None,
+) -> None:
+    """Record every gRPC call through a transparent proxy on LISTEN to UPSTREAM, until SIGINT/SIGTERM, --duration or --max-calls."""
+    from .recording.proxy import DEFAULT_METADATA_ALLOW, check_loopback
+
+    try:
+        try:
+            check_loopback(listen)
+        except ValueError as error:
+            raise ConfigError(str(error), field="--listen") from None
+        try:
+            check_address(upstream)
+        except ValueError as error:
+            raise ConfigError(str(error), field="--upstream") from None
+        if out.is_dir():
+            raise ConfigError(f"{out} is a directory: give a file name such as {out / 'calls.cmrec'}", field="--out")
+    except ConfigError as error:
+        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    allow = list(metadata) if metadata else list(DEFAULT_METADATA_ALLOW)
+    show_live = console.is_terminal if progress is None else progress
+    raise typer.Exit(int(uvloop.run(_record(listen, upstream, out, duration, max_calls, allow, record_responses, show_live))))
+
+
+async def _record(listen: str, upstream: str, out: Path, duration: float | None, max_calls: int | None,
+                  allow: list[str], record_responses: bool, show_live: bool) -> Exit:
+    import signal
+    import time
+
+    from rich.text import Text
+
+    from .recording import format as fmt
+    from .recording import proxy as px
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        writer = fmt.RecordingWriter(out, fmt.new_header(upstream=upstream, listen=listen, recorder=f"casemesh {_casemesh_version()}",
+                                                         metadata_allow=allow, response_data=record_responses))
+    except OSError as error:
+        errors.print(f"[bold red]config error:[/] --out: cannot write {out}: {error.strerror or error}", highlight=False, soft_wrap=True)
+        return Exit.CONFIG_ERROR
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started = time.perf_counter()
+    live: Live | None = None
+    running: list[px.RecordingProxy] = []
+    ticks = 0
+
+    def status(proxy: px.RecordingProxy) -> str:
+        c = proxy.counters
+        return f"{time.perf_counter() - started:6.1f} s: {c.recorded:,} calls recorded, {c.in_flight:,} in flight, {c.errors:,} non-OK"
+
+    def ready(proxy: px.RecordingProxy) -> None:
+        nonlocal live
+        running.append(proxy)
+        limits = ([f"for {duration:g} s"] if duration else []) + ([f"up to {max_calls:,} calls"] if max_calls else [])
+        console.print(f"recording on {listen.rpartition(':')[0]}:{proxy.port} -> {upstream}, writing {out}"
+                      f"{' (' + ', '.join(limits) + ')' if limits else ''}; Ctrl-C to stop", highlight=False, soft_wrap=True)
+        if show_live:
+            live = Live(Text(status(proxy)), console=console, refresh_per_second=4, transient=False)
+            live.start()
+
+    def tick(proxy: px.RecordingProxy) -> None:
+        nonlocal ticks
+        ticks += 1
+        if live is not None:
+            live.update(Text(status(proxy)))
+        elif ticks % 5 == 0:
+            console.print(status(proxy), highlight=False, soft_wrap=True)
+
+    try:
+        reason = await px.record(listen=listen, upstream=upstream, writer=writer, stop=stop, duration_s=duration, max_calls=max_calls,
+                                 metadata_allow=allow, record_responses=record_responses, on_ready=ready, on_tick=tick,
+                                 tick_s=0.5 if show_live else 1.0)
+    except OSError as error:
+        out.unlink(missing_ok=True)  # only a header: nothing was recorded
+        errors.print(f"[bold red]harness error:[/] {error}", highlight=False, soft_wrap=True)
+        return Exit.HARNESS_ERROR
+    finally:
+        if live is not None:
+            live.stop()
+            if not console.is_terminal:
+                console.line()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    counters = running[0].counters
+    dropped = f" ({counters.not_recorded:,} not recorded: unfinished at the stop or past --max-calls)" if counters.not_recorded else ""
+    console.print(f"stopped ({reason}) after {time.perf_counter() - started:.1f} s: {counters.recorded:,} calls written to {out}{dropped}",
+                  highlight=False, soft_wrap=True)
+    for method, count in sorted(counters.by_method.items(), key=lambda item: -item[1]):
+        console.print(f"  {count:>8,}  {method}", highlight=False, soft_wrap=True)
+    return Exit.PASSED
+
+
+def _casemesh_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("casemesh")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@app.command()
+def replay(
+    recording: Annotated[Path, typer.Argument(help="Recording file written by `casemesh record`.")],
+    target: Annotated[str, typer.Option("--target", help="HOST:PORT to send every recorded call to.")],
+    speed: Annotated[float, typer.Option("--speed", help="Replay X times as fast: call offsets (and message offsets within calls) are divided by X.")] = 1.0,
+    slo: Annotated[Optional[list[Path]], typer.Option("--slo", help="OpenSLO file to judge the replay by (RPC-selecting SLOs), repeatable.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Directory for result.json (default: out/replay-RECORDING).")] = None,
+    timeout_ms: Annotated[float, typer.Option("--timeout-ms", help="Deadline (ms) of calls recorded without one.")] = 10_000.0,
+    fail_on_divergence: Annotated[bool, typer.Option("--fail-on-divergence", help="Exit 1 when a call's status code differs from the recorded one.")] = False,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live table (default: on a terminal).")] = None,
+) -> None:
+    """Replay a recording open-loop against TARGET, compare status codes, judge SLOs; writes OUT/result.json."""
+    from .recording.format import RecordingError, read_recording
+    from .recording.replay import check_slos
+    from .slo import load_slos
+
+    try:
+        try:
+            check_address(target)
+        except ValueError as error:
+            raise ConfigError(str(error), field="--target") from None
+        if not 0 < speed <= 1000:
+            raise ConfigError(f"must be > 0 and at most 1000, not {speed:g}", field="--speed")
+        if not timeout_ms > 0:
+            raise ConfigError(f"must be > 0, not {timeout_ms:g}", field="--timeout-ms")
+        try:
+            loaded = read_recording(recording)
+        except RecordingError as error:
+            raise ConfigError(str(error)) from None
+        if not loaded.calls:
+            raise ConfigError("the recording holds no calls", file=str(recording))
+        slos = []
+        for path in slo or []:
+            if not path.is_file():
+                raise ConfigError(f"SLO file not found: {path}", field="--slo")
+            found = load_slos(path)
+            check_slos(found, loaded, str(path))
+            slos.extend(found)
+        names = [s.name for s in slos]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate:
+            raise ConfigError(f"SLO {duplicate!r} is defined twice", field="--slo")
+    except ConfigError as error:
+        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    out_dir = out or Path("out") / f"replay-{recording.stem}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    show_live = console.is_terminal if progress is None else progress
+    try:
+        code = uvloop.run(_replay(loaded, target, speed, slos, out_dir, timeout_ms / 1000, fail_on_divergence, show_live))
+    except HarnessError as error:
+        errors.print(f"[bold red]harness error:[/] {error}", highlight=False, soft_wrap=True)
+        code = Exit.HARNESS_ERROR
+    raise typer.Exit(int(code))
+
+
+#: How long replay waits for the target to accept a connection before giving up (s).
+REPLAY_CONNECT_TIMEOUT_S = 5.0
+
+
+async def _connected(channel: grpc.aio.Channel, target: str, timeout_s: float) -> None:
+    """Return once ``channel`` is connected; ``HarnessError`` when the connection fails or takes over ``timeout_s`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    state = channel.get_state(try_to_connect=True)
+    while state != grpc.ChannelConnectivity.READY:
+        if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+            raise HarnessError(f"target {target} is unreachable: the connection failed")
+        try:
+            await asyncio.wait_for(channel.wait_for_state_change(state), max(deadline - loop.time(), 0.001))
+        except asyncio.TimeoutError:
+            raise HarnessError(f"target {target} is unreachable: no connection within {timeout_s:g} s") from None
+        state = channel.get_state(try_to_connect=True)
+
+
+async def _replay(recording: Any, target: str, speed: float, slos: list[Any], out_dir: Path, default_timeout_s: float,
+                  fail_on_divergence: bool, show_live: bool) -> Exit:
+    from .report import live_view, progress_line
+    from .recording.replay import CHANNEL_OPTIONS, Replayer, build_replay_result, replay_summary_view
+    from .slo import evaluate
+
+    started_at = datetime.now(timezone.utc)
+    async with grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+        await _connected(channel, target, REPLAY_CONNECT_TIMEOUT_S)
+        replayer = Replayer(recording, channel, speed=speed, default_timeout_s=default_timeout_s)
+        total_s = max(replayer.outcome.scheduled_s, 0.001)
+        console.print(f"replaying {len(recording.calls):,} calls of {recording.path} against {target} at speed {speed:g} "
+                      f"({replayer.outcome.scheduled_s:,.1f} s)", highlight=False, soft_wrap=True)
+        gc.freeze()
+        if show_live:
+            with Live(console=console, refresh_per_second=2, transient=False) as live:
+                def tick() -> None:
+                    verdicts = [v.to_dict() for v in evaluate(slos, replayer.stats)]
+                    live.update(live_view(replayer.progress, replayer.stats, verdicts, 0.0, total_s))
+                outcome = await replayer.run(on_tick=tick)
+        else:
+            ticks = 0
+
+            def tick() -> None:
+                nonlocal ticks
+                ticks += 1
+                if ticks % 5 == 0 or replayer.progress.phase == "done":
+                    console.print(progress_line(replayer.progress, total_s), highlight=False, soft_wrap=True, markup=False)
+            outcome = await replayer.run(on_tick=tick)
+
+    verdicts = evaluate(slos, outcome.stats)
+    lag_p99_ms = outcome.stats.send_lag.get_value_at_percentile(99) / 1000 if outcome.stats.send_lag.get_total_count() else 0.0
+    invalid = []
+    if lag_p99_ms > MAX_SEND_LAG_P99_MS:
+        invalid.append(f"send lag p99 {lag_p99_ms:.1f} ms > {MAX_SEND_LAG_P99_MS:g} ms: the replay fell behind its schedule")
+    result = build_replay_result(recording=recording, outcome=outcome, verdicts=verdicts, target=target, started_at=started_at,
+                                 speed=speed, default_timeout_s=default_timeout_s, valid=not invalid, invalid_reasons=invalid,
+                                 fail_on_divergence=fail_on_divergence)
+    (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    console.print(replay_summary_view(result))
+    console.print(f"result: {out_dir / 'result.json'}")
+    if invalid:
+        return Exit.RUN_INVALID
+    return Exit.PASSED if result["passed"] else Exit.SLO_FAILED
+
+
+recording_app = typer.Typer(no_args_is_help=True, help="Look into recordings (casemesh record) and turn them into profiles.")
+app.add_typer(recording_app, name="recording")
+
+
+def _read_recording_or_exit(path: Path) -> Any:
+    from .recording.format import RecordingError, read_recording
+
+    try:
+        return read_recording(path)
+    except RecordingError as error:
+        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+
+
+@recording_app.command("info")
+def recording_info(recording: Annotated[Path, typer.Argument(help="Recording file.")]) -> None:
+    """Show a recording's header and its calls per method and status code."""
+    from collections import Counter
+
+    from rich.table import Table
+
+    from .recording.format import status_name
+
+    loaded = _read_recording_or_exit(recording)
+    header = loaded.header
+    console.print(f"{recording}: format {header.format_version}, recorded {loaded.created_at.isoformat(timespec='seconds')} by "
+                  f"{header.recorder or '?'} on {header.listen_address or '?'} in front of {header.upstream_address or '?'}", highlight=False, soft_wrap=True)
+    ending = (f"ended cleanly ({loaded.end.stop_reason or 'no reason'}) after {loaded.end.duration_us / 1e6:,.1f} s" if loaded.end
+              else "cut short: no end entry (the recorder did not stop cleanly)")
+    console.print(f"{len(loaded.calls):,} calls over {loaded.span_us / 1e6:,.1f} s; {ending}; metadata kept: "
+                  f"{', '.join(header.metadata_allow) or 'none'}; response bytes {'kept' if header.response_data_recorded else 'not kept'}",
+                  highlight=False, soft_wrap=True)
+    table = Table(title="Calls", title_justify="left")
+    for column, justify in (("method", "left"), ("calls", "right"), ("status codes", "left"), ("requests", "right"), ("responses", "right")):
+        table.add_column(column, justify=justify)
+    by_method: dict[str, list[Any]] = {}
+    for call in loaded.calls:
+        by_method.setdefault(call.method, []).append(call)
+    for method, calls in by_method.items():
+        codes = Counter(status_name(c.status_code) for c in calls)
+        table.add_row(method, f"{len(calls):,}", ", ".join(f"{code} {n:,}" for code, n in codes.most_common()),
+                      f"{sum(len(c.requests) for c in calls):,}", f"{sum(len(c.responses) for c in calls):,}")
+    console.print(table)
+
+
+@recording_app.command("to-profile")
+def recording_to_profile(
+    recording: Annotated[Path, typer.Argument(help="Recording file.")],
+    workload: Annotated[str, typer.Option("--workload", help="Workload whose journeys the profile drives (e.g. url-shortener).")],
+    out: Annotated[Path, typer.Option("--out", help="Profile YAML to write; the arrival CSV goes next to it (same name, .csv).")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Profile name (default: the --out file's stem).")] = None,
+) -> None:
+    """Write a profile whose arrivals are the recording's call times (a `trace` arrival CSV beside it)."""
+    from .recording.to_profile import write_profile
+    from .workloads import get_workload
+
+    try:
+        chosen = get_workload(workload)
+    except KeyError as error:
+        errors.print(f"[bold red]config error:[/] --workload: {error.args[0]}", highlight=False, soft_wrap=True)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    if out.suffix not in (".yaml", ".yml"):
+        errors.print(f"[bold red]config error:[/] --out: {out} must end in .yaml (the CSV is written beside it)", highlight=False, soft_wrap=True)
+        raise typer.Exit(Exit.CONFIG_ERROR)
+    loaded = _read_recording_or_exit(recording)
+    try:
+        csv_path, draft = write_profile(loaded, chosen, out, name=name)
+    except ValueError as error:
+        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    weights = ", ".join(f"{journey} {weight:g}" for journey, weight in draft.weights.items())
+    console.print(f"wrote {out} and {csv_path} ({draft.arrivals:,} arrivals); journeys: {weights}"
+                  + (" (equal: no method maps onto a journey)" if draft.equal_weights else ""), highlight=False, soft_wrap=True)
+    if draft.unmapped and not draft.equal_weights:
+        left_out = ", ".join(f"{method} {count:,}" for method, count in draft.unmapped.most_common())
+        console.print(f"left out (no journey): {left_out}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:
