@@ -1,0 +1,20 @@
+"""The casemesh Grafana dashboards, built with the Grafana foundation SDK (``make dashboards``).
+
+:data:`DASHBOARDS` maps each JSON file written to ``dashboards/json/`` to the module whose
+``build()`` returns its dashboard builder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from grafana_foundation_sdk.builders.dashboard import Dashboard
+
+from . import harness, mesh, urlshortener, video
+
+DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
+    "mesh-overview.json": mesh.build,
+    "url-shortener.json": urlshortener.build,
+    "video.json": video.build,
+    "harness-slos.json": harness.build,
+}
