@@ -92,7 +92,7 @@ def live_view(progress: Progress, stats: RunStats, verdicts: list[dict[str, Any]
     )
     rows = {}
     for name, calls in sorted(stats.rpcs.items()):
-        summary = latency_summary(calls.merged())
+        summary = latency_summary(calls.merged(), mean=False)
         rows[name] = {**summary, "errors": calls.errors(),
                       "throughput_rps": summary["count"] / measured_s if measured_s > 0.5 else None}
     return Group(header, calls_table("RPCs (measured window so far)", rows, short_names=True), slo_table(verdicts, live=True))

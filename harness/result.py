@@ -64,14 +64,21 @@ SCHEMA_VERSION = 1
 PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p95_ms", 95.0), ("p99_ms", 99.0), ("p999_ms", 99.9))
 
 
-def latency_summary(histogram: HdrHistogram) -> dict[str, float | int | None]:
-    """Count and p50/p90/p99/p99.9/max/mean in ms of a µs histogram (``None`` values when empty)."""
+def latency_summary(histogram: HdrHistogram, *, mean: bool = True) -> dict[str, float | int | None]:
+    """Count and p50/p90/p95/p99/p99.9/max/mean in ms of a µs histogram (``None`` values when empty).
+
+    The percentiles come from one pass over the histogram (``get_percentile_to_value_dict``):
+    one ``get_value_at_percentile`` per percentile costs a pass each, tens of ms for
+    second-long latencies, which the live view cannot afford on the driver's event loop.
+    """
     count = histogram.get_total_count()
     summary: dict[str, float | int | None] = {"count": count}
+    values = histogram.get_percentile_to_value_dict([p for _, p in PERCENTILES]) if count else {}
     for key, percentile in PERCENTILES:
-        summary[key] = round(histogram.get_value_at_percentile(percentile) / 1000, 3) if count else None
+        summary[key] = round(values[percentile] / 1000, 3) if count else None
     summary["max_ms"] = round(histogram.get_max_value() / 1000, 3) if count else None
-    summary["mean_ms"] = round(histogram.get_mean_value() / 1000, 3) if count else None
+    if mean:  # a Python pass over every recorded value: skipped by the live view
+        summary["mean_ms"] = round(histogram.get_mean_value() / 1000, 3) if count else None
     return summary
 
 

@@ -37,13 +37,17 @@ def clamp_us(latency_us: float) -> int:
 
 
 def count_within(histogram: HdrHistogram, threshold_us: int) -> int:
-    """Number of recorded values at or below ``threshold_us`` (to the histogram's 0.1 % resolution)."""
-    total = 0
-    for item in histogram.get_recorded_iterator():
-        if histogram.get_lowest_equivalent_value(item.value_iterated_to) > threshold_us:
-            break
-        total += item.count_at_value_iterated_to
-    return total
+    """Number of recorded values at or below ``threshold_us`` (to the histogram's 0.1 % resolution).
+
+    Sums the counts array up to the bucket holding ``threshold_us`` (values
+    equivalent to it count as within): one C-level slice and sum, not a
+    Python iteration over recorded values, so SLOs can be evaluated while the
+    load runs without stalling the driver.
+    """
+    if histogram.get_total_count() == 0 or threshold_us < LOWEST_US:
+        return 0
+    index = min(histogram._counts_index_for(min(threshold_us, HIGHEST_US)), histogram.counts_len - 1)
+    return sum(histogram.counts[: index + 1])
 
 
 class CallStats:

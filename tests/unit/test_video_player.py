@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from casemesh.harness.workloads.video.player import (ThroughputEstimates, Variant, generation_of, master_variants,
-                                                     segment_count, select_variant)
+from casemesh.harness.workloads.video.player import (ThroughputEstimates, Variant, first_segment, generation_of,
+                                                     master_variants, segment_index, select_variant)
 from casemesh.video.v1 import video_pb2
 
 MASTER = """#EXTM3U
@@ -34,8 +34,16 @@ def test_a_media_playlist_is_not_a_master_playlist():
         master_variants("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nseg-00000.ts?gen=1\n#EXT-X-ENDLIST\n")
 
 
-def test_segment_count_of_a_media_playlist():
-    assert segment_count("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\na.ts\n#EXTINF:1.5,\nb.ts\n#EXT-X-ENDLIST\n") == 2
+def test_first_segment_and_count_of_a_media_playlist():
+    playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nseg-00000.ts?gen=4\n#EXTINF:1.5,\nseg-00001.ts?gen=4\n#EXT-X-ENDLIST\n"
+    assert first_segment(playlist) == ("seg-00000.ts?gen=4", 2)
+    assert segment_index("seg-00007.ts?gen=2") == 7
+    with pytest.raises(ValueError):
+        first_segment("#EXTM3U\n#EXT-X-ENDLIST\n")
+    with pytest.raises(ValueError):
+        first_segment("seg-00000.ts\n")
+    with pytest.raises(ValueError):
+        segment_index("index.m3u8")
 
 
 @pytest.mark.parametrize(("throughput_bps", "expected"), [

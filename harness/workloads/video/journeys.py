@@ -20,7 +20,7 @@ from casemesh.video.v1 import catalog_pb2, edge_pb2, playback_pb2, search_pb2
 
 from ..base import Caller, Params
 from .catalogue import VOCABULARY, State, upload_video, wait_published
-from .player import ThroughputEstimates, generation_of, master_variants, segment_count, select_variant
+from .player import ThroughputEstimates, first_segment, generation_of, master_variants, segment_index, select_variant
 
 #: Name of the measure "CompleteUpload answered → video seen PUBLISHED" recorded by ``upload``.
 UPLOAD_PUBLISH = "upload_publish"
@@ -70,13 +70,13 @@ async def playback_start(call: Caller, params: PlaybackParams, state: State, rng
     variant = select_variant(master_variants(master.playlist), state.throughput.get(viewer), params.abr_safety)
     media = await call("video-playback", "GetVariantPlaylist", playback_pb2.GetVariantPlaylistRequest(
         video_id=video.video_id, generation=master.generation, rendition=variant.rendition))
-    if segment_count(media.playlist) < 1:
-        raise ValueError(f"variant playlist of {video.video_id} {variant.name} has no segments")
+    first_uri, _ = first_segment(media.playlist)  # ValueError (journey fails as UNKNOWN) when there is none
+    start_index = segment_index(first_uri)
     started = time.perf_counter()
     received = 0
     cache_result = edge_pb2.CACHE_RESULT_UNSPECIFIED
     async for chunk in call.server_stream("video-edge", "StreamSegments", edge_pb2.StreamSegmentsRequest(
-            video_id=video.video_id, generation=master.generation, rendition=variant.rendition, start_index=0, count=1)):
+            video_id=video.video_id, generation=master.generation, rendition=variant.rendition, start_index=start_index, count=1)):
         received += len(chunk.data)
         cache_result = chunk.cache_result
     took_s = time.perf_counter() - started
