@@ -4,8 +4,8 @@ Every dashboard is built with the Grafana foundation SDK (``grafana_foundation_s
 pinned to the 11.x line for the current classic JSON schema); nothing here writes
 dashboard JSON by hand. The helpers only fix casemesh's conventions: datasources
 referenced by fixed uid (the uids of ``dashboards/provisioning/grafana/datasources``),
-rate windows of ``$__rate_interval``, exemplars on every latency query, explicit
-query ref ids and panel ids, seconds as the latency unit.
+rate windows of ``$__rate_interval``, exemplars on every latency query of a histogram
+that has them, explicit query ref ids and panel ids, seconds as the latency unit.
 """
 
 from __future__ import annotations
@@ -126,18 +126,25 @@ def timeseries_panel(title: str, description: str, unit: str, targets: Sequence[
     return panel
 
 
+#: The histograms whose observations carry a ``trace_id`` exemplar (services/runtime/metrics.py: the gRPC
+#: interceptors'). The casemesh-specific histograms (origin fetches, transcodes, index lag) and the harness's
+#: (converted from HDR histograms at scrape time) carry none.
+EXEMPLAR_HISTOGRAMS = frozenset({"grpc_server_handling_seconds", "grpc_client_handling_seconds"})
+
+
 def latency_panel(title: str, description: str, histogram: str, matchers: str, by: Sequence[str], legend: str, *,
                   quantiles: Sequence[float] = QUANTILES, width: int = 12, height: int = 8,
                   threshold_s: float | None = None) -> timeseries.Panel:
-    """Percentiles of a latency histogram (seconds), with its exemplars (the servers attach ``trace_id``).
+    """Percentiles of a latency histogram (seconds), with its exemplars when it has them (:data:`EXEMPLAR_HISTOGRAMS`).
 
     ``legend`` is the Grafana legend after the percentile, e.g. ``{{grpc_method}}``;
     ``threshold_s`` draws a red dashed line (the SLO threshold).
     """
     # Exemplars are drawn at their own latency, not on a percentile's line: asking for them once per histogram suffices.
+    exemplars = histogram in EXEMPLAR_HISTOGRAMS
     targets = [
         query(quantile(q, histogram, matchers, by), f"p{q * 100:g} {legend}".strip(), chr(ord("A") + i),
-              exemplar=i == len(quantiles) - 1)
+              exemplar=exemplars and i == len(quantiles) - 1)
         for i, q in enumerate(quantiles)
     ]
     return timeseries_panel(title, description, "s", targets, width=width, height=height,

@@ -187,7 +187,8 @@ def build() -> Dashboard:
     for q in (0.5, 0.99):
         board = board.with_panel(latency_panel(
             f"RPC p{q * 100:g}", f"{q * 100:g}th percentile per RPC, measured from each request's intended send time "
-            "(coordinated-omission free). Dots are exemplars of traced journeys.",
+            "(coordinated-omission free). No exemplars: the harness builds these buckets from its HDR histograms at "
+            "scrape time; a journey's trace is linked from the services' latency graphs.",
             RPC, rpcs, ("grpc_service", "grpc_method"), "{{grpc_method}}", quantiles=(q,), width=8))
     board = board.with_panel(timeseries_panel(
         "RPC results by code", "Calls per second completed by the harness, per method and grpc_code.", "reqps",
@@ -198,7 +199,7 @@ def build() -> Dashboard:
     for q in (0.5, 0.99):
         board = board.with_panel(latency_panel(
             f"Journey p{q * 100:g}", f"{q * 100:g}th percentile of each journey's end-to-end latency (its RPCs in sequence, from the "
-            "intended send time). Dots are exemplars.",
+            "intended send time).",
             JOURNEY, journeys, ("journey",), "{{journey}}", quantiles=(q,), width=8))
     board = board.with_panel(timeseries_panel(
         "Journeys by code", "Journeys per second completed, per journey and final grpc_code.", "reqps",

@@ -2,14 +2,19 @@
 
 - The committed JSON is exactly what ``dashboards/generate.py`` writes (``make dashboards``).
 - Every datasource a dashboard names is provisioned (dashboards/provisioning/grafana/datasources)
-  and exemplars link to the Jaeger one.
-- Every PromQL expression parses, and every metric it selects exists: for the mesh and
-  URL-shortener dashboards, in what the real services expose after real calls (with their
-  label names and ``le`` bucket bounds); for the video and harness dashboards, in the explicit
-  lists below until those metrics ship (see PENDING_*).
-- With a ``prometheus`` binary installed (``apt-get install -y prometheus``), every mesh and
-  URL-shortener expression is evaluated by a real Prometheus that scraped the services, and the
-  services' ``trace_id`` exemplars are stored; skipped otherwise.
+  and exemplars link to the Jaeger one. The compose file (deploy/) mounts what Grafana and
+  Prometheus read, and its harness is scraped where it listens (and docs/observability.md says so).
+- Every PromQL expression parses, and every selector in it selects at least one series that
+  really exists (metric name, label names, ``=`` and ``=~`` values, ``le`` bucket bounds): for
+  the mesh, URL-shortener and video dashboards in what the services expose after real calls
+  through every path the panels show; for the harness dashboard in what the harness's collector
+  exposes for a RunStats holding every RPC and journey the shipped SLOs name (and, for its
+  Prometheus-sourced SLOs, in what the services expose).
+- Latency graphs ask for exemplars exactly for the histograms that carry them.
+- With a ``prometheus`` binary installed (``apt-get install -y prometheus``), every expression
+  of every dashboard is evaluated by a real Prometheus that scraped the URL-shortener and
+  video services and the harness's collector, every shipped PromQL SLO query counts calls,
+  and the services' ``trace_id`` exemplars are stored; skipped otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import difflib
 import json
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -25,6 +31,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -32,12 +39,21 @@ import promql_parser
 import pytest
 import yaml
 from prometheus_client import REGISTRY, generate_latest, start_http_server
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
 from casemesh.harness.mesh import free_port
+from casemesh.harness.metrics import HarnessMetrics
+from casemesh.harness.profile import PROFILES_DIR, SLO_FILE_SUFFIX
+from casemesh.harness.slo import PromQuery, Selector, Slo, load_slos
+from casemesh.harness.stats import RunStats
 from casemesh.services.catalog import definitions
+from casemesh.services.video.playback import hls
 from casemesh.urlshortener.v1 import urlshortener_pb2 as pb
 from casemesh.urlshortener.v1 import urlshortener_pb2_grpc as pb_grpc
+from casemesh.video.v1 import catalog_pb2, catalog_pb2_grpc, edge_pb2, edge_pb2_grpc, playback_pb2, playback_pb2_grpc
+from casemesh.video.v1 import search_pb2, search_pb2_grpc, storage_pb2, storage_pb2_grpc, upload_pb2, upload_pb2_grpc, video_pb2
 from tests.integration.conftest import loopback_topology, start_mesh
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,44 +62,40 @@ JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
 DEPLOY = ROOT / "deploy"
 
-#: Dashboards whose every metric must be exposed by the casemesh services that run today.
-LIVE_DASHBOARDS = ("mesh-overview.json", "url-shortener.json")
-
-# ---- PENDING: families being built by others. SWITCH ON when they ship ---------------------------
-# The video services and the harness's /metrics are being written at the same time as these
-# dashboards. Until they expose their metrics, the video and harness dashboards are checked against
-# these lists (the names agreed for them: docs/observability.md). When they ship, replace the list
-# check for that dashboard by the live check (add it to LIVE_DASHBOARDS, run and drive its services
-# like `urlshortener_mesh` does) and delete its list here. For the harness, harness/metrics.py's
-# HarnessMetrics fed a RunStats gives the real exposition without a run.
-PENDING_VIDEO = {
-    "casemesh_video_edge_cache_lookups_total", "casemesh_video_edge_cache_bytes", "casemesh_video_edge_cache_evictions_total",
-    *(f"casemesh_video_edge_origin_fetch_seconds{s}" for s in ("_bucket", "_count", "_sum")),
-    "casemesh_video_transcode_queue_depth", "casemesh_video_transcode_jobs_in_flight",
-    "casemesh_video_transcode_redeliveries_total", "casemesh_video_transcode_jobs_total",
-    *(f"casemesh_video_transcode_seconds{s}" for s in ("_bucket", "_count", "_sum")),
-    "casemesh_video_views_buffered", "casemesh_video_view_events_total",
-    *(f"casemesh_video_search_index_lag_seconds{s}" for s in ("_bucket", "_count", "_sum")),
-    "casemesh_video_upload_bytes_total",
-}
-PENDING_HARNESS = {
-    *(f"casemesh_harness_rpc_latency_seconds{s}" for s in ("_bucket", "_count", "_sum")),
-    *(f"casemesh_harness_journey_latency_seconds{s}" for s in ("_bucket", "_count", "_sum")),
-    *(f"casemesh_harness_send_lag_seconds{s}" for s in ("_bucket", "_count", "_sum")),
-    "casemesh_harness_arrivals_intended_total", "casemesh_harness_arrivals_sent_total",
-    "casemesh_slo_target", "casemesh_slo_threshold_seconds",
-}
-PENDING = {"video.json": PENDING_VIDEO, "harness-slos.json": PENDING_HARNESS}
-# ---- end PENDING ----------------------------------------------------------------------------------
+#: Dashboards whose every selector must select series the URL-shortener services expose after real calls.
+URLSHORTENER_DASHBOARDS = ("mesh-overview.json", "url-shortener.json")
+#: The video dashboard: series of the video services after real calls.
+VIDEO_DASHBOARD = "video.json"
+#: The harness's dashboard: its own families come from harness/metrics.py, its PromQL SLOs' from the services.
+HARNESS_DASHBOARD = "harness-slos.json"
+HARNESS_PREFIXES = ("casemesh_harness_", "casemesh_slo_")
 
 #: The URL-shortener case study's services (topology names).
 URLSHORTENER_MESH = ("urlshortener", "idgen", "analytics")
+#: The video platform's services: upload plane, catalogue and search, playback and edge.
+VIDEO_MESH = ("video-upload", "video-storage", "video-transcode", "video-transcoder",
+              "video-catalog", "video-search", "video-playback", "video-edge")
+#: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
+VIDEO_SETTINGS = {
+    "video-transcoder": {"cost_ms_per_video_s": 1, "poll_wait_ms": 200},
+    "video-edge": {"client_rtt_ms": 0, "client_bandwidth_kbps": 0, "origin_rtt_ms": 0, "origin_bandwidth_mbps": 0},
+    "video-playback": {"view_flush_interval_s": 0.1},
+    "video-catalog": {"view_snapshot_interval_s": 0.1},
+}
+#: Where the compose service ``harness`` writes its runs (deploy/compose.yaml; ``out/`` on the host).
+HARNESS_OUTPUT = "/out"
+#: The histograms whose observations carry a ``trace_id`` exemplar (the gRPC interceptors'); checked live below.
+EXEMPLAR_HISTOGRAMS = {"grpc_server_handling_seconds", "grpc_client_handling_seconds"}
 #: Labels Prometheus adds to every scraped series.
 TARGET_LABELS = {"job", "instance"}
 #: Label values a short test run legitimately never produces (the buffer never fills).
 ABSENT_VALUES = {("casemesh_urlshortener_clicks_total", "outcome", "dropped")}
+#: Status codes of the calls the filled RunStats records (so the SLO rows' code matchers select something).
+HARNESS_CODES = ("OK", "NOT_FOUND")
 #: Grafana's built-in variables, as a Prometheus would receive them for a 1-minute view.
 BUILTINS = {"$__rate_interval": "10s", "$__range": "1m", "$__interval": "1s"}
+#: A ``__name__`` regex that lists metric names: ``a|b``.
+NAME_LIST = r"[a-zA-Z_:][a-zA-Z0-9_:]*(\|[a-zA-Z_:][a-zA-Z0-9_:]*)*"
 LABEL_VALUES = re.compile(r"label_values\((?P<selector>.+),\s*(?P<label>\w+)\)")
 
 
@@ -179,25 +191,33 @@ def test_every_datasource_reference_is_provisioned():
             assert ref["type"] == provisioned[ref["uid"]]["type"], f"{name}: {where}"
 
 
-def test_exemplars_link_to_the_provisioned_jaeger_and_every_latency_graph_shows_them():
+def test_exemplars_link_to_the_provisioned_jaeger_and_every_latency_graph_of_a_histogram_with_them_shows_them():
     provisioned = provisioned_datasources()
     prometheus = provisioned["prometheus"]
     destinations = prometheus["jsonData"]["exemplarTraceIdDestinations"]
     # The label the services put on their exemplars (services/runtime/metrics.py trace_exemplar).
     assert [d["name"] for d in destinations] == ["trace_id"]
     assert provisioned[destinations[0]["datasourceUid"]]["type"] == "jaeger"
-    # Grafana draws a query's exemplars at their own latency: one query per histogram must ask for them.
+    # Grafana draws a query's exemplars at their own latency: one query per histogram that has them must ask for them;
+    # a histogram without them (EXEMPLAR_HISTOGRAMS, checked against the live expositions below) is not asked, and its
+    # panel does not promise dots.
     for name in dashboard_files():
         for panel in panels(load(name)):
             if panel["type"] != "timeseries":
                 continue
-            histograms = {node.name: False for t in panel["targets"] if "histogram_quantile(" in t["expr"]
+            histograms = {family(node.name): False for t in panel["targets"] if "histogram_quantile(" in t["expr"]
                           for node in selectors(t["expr"])}
             for target in panel["targets"]:
                 if target.get("exemplar"):
-                    histograms.update((node.name, True) for node in selectors(target["expr"]))
-            without = [h for h, shown in histograms.items() if not shown]
+                    asked = {family(node.name) for node in selectors(target["expr"])}
+                    assert asked <= EXEMPLAR_HISTOGRAMS, (
+                        f"{name}: {panel['title']} asks for exemplars of {asked - EXEMPLAR_HISTOGRAMS}, which have none")
+                    histograms.update((h, True) for h in asked)
+            without = [h for h, shown in histograms.items() if not shown and h in EXEMPLAR_HISTOGRAMS]
             assert not without, f"{name}: {panel['title']} shows no exemplars of {without}"
+            if not any(histograms.get(h) for h in EXEMPLAR_HISTOGRAMS):
+                assert "exemplar" not in panel.get("description", "").lower().replace("no exemplars", ""), (
+                    f"{name}: {panel['title']} promises exemplars it cannot show")
 
 
 def test_provider_and_compose_mount_the_generated_json_and_the_provisioning():
@@ -205,11 +225,12 @@ def test_provider_and_compose_mount_the_generated_json_and_the_provisioning():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
     mounts = {}
-    for service in services.values():
+    for name, service in services.items():
         for volume in service.get("volumes", []):
             source, target, *_ = volume.split(":")
             host_path = (DEPLOY / source).resolve()
-            assert host_path.exists(), f"compose mounts {source}, which does not exist"
+            if (name, target) != ("harness", HARNESS_OUTPUT):  # the harness's output directory is made, not read
+                assert host_path.exists(), f"compose mounts {source}, which does not exist"
             mounts[target] = host_path
     assert mounts[provider["options"]["path"]] == JSON_DIR
     assert mounts["/etc/grafana/provisioning/datasources"] == PROVISIONING / "grafana/datasources"
@@ -239,6 +260,66 @@ def test_provider_and_compose_mount_the_generated_json_and_the_provisioning():
     assert "--enable-feature=exemplar-storage" not in scrape  # a flag, not configuration
     build = services["urlshortener"]["build"]
     assert (DEPLOY / build["context"] / build["dockerfile"]).exists()
+
+
+def compose_harness_run() -> tuple[dict, list[str]]:
+    """The compose service ``harness`` and the ``casemesh`` arguments it runs by default (entrypoint + command)."""
+    harness = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["harness"]
+    entrypoint, command = harness["entrypoint"], harness["command"]
+    assert entrypoint[:2] == ["casemesh", "run"]
+    return harness, [*entrypoint[1:], *command]
+
+
+def test_the_compose_harness_is_scraped_where_it_listens_and_the_docs_say_so():
+    """The harness binds 127.0.0.1 only: Prometheus reaches it by sharing its network namespace, on its own localhost."""
+    import typer.main
+
+    from casemesh.harness.cli import app
+    from casemesh.harness.prometheus import loopback_url
+    from casemesh.services.runtime.topology import load_topology
+
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    harness, args = compose_harness_run()
+    assert harness["network_mode"] == "service:prometheus"
+    assert harness["profiles"] == ["harness"]  # `up` does not start it; `run --rm harness` does
+    assert (harness["image"], harness["build"]) == (services["urlshortener"]["image"], services["urlshortener"]["build"])
+    assert "ports" not in harness and "networks" not in harness  # both belong to the namespace it joins
+    [output] = [volume.split(":")[0] for volume in harness["volumes"] if volume.endswith(f":{HARNESS_OUTPUT}")]
+    assert (DEPLOY / output).resolve() == ROOT / "out"  # the runs land in out/ on the host
+    assert harness["user"] == "${CASEMESH_UID:-1000}:${CASEMESH_GID:-1000}"  # as you, not as the image's user
+    assert "extra_hosts" not in services["prometheus"]  # nothing is scraped on the host
+
+    # The default run parses as `casemesh run` options (typer/click, nothing sent).
+    run = typer.main.get_command(app).commands["run"]
+    with run.make_context("run", args[1:]) as context:
+        options = context.params
+    assert options["profile"] == "url-shortener"
+    assert options["out"] is not None and str(options["out"]).startswith(HARNESS_OUTPUT + "/")
+    port = options["metrics_port"]
+    assert port > 0, "a fixed --metrics-port, so that Prometheus knows where to scrape"
+    # It evaluates the server-side twins with the compose Prometheus, on the loopback of the namespace they share.
+    assert loopback_url(options["prometheus_url"]) == f"http://127.0.0.1:{services['prometheus']['ports'][0].split(':')[-1]}"
+    # It drives the mesh by compose names, at the addresses the topology gives.
+    topology = load_topology(DEPLOY / "topology.yaml")
+    for target in options["target"]:
+        service, _, address = target.rpartition("=")
+        assert address == topology.endpoint(service or "urlshortener").address and address.split(":")[0] in services
+    jaeger = services["urlshortener"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert harness["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == jaeger
+
+    # Prometheus scrapes the harness on its own localhost, at that port, as the job the harness's own Prometheus uses.
+    scrape = yaml.safe_load((PROVISIONING / "prometheus/prometheus.yml").read_text())
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in scrape["scrape_configs"]}
+    assert targets["casemesh-harness"] == [f"localhost:{port}"]
+
+    # The docs give that workflow and the same facts.
+    docs = (ROOT / "docs/observability.md").read_text()
+    for fact in ("docker compose -f deploy/compose.yaml run --rm harness", "network_mode: \"service:prometheus\"",
+                 f"--metrics-port {port}", f"localhost:{port}", "CASEMESH_UID", "out/compose/"):
+        assert fact in docs, f"docs/observability.md does not say {fact!r}"
+    assert "host.docker.internal" not in (DEPLOY / "compose.yaml").read_text() + json.dumps(scrape)
+    assert f"casemesh {' '.join(args)}" in " ".join(docs.split()), "docs/observability.md does not show the harness's default run"
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt-get install -y prometheus)")
@@ -291,44 +372,206 @@ async def urlshortener_mesh(monkeypatch):
         await asyncio.wait_for(task, 30)
 
 
-def exposed(text: str) -> dict[str, dict[str, set[str]]]:
-    """Sample name → label name → values seen, from an exposition."""
-    samples: dict[str, dict[str, set[str]]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = samples.setdefault(sample.name, {})
-            for label, value in sample.labels.items():
-                labels.setdefault(label, set()).add(value)
-    return samples
+
+async def _drive_video(running) -> None:
+    """Real calls through every path the video dashboard shows.
+
+    An upload (InitiateUpload → ObjectStoreService.UploadObject → CompleteUpload) that the transcoder
+    leases, transcodes and publishes; the published video indexed and found by a search; a playback
+    start (GetMasterPlaylist, GetVariantPlaylist, the first segment from the edge: a miss with its
+    origin fetch, then a hit); its view start buffered, flushed and snapshotted into the view count.
+    """
+    upload = upload_pb2_grpc.UploadServiceStub(running.channel("video-upload"))
+    storage = storage_pb2_grpc.ObjectStoreServiceStub(running.channel("video-storage"))
+    catalog = catalog_pb2_grpc.CatalogServiceStub(running.channel("video-catalog"))
+    search = search_pb2_grpc.SearchServiceStub(running.channel("video-search"))
+    playback = playback_pb2_grpc.PlaybackServiceStub(running.channel("video-playback"))
+    edge = edge_pb2_grpc.EdgeServiceStub(running.channel("video-edge"))
+    word = f"dashboards{secrets.token_hex(4)}"  # a new video and search term per drive
+    data = bytes(range(256)) * 1024
+    started = await upload.InitiateUpload(upload_pb2.InitiateUploadRequest(
+        channel_id="dashboards", title=f"Dashboard check {word}", tags=["dashboards"], duration_s=3.0, file_size_bytes=len(data)))
+    await storage.UploadObject(iter([storage_pb2.UploadObjectRequest(upload_token=started.upload_token, offset_bytes=offset,
+                                                                     data=data[offset:offset + 65_536])
+                                     for offset in range(0, len(data), 65_536)]))
+    await upload.CompleteUpload(upload_pb2.CompleteUploadRequest(video_id=started.video_id))
+
+    async def until(condition, what: str):
+        deadline = time.monotonic() + 15
+        while not (found := await condition()):
+            assert time.monotonic() < deadline, f"{what} within 15 s"
+            await asyncio.sleep(0.02)
+        return found
+
+    async def video() -> video_pb2.Video:
+        return (await catalog.GetVideo(catalog_pb2.GetVideoRequest(video_id=started.video_id))).video
+
+    await until(lambda: _published(video()), "the upload published")
+    await until(lambda: _hits(search.SearchVideos(search_pb2.SearchVideosRequest(query=word))), "the video searchable")
+
+    master = await playback.GetMasterPlaylist(playback_pb2.GetMasterPlaylistRequest(video_id=started.video_id))
+    rendition, generation = hls.parse_variant_uri(hls.parse_master(master.playlist).variants[0].uri)
+    media = await playback.GetVariantPlaylist(playback_pb2.GetVariantPlaylistRequest(
+        video_id=started.video_id, generation=generation, rendition=rendition))
+    index, _ = hls.parse_segment_uri(hls.parse_media(media.playlist).segments[0].uri)
+    for expected in (edge_pb2.CACHE_RESULT_MISS, edge_pb2.CACHE_RESULT_HIT):
+        results = {message.cache_result async for message in edge.StreamSegments(edge_pb2.StreamSegmentsRequest(
+            video_id=started.video_id, generation=generation, rendition=rendition, start_index=index, count=1))}
+        assert results == {expected}
+    await until(lambda: _viewed(video()), "the view start counted")
 
 
-async def test_mesh_and_urlshortener_dashboards_select_metrics_the_services_expose(urlshortener_mesh):
-    samples = exposed(generate_latest(REGISTRY).decode())  # what each process serves on /metrics
-    for name in LIVE_DASHBOARDS:
-        for title, _, expr in expressions(load(name)):
-            for node in selectors(expr):
-                where = f"{name}: {title}: {node.name}"
-                assert node.name in samples, f"{where} is not exposed by the services"
-                labels = samples[node.name]
-                for matcher in node.matchers.matchers:
-                    assert matcher.name in labels or matcher.name in TARGET_LABELS, f"{where} has no label {matcher.name}"
-                    if str(matcher.op) == "MatchOp.Equal" and matcher.name not in TARGET_LABELS:
-                        if (node.name, matcher.name, matcher.value) not in ABSENT_VALUES:
-                            assert matcher.value in labels[matcher.name], (
-                                f"{where}: no series with {matcher.name}={matcher.value!r} (seen: {sorted(labels[matcher.name])})")
+async def _published(call) -> bool:
+    return (await call).status == video_pb2.VIDEO_STATUS_PUBLISHED
 
 
-def test_video_and_harness_dashboards_select_only_agreed_names():
-    # PENDING (see the lists at the top): these dashboards may use the go-grpc-prometheus names every
-    # casemesh server has, plus their agreed families; nothing else.
-    grpc_names = {f"grpc_{side}_{name}" for side in ("server", "client")
-                  for name in ("started_total", "handled_total", "msg_received_total", "msg_sent_total",
-                               "handling_seconds_bucket", "handling_seconds_count", "handling_seconds_sum")}
-    for name, agreed in PENDING.items():
-        used = {node.name for _, _, expr in expressions(load(name)) for node in selectors(expr)}
-        assert used - grpc_names <= agreed, f"{name} uses names nobody agreed to expose: {sorted(used - grpc_names - agreed)}"
-        shown = {family(n) for n in used}
-        assert {family(n) for n in agreed} <= shown, f"{name} shows none of {sorted({family(n) for n in agreed} - shown)}"
+async def _hits(call) -> bool:
+    return (await call).total_hits > 0
+
+
+async def _viewed(call) -> bool:
+    return (await call).view_count > 0
+
+
+@pytest.fixture
+async def video_mesh(monkeypatch, tmp_path):
+    """The eight video services in this process (data under ``tmp_path``), every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    running, stop, task = await start_mesh(definitions(list(VIDEO_MESH)),
+                                           loopback_topology(VIDEO_MESH, data_dir=tmp_path / "video", settings=VIDEO_SETTINGS))
+    try:
+        await _drive_video(running)
+        yield running
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def shipped_slos() -> list[Slo]:
+    return [slo for path in sorted(PROFILES_DIR.glob(f"*{SLO_FILE_SUFFIX}")) for slo in load_slos(path)]
+
+
+def record_harness_calls(stats: RunStats) -> None:
+    """A 1 ms call per code of HARNESS_CODES of every RPC and journey a shipped SLO names, and a send lag.
+
+    (An SLO over all RPCs names none: the others' RPCs are its calls.)
+    """
+    for slo in shipped_slos():
+        for side in (slo.good, slo.total):
+            if isinstance(side, Selector) and (side.journey or side.rpc):
+                calls = stats.journey(side.journey) if side.journey else stats.rpc(side.rpc)
+                for code in HARNESS_CODES:
+                    calls.record(code, 1_000)
+    stats.send_lag.record_value(500)
+
+
+@dataclass
+class HarnessExposition:
+    metrics: HarnessMetrics
+    stats: RunStats  # record more while Prometheus scrapes
+
+
+@pytest.fixture
+def harness():
+    """The harness's collector with every shipped SLO, reporting a RunStats that holds calls of each SLO's RPC or journey."""
+    metrics = HarnessMetrics(shipped_slos())
+    stats = RunStats()
+    record_harness_calls(stats)
+    metrics.collector.attach(stats)
+    yield HarnessExposition(metrics, stats)
+    metrics.stop()
+
+
+Series = dict[str, list[dict[str, str]]]
+
+
+def exposed(text: str) -> Series:
+    """Sample name → the label sets of its series, from an exposition."""
+    series: Series = {}
+    for metric in text_string_to_metric_families(text):
+        for sample in metric.samples:
+            series.setdefault(sample.name, []).append(dict(sample.labels))
+    return series
+
+
+OPERATORS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
+
+
+def shown(matcher) -> str:
+    return f"{matcher.name}{OPERATORS[str(matcher.op)]}{json.dumps(matcher.value)}"
+
+
+def matches(matcher, value: str | None) -> bool:
+    op, wanted = str(matcher.op), matcher.value
+    if op == "MatchOp.Equal":
+        return value == wanted
+    if op == "MatchOp.Re":
+        return value is not None and re.fullmatch(wanted, value) is not None
+    return True  # != and !~ filter what the panel shows (failures): selecting nothing is legitimate
+
+
+def assert_selects_exposed(name: str, series_of) -> None:
+    """Every selector of dashboard ``name`` selects at least one series of ``series_of(sample_name)``.
+
+    Label matchers on the labels Prometheus adds (job, instance) are skipped; a selector without a
+    metric name (``{__name__=~"a|b", ...}``) must match at least one exposed name.
+    """
+    for title, _, expr in expressions(load(name)):
+        for node in selectors(expr):
+            name_matchers = [m for m in node.matchers.matchers if m.name == "__name__"]
+            if node.name:
+                names = [node.name]
+            else:
+                assert name_matchers, f"{name}: {title}: a selector without a metric name: {expr}"
+                names = [n for n in series_of(None) if all(matches(m, n) for m in name_matchers)]
+                for matcher in name_matchers:  # a list of names (a|b): each of them
+                    if str(matcher.op) == "MatchOp.Re" and re.fullmatch(NAME_LIST, matcher.value):
+                        missing = set(matcher.value.split("|")) - set(names)
+                        assert not missing, f"{name}: {title}: {sorted(missing)} not exposed"
+            where = f"{name}: {title}: {node.name or name_matchers[0].value}"
+            candidates = [labels for n in names for labels in series_of(n)]
+            assert candidates, f"{where} is not exposed"
+            wanted = [m for m in node.matchers.matchers if m.name != "__name__" and m.name not in TARGET_LABELS
+                      and (node.name, m.name, m.value) not in ABSENT_VALUES]
+            for matcher in wanted:
+                assert any(matcher.name in labels for labels in candidates), f"{where} has no label {matcher.name}"
+            if not any(all(matches(m, labels.get(m.name)) for m in wanted) for labels in candidates):
+                seen = {m.name: sorted({labels.get(m.name, "") for labels in candidates}) for m in wanted}
+                pytest.fail(f"{where}: no series matches {{{', '.join(shown(m) for m in wanted)}}} (label values seen: {seen})")
+
+
+def services_series() -> Series:
+    return exposed(generate_latest(REGISTRY).decode())  # what each process serves on /metrics
+
+
+def lookup(series: Series):
+    return lambda sample: list(series) if sample is None else series.get(sample, [])
+
+
+async def test_mesh_and_urlshortener_dashboards_select_series_the_services_expose(urlshortener_mesh):
+    for name in URLSHORTENER_DASHBOARDS:
+        assert_selects_exposed(name, lookup(services_series()))
+
+
+async def test_video_dashboard_selects_series_the_video_services_expose(video_mesh):
+    assert_selects_exposed(VIDEO_DASHBOARD, lookup(services_series()))
+
+
+async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh):
+    collected = exposed(generate_latest(harness.metrics.registry).decode())
+    services = services_series()
+
+    def series_of(sample: str | None) -> list:
+        if sample is None:
+            return [*collected, *services]
+        return (collected if sample.startswith(HARNESS_PREFIXES) else services).get(sample, [])
+
+    assert_selects_exposed(HARNESS_DASHBOARD, series_of)
+    # One collapsed row per shipped SLO, in file order.
+    rows = [p["title"] for p in load(HARNESS_DASHBOARD)["panels"] if p["type"] == "row" and p["title"].startswith("SLO: ")]
+    assert rows == [f"SLO: {slo.display_name} ({path.name})" for path in sorted(PROFILES_DIR.glob(f"*{SLO_FILE_SUFFIX}"))
+                    for slo in load_slos(path)]
 
 
 def family(sample: str) -> str:
@@ -336,9 +579,17 @@ def family(sample: str) -> str:
     return re.sub(r"_(bucket|count|sum)$", "", sample)
 
 
-@pytest.mark.skip(reason="PENDING: switch on when the video services expose their metrics (move video.json to LIVE_DASHBOARDS)")
-def test_video_dashboard_selects_metrics_the_video_services_expose():
-    raise NotImplementedError
+async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh):
+    # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
+    used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
+            for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
+    with_exemplars: set[str] = set()
+    for registry in (REGISTRY, harness.metrics.registry):
+        for metric in parse_openmetrics(generate_openmetrics(registry).decode()):
+            if any(sample.exemplar for sample in metric.samples):
+                with_exemplars.add(metric.name)
+    assert used & with_exemplars == EXEMPLAR_HISTOGRAMS
+    assert used >= EXEMPLAR_HISTOGRAMS | {"casemesh_video_edge_origin_fetch_seconds", "casemesh_harness_rpc_latency_seconds"}
 
 
 # ---- a real Prometheus ----------------------------------------------------------------------------
@@ -350,49 +601,60 @@ def _get(url: str) -> dict:
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (apt-get install -y prometheus)")
-async def test_a_real_prometheus_evaluates_every_live_expression_and_keeps_exemplars(urlshortener_mesh, tmp_path):
-    metrics_server, metrics_thread = start_http_server(free_port(), addr="127.0.0.1")
-    metrics_address = f"127.0.0.1:{metrics_server.server_port}"
+async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, tmp_path):
+    """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
+    services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
+    harness_address = harness.metrics.start(free_port())
+    jobs = {"services": f"127.0.0.1:{services_server.server_port}", "casemesh-harness": harness_address}
     address = f"127.0.0.1:{free_port()}"
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
         "global": {"scrape_interval": "500ms", "scrape_timeout": "500ms"},
-        "scrape_configs": [{"job_name": "urlshortener", "static_configs": [{"targets": [metrics_address]}]}],
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in jobs.items()],
     }))
+    log = tmp_path / "prometheus.log"
     process = subprocess.Popen(
         ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
          f"--web.listen-address={address}", "--enable-feature=exemplar-storage"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("wb"), stdin=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=log.open("wb"), stdin=subprocess.DEVNULL)
     api = f"http://{address}/api/v1"
+
+    async def instant(query: str, at: float | None = None) -> dict:
+        parameters = {"query": query} if at is None else {"query": query, "time": f"{at:.3f}"}
+        return await asyncio.to_thread(_get, f"{api}/query?" + urllib.parse.urlencode(parameters))
+
     try:
         async def scrapes() -> float:
-            reply = await asyncio.to_thread(_get, f"{api}/query?query=" + urllib.parse.quote('count_over_time(up{job="urlshortener"}[1m])'))
-            result = reply["data"]["result"]
-            return float(result[0]["value"][1]) if result else 0.0
+            """Scrapes of the job scraped least so far."""
+            result = (await instant("count_over_time(up[1m])"))["data"]["result"]
+            return min((float(r["value"][1]) for r in result), default=0.0) if len(result) == len(jobs) else 0.0
 
         deadline = time.monotonic() + 30
 
         async def wait_for_scrapes(count: float) -> float:
             while True:
-                assert process.poll() is None, (tmp_path / "prometheus.log").read_text()[-2000:]
+                assert process.poll() is None, log.read_text()[-2000:]
                 try:
                     seen = await scrapes()
                 except OSError:  # not listening yet
                     seen = 0.0
                 if seen >= count:
                     return seen
-                assert time.monotonic() < deadline, f"Prometheus scraped {seen:g} times in 30 s:\n{(tmp_path / 'prometheus.log').read_text()[-2000:]}"
+                assert time.monotonic() < deadline, f"Prometheus scraped {seen:g} times in 30 s:\n{log.read_text()[-2000:]}"
                 await asyncio.sleep(0.2)
 
         seen = await wait_for_scrapes(2)
-        await _drive_urlshortener(urlshortener_mesh)  # traffic between scrapes: rates above zero
+        # Traffic between scrapes: rates above zero.
+        await _drive_urlshortener(urlshortener_mesh)
+        await _drive_video(video_mesh)
+        record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 
-        for name in LIVE_DASHBOARDS:
+        for name in dashboard_files():
             for title, target, expr in expressions(load(name)):
                 if "refId" not in target:
-                    continue  # variable selectors: checked by the test above
+                    continue  # variable selectors: checked by the tests above
                 query = as_prometheus_sees_it(expr)
-                reply = await asyncio.to_thread(_get, f"{api}/query?query=" + urllib.parse.quote(query))
+                reply = await instant(query)
                 assert reply["status"] == "success", f"{name}: {title}: {reply}"
                 # Only panels of failures (a non-OK or non-answer code) may be empty after successful traffic.
                 filters_failures = any(m.name == "grpc_code" and str(m.op) in ("MatchOp.NotEqual", "MatchOp.NotRe")
@@ -400,13 +662,25 @@ async def test_a_real_prometheus_evaluates_every_live_expression_and_keeps_exemp
                 if not filters_failures:
                     assert reply["data"]["result"], f"{name}: {title}: no data for {query}"
 
+        # Every shipped PromQL SLO (the server-side twins) counts calls of the traffic above.
+        at = time.time()  # good and total of one moment: a scrape between the two queries would skew them
+        for slo in shipped_slos():
+            if isinstance(slo.total, PromQuery):
+                values = []
+                for side in (slo.good, slo.total):
+                    result = (await instant(side.expression("1m"), at))["data"]["result"]
+                    values.append(float(result[0]["value"][1]) if result else 0.0)
+                good, total = values
+                assert total > 0 and 0 <= good <= total * 1.000001, f"{slo.name}: good {good}, total {total}"
+
         now = time.time()
-        reply = await asyncio.to_thread(_get, f"{api}/query_exemplars?" + urllib.parse.urlencode(
-            {"query": 'grpc_server_handling_seconds_bucket{grpc_method="Shorten"}', "start": now - 120, "end": now}))
-        trace_ids = {e["labels"].get("trace_id") for series in reply["data"] for e in series["exemplars"]}
-        assert any(t and re.fullmatch(r"[0-9a-f]{32}", t) for t in trace_ids), reply
+        for method in ("Shorten", "StreamSegments"):
+            reply = await asyncio.to_thread(_get, f"{api}/query_exemplars?" + urllib.parse.urlencode(
+                {"query": f'grpc_server_handling_seconds_bucket{{grpc_method="{method}"}}', "start": now - 120, "end": now}))
+            trace_ids = {e["labels"].get("trace_id") for series in reply["data"] for e in series["exemplars"]}
+            assert any(t and re.fullmatch(r"[0-9a-f]{32}", t) for t in trace_ids), (method, reply)
     finally:
         process.terminate()
         process.wait(15)
-        metrics_server.shutdown()
-        metrics_server.server_close()
+        services_server.shutdown()
+        services_server.server_close()
