@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -35,8 +36,28 @@ STARTUP_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0
 
 
+#: Ports handed to services: below Linux's default ephemeral range (32768-60999), so that between
+#: choosing a port and the service binding it, no outgoing connection is given it by the kernel.
+SERVICE_PORTS = range(20000, 32768)
+_port_rng = random.Random()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
+    """A TCP port on 127.0.0.1 that is free right now, outside the ephemeral range when one can be found.
+
+    A port from ``bind(0)`` is an ephemeral port: with a dozen services and
+    many outgoing connections, another socket may take it before the service
+    that was given it binds it (``Address already in use``). Falls back to
+    ``bind(0)`` after 50 busy tries.
+    """
+    for _ in range(50):
+        port = _port_rng.choice(SERVICE_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return sock.getsockname()[1]
