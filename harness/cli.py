@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import sys
+import time
 from datetime import datetime, timezone
 from enum import IntEnum
 from pathlib import Path
@@ -93,6 +94,7 @@ def run(
     prometheus: Annotated[bool, typer.Option("--prometheus", help="Start a Prometheus (the `prometheus` binary) on 127.0.0.1 that scrapes the services and the harness every second; evaluates Prometheus SLOs; data kept in OUT/prometheus.")] = False,
     prometheus_url: Annotated[Optional[str], typer.Option("--prometheus-url", help="Evaluate Prometheus SLOs against this running Prometheus instead (loopback only), e.g. http://127.0.0.1:9090.")] = None,
     metrics_port: Annotated[int, typer.Option("--metrics-port", min=0, max=65535, help="Port of the harness's own /metrics on 127.0.0.1 [default: a free port].")] = 0,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Load-generating processes: the arrival schedule is split across N worker processes whose results merge exactly [default: 1, this process].")] = 1,
 ) -> None:
     """Benchmark a profile open-loop and judge its SLOs; writes OUT/result.json."""
     from .profile import load_profile, with_overrides, with_settings
@@ -117,7 +119,8 @@ def run(
     show_live = console.is_terminal if progress is None else progress
     try:
         code = uvloop.run(_run(loaded, targets, out_dir, show_live, seed, trace_ratio,
-                               prometheus_binary=prometheus_binary, prometheus_url=prometheus_url, metrics_port=metrics_port))
+                               prometheus_binary=prometheus_binary, prometheus_url=prometheus_url, metrics_port=metrics_port,
+                               workers=workers))
     except ConfigError as error:  # found once Prometheus runs (a query it cannot parse): still before any load
         errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
         code = Exit.CONFIG_ERROR
@@ -127,8 +130,32 @@ def run(
     raise typer.Exit(int(code))
 
 
+async def _seed(driver: Any, profile: Any) -> None:
+    """Seed the workload's data through ``driver`` (a Driver or anything with its ``seed()``); ``HarnessError`` when a call fails.
+
+    Shared by ``run`` and ``capacity``.
+    """
+    try:
+        console.print(f"seeding {profile.workload.name} data")
+        await driver.seed()
+    except grpc.aio.AioRpcError as error:
+        raise HarnessError(f"seeding failed: {error.code().name}: {error.details()}") from None
+
+
+def _send_lag_invalid(stats: Any) -> list[str]:
+    """Why a run is invalid by its send lag: ``[]`` when the p99 is within :data:`MAX_SEND_LAG_P99_MS`, else one reason.
+
+    Shared by ``run`` and ``capacity`` (every step of a capacity search is judged by the same bound).
+    """
+    lag_p99_ms = stats.send_lag.get_value_at_percentile(99) / 1000 if stats.send_lag.get_total_count() else 0.0
+    if lag_p99_ms > MAX_SEND_LAG_P99_MS:
+        return [f"send lag p99 {lag_p99_ms:.1f} ms > {MAX_SEND_LAG_P99_MS:g} ms: the load generator fell behind its schedule"]
+    return []
+
+
 async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: bool, seed: int, trace_ratio: float, *,
-               prometheus_binary: str | None = None, prometheus_url: str | None = None, metrics_port: int = 0) -> Exit:
+               prometheus_binary: str | None = None, prometheus_url: str | None = None, metrics_port: int = 0,
+               workers: int = 1) -> Exit:
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
     from casemesh.services.runtime.tracing import RATIO_ENV, configure_tracing
@@ -137,7 +164,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     from .mesh import Mesh
     from .report import live_view, progress_line, summary_view
     from .prometheus import RunMonitor
-    from .result import build_result
+    from .result import build_result, worker_summary
     from .slo import check_queries, evaluate
 
     provider = configure_tracing("casemesh-harness", sampler=ALWAYS_ON)  # the driver samples journeys itself
@@ -150,18 +177,27 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
     channels = {service: grpc.aio.insecure_channel(address) for service, address in targets.items()}
     started_at = datetime.now(timezone.utc)
+    pool = None
     monitor = RunMonitor(profile.slos, out_dir, binary=prometheus_binary, url=prometheus_url, metrics_port=metrics_port,
                          say=lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False))
     try:
         scrape = {} if mesh is None else {name: e.metrics_address for name, e in mesh.topology.services.items() if e.metrics_address}
         await monitor.start(scrape, check=lambda api: check_queries(profile.slos, api))
-        driver = Driver(profile, channels, rng_seed=seed, tracer=provider.get_tracer("casemesh.harness"), trace_ratio=trace_ratio)
-        try:
-            console.print(f"seeding {profile.workload.name} data")
-            await driver.seed()
-        except grpc.aio.AioRpcError as error:
-            raise HarnessError(f"seeding failed: {error.code().name}: {error.details()}") from None
-        monitor.attach(driver)
+        if workers > 1:  # --workers N: the schedule split across N processes (harness/workers.py)
+            from .workers import WorkerPool
+
+            pool = driver = WorkerPool(profile, channels, targets, workers=workers, rng_seed=seed, trace_ratio=trace_ratio,
+                                       say=lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False),
+                                       on_snapshot=monitor.metrics.collector.attach)
+        else:
+            driver = Driver(profile, channels, rng_seed=seed, tracer=provider.get_tracer("casemesh.harness"), trace_ratio=trace_ratio)
+        await _seed(driver, profile)
+        if pool is not None:
+            await pool.start()  # workers connected and ready: their start-up is not part of the load
+            monitor.metrics.collector.attach(pool.stats, pool.progress)
+        else:
+            monitor.attach(driver)
+        cpu_start = time.process_time()
         total_s = profile.warmup_s + profile.duration_s
         # Everything allocated so far (modules, profile, seed data) lives for the whole run: keep it out
         # of the garbage collector's scans, which otherwise grow with it while the load is driven.
@@ -183,10 +219,13 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
                 if ticks % 5 == 0 or driver.progress.phase == "done":
                     console.print(progress_line(driver.progress, total_s), highlight=False, soft_wrap=True, markup=False)
             stats = await driver.run(on_tick=tick)
+        cpu_s = time.process_time() - cpu_start
         # Prometheus SLOs need a scrape after the load, before the services stop.
         window = await monitor.window(driver.progress, profile.warmup_s)
         verdicts = await asyncio.to_thread(evaluate, profile.slos, stats, window)
     finally:
+        if pool is not None:
+            pool.close()
         for channel in channels.values():
             await channel.close()
         if mesh:
@@ -194,22 +233,231 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
         monitor.stop()
         provider.shutdown()
 
-    lag_p99_ms = stats.send_lag.get_value_at_percentile(99) / 1000 if stats.send_lag.get_total_count() else 0.0
-    invalid = []
-    if lag_p99_ms > MAX_SEND_LAG_P99_MS:
-        invalid.append(f"send lag p99 {lag_p99_ms:.1f} ms > {MAX_SEND_LAG_P99_MS:g} ms: the load generator fell behind its schedule")
+    invalid = _send_lag_invalid(stats)
+    if pool is not None:
+        worker_info = pool.worker_summaries()
+        invalid += pool.behind_schedule(MAX_SEND_LAG_P99_MS)  # one worker behind is enough, even when the merged p99 hides it
+    else:
+        worker_info = [worker_summary(index=0, pid=os.getpid(), stats=stats, start_skew_s=0.0, cpu_s=cpu_s)]
     target_info = {"mode": "external" if mesh is None else "embedded", "services": targets}
     result = build_result(profile=profile, stats=stats, verdicts=verdicts, target=target_info,
                           started_at=started_at, valid=not invalid, invalid_reasons=invalid,
-                          prometheus=monitor.describe(window))
+                          prometheus=monitor.describe(window), workers=worker_info)
     (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     console.print(summary_view(result))
     console.print(f"result: {out_dir / 'result.json'}")
+    try:  # the verdict stands whatever happens to the page; `casemesh report` can render it again
+        from .report_html import write_run_report
+        console.print(f"report: {write_run_report(result, out_dir / 'report.html', slos=profile.slos)}")
+    except Exception as error:  # noqa: BLE001
+        errors.print(f"[bold yellow]report.html not written:[/] {type(error).__name__}: {error}", highlight=False, soft_wrap=True)
     for line in monitor.summary_lines():
         console.print(line, highlight=False, soft_wrap=True, markup=False)
     if invalid:
         return Exit.RUN_INVALID
     return Exit.PASSED if result["passed"] else Exit.SLO_FAILED
+
+
+#: Pause between capacity steps (s): in-flight work has drained by then; servers finish what was cancelled.
+CAPACITY_STEP_PAUSE_S = 1.0
+
+
+@app.command()
+def capacity(
+    profile: Annotated[str, typer.Argument(help="Shipped profile name or path to a profile YAML (constant or poisson arrivals).")],
+    start: Annotated[Optional[float], typer.Option("--start", help="Offered rate of the first step, requests/s (default: the profile's rate_per_s).")] = None,
+    step: Annotated[Optional[str], typer.Option("--step", help="How each step raises the rate: a rate to add (500) or a factor (x2) (default: the --start rate, added).")] = None,
+    resolution: Annotated[Optional[float], typer.Option("--resolution", help="Bisection stops when the highest passing and the lowest failing rate are at most this far apart, requests/s (default: 10% of --start).")] = None,
+    max_rate: Annotated[Optional[float], typer.Option("--max-rate", help="No step above this rate, requests/s (default: 100,000, the profile format's limit).")] = None,
+    step_duration: Annotated[float, typer.Option("--step-duration", help="Measured seconds per step.")] = 10.0,
+    step_warmup: Annotated[float, typer.Option("--step-warmup", help="Warm-up seconds before each step's measured window (sent, not measured).")] = 2.0,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Steps run at most, re-runs included.")] = 20,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds the whole search may take; a step expected to end later is not started.")] = 900.0,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Directory for capacity.json, capacity.html, steps/, logs (default: out/PROFILE-capacity).")] = None,
+    target: Annotated[Optional[list[str]], typer.Option("--target", help="Drive running services instead of starting them: [SERVICE=]HOST:PORT, repeatable.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a service setting: SERVICE.KEY=VALUE, repeatable.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of arrivals and journey choices (the same in every step).")] = 1,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live table and progress line (default: on a terminal).")] = None,
+) -> None:
+    """Find the highest offered rate that meets every SLO: step the rate up until a step fails, then bisect; writes OUT/capacity.json.
+
+    Exit codes: 0 a capacity was found, 1 even the first step failed, 2 configuration error, 3 harness error.
+    """
+    from .capacity import STEADY_PROCESSES, Plan, StepSize
+    from .profile import MAX_RATE_PER_S, load_profile, with_overrides, with_settings
+
+    try:
+        loaded = with_settings(load_profile(profile), set_ or [])
+        targets = _parse_targets(target or [], loaded.workload)
+        if not targets and not loaded.services:
+            raise ConfigError("the profile starts no services (services: []): pass --target", file=str(loaded.path), field="services")
+        if loaded.arrival.process not in STEADY_PROCESSES:
+            raise ConfigError(f"capacity offers one steady rate per step: the arrival process must be {' or '.join(STEADY_PROCESSES)}, "
+                              f"not {loaded.arrival.process}", file=str(loaded.path), field="arrival.process")
+        first = loaded.arrival.rate_per_s if start is None else start
+        plan = Plan(start_per_s=first, step=StepSize.parse(step) if step is not None else StepSize(rate_per_s=first),
+                    resolution_per_s=first * 0.1 if resolution is None else resolution,
+                    max_rate_per_s=MAX_RATE_PER_S if max_rate is None else max_rate, max_steps=max_steps,
+                    time_limit_s=time_limit, step_duration_s=step_duration, step_warmup_s=step_warmup)
+        plan.check(MAX_RATE_PER_S)
+        loaded = with_overrides(loaded, duration_s=step_duration, warmup_s=step_warmup)
+    except ConfigError as error:
+        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    out_dir = out or Path("out") / f"{loaded.name}-capacity"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("CASEMESH_TRACES_DIR", str(out_dir / "traces"))
+    show_live = console.is_terminal if progress is None else progress
+    try:
+        code = uvloop.run(_capacity(loaded, targets, out_dir, plan, show_live, seed))
+    except HarnessError as error:
+        errors.print(f"[bold red]harness error:[/] {error}", highlight=False, soft_wrap=True)
+        code = Exit.HARNESS_ERROR
+    raise typer.Exit(int(code))
+
+
+async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: Any, show_live: bool, seed: int) -> Exit:
+    """The search of ``casemesh capacity`` (harness/capacity.py): one mesh, one seeding, one Driver per step.
+
+    ``profile`` carries the step's warm-up and duration already; each step
+    copies it with ``arrival.rate_per_s`` set to the step's rate. The embedded
+    mesh (no ``targets``) is started once and kept for every step, the
+    workload seeded once; what that means for the measurements is in
+    docs/cli.md (``casemesh capacity``). Returns ``Exit.PASSED`` when a
+    capacity was found, ``Exit.SLO_FAILED`` when no step passed.
+    """
+    from dataclasses import replace
+
+    from rich.console import Group
+    from rich.text import Text
+
+    from casemesh.services.runtime.tracing import RATIO_ENV
+
+    from .capacity import capacity_document, final_line, judge_step, search, slo_subjects, step_line, steps_table
+    from .driver import Driver
+    from .mesh import Mesh
+    from .report import progress_line
+    from .result import build_result
+    from .slo import evaluate
+
+    started = time.monotonic()
+    subjects = slo_subjects(profile.slos)
+    total_s = profile.warmup_s + profile.duration_s
+    steps_dir = out_dir / "steps"
+    steps_dir.mkdir(exist_ok=True)
+    say = lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)  # noqa: E731
+    say(f"capacity of {profile.name}: {plan.describe()}")
+    mesh = None
+    if not targets:
+        # Tracing is off for the search (no journey is sampled), so the services start no traces either.
+        mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"}, settings=profile.settings)
+        say(f"starting {', '.join(profile.services)} on 127.0.0.1 once for the whole search (logs in {out_dir / 'logs'})")
+        try:
+            await mesh.start()
+        except BaseException:
+            mesh.stop()
+            raise
+        targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
+    target_info = {"mode": "external" if mesh is None else "embedded", "services": targets}
+    channels = {service: grpc.aio.insecure_channel(address) for service, address in targets.items()}
+    document_path = out_dir / "capacity.json"
+
+    def at_rate(rate: float) -> Any:
+        return replace(profile, arrival=profile.arrival.model_copy(update={"rate_per_s": rate}))
+
+    def write_document(steps: list[Any], capacity_per_s: float | None, stopped_reason: str) -> dict[str, Any]:
+        document = capacity_document(profile, steps, capacity_per_s, stopped_reason)
+        document_path.write_text(json.dumps(document, indent=2) + "\n")
+        return document
+
+    live: Live | None = None
+    done: list[Any] = []
+    status = Text("")
+
+    def refresh() -> None:
+        if live is not None:
+            live.update(Group(steps_table(done, subjects, title="Capacity steps (so far)"), status))
+
+    try:
+        seeder = Driver(at_rate(plan.start_per_s), channels, rng_seed=seed)
+        await _seed(seeder, profile)
+        state = seeder.state
+        # The seed data and everything before it live for the whole search: keep them out of the collector's scans.
+        gc.freeze()
+        if show_live:
+            live = Live(console=console, refresh_per_second=2, transient=True)
+            live.start()
+
+        async def run_step(rate: float) -> Any:
+            index = len(done) + 1
+            step_profile = at_rate(rate)
+            driver = Driver(step_profile, channels, rng_seed=seed)
+            driver.state = state  # the search seeds once: every step drives the same data
+            ticks = 0
+
+            def tick() -> None:
+                nonlocal ticks
+                ticks += 1
+                line = (f"step {index} at {rate:,.6g}/s {progress_line(driver.progress, total_s)}; "
+                        f"search {time.monotonic() - started:,.0f} s of at most {plan.time_limit_s:,g} s")
+                if live is not None:
+                    status.plain = line
+                    refresh()
+                elif ticks % 5 == 0:
+                    say(line)
+
+            if live is None:
+                say(f"step {index}: driving {step_profile.arrival.describe()} for {profile.warmup_s:g} s warm-up + {profile.duration_s:g} s measured")
+            began = datetime.now(timezone.utc)
+            stats = await driver.run(on_tick=tick)
+            verdicts = await asyncio.to_thread(evaluate, step_profile.slos, stats)
+            invalid = _send_lag_invalid(stats)
+            result = build_result(profile=step_profile, stats=stats, verdicts=verdicts, target=target_info, started_at=began,
+                                  valid=not invalid, invalid_reasons=invalid)
+            step_dir = steps_dir / f"{index:02d}-{rate:g}"
+            step_dir.mkdir(exist_ok=True)
+            (step_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+            outcome = judge_step(rate_per_s=rate, profile=step_profile, stats=stats, verdicts=verdicts, invalid_reasons=invalid,
+                                 send_lag_bound_ms=MAX_SEND_LAG_P99_MS, result=result)
+            del driver, stats, result
+            # Drained: let the services finish work whose callers gave up, and collect this step's garbage now,
+            # not during the next step's load.
+            await asyncio.sleep(CAPACITY_STEP_PAUSE_S)
+            gc.collect()
+            return outcome
+
+        def on_step(outcome: Any, steps: list[Any]) -> None:
+            done[:] = steps
+            write_document(steps, None, "in progress")
+            if live is not None:
+                status.plain = f"step {len(steps)} at {outcome.rate_per_s:,.6g}/s: {'pass' if outcome.passed else outcome.kind}"
+                refresh()
+            else:
+                say(step_line(len(steps), outcome, subjects))
+
+        found = await search(plan, run_step, on_step=on_step, started_at=started)
+    finally:
+        if live is not None:
+            live.stop()
+        for channel in channels.values():
+            await channel.close()
+        if mesh:
+            mesh.stop()
+
+    document = write_document(found.steps, found.capacity_per_s, found.stopped_reason)
+    console.print(steps_table(found.steps, subjects))
+    say(f"stopped: {found.stopped_reason}")
+    console.print(Text(final_line(found.capacity_per_s), style="bold green" if found.capacity_per_s is not None else "bold red"))
+    say(f"capacity: {document_path} (each step's result.json in {steps_dir})")
+    try:  # the answer stands whatever happens to the page; `casemesh report OUT/capacity.json` renders it again
+        from .report_html import render_capacity_report
+
+        html_path = out_dir / "capacity.html"
+        html_path.write_text(render_capacity_report(document, slos=profile.slos), encoding="utf-8")
+        say(f"report: {html_path}")
+    except Exception as error:  # noqa: BLE001
+        errors.print(f"[bold yellow]capacity.html not written:[/] {type(error).__name__}: {error}", highlight=False, soft_wrap=True)
+    return Exit.PASSED if found.capacity_per_s is not None else Exit.SLO_FAILED
 
 
 @app.command()
@@ -605,6 +853,28 @@ def recording_to_profile(
     if draft.unmapped and not draft.equal_weights:
         left_out = ", ".join(f"{method} {count:,}" for method, count in draft.unmapped.most_common())
         console.print(f"left out (no journey): {left_out}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def report(
+    document: Annotated[Path, typer.Argument(help="A run's result.json (or a capacity search's capacity.json).")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write [default: report.html beside a result.json, capacity.html beside a capacity document].")] = None,
+) -> None:
+    """Render the HTML report of a result document (self-contained, works offline)."""
+    from .report_html import render_report_file
+
+    try:
+        page, kind = render_report_file(document)
+    except ConfigError as error:
+        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    path = out or document.parent / ("capacity.html" if kind == "capacity" else "report.html")
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as error:
+        errors.print(f"[bold red]config error:[/] --out: cannot write {path}: {error.strerror or error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    console.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -32,13 +32,26 @@ from opentelemetry import trace
 
 from casemesh.services.runtime.tracing import RpcTracing, end_span, inject_metadata
 
-from .arrivals import set_arrival_size
+from .arrivals import Schedule, set_arrival_size
 from .stats import OK, RunStats
 
 log = logging.getLogger("casemesh.driver")
 
 #: Scheduler tick (s): uvloop rounds sleeps below 1 ms down to 0, which would spin a core (shared/NOTES.md).
 TICK_S = 0.001
+
+
+def plan_rngs(seed: int) -> tuple[random.Random, random.Random]:
+    """``(arrivals, journeys)``: the RNGs of a run's arrival schedule and of its journey choices, derived from ``seed``.
+
+    Both are streams of their own, apart from the RNG that seeding, trace
+    sampling and the journeys' request contents draw from (journeys draw when
+    they run, so that stream's order depends on timing). The sequence of
+    (intended offset, journey) pairs is therefore a function of the profile
+    and the seed alone, which is what lets ``casemesh run --workers N`` split
+    it exactly across processes (harness/workers.py).
+    """
+    return random.Random(f"casemesh-arrivals-{seed}"), random.Random(f"casemesh-journeys-{seed}")
 
 
 @dataclass
@@ -86,6 +99,7 @@ class Driver:
         self.progress = Progress()
         self._methods = _Methods(profile.workload, channels)
         self._rng = random.Random(rng_seed)
+        self._arrival_rng, self._choice_rng = plan_rngs(rng_seed)
         self._timeout_s = profile.request_timeout_ms / 1000.0
         self._state: Any = None
 
@@ -97,6 +111,26 @@ class Driver:
     async def _unrecorded_call(self, service: str, method: str, request: Any) -> Any:
         stub_method, _ = self._methods.get(service, method)
         return await stub_method(request, timeout=self._timeout_s)
+
+    @property
+    def state(self) -> Any:
+        """What the workload's seeder returned (``None`` before :meth:`seed`); assign it to drive data seeded elsewhere."""
+        return self._state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        self._state = value
+
+    def plan(self, run_s: float) -> tuple[Schedule, Callable[..., list[Any]]]:
+        """``(schedule, choose)`` of a run of ``run_s`` seconds: its arrivals and how each picks its journey.
+
+        ``choose(population, cum_weights=...)`` is ``random.Random.choices``
+        of the journey RNG (:func:`plan_rngs`); :meth:`run` calls it once per
+        arrival, in order, when the profile has several journeys. Subclasses
+        may narrow the plan (``harness.workers.WorkerDriver`` keeps every N-th
+        arrival).
+        """
+        return self.profile.arrival.schedule(self._arrival_rng, run_s), self._choice_rng.choices
 
     async def run(self, on_tick: Callable[[], None] | None = None) -> RunStats:
         """Drive warm-up then the measured window; returns the recorded stats.
@@ -114,10 +148,9 @@ class Driver:
         profile = self.profile
         journeys = [(j.journey, j.params) for j in profile.journeys]
         cum_weights = list(itertools.accumulate(j.weight for j in profile.journeys))
-        choose = self._rng.choices
         several = len(journeys) > 1
         warmup_s, end_s = profile.warmup_s, profile.warmup_s + profile.duration_s
-        schedule = profile.arrival.schedule(self._rng, end_s)
+        schedule, choose = self.plan(end_s)
         offsets, sizes = schedule.offsets, schedule.sizes
         stop_s = end_s if schedule.length_s is None else min(end_s, schedule.length_s)
         timeline = self.stats.timeline
@@ -188,6 +221,7 @@ class Driver:
         progress.completed += 1
         if code != OK:
             progress.failed += 1
+        self.stats.series.journey(journey.name).record_ended(code, intended, progress.started_at)
         if record:
             latency_us = (time.perf_counter() - intended) * 1e6
             self.stats.journey(journey.name).record(code, latency_us)
@@ -254,6 +288,7 @@ class JourneyCaller:
         finally:
             if self._record:
                 self._driver.stats.rpc(full_method).record(code, (time.perf_counter() - self._step_start) * 1e6)
+            self._driver.stats.series.rpc(full_method).record_ended(code, self._step_start, self._driver.progress.started_at)
             if span is not None:
                 _end_call_span(span, span_scope, code)
 
@@ -288,6 +323,7 @@ class JourneyCaller:
                 call.cancel()
             if self._record:
                 stats.rpc(full_method).record(code, (time.perf_counter() - self._step_start) * 1e6)
+            stats.series.rpc(full_method).record_ended(code, self._step_start, self._driver.progress.started_at)
             if span is not None:
                 _end_call_span(span, span_scope, code)
 
@@ -302,6 +338,7 @@ class JourneyCaller:
         """
         if self._record:
             self._driver.stats.journey(name).record(code, latency_s * 1e6)
+        self._driver.stats.series.journey(name).record(code, latency_s * 1e6, time.perf_counter() - self._driver.progress.started_at)
 
 
 class TracedJourneyCaller(JourneyCaller):

@@ -143,6 +143,29 @@ def schedule_line(timeline: dict[str, Any]) -> Text:
     return Text(text, style="yellow" if lagging or timeline["ended_early"] else "")
 
 
+def workers_lines(result: dict[str, Any]) -> list[Text]:
+    """Each load worker's share and send lag (``result["workers"]``), for runs with more than one (``--workers N``).
+
+    A worker named in ``invalid_reasons`` (it fell behind its schedule) is
+    shown in bold yellow. Nothing for a single-process run: its send lag is
+    the line above.
+    """
+    workers = result.get("workers") or []
+    if len(workers) < 2:
+        return []
+    reasons = result.get("invalid_reasons") or []
+    lines = [Text(f"load workers: {len(workers)} processes, send lag of each (the merged line above is all of them):")]
+    for w in workers:
+        lag = w["send_lag"]
+        behind = any(r.startswith(f"worker {w['index']} (") for r in reasons)
+        cpu = "" if w.get("cpu_s") is None else f"; CPU {w['cpu_s']:,.1f} s"
+        skew = "" if w.get("start_skew_ms") is None else f"; start {w['start_skew_ms']:+.3f} ms"
+        lines.append(Text(f"  worker {w['index']} (pid {w['pid']}): sent {w['sent']:,}; send lag p50 {_ms(lag['p50_ms'])} ms, "
+                          f"p99 {_ms(lag['p99_ms'])} ms, max {_ms(lag['max_ms'])} ms{skew}{cpu}" + (": FELL BEHIND" if behind else ""),
+                          style="bold yellow" if behind else ""))
+    return lines
+
+
 def summary_view(result: dict[str, Any]) -> Group:
     """The final tables of a result document, and its verdict line."""
     lag = result["send_lag"]
@@ -154,6 +177,7 @@ def summary_view(result: dict[str, Any]) -> Group:
         Text(f"send lag: p50 {_ms(lag['p50_ms'])} ms, p99 {_ms(lag['p99_ms'])} ms, max {_ms(lag['max_ms'])} ms; "
              f"offered {result['throughput']['offered_rps']:,.0f}/s, completed {result['throughput']['completed_rps'] or 0:,.1f}/s"),
         *([schedule_line(result["timeline"])] if "timeline" in result else []),
+        *workers_lines(result),
         slo_table(result["slos"]),
     ]
     evaluated = [s for s in result["slos"] if s.get("evaluated", True)]

@@ -14,6 +14,7 @@ Shape (schema_version 1)::
       "valid": true, "invalid_reasons": [],
       "throughput": {"offered_rps", "completed_rps", "measured_s"},   # offered: mean intended rate over the measured window
       "send_lag": {"count", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"},
+      "workers": [{"index", "pid", "sent", "send_lag": {...as send_lag}, "start_skew_ms", "cpu_s"}],  # one per load process
       "rpcs":     {"pkg.Service/Method": CALLS},
       "journeys": {"name": CALLS},
       "slos": [{"name", "display_name", "passed", "objective", "target", "measured",
@@ -22,7 +23,8 @@ Shape (schema_version 1)::
       "prometheus": null | {"mode": "embedded" | "external", "url",
                             "window": {"start", "end", "start_unix", "end_unix", "seconds", "duration"},
                             "directory", "config", "data_dir", "reopen"},   # the last four: embedded only
-      "timeline": TIMELINE                 # per second of the whole run, warm-up included
+      "timeline": TIMELINE,                # per second of the whole run, warm-up included
+      "series": SERIES                     # per second of the whole run: latency percentiles and errors per RPC and journey
     }
 
     CALLS = {"count", "ok", "errors": {"NOT_FOUND": 12, ...}, "throughput_rps",
@@ -41,6 +43,14 @@ Shape (schema_version 1)::
     # in second i. end_s < planned_end_s (ended_early) when a trace ended first: sending stopped there and
     # throughput.measured_s is end_s - warmup_s instead of duration_s.
 
+    SERIES = {"interval_s": 1, "seconds": N, "warmup": [true, ..., false],
+              "resolution": {"buckets_per_octave": 32, "relative_error": 0.0109},
+              "rpcs": {"pkg.Service/Method": POINTS}, "journeys": {"name": POINTS}}
+    POINTS = {"count": [n, ...], "p50_ms": [ms | null, ...], "p90_ms": [...], "p99_ms": [...], "max_ms": [...],
+              "errors": {"NOT_FOUND": [n, ...], ...}}
+    # entry i: the calls that ended in second [i, i + 1) of the run, warm-up included; percentiles from
+    # log buckets (32 per doubling) read at their geometric middle: within ±1.1 %; null when no call ended.
+
 Latencies are in milliseconds, from the intended send time, over every call
 (OK and not); ``errors`` counts calls per non-OK status code name;
 ``histogram`` is the HdrHistogram (µs, 3 significant figures) in its
@@ -58,7 +68,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from .stats import OK, CallStats, RunStats, Timeline
+from .stats import OK, SERIES_BUCKETS_PER_OCTAVE, CallStats, LatencySeries, RunSeries, RunStats, Timeline, series_percentiles
 
 SCHEMA_VERSION = 1
 PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p95_ms", 95.0), ("p99_ms", 99.0), ("p999_ms", 99.9))
@@ -105,12 +115,14 @@ def encode_histogram(histogram: HdrHistogram) -> str:
 
 def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: dict[str, Any],
                  started_at: datetime, valid: bool, invalid_reasons: list[str],
-                 prometheus: dict[str, Any] | None = None) -> dict[str, Any]:
+                 prometheus: dict[str, Any] | None = None, workers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The result document of a finished run.
 
     ``prometheus`` describes the Prometheus server the run's Prometheus SLOs
     were evaluated against (``None`` when there was none). SLO verdicts that
     were not evaluated (``evaluated: false``) do not count towards ``passed``.
+    ``workers`` are the load processes' :func:`worker_summary` entries; by
+    default the run was one process, whose entry is made from ``stats``.
     """
     # A trace that ends before warm-up + duration stops the sending early: the measured window is shorter.
     measured_s = stats.timeline.measured_s if stats.timeline.ended_early else profile.duration_s
@@ -148,11 +160,35 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
             "measured_s": measured_s,
         },
         "send_lag": latency_summary(stats.send_lag),
+        "workers": workers if workers is not None else [worker_summary(index=0, pid=os.getpid(), stats=stats, start_skew_s=0.0)],
         "rpcs": {name: _rpc_summary(name, s, stats, measured_s) for name, s in sorted(stats.rpcs.items())},
         "journeys": {name: _journey_summary(name, s, stats, measured_s) for name, s in sorted(stats.journeys.items())},
         "slos": slos,
         "prometheus": prometheus,
         "timeline": timeline_summary(stats.timeline),
+        "series": series_summary(stats.series, stats.timeline),
+    }
+
+
+def worker_summary(*, index: int, pid: int | None, stats: RunStats, start_skew_s: float | None = None,
+                   cpu_s: float | None = None) -> dict[str, Any]:
+    """One entry of ``workers``: a load process's share of the run (docs/results.md).
+
+    ``stats`` are that process's own (before any merge): ``sent`` counts the
+    journeys it dispatched over the whole run (warm-up included, as
+    ``timeline.sent``), ``send_lag`` its send lag over the measured window
+    (ms, as the top-level ``send_lag``). ``start_skew_s`` is how far its
+    start was from the run's shared start instant (s), ``cpu_s`` the CPU time
+    (user + system, all its threads) it spent from its start to the end of
+    its drain (s); ``None`` when not known.
+    """
+    return {
+        "index": index,
+        "pid": pid,
+        "sent": sum(stats.timeline.sent),
+        "send_lag": latency_summary(stats.send_lag),
+        "start_skew_ms": None if start_skew_s is None else round(start_skew_s * 1000, 3),
+        "cpu_s": None if cpu_s is None else round(cpu_s, 3),
     }
 
 
@@ -209,3 +245,43 @@ def _version(distribution: str) -> str | None:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
+
+
+#: Per-second percentiles in the ``series`` section: (key, percentile).
+SERIES_PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p99_ms", 99.0), ("max_ms", 100.0))
+
+
+def series_summary(series: RunSeries, timeline: Timeline) -> dict[str, Any]:
+    """The ``series`` object: per second of the run (warm-up included), per RPC and journey, calls, p50/p90/p99/max and errors.
+
+    Every list has ``seconds`` entries: the run's seconds (``timeline``), or
+    more when calls ended later (the drain after the last arrival). Entry
+    ``i`` covers the calls that ended in ``[i, i + 1)`` s from the start;
+    percentiles are in ms (``None`` for a second without calls), read from
+    log buckets (:data:`~casemesh.harness.stats.SERIES_BUCKETS_PER_OCTAVE`
+    per doubling) to within ±1.1 %. ``errors`` has one list per non-OK status
+    code that occurred. Shape in docs/results.md.
+    """
+    seconds = max(len(timeline.intended), series.seconds)
+    return {
+        "interval_s": 1,
+        "seconds": seconds,
+        "warmup": [i < timeline.warmup_s for i in range(seconds)],
+        "resolution": {"buckets_per_octave": SERIES_BUCKETS_PER_OCTAVE,
+                       "relative_error": round(2 ** (0.5 / SERIES_BUCKETS_PER_OCTAVE) - 1, 4)},
+        "rpcs": {name: _series_points(s, seconds) for name, s in sorted(series.rpcs.items())},
+        "journeys": {name: _series_points(s, seconds) for name, s in sorted(series.journeys.items())},
+    }
+
+
+def _series_points(series: LatencySeries, seconds: int) -> dict[str, Any]:
+    percentiles = [p for _, p in SERIES_PERCENTILES]
+    points: dict[str, Any] = {"count": []}
+    points.update({key: [] for key, _ in SERIES_PERCENTILES})
+    for second in range(seconds):
+        buckets = series.histogram(second)
+        points["count"].append(sum(buckets.values()))
+        for (key, _), value in zip(SERIES_PERCENTILES, series_percentiles(buckets, percentiles)):
+            points[key].append(None if value is None else round(value / 1000, 3))
+    points["errors"] = {code: (counts + [0] * seconds)[:seconds] for code, counts in series.errors().items()}
+    return points
