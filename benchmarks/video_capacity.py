@@ -61,9 +61,15 @@ def run(rate: float, warmup_s: float, duration_s: float, *extra: str) -> dict[st
         "view_starts_per_s": round(playback["count"] / result["throughput"]["measured_s"], 1),
         "hit_ratio": hits / (hits + misses) if hits + misses else None,
         "p50_ms": playback["p50_ms"], "p95_ms": playback["p95_ms"], "p99_ms": playback["p99_ms"],
-        "errors": playback["errors"], "ttfb_p95_ms": result["rpcs"][STREAM]["first_message"]["p95_ms"],
+        "errors": playback["errors"],
+        # No stream reached its first message when every one timed out (cache off, origin link saturated).
+        "ttfb_p95_ms": result["rpcs"].get(STREAM, {}).get("first_message", {}).get("p95_ms"),
         "send_lag_p99_ms": result["send_lag"]["p99_ms"], "extra": " ".join(extra),
     }
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -73,8 +79,11 @@ def table(rows: list[dict[str, Any]]) -> str:
         hit = "-" if r["hit_ratio"] is None else f"{r['hit_ratio']:.0%}"
         cache = "off" if "cache_bytes=0" in r["extra"] else "48 MiB"
         verdict = "yes" if r["passed"] else ("no (run invalid)" if not r["valid"] else "no")
-        lines.append(f"| {r['rate']:g} | {cache} | {r['view_starts_per_s']:g} | {hit} | {r['p50_ms']:,.0f} / {r['p95_ms']:,.0f} / {r['p99_ms']:,.0f} "
-                     f"| {r['ttfb_p95_ms']:,.0f} | {r['send_lag_p99_ms']:.1f} | {verdict} |")
+        errors = sum(r["errors"].values())
+        if errors:
+            verdict += f"; {errors:,} failed ({', '.join(r['errors'])})"
+        lines.append(f"| {r['rate']:g} | {cache} | {r['view_starts_per_s']:g} | {hit} | {_ms(r['p50_ms'])} / {_ms(r['p95_ms'])} / {_ms(r['p99_ms'])} "
+                     f"| {_ms(r['ttfb_p95_ms'])} | {r['send_lag_p99_ms']:.1f} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -84,10 +93,14 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds per run [30]")
     parser.add_argument("--warmup", type=float, default=10.0, help="warm-up seconds per run [10]")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument("--cache-off-at", type=float, metavar="RATE",
+                        help="only run the cache-off comparison at this arrival rate (and the cache-on run beside it)")
     opts = parser.parse_args()
     rates = sorted(float(r) for r in opts.rates.split(","))
     rows: list[dict[str, Any]] = []
     best = None
+    if opts.cache_off_at is not None:
+        rates = [opts.cache_off_at]
     for rate in rates:
         row = run(rate, opts.warmup, opts.duration)
         if not row["passed"]:
