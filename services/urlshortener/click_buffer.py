@@ -16,11 +16,12 @@ tick, so it is not lost (the in-flight batch already counts toward the bound).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from ..runtime.flusher import IntervalFlusher
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Click:
     country_code: str
 
 
-class ClickBuffer:
+class ClickBuffer(IntervalFlusher):
     """Queue of clicks flushed to ``send(batch)`` by a background loop.
 
     The loop sends everything pending, in batches of at most ``batch_size``
@@ -65,19 +66,12 @@ class ClickBuffer:
             raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
         if max_pending < batch_size:
             raise ValueError(f"max_pending must be at least batch_size (got {max_pending})")
-        if flush_interval_s <= 0:
-            raise ValueError(f"flush_interval_s must be positive (got {flush_interval_s})")
+        super().__init__(flush_interval_s, "click-buffer")
         self._send = send
         self.max_pending = max_pending
         self.batch_size = batch_size
-        self.flush_interval_s = flush_interval_s
         self._queue: deque[Click] = deque()
         self._in_flight = 0
-        self._wake = asyncio.Event()  # set by add() at batch_size, and by stop()
-        self._stop = asyncio.Event()
-        self._flush_lock = asyncio.Lock()  # one send in flight at a time
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
         self.sent = 0
         self.dropped = 0
         self.send_failures = 0
@@ -94,38 +88,8 @@ class ClickBuffer:
             return False
         self._queue.append(click)
         if len(self._queue) >= self.batch_size:
-            self._wake.set()
+            self._request_flush()
         return True
-
-    async def start(self) -> None:
-        """Start the flush loop on the running event loop."""
-        if self._task is not None:
-            raise RuntimeError("ClickBuffer already started")
-        self._stopping = False
-        self._stop.clear()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="click-buffer")
-
-    async def stop(self) -> int:
-        """Stop the loop after a final flush of everything pending.
-
-        Returns the number of clicks left unsent (0 unless a send failed during
-        the final flush). Bound the wait with ``asyncio.wait_for`` if ``send``
-        might hang. Without a prior :meth:`start`, it just flushes.
-        """
-        self._stopping = True
-        self._stop.set()
-        self._wake.set()
-        task, self._task = self._task, None
-        if task is not None:
-            await task
-        else:
-            await self.flush()
-        return self.pending
-
-    async def flush(self) -> bool:
-        """Send all queued clicks now, batch by batch; False if a send failed (batch re-queued)."""
-        async with self._flush_lock:
-            return await self._flush_locked()
 
     async def _flush_locked(self) -> bool:
         # Send what is queued now, not what arrives during the sends: otherwise, under steady
@@ -149,19 +113,3 @@ class ClickBuffer:
                 self._in_flight = 0
             self.sent += len(batch)
         return True
-
-    async def _run(self) -> None:
-        backoff = False
-        while not self._stopping:
-            # After a failure, wait a whole interval (only stop() cuts it short);
-            # otherwise until the interval ends or a full batch is waiting.
-            event = self._stop if backoff else self._wake
-            try:
-                await asyncio.wait_for(event.wait(), self.flush_interval_s)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            if self._stopping:
-                break
-            backoff = not await self.flush()
-        await self.flush()

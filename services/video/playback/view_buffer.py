@@ -22,9 +22,10 @@ batch whose send timed out after the catalogue applied it is sent again
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+
+from ...runtime.flusher import IntervalFlusher
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class RejectedBatch(Exception):
     """Raised by ``send`` when the receiver refused the batch for good (retrying cannot help)."""
 
 
-class ViewBuffer:
+class ViewBuffer(IntervalFlusher):
     """Per-video view counts flushed by a background loop every ``flush_interval_s`` seconds.
 
     The loop also flushes early when ``batch_max`` distinct videos are
@@ -66,23 +67,16 @@ class ViewBuffer:
             raise ValueError(f"batch_max must be at least 1 (got {batch_max})")
         if max_videos < 1:
             raise ValueError(f"max_videos must be at least 1 (got {max_videos})")
-        if flush_interval_s <= 0:
-            raise ValueError(f"flush_interval_s must be positive (got {flush_interval_s})")
+        super().__init__(flush_interval_s, "view-buffer")
         self._send = send
         self.max_videos = max_videos
         self.batch_max = batch_max
-        self.flush_interval_s = flush_interval_s
         self.on_event = on_event
         self._counts: dict[str, int] = {}
         self._queued_views = 0
         self._in_flight: set[str] = set()  # videos of the flush in progress not yet delivered
         self._in_flight_views = 0
         self._held = 0  # distinct videos in _counts or _in_flight
-        self._wake = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._flush_lock = asyncio.Lock()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
         self.buffered = 0
         self.flushed = 0
         self.dropped = 0
@@ -115,7 +109,7 @@ class ViewBuffer:
                 self._held += 1
             self._counts[video_id] = 1
             if len(self._counts) >= self.batch_max:
-                self._wake.set()
+                self._request_flush()
         else:
             self._counts[video_id] = count + 1
         self._queued_views += 1
@@ -127,35 +121,6 @@ class ViewBuffer:
         for video_id, count in counts.items():
             self._counts[video_id] = self._counts.get(video_id, 0) + count
             self._queued_views += count
-
-    async def start(self) -> None:
-        """Start the flush loop on the running event loop."""
-        if self._task is not None:
-            raise RuntimeError("ViewBuffer already started")
-        self._stopping = False
-        self._stop.clear()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="view-buffer")
-
-    async def stop(self) -> int:
-        """Stop the loop after a final flush; returns the views left undelivered (0 unless a send failed).
-
-        Bound the wait with ``asyncio.wait_for`` if ``send`` might hang.
-        Without a prior :meth:`start`, it just flushes.
-        """
-        self._stopping = True
-        self._stop.set()
-        self._wake.set()
-        task, self._task = self._task, None
-        if task is not None:
-            await task
-        else:
-            await self.flush()
-        return self.pending
-
-    async def flush(self) -> bool:
-        """Send everything buffered now, batch by batch; False if a send failed (the rest stays buffered)."""
-        async with self._flush_lock:
-            return await self._flush_locked()
 
     async def _flush_locked(self) -> bool:
         # Take what is buffered now; views that arrive during the sends wait for the next tick,
@@ -196,19 +161,3 @@ class ViewBuffer:
             self._in_flight = set()
             self._in_flight_views = 0
             self._held = len(self._counts)  # what is held now is what is queued (re-queued included)
-
-    async def _run(self) -> None:
-        backoff = False
-        while not self._stopping:
-            # After a failure wait a whole interval (only stop() cuts it short);
-            # otherwise until the interval ends or batch_max videos are waiting.
-            event = self._stop if backoff else self._wake
-            try:
-                await asyncio.wait_for(event.wait(), self.flush_interval_s)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            if self._stopping:
-                break
-            backoff = not await self.flush()
-        await self.flush()
