@@ -6,7 +6,7 @@ Bitrate Switching"): play the highest variant whose BANDWIDTH is below
 Throughput is measured per viewer from the segment downloads (bytes x 8 /
 download time) and smoothed with an exponentially weighted moving average, as
 players such as hls.js do; a viewer with no measurement yet starts from an
-initial estimate. Playlists are parsed with the ``m3u8`` library.
+initial estimate. Master playlists and URIs are read with the playback service's HLS reader.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import m3u8
-
-from casemesh.services.video.ladder import BY_NAME
+from casemesh.services.video.ladder import BY_RENDITION
+from casemesh.services.video.playback import hls
 
 _GENERATION = re.compile(r"[?&]gen=(\d+)")
-_SEGMENT = re.compile(r"seg-(\d+)\.ts")
 
 
 @dataclass(frozen=True)
@@ -42,24 +40,19 @@ def generation_of(url: str) -> int:
 
 def segment_index(uri: str) -> int:
     """The index in a segment URI (``seg-00007.ts?gen=2`` → 7), which EdgeService.StreamSegments takes; ``ValueError`` otherwise."""
-    match = _SEGMENT.search(uri)
-    if match is None:
-        raise ValueError(f"not a casemesh segment URI: {uri!r}")
-    return int(match.group(1))
+    return hls.parse_segment_uri(uri)[0]
 
 
 def master_variants(playlist: str) -> list[Variant]:
-    """The variants of a master playlist, lowest bandwidth first; ``ValueError`` when it is not a master playlist."""
-    parsed = m3u8.loads(playlist)
-    if not parsed.is_variant:
-        raise ValueError("not a master playlist (no #EXT-X-STREAM-INF)")
+    """The variants of a master playlist, lowest bandwidth first; ``ValueError`` when it is not a master playlist.
+
+    Parsed with the playback service's own HLS reader (``services/video/playback/hls.py``), so the
+    player and the server agree on the playlist and URI grammar.
+    """
     variants = []
-    for entry in parsed.playlists:
-        name = entry.uri.split("/", 1)[0]
-        rung = BY_NAME.get(name)
-        if rung is None:
-            raise ValueError(f"unknown rendition in variant URI {entry.uri!r}")
-        variants.append(Variant(entry.stream_info.bandwidth, name, rung.rendition, entry.uri))
+    for entry in hls.parse_master(playlist).variants:
+        rendition, _ = hls.parse_variant_uri(entry.uri)
+        variants.append(Variant(entry.bandwidth_bps, BY_RENDITION[rendition].name, rendition, entry.uri))
     return sorted(variants, key=lambda v: v.bandwidth_bps)
 
 
