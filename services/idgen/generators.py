@@ -12,8 +12,10 @@ Sources:
   workers.
 
 Both ``lease`` methods are synchronous (no ``await``), so on one event loop a
-lease is atomic without a lock. State is in memory only: a restarted counter
-starts again at ``start`` (configure ``start`` above any ID already handed out).
+lease is atomic without a lock. Their state is in memory; what survives a
+restart is the durable high-water mark of :mod:`.high_water`, from which the
+service resumes them (``CounterGenerator(start=mark + 1)``,
+``SnowflakeGenerator.resume_after(mark_ms)``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from casemesh.services.runtime.errors import ResourceExhausted
 
 #: The casemesh epoch, 2026-01-01T00:00:00Z, in Unix milliseconds.
 CASEMESH_EPOCH_MS = 1_767_225_600_000
+
+#: Largest counter ID by default: 62^7 - 1, the largest with a 7-character base62 code.
+COUNTER_MAXIMUM = 62**7 - 1
 
 TIMESTAMP_BITS = 41
 WORKER_BITS = 10
@@ -47,15 +52,15 @@ def _check_count(count: int) -> None:
 
 
 class CounterGenerator:
-    """Dense IDs ``start, start + 1, ...`` up to ``maximum`` inclusive.
+    """Dense IDs ``start, start + 1, ...`` up to ``maximum`` inclusive (``start = maximum + 1``: none left).
 
     The default maximum, 62^7 - 1, is the largest ID that has a 7-character
     base62 code.
     """
 
-    def __init__(self, start: int = 1, maximum: int = 62**7 - 1) -> None:
-        if start < 0 or maximum < start:
-            raise ValueError(f"need 0 <= start <= maximum (got start={start}, maximum={maximum})")
+    def __init__(self, start: int = 1, maximum: int = COUNTER_MAXIMUM) -> None:
+        if start < 0 or maximum < start - 1:
+            raise ValueError(f"need 0 <= start <= maximum + 1 (got start={start}, maximum={maximum})")
         self._next = start
         self.maximum = maximum
 
@@ -116,6 +121,21 @@ class SnowflakeGenerator:
         self.epoch_ms = epoch_ms
         self._last_ms = -1  # timestamp (ms since epoch) of the latest ID handed out
         self._next_seq = 0  # sequence of the next ID within _last_ms (4096 = used up)
+
+    def resume_after(self, ms_since_epoch: int) -> None:
+        """Never hand out an ID with a timestamp at or before ``ms_since_epoch`` (a restart's high-water mark).
+
+        The next lease uses ``max(clock, ms_since_epoch + 1)``: if the clock
+        reads earlier (it went backwards across the restart, or the previous
+        process ran ahead of it), IDs carry on logically from the mark.
+        """
+        if ms_since_epoch > self._last_ms:
+            self._last_ms, self._next_seq = ms_since_epoch, MAX_SEQUENCE + 1
+
+    @property
+    def last_ms(self) -> int:
+        """Timestamp (ms since the epoch) of the latest ID handed out; -1 before the first lease."""
+        return self._last_ms
 
     def lease(self, count: int) -> list[tuple[int, int]]:
         """``count`` fresh IDs as runs ``[(first_id, n), ...]``, one per millisecond used.

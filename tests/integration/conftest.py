@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,11 @@ async def start_mesh(chosen: Sequence[ServiceDefinition], topology: Topology) ->
     return RunningMesh(topology), stop, task
 
 
-def loopback_topology(names: Sequence[str], data_dir: Path | str = "casemesh-data",
+def loopback_topology(names: Sequence[str], data_dir: Path | str | None = None,
                       settings: dict[str, dict[str, Any]] | None = None) -> Topology:
-    """One free 127.0.0.1 port per service; ``data_dir`` for services that persist (use a tmp_path)."""
+    """One free 127.0.0.1 port per service; ``data_dir`` for services that persist (a fresh temporary folder by default)."""
     return Topology(services={name: Endpoint(address=f"127.0.0.1:{free_port()}") for name in names},
-                    data_dir=str(data_dir), settings=settings or {})
+                    data_dir=str(data_dir or tempfile.mkdtemp(prefix="casemesh-data-")), settings=settings or {})
 
 
 @pytest.fixture
