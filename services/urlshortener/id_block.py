@@ -17,6 +17,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 
+class NoIdsLeased(RuntimeError):
+    """A lease call succeeded but returned no IDs (a broken ID service)."""
+
+
 class IdBlockLease:
     """Local supply of IDs refilled by ``lease(count)``.
 
@@ -26,8 +30,8 @@ class IdBlockLease:
     1..10000). When fewer than ``low_water`` IDs remain, one background refill
     starts; at most one refill is ever in flight. When the supply is empty,
     callers wait for that refill (starting it if needed). A failed refill
-    raises its exception in every caller waiting on it; the next call starts a
-    new one. IDs are handed out in the order the lease returned them.
+    raises its exception (``lease``'s own, or :class:`NoIdsLeased` for an
+    empty answer) in every caller waiting on it; the next call starts a new one. IDs are handed out in the order the lease returned them.
 
     ``leases`` counts calls of ``lease``; ``last_error`` is the exception of
     the latest failed refill (None after a successful one).
@@ -94,7 +98,7 @@ class IdBlockLease:
                 self._ranges.append((start, start + count))
                 got += count
         if got == 0:
-            raise RuntimeError(f"lease({self.block_size}) returned no IDs")
+            raise NoIdsLeased(f"the ID service answered a lease of {self.block_size} IDs with none")
         self._available += got
 
     def _refill_done(self, task: asyncio.Task[None]) -> None:

@@ -13,7 +13,12 @@ Mechanisms (shared/seeds/000_69ff90d97cf45f9b.txt, "URL Shortener"):
 
 Metrics beyond the gRPC ones: ``casemesh_urlshortener_cache_lookups_total{result="hit"|"miss"}``,
 ``casemesh_urlshortener_clicks_total{outcome="sent"|"dropped"}``,
-``casemesh_urlshortener_id_leases_total``.
+``casemesh_urlshortener_id_leases_total``, ``casemesh_urlshortener_taken_codes_total`` (generated
+codes skipped because a custom alias, or an ID handed out twice, already took them).
+
+Shorten without an alias answers UNAVAILABLE (or DEADLINE_EXCEEDED) when its
+leased ID block is used up and idgen cannot lease another, and ABORTED after
+``MAX_CODE_ATTEMPTS`` taken codes in a row; never UNKNOWN.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from ..runtime.errors import AlreadyExists, NotFound
 from .cache import ResolveCache
 from .click_buffer import Click, ClickBuffer
 from .codes import code_for_id
-from .id_block import IdBlockLease
+from .id_block import IdBlockLease, NoIdsLeased
 from .store import UrlRecord, UrlStore
 from .validation import validate_code, validate_country, validate_shorten
 
@@ -47,6 +52,7 @@ FULL_NAME = pb.DESCRIPTOR.services_by_name["UrlShortenerService"].full_name
 CACHE_LOOKUPS = Counter("casemesh_urlshortener_cache_lookups", "Resolve cache lookups by result.", ["result"])
 CLICKS = Counter("casemesh_urlshortener_clicks", "Click events by outcome: sent to analytics or dropped (buffer full).", ["outcome"])
 ID_LEASES = Counter("casemesh_urlshortener_id_leases", "ID blocks leased from the ID service.")
+TAKEN_CODES = Counter("casemesh_urlshortener_taken_codes", "Generated codes skipped because the code was already taken.")
 
 #: Generated codes that collide with a custom alias are skipped; this many in a row means something is wrong.
 MAX_CODE_ATTEMPTS = 16
@@ -72,22 +78,44 @@ class UrlShortenerServicer(pb_grpc.UrlShortenerServiceServicer):
             record = UrlRecord(request.custom_alias, request.long_url, now, expire_at)
             await self._store.insert(record, now)
         else:
-            record = await self._insert_generated(request.long_url, now, expire_at)
+            record = await self._insert_generated(request.long_url, now, expire_at, context)
         self._cache.put(record)
         response = pb.ShortenResponse(code=record.code)
         if expire_at is not None:
             response.expire_time.FromNanoseconds(int(expire_at * 1e9))
         return response
 
-    async def _insert_generated(self, long_url: str, now: float, expire_at: float | None) -> UrlRecord:
+    async def _insert_generated(self, long_url: str, now: float, expire_at: float | None,
+                                context: grpc.aio.ServicerContext) -> UrlRecord:
+        """Store ``long_url`` under the code of the next leased ID.
+
+        Aborts the call with UNAVAILABLE (DEADLINE_EXCEEDED when the lease
+        ran out of time) when no ID can be had: the local block is used up
+        and the ID service cannot lease another one (unreachable, its ID space
+        exhausted, or an empty answer). Aborts with ABORTED when
+        ``MAX_CODE_ATTEMPTS`` generated codes in a row were already taken
+        (by custom aliases): a retry takes fresh IDs.
+        """
         for _ in range(MAX_CODE_ATTEMPTS):
-            record = UrlRecord(code_for_id(await self._ids.next_id()), long_url, now, expire_at)
+            try:
+                next_id = await self._ids.next_id()
+            except grpc.aio.AioRpcError as error:
+                code = grpc.StatusCode.DEADLINE_EXCEEDED if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED else grpc.StatusCode.UNAVAILABLE
+                await context.abort(code, f"no ID for a new code: the leased block is used up and the ID service "
+                                          f"failed to lease another ({error.code().name}: {error.details()})")
+            except NoIdsLeased as error:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"no ID for a new code: {error}")
+            record = UrlRecord(code_for_id(next_id), long_url, now, expire_at)
             try:
                 await self._store.insert(record, now)
                 return record
             except AlreadyExists:  # a custom alias took this code: use the next ID
+                TAKEN_CODES.inc()
                 continue
-        raise RuntimeError(f"{MAX_CODE_ATTEMPTS} generated codes in a row were taken")
+        log.warning("%d generated codes in a row were already taken", MAX_CODE_ATTEMPTS)
+        await context.abort(grpc.StatusCode.ABORTED, f"{MAX_CODE_ATTEMPTS} generated codes in a row were already taken "
+                                                     f"(by custom aliases or IDs handed out twice); retry for fresh IDs")
+        raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
     async def Resolve(self, request: pb.ResolveRequest, context: grpc.aio.ServicerContext) -> pb.ResolveResponse:
         validate_code(request.code)
