@@ -161,6 +161,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     from casemesh.services.runtime.tracing import RATIO_ENV, configure_tracing
 
     from .driver import Driver
+    from .loop_series import run_event_loop, start_harness_probe
     from .mesh import Mesh
     from .report import live_view, progress_line, summary_view
     from .prometheus import RunMonitor
@@ -180,6 +181,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     pool = None
     monitor = RunMonitor(profile.slos, out_dir, binary=prometheus_binary, url=prometheus_url, metrics_port=metrics_port,
                          say=lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False))
+    loop_probe = start_harness_probe(monitor.metrics.loop, out_dir / "logs")  # event-loop lag and GC pauses, per second
     try:
         scrape = {} if mesh is None else {name: e.metrics_address for name, e in mesh.topology.services.items() if e.metrics_address}
         await monitor.start(scrape, check=lambda api: check_queries(profile.slos, api))
@@ -232,6 +234,8 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
             mesh.stop()
         monitor.stop()
         provider.shutdown()
+        if loop_probe is not None:
+            loop_probe.stop()
 
     invalid = _send_lag_invalid(stats)
     if pool is not None:
@@ -242,7 +246,9 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     target_info = {"mode": "external" if mesh is None else "embedded", "services": targets}
     result = build_result(profile=profile, stats=stats, verdicts=verdicts, target=target_info,
                           started_at=started_at, valid=not invalid, invalid_reasons=invalid,
-                          prometheus=monitor.describe(window), workers=worker_info)
+                          prometheus=monitor.describe(window), workers=worker_info,
+                          event_loop=run_event_loop(out_dir / "logs", stats=stats, profile=profile, driver_started_at=driver.progress.started_at,
+                                                    not_before_unix=started_at.timestamp() - 1))
     (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     console.print(summary_view(result))
     console.print(f"result: {out_dir / 'result.json'}")

@@ -6,7 +6,8 @@ between processes. The harness writes the topology file, waits until every
 service answers the gRPC health check with SERVING, and on exit stops them
 with SIGTERM, dependents first (so the URL shortener flushes its click buffer
 to a still-running analytics service), escalating to SIGKILL after a grace
-period. Each process's output goes to ``OUT/logs/<service>.log``.
+period. Each process's output goes to ``OUT/logs/<service>.log``, its
+per-second event-loop lag and GC pauses to ``OUT/logs/<service>.loop.jsonl``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from casemesh.services.catalog import SERVICES
+from casemesh.services.runtime.loop_probe import SERIES_ENV
 from casemesh.services.runtime.server import shutdown_order
 from casemesh.services.runtime.topology import Endpoint, Topology
 
@@ -118,11 +120,15 @@ class Mesh:
             command = [sys.executable, "-m", "casemesh.harness.cli", "serve", name, "--topology", str(self._topology_file)]
             self._processes[name] = subprocess.Popen(
                 command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**self._env, "OTEL_SERVICE_NAME": name},
+                env={**self._env, "OTEL_SERVICE_NAME": name, SERIES_ENV: str(self.loop_series(name))},
             )
             log_file.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         await asyncio.gather(*(self._wait_serving(name, deadline) for name in names))
+
+    def loop_series(self, name: str) -> Path:
+        """Service ``name``'s per-second event-loop lag and GC series (``OUT/logs/<name>.loop.jsonl``, services/runtime/loop_probe.py)."""
+        return self.out_dir / "logs" / f"{name}.loop.jsonl"
 
     def kill(self, name: str) -> None:
         """SIGKILL service ``name`` at once (a crash: nothing is flushed), and reap it."""

@@ -14,6 +14,8 @@ family                                              type       labels
 ``casemesh_harness_arrivals_sent_total``            counter    (none)
 ``casemesh_slo_target``                             gauge      ``slo``
 ``casemesh_slo_threshold_seconds``                  gauge      ``slo``
+``casemesh_event_loop_lag_seconds``                 histogram  (none)
+``casemesh_gc_pause_seconds``                       histogram  ``generation``
 ==================================================  =========  ===============================================
 
 What they cover. Everything but the two SLO gauges comes from what the driver
@@ -41,6 +43,11 @@ and the counters are 0.
 - ``casemesh_slo_target``: each SLO's objective as a fraction (``0.99``);
   ``casemesh_slo_threshold_seconds``: the latency threshold of each SLO that
   has one (``latency_le_ms`` of a ``casemesh`` source, in seconds).
+- ``casemesh_event_loop_lag_seconds``, ``casemesh_gc_pause_seconds``: the
+  harness process's own event-loop lag and GC pauses, the families every
+  service exports too (:mod:`casemesh.services.runtime.loop_probe`), from the
+  whole run, warm-up included; observed by the probe ``casemesh run`` starts
+  (:attr:`HarnessMetrics.loop`), not by the collector.
 
 Histogram buckets are the services' (:data:`LATENCY_BUCKETS_S`), so harness
 and server histograms can be compared bucket by bucket.
@@ -96,6 +103,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from casemesh.services.runtime.loop_probe import loop_metrics
 from casemesh.services.runtime.metrics import LATENCY_BUCKETS_S, code_label
 
 from .driver import Progress
@@ -311,6 +319,8 @@ class HarnessMetrics:
         self.collector = HarnessCollector(slos)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.collector)
+        #: The event-loop lag and GC pause families in this registry, for the harness's loop probe.
+        self.loop = loop_metrics(self.registry)
         self.address: str | None = None
         self._server: Any = None
 

@@ -3,7 +3,8 @@
 :func:`render_run_report` turns a result document (``result.json``,
 docs/results.md) into a page: the verdict and validity, the SLO table,
 latency over time per RPC and per journey (p50/p99 per second from the
-``series`` section, warm-up shaded, SLO thresholds drawn), the percentile
+``series`` section, warm-up shaded, SLO thresholds drawn), each process's
+event-loop lag and GC pauses per second on the same time axis (``event_loop``), the percentile
 distribution of every RPC and journey (decoded from the ``histogram`` fields,
 on HdrHistogram's log ``1/(1-p)`` axis), arrivals intended vs sent vs
 completed per second (``timeline``), send lag, errors by status code over
@@ -245,6 +246,7 @@ def render_run_report(result: Mapping[str, Any], *, slos: Sequence[Any] | None =
             _slo_section(result.get("slos", [])),
             _calls_section(result),
             _latency_over_time_section(result, thresholds, missing),
+            _event_loop_section(result),
             _distribution_section(result, thresholds),
             _throughput_section(result),
             _errors_section(result),
@@ -401,6 +403,57 @@ def _latency_over_time_figure(group: Mapping[str, Mapping[str, Any]], kind: str,
     axes[-1].set_xlabel("seconds from the start of the run")
     figure.legend(handles=axes[0].get_legend_handles_labels()[0], loc="outside upper right", ncol=4)
     return figure
+
+
+def _event_loop_section(result: Mapping[str, Any]) -> str:
+    """Event-loop lag p99 and max, and GC pause time, per process per second (``event_loop``), on the latency plots' time axis."""
+    event_loop = result.get("event_loop")
+    title = "<section><h2>Event-loop lag and GC pauses</h2>"
+    if not event_loop or not event_loop.get("processes"):
+        return title + ('<p class="muted">This result has no event-loop series (a run with <code>--target</code> and '
+                        "<code>CASEMESH_LOOP_PROBE_MS=0</code>, or an older result).</p></section>")
+    processes = event_loop["processes"]
+    seconds = max(event_loop.get("seconds", 0), (result.get("series") or {}).get("seconds", 0))
+    width = bin_seconds(seconds)
+    figure = Figure(figsize=(10, 6.4), layout="constrained")
+    axes = figure.subplots(3, 1, sharex=True, height_ratios=(2, 2, 1.4))
+    colours = matplotlib.colormaps["tab10"].colors
+    for (key, heading), axis in zip((("lag_p99_ms", "lag p99"), ("lag_max_ms", "lag max")), axes[:2]):
+        values: list[float] = []
+        for index, (name, points) in enumerate(processes.items()):
+            line = binned(points.get(key, []), width, max)
+            values += [v for v in line if not math.isnan(v)]
+            axis.plot(_centres(len(line), width), line, color=colours[index % len(colours)], label=name,
+                      **({"marker": "o", "ms": 2} if len(line) <= 120 else {}))
+        _shade_run(axis, result.get("timeline"), seconds)
+        _ms_axis(axis, values)
+        axis.set_title(f"event-loop {heading} per second" + ("" if width == 1 else f" (highest of each {width} s)"))
+    gc_axis = axes[2]
+    for index, (name, points) in enumerate(processes.items()):
+        line = binned(points.get("gc_ms", []), width, max)
+        gc_axis.plot(_centres(len(line), width), line, color=colours[index % len(colours)], label=name)
+    _shade_run(gc_axis, result.get("timeline"), seconds)
+    gc_axis.set_ylim(bottom=0)
+    gc_axis.set_ylabel("ms paused")
+    gc_axis.set_title("GC pause time per second, all generations" + ("" if width == 1 else f" (highest of each {width} s)"))
+    gc_axis.set_xlabel("seconds from the start of the run")
+    gc_axis.set_xlim(0, max(seconds, 1))
+    figure.legend(handles=axes[0].get_legend_handles_labels()[0], loc="outside upper right", ncol=min(len(processes) + 2, 6))
+    rows = []
+    for name, points in processes.items():
+        measured = points.get("measured", {})
+        generations = measured.get("gc_by_generation", {})
+        rows.append([name, _ms(measured.get("lag_p50_ms")), _ms(measured.get("lag_p99_ms")), _ms(measured.get("lag_max_ms")),
+                     f"{measured.get('gc_count', 0):,}", _ms(measured.get("gc_ms")), _ms(measured.get("gc_max_ms")),
+                     _ms(measured.get("gc_ms_per_s")), " / ".join(f"{generations.get(g, {}).get('count', 0):,}" for g in "012")])
+    table = _table(["process", "lag p50 ms", "lag p99 ms", "lag max ms", "GC pauses", "GC ms", "longest GC ms", "GC ms per s",
+                    "by generation 0 / 1 / 2"], rows)
+    interval = event_loop.get("probe_interval_ms")
+    note = (f'<p class="muted">Each process\'s probe: a timer due every {interval:g} ms and how late it ran (a blocked event '
+            "loop: a flush, a sweep, a synchronous call), and every garbage collection's pause (all threads stop). The "
+            "table covers the measured window; the plots every second of the run, aligned with the latency plots within "
+            "half a second. Lags below about 1 ms are uvloop's timer granularity.</p>") if interval else ""
+    return title + note + _svg(figure) + table + "</section>"
 
 
 def _threshold_line(axis: Any, threshold: Threshold) -> None:

@@ -24,7 +24,8 @@ Shape (schema_version 1)::
                             "window": {"start", "end", "start_unix", "end_unix", "seconds", "duration"},
                             "directory", "config", "data_dir", "reopen"},   # the last four: embedded only
       "timeline": TIMELINE,                # per second of the whole run, warm-up included
-      "series": SERIES                     # per second of the whole run: latency percentiles and errors per RPC and journey
+      "series": SERIES,                    # per second of the whole run: latency percentiles and errors per RPC and journey
+      "event_loop": null | EVENT_LOOP      # per process per second: event-loop lag and GC pauses (harness/loop_series.py)
     }
 
     CALLS = {"count", "ok", "errors": {"NOT_FOUND": 12, ...}, "throughput_rps",
@@ -115,7 +116,8 @@ def encode_histogram(histogram: HdrHistogram) -> str:
 
 def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: dict[str, Any],
                  started_at: datetime, valid: bool, invalid_reasons: list[str],
-                 prometheus: dict[str, Any] | None = None, workers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                 prometheus: dict[str, Any] | None = None, workers: list[dict[str, Any]] | None = None,
+                 event_loop: dict[str, Any] | None = None) -> dict[str, Any]:
     """The result document of a finished run.
 
     ``prometheus`` describes the Prometheus server the run's Prometheus SLOs
@@ -123,6 +125,8 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
     were not evaluated (``evaluated: false``) do not count towards ``passed``.
     ``workers`` are the load processes' :func:`worker_summary` entries; by
     default the run was one process, whose entry is made from ``stats``.
+    ``event_loop`` is :func:`~casemesh.harness.loop_series.event_loop_summary`'s
+    object (``None``: no process wrote a loop series).
     """
     # A trace that ends before warm-up + duration stops the sending early: the measured window is shorter.
     measured_s = stats.timeline.measured_s if stats.timeline.ended_early else profile.duration_s
@@ -167,6 +171,7 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
         "prometheus": prometheus,
         "timeline": timeline_summary(stats.timeline),
         "series": series_summary(stats.series, stats.timeline),
+        "event_loop": event_loop,
     }
 
 

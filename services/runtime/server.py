@@ -5,6 +5,8 @@ SIGTERM/SIGINT (or ``stop``): one ``grpc.aio`` server per distinct address,
 each with the gRPC health service (``grpc.health.v1.Health``, per-service
 status plus ``""`` for the whole server), server reflection, the casemesh
 interceptor (SERVER spans, metrics, deadline, error mapping), and ``/metrics`` on each distinct ``metrics_address``.
+One event-loop lag and GC pause probe per process (:mod:`.loop_probe`) feeds ``/metrics`` and, when
+``CASEMESH_LOOP_SERIES`` is set, a per-second series file.
 
 Shutdown is graceful and ordered: health turns NOT_SERVING; then each service,
 dependents before their dependencies, refuses new calls (UNAVAILABLE), waits
@@ -27,6 +29,7 @@ from grpc_reflection.v1alpha import reflection
 
 from .component import Component, RuntimeContext, ServiceDefinition
 from .interceptors.server import ServerInterceptor
+from .loop_probe import shared_probe
 from .metrics import serve_metrics
 from .topology import Topology
 from .tracing import RpcTracing, configure_tracing, root_ratio
@@ -105,6 +108,8 @@ async def serve(
     for metrics_address in dict.fromkeys(topology.endpoint(d.name).metrics_address for d in definitions):
         if metrics_address:
             serve_metrics(metrics_address)
+    # Event-loop lag and GC pauses (casemesh_event_loop_lag_seconds, casemesh_gc_pause_seconds): loop_probe.py.
+    probe = shared_probe(os.environ.get("OTEL_SERVICE_NAME") or "+".join(d.name for d in definitions))
 
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
@@ -125,6 +130,8 @@ async def serve(
             loop.remove_signal_handler(sig)
         await _shutdown(definitions, topology, servers, components, interceptor, context)
         provider.shutdown()
+        if probe is not None:
+            probe.release()
 
 
 async def _shutdown(definitions, topology, servers, components, interceptor, context) -> None:

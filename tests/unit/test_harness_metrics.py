@@ -247,7 +247,9 @@ def test_serves_openmetrics_on_loopback_and_stops():
         with urllib.request.urlopen(request, timeout=5) as reply:
             assert reply.headers["Content-Type"].startswith("application/openmetrics-text")
             text = reply.read().decode()
-        assert {f.name for f in text_string_to_metric_families(text)} == set(FAMILIES)
+        # The collector's families, and the harness process's event-loop lag and GC pauses (services/runtime/loop_probe.py).
+        assert {f.name for f in text_string_to_metric_families(text)} == {*FAMILIES, "casemesh_event_loop_lag_seconds",
+                                                                          "casemesh_gc_pause_seconds"}
     finally:
         metrics.stop()
     with pytest.raises(OSError):
