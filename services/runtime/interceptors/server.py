@@ -1,6 +1,6 @@
-"""The casemesh server interceptor: tracing, metrics, deadline context and error mapping for every RPC.
+"""The casemesh server interceptor: admission, tracing, metrics, deadline context and error mapping for every RPC.
 
-One interceptor does the four jobs so each call pays for one wrapper; the
+One interceptor does the five jobs so each call pays for one wrapper; the
 wrapped handler is built once per method and cached. Domain errors
 (``services.runtime.errors``) become status codes here, so servicers only
 validate and call the domain:
@@ -13,8 +13,14 @@ validate and call the domain:
 ``FailedPrecondition`` ``FAILED_PRECONDITION``
 ``Unauthenticated``    ``UNAUTHENTICATED``
 ``AioRpcError``        ``DEADLINE_EXCEEDED`` if a dependency's call ran out of time, else ``UNAVAILABLE``
+an undecodable body    ``INVALID_ARGUMENT`` ("request body could not be decoded as pkg.Msg"; ``..decoding``)
 any other exception    ``UNKNOWN`` (logged with its traceback; the server goes on)
 ====================== ==================
+
+Admission (``..admission``) runs first: a call that the service has no slot
+for, or whose deadline is too short for its method, is answered
+``RESOURCE_EXHAUSTED`` with the ``grpc-retry-pushback-ms`` trailer before its
+body is decoded or its handler runs.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from typing import Any
 
 import grpc
 
+from ..admission import DEADLINE, Admission, Gate
 from ..deadlines import INBOUND_DEADLINE
+from ..decoding import DecodeLog, Undecodable, guarded, message_type_name
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unauthenticated
 from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
 from ..tracing import RpcTracing, end_span, split_method
@@ -65,16 +73,43 @@ class _MethodObserver:
         self.seconds = metrics.handling_seconds.labels(*labels)
         self.handled: dict[grpc.StatusCode, Any] = {}
 
-    def finish(self, code: grpc.StatusCode, started_at: float) -> None:
+    def finish(self, code: grpc.StatusCode, started_at: float) -> float:
+        """Count the call as handled with ``code``; returns its duration in seconds."""
         child = self.handled.get(code)
         if child is None:
             child = self.handled[code] = self.metrics.handled.labels(*self.labels, code_label(code))
         child.inc()
-        self.seconds.observe(time.perf_counter() - started_at, exemplar=trace_exemplar())
+        elapsed = time.perf_counter() - started_at
+        self.seconds.observe(elapsed, exemplar=trace_exemplar())
+        return elapsed
+
+
+class UndecodableRequest(Exception):
+    """A request message of the call could not be decoded (raised where the handler would have received it).
+
+    Its text is the client-facing status message, which names the type and nothing of the parser's internals.
+    """
+
+
+class _Method:
+    """What the interceptor keeps per method: the handler it wrapped, the wrapper, the admission gate, rejecters."""
+
+    __slots__ = ("handler", "wrapped", "gate", "observer", "type_name", "rejecters")
+
+    def __init__(self, handler: grpc.RpcMethodHandler, wrapped: grpc.RpcMethodHandler, gate: Gate | None,
+                 observer: _MethodObserver, type_name: str):
+        self.handler = handler
+        self.wrapped = wrapped
+        self.gate = gate
+        self.observer = observer
+        self.type_name = type_name
+        self.rejecters: dict[str, grpc.RpcMethodHandler] = {}
 
 
 async def _fail(exc: BaseException, context: grpc.aio.ServicerContext, full_method: str) -> grpc.StatusCode:
     """Abort the call for a domain error or a crash; returns the status code (``abort`` raises)."""
+    if isinstance(exc, UndecodableRequest):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     for kind, code in _DOMAIN_CODES:
         if isinstance(exc, kind):
             await context.abort(code, str(exc))
@@ -95,12 +130,19 @@ def _status(context: grpc.aio.ServicerContext, default: grpc.StatusCode) -> grpc
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps every handler with a SERVER span, metrics (``grpc_server_*``), the inbound deadline and error mapping."""
+    """Wraps every handler with admission, a SERVER span, metrics (``grpc_server_*``), the inbound deadline and error mapping.
 
-    def __init__(self, metrics: RpcMetrics | None = None, tracing: RpcTracing | None = None):
+    ``admission`` holds the limits (default :class:`~..admission.AdmissionLimits`);
+    ``decode_log`` rate-limits the warnings about undecodable bodies.
+    """
+
+    def __init__(self, metrics: RpcMetrics | None = None, tracing: RpcTracing | None = None,
+                 admission: Admission | None = None, decode_log: DecodeLog | None = None):
         self._metrics = metrics or rpc_metrics("server")
         self.tracing = tracing
-        self._cache: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self.admission = admission or Admission()
+        self.decode_log = decode_log or DecodeLog()
+        self._cache: dict[str, _Method] = {}
         #: Full gRPC service names that refuse new calls with UNAVAILABLE (shutting down).
         self.draining: set[str] = set()
         #: Calls being handled, per full gRPC service name.
@@ -126,48 +168,93 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method
-        cached = self._cache.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(handler, method)
-        self._cache[method] = (handler, wrapped)
-        return wrapped
+        full_method = handler_call_details.method
+        cached = self._cache.get(full_method)
+        if cached is None or cached.handler is not handler:
+            cached = self._cache[full_method] = self._wrap(handler, full_method)
+        gate = cached.gate
+        if gate is None:
+            return cached.wrapped
+        # The slots are held until the call's task ends, however it ends (even before the handler runs).
+        if gate.try_enter():
+            asyncio.current_task().add_done_callback(gate.leave)
+            return cached.wrapped
+        reason = await gate.enter()
+        if reason is None:
+            asyncio.current_task().add_done_callback(gate.leave)
+            return cached.wrapped
+        return self._rejecter(cached, reason)
 
-    def _wrap(self, handler: grpc.RpcMethodHandler, full_method: str) -> grpc.RpcMethodHandler:
+    def _rejecter(self, cached: _Method, reason: str) -> grpc.RpcMethodHandler:
+        """A handler of the method's kind that answers RESOURCE_EXHAUSTED for ``reason`` without reading the request."""
+        rejecter = cached.rejecters.get(reason)
+        if rejecter is not None:
+            return rejecter
+        gate, observer, handler = cached.gate, cached.observer, cached.handler
+        limiter = gate.service_limiter
+        details = (f"{gate.service} is at its limit of {limiter.limit} calls in flight and {limiter.max_queue} waiting "
+                   f"({reason}); retry after {gate.pushback[0][1]} ms")
+
+        async def reject(request: Any, context: grpc.aio.ServicerContext) -> None:
+            started_at = time.perf_counter()
+            observer.started.inc()
+            gate.count_shed(reason)
+            observer.finish(grpc.StatusCode.RESOURCE_EXHAUSTED, started_at)
+            context.set_trailing_metadata(gate.pushback)
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, details)
+
+        # No request_deserializer: the body is never decoded, the request stream never read.
+        factory = {(False, False): grpc.unary_unary_rpc_method_handler, (True, False): grpc.stream_unary_rpc_method_handler,
+                   (False, True): grpc.unary_stream_rpc_method_handler, (True, True): grpc.stream_stream_rpc_method_handler}
+        rejecter = cached.rejecters[reason] = factory[(handler.request_streaming, handler.response_streaming)](
+            reject, response_serializer=handler.response_serializer)
+        return rejecter
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, full_method: str) -> _Method:
         service, method = split_method(full_method)
         observer = _MethodObserver(self._metrics, (rpc_type(handler), service, method))
+        gate = self.admission.gate(service, method)
+        type_name = message_type_name(handler.request_deserializer, f"the request of {full_method}")
         self.in_flight.setdefault(service, 0)
         interceptor = self
-        serdes = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
+        serdes = {"request_deserializer": guarded(handler.request_deserializer),
+                  "response_serializer": handler.response_serializer}
+
+        def undecodable(bad: Undecodable) -> UndecodableRequest:
+            interceptor.decode_log.record(full_method, type_name, bad)
+            return UndecodableRequest(f"request body could not be decoded as {type_name}")
 
         async def counted(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
             async for request in requests:
                 observer.received.inc()
+                if request.__class__ is Undecodable:
+                    raise undecodable(request)
                 yield request
 
         def requests_of(request: Any) -> Any:
             if handler.request_streaming:
                 return counted(request)
             observer.received.inc()
+            if request.__class__ is Undecodable:
+                raise undecodable(request)
             return request
 
         if not handler.response_streaming:
             inner = handler.stream_unary if handler.request_streaming else handler.unary_unary
 
             async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                async with _Call(interceptor, observer, service, full_method, context):
+                async with _Call(interceptor, observer, gate, service, full_method, context):
                     response = await inner(requests_of(request), context)
                     observer.sent.inc()
                     return response
 
             factory = grpc.stream_unary_rpc_method_handler if handler.request_streaming else grpc.unary_unary_rpc_method_handler
-            return factory(unary_response, **serdes)
+            return _Method(handler, factory(unary_response, **serdes), gate, observer, type_name)
 
         inner_stream = handler.stream_stream if handler.request_streaming else handler.unary_stream
 
         async def stream_response(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            async with _Call(interceptor, observer, service, full_method, context):
+            async with _Call(interceptor, observer, gate, service, full_method, context):
                 responses = inner_stream(requests_of(request), context)
                 if hasattr(responses, "__aiter__"):
                     async for response in responses:
@@ -179,18 +266,19 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                     await responses
 
         factory = grpc.stream_stream_rpc_method_handler if handler.request_streaming else grpc.unary_stream_rpc_method_handler
-        return factory(stream_response, **serdes)
+        return _Method(handler, factory(stream_response, **serdes), gate, observer, type_name)
 
 
 class _Call:
     """One call's bookkeeping: counts it in flight, sets its deadline, maps its errors, observes its end."""
 
-    __slots__ = ("interceptor", "observer", "service", "full_method", "context", "started_at", "span_scope", "span")
+    __slots__ = ("interceptor", "observer", "gate", "service", "full_method", "context", "started_at", "span_scope", "span")
 
-    def __init__(self, interceptor: ServerInterceptor, observer: _MethodObserver, service: str,
+    def __init__(self, interceptor: ServerInterceptor, observer: _MethodObserver, gate: Gate | None, service: str,
                  full_method: str, context: grpc.aio.ServicerContext):
         self.interceptor = interceptor
         self.observer = observer
+        self.gate = gate
         self.service = service
         self.full_method = full_method
         self.context = context
@@ -211,6 +299,15 @@ class _Call:
         if self.service in self.interceptor.draining:
             self._end(grpc.StatusCode.UNAVAILABLE)
             await self.context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.service} is shutting down")
+        gate = self.gate
+        if gate is not None and gate.too_late(remaining):
+            gate.count_shed(DEADLINE)
+            self._end(grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.context.set_trailing_metadata(gate.pushback)
+            await self.context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"not started: {remaining * 1000:.1f} ms left of the deadline is less than the method's recent "
+                f"median service time ({gate.median.value * 1000:.1f} ms); retry after {gate.pushback[0][1]} ms")
         self.interceptor.in_flight[self.service] += 1
         return self
 
@@ -231,12 +328,15 @@ class _Call:
                     code = _status(context, grpc.StatusCode.UNKNOWN)
         finally:
             self.interceptor.in_flight[self.service] -= 1
-            self._end(code)
+            elapsed = self._end(code)
+            if self.gate is not None:
+                self.gate.median.observe(elapsed)
         return False
 
-    def _end(self, code: grpc.StatusCode) -> None:
-        self.observer.finish(code, self.started_at)  # inside the span: its trace_id becomes the exemplar
+    def _end(self, code: grpc.StatusCode) -> float:
+        elapsed = self.observer.finish(code, self.started_at)  # inside the span: its trace_id becomes the exemplar
         if self.span_scope is not None:
             end_span(self.span, code.value[0], code.name)
             self.span_scope.__exit__(None, None, None)
             self.span_scope = None
+        return elapsed

@@ -1,0 +1,294 @@
+"""Admission control: how many calls a service takes on at once, and which it sheds.
+
+Every casemesh server applies it in its interceptor (``interceptors/server.py``),
+per gRPC service (``casemesh.urlshortener.v1.UrlShortenerService``), with limits
+from the topology's ``server:`` section (:class:`~.topology.ServerPolicy`):
+
+- a call holds one of the service's ``max_concurrent_rpcs`` slots from the
+  moment the server takes it from gRPC until its status is sent (whatever
+  ends it: success, error, cancellation);
+- with every slot taken, up to ``max_queued_rpcs`` calls wait for one, first
+  come first served, for at most ``max_queue_wait_ms``;
+- a full queue (``queue_full``), a wait that ran out (``queue_timeout``), or a
+  per-method bound from ``limits`` (``method_limit``) rejects the call at once,
+  before its body is decoded or any work is done;
+- a call whose remaining deadline is shorter than its method's recent median
+  (p50) service time is dropped before its handler runs (``deadline``): it
+  would most likely miss its deadline anyway, after doing the work.
+
+A rejection is ``RESOURCE_EXHAUSTED`` with the ``grpc-retry-pushback-ms``
+trailer (gRFC A6: a client's retry policy waits that long before retrying),
+counted in ``grpc_server_handled_total{grpc_code="ResourceExhausted"}`` and in
+``casemesh_server_shed_total{grpc_service, grpc_method, reason}``.
+
+The health and reflection services are never shed, so probes and ``grpcurl``
+keep working under overload. The design is the static-limit-plus-queue of
+Netflix's concurrency-limits and Envoy's overload manager; limits are not
+adapted to observed latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
+
+#: Reasons (``reason`` label of ``casemesh_server_shed_total``).
+QUEUE_FULL = "queue_full"
+QUEUE_TIMEOUT = "queue_timeout"
+METHOD_LIMIT = "method_limit"
+DEADLINE = "deadline"
+REASONS = (QUEUE_FULL, QUEUE_TIMEOUT, METHOD_LIMIT, DEADLINE)
+
+#: Trailer naming how long (ms) a client should wait before retrying (gRFC A6).
+PUSHBACK_TRAILER = "grpc-retry-pushback-ms"
+
+#: gRPC services that are never shed: health checks and reflection keep answering under overload.
+EXEMPT_SERVICES = frozenset({
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "grpc.reflection.v1.ServerReflection",
+})
+
+
+class RecentMedian:
+    """Median of the last ``size`` observations (seconds), recomputed every ``every`` observations.
+
+    ``value`` is 0.0 until ``every`` observations have been made, so a method
+    that has not been measured yet is never judged too slow for a deadline.
+    Observing costs an index store; the sort runs once per ``every`` calls.
+    """
+
+    __slots__ = ("_samples", "_next", "_count", "_every", "value")
+
+    def __init__(self, size: int = 64, every: int = 16):
+        if size < 1 or every < 1:
+            raise ValueError(f"size and every must be at least 1 (got size={size}, every={every})")
+        self._samples = [0.0] * size
+        self._next = 0
+        self._count = 0
+        self._every = every
+        self.value = 0.0
+
+    def observe(self, seconds: float) -> None:
+        """Record one service time in seconds."""
+        samples = self._samples
+        samples[self._next] = seconds
+        self._next = (self._next + 1) % len(samples)
+        self._count += 1
+        if self._count % self._every == 0:
+            filled = sorted(samples[: min(self._count, len(samples))])
+            self.value = filled[len(filled) // 2]
+
+
+class Limiter:
+    """At most ``limit`` holders; up to ``max_queue`` more wait for a slot (FIFO), each at most ``max_wait_s``.
+
+    ``try_acquire`` takes a slot if one is free and nobody waits; ``acquire``
+    also queues; ``release`` hands the slot straight to the oldest waiter.
+    """
+
+    __slots__ = ("limit", "max_queue", "max_wait_s", "in_flight", "_waiters")
+
+    def __init__(self, limit: int, max_queue: int = 0, max_wait_s: float = 0.1):
+        if limit < 1 or max_queue < 0 or max_wait_s <= 0:
+            raise ValueError(f"need limit >= 1, max_queue >= 0, max_wait_s > 0 (got {limit}, {max_queue}, {max_wait_s})")
+        self.limit = limit
+        self.max_queue = max_queue
+        self.max_wait_s = max_wait_s
+        self.in_flight = 0
+        self._waiters: deque[asyncio.Future[bool]] = deque()
+
+    @property
+    def queued(self) -> int:
+        """Calls waiting for a slot."""
+        return len(self._waiters)
+
+    def try_acquire(self) -> bool:
+        """Take a slot now if one is free and no call waits; ``True`` when taken."""
+        if self.in_flight < self.limit and not self._waiters:
+            self.in_flight += 1
+            return True
+        return False
+
+    async def acquire(self) -> str | None:
+        """Take a slot, waiting in the queue if need be: ``None`` when taken, else the reason it was not.
+
+        The reason is :data:`QUEUE_FULL` (``max_queue`` calls wait already) or
+        :data:`QUEUE_TIMEOUT` (no slot within ``max_wait_s``). Cancelling the
+        caller while it waits leaves no slot taken.
+        """
+        if self.try_acquire():
+            return None
+        if len(self._waiters) >= self.max_queue:
+            return QUEUE_FULL
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = loop.call_later(self.max_wait_s, self._expire, waiter)
+        try:
+            granted = await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self.release()  # handed a slot just as the caller was cancelled: give it back
+            else:
+                self._forget(waiter)
+            raise
+        finally:
+            timer.cancel()
+        return None if granted else QUEUE_TIMEOUT
+
+    def release(self, *_: object) -> None:
+        """Give a slot back: to the oldest waiter if any, else free it. Extra arguments are ignored (done callbacks)."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(True)
+                return
+        self.in_flight -= 1
+
+    def _expire(self, waiter: asyncio.Future[bool]) -> None:
+        if not waiter.done():
+            waiter.set_result(False)
+            self._forget(waiter)
+
+    def _forget(self, waiter: asyncio.Future[bool]) -> None:
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            pass
+
+
+@dataclass(frozen=True)
+class AdmissionLimits:
+    """The admission settings of one server process (from the topology's ``server:`` section).
+
+    ``max_concurrent_rpcs``: slots per gRPC service; ``max_queued_rpcs``:
+    calls that may wait for one; ``max_queue_wait_ms``: the longest wait;
+    ``retry_pushback_ms``: the ``grpc-retry-pushback-ms`` trailer of a
+    rejection; ``limits``: ``"pkg.Service"`` → that service's own slot count,
+    ``"pkg.Service/Method"`` → a bound on that method's calls in flight (no
+    queue; beyond it ``method_limit``); ``deadline_drop``: drop calls that
+    cannot finish within their deadline.
+    """
+
+    max_concurrent_rpcs: int = 256
+    max_queued_rpcs: int = 64
+    max_queue_wait_ms: float = 100.0
+    retry_pushback_ms: int = 100
+    limits: Mapping[str, int] = field(default_factory=dict)
+    deadline_drop: bool = True
+
+
+def _shed_counter(registry: CollectorRegistry) -> Counter:
+    return Counter("casemesh_server_shed_total",
+                   "Calls the server rejected with RESOURCE_EXHAUSTED before doing their work, by reason "
+                   "(queue_full, queue_timeout, method_limit, deadline).",
+                   ("grpc_service", "grpc_method", "reason"), registry=registry)
+
+
+_SHED: Counter | None = None
+
+
+def shed_counter() -> Counter:
+    """The process-wide ``casemesh_server_shed_total`` counter, created once."""
+    global _SHED
+    if _SHED is None:
+        _SHED = _shed_counter(REGISTRY)
+    return _SHED
+
+
+class Gate:
+    """Admission of one method: its service's limiter, its own bound if any, its recent median service time."""
+
+    __slots__ = ("service", "method", "service_limiter", "method_limiter", "median", "deadline_drop",
+                 "pushback", "_shed", "_shed_children")
+
+    def __init__(self, service: str, method: str, service_limiter: Limiter, method_limiter: Limiter | None,
+                 limits: AdmissionLimits, shed: Counter):
+        self.service = service
+        self.method = method
+        self.service_limiter = service_limiter
+        self.method_limiter = method_limiter
+        self.median = RecentMedian()
+        self.deadline_drop = limits.deadline_drop
+        self.pushback = ((PUSHBACK_TRAILER, str(limits.retry_pushback_ms)),)
+        self._shed = shed
+        self._shed_children: dict[str, object] = {}
+
+    def try_enter(self) -> bool:
+        """Take the method's slots now if free (the fast path, no await); ``True`` when taken."""
+        method_limiter = self.method_limiter
+        if method_limiter is not None:
+            if not method_limiter.try_acquire():
+                return False
+            if self.service_limiter.try_acquire():
+                return True
+            method_limiter.release()
+            return False
+        return self.service_limiter.try_acquire()
+
+    async def enter(self) -> str | None:
+        """Take the method's slots, queueing for the service's: ``None`` when taken, else the shed reason."""
+        method_limiter = self.method_limiter
+        if method_limiter is not None and not method_limiter.try_acquire():
+            return METHOD_LIMIT
+        reason = await self.service_limiter.acquire()
+        if reason is not None and method_limiter is not None:
+            method_limiter.release()
+        return reason
+
+    def leave(self, *_: object) -> None:
+        """Give the slots back (usable as a task's done callback)."""
+        self.service_limiter.release()
+        if self.method_limiter is not None:
+            self.method_limiter.release()
+
+    def too_late(self, remaining_s: float | None) -> bool:
+        """``True`` when a call with ``remaining_s`` seconds of deadline left should be dropped (``deadline``)."""
+        return self.deadline_drop and remaining_s is not None and remaining_s < self.median.value
+
+    def count_shed(self, reason: str) -> None:
+        """Count one rejection in ``casemesh_server_shed_total``."""
+        child = self._shed_children.get(reason)
+        if child is None:
+            child = self._shed_children[reason] = self._shed.labels(self.service, self.method, reason)
+        child.inc()
+
+
+class Admission:
+    """The gates of one server process: one :class:`Limiter` per gRPC service, one :class:`Gate` per method."""
+
+    def __init__(self, limits: AdmissionLimits | None = None, registry: CollectorRegistry | None = None):
+        self.limits = limits or AdmissionLimits()
+        self._shed = shed_counter() if registry is None else _shed_counter(registry)
+        self._services: dict[str, Limiter] = {}
+        self._methods: dict[str, Limiter] = {}
+
+    def gate(self, service: str, method: str) -> Gate | None:
+        """The gate of ``service``/``method`` (``pkg.Service``, ``Method``); ``None`` for exempt services."""
+        if service in EXEMPT_SERVICES:
+            return None
+        limits = self.limits
+        limiter = self._services.get(service)
+        if limiter is None:
+            limiter = self._services[service] = Limiter(
+                limits.limits.get(service, limits.max_concurrent_rpcs), limits.max_queued_rpcs,
+                limits.max_queue_wait_ms / 1000)
+        full = f"{service}/{method}"
+        method_limiter = self._methods.get(full)
+        if method_limiter is None and full in limits.limits:
+            method_limiter = self._methods[full] = Limiter(limits.limits[full])
+        return Gate(service, method, limiter, method_limiter, limits, self._shed)
+
+
+def limits_from_policy(policy: object) -> AdmissionLimits:
+    """The :class:`AdmissionLimits` of a topology's ``server:`` section (:class:`~.topology.ServerPolicy`)."""
+    return AdmissionLimits(
+        max_concurrent_rpcs=policy.max_concurrent_rpcs, max_queued_rpcs=policy.max_queued_rpcs,
+        max_queue_wait_ms=policy.max_queue_wait_ms, retry_pushback_ms=policy.retry_pushback_ms,
+        limits=dict(policy.limits), deadline_drop=policy.deadline_drop)

@@ -1,0 +1,158 @@
+"""Admission control's building blocks: slots, the bounded queue, the recent median and the deadline rule."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from casemesh.services.runtime.admission import (
+    DEADLINE, METHOD_LIMIT, QUEUE_FULL, QUEUE_TIMEOUT, Admission, AdmissionLimits, Limiter, RecentMedian,
+    limits_from_policy,
+)
+from casemesh.services.runtime.topology import ServerPolicy, Topology
+
+SERVICE = "casemesh.urlshortener.v1.UrlShortenerService"
+
+
+def admission(**limits) -> Admission:
+    return Admission(AdmissionLimits(**limits), registry=CollectorRegistry())
+
+
+async def test_slots_are_taken_up_to_the_limit_then_refused_without_a_queue():
+    limiter = Limiter(2, max_queue=0)
+    assert limiter.try_acquire() and limiter.try_acquire()
+    assert not limiter.try_acquire()
+    assert await limiter.acquire() == QUEUE_FULL
+    limiter.release()
+    assert await limiter.acquire() is None
+    assert limiter.in_flight == 2
+
+
+async def test_a_released_slot_goes_to_the_oldest_waiter_first():
+    limiter = Limiter(1, max_queue=2, max_wait_s=5)
+    assert await limiter.acquire() is None
+    first = asyncio.create_task(limiter.acquire())
+    second = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    assert limiter.queued == 2
+    assert await limiter.acquire() == QUEUE_FULL  # the queue is bounded
+    assert not limiter.try_acquire()  # nobody jumps the queue
+    limiter.release()
+    assert await first is None and not second.done()
+    limiter.release()
+    assert await second is None
+    assert limiter.in_flight == 1 and limiter.queued == 0
+
+
+async def test_a_wait_longer_than_max_wait_is_refused_and_leaves_no_slot_taken():
+    limiter = Limiter(1, max_queue=1, max_wait_s=0.01)
+    assert limiter.try_acquire()
+    assert await limiter.acquire() == QUEUE_TIMEOUT
+    assert limiter.queued == 0
+    limiter.release()
+    assert limiter.in_flight == 0
+
+
+async def test_a_waiter_cancelled_in_the_queue_takes_no_slot():
+    limiter = Limiter(1, max_queue=1, max_wait_s=5)
+    assert limiter.try_acquire()
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert limiter.queued == 0
+    limiter.release()
+    assert limiter.in_flight == 0
+
+
+async def test_a_waiter_cancelled_just_after_being_handed_a_slot_gives_it_back():
+    limiter = Limiter(1, max_queue=1, max_wait_s=5)
+    assert limiter.try_acquire()
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    limiter.release()  # hands the slot to the waiter ...
+    waiter.cancel()  # ... which is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert limiter.in_flight == 0
+
+
+def test_limiter_rejects_nonsense_bounds():
+    with pytest.raises(ValueError, match="limit >= 1"):
+        Limiter(0)
+
+
+def test_recent_median_is_zero_until_measured_then_follows_recent_calls():
+    median = RecentMedian(size=8, every=4)
+    for _ in range(3):
+        median.observe(1.0)
+    assert median.value == 0.0  # never judged before it is measured
+    median.observe(1.0)
+    assert median.value == 1.0
+    for _ in range(8):
+        median.observe(0.002)
+    assert median.value == 0.002  # old samples age out
+
+
+async def test_gate_applies_the_service_limit_and_a_per_method_bound():
+    gates = admission(max_concurrent_rpcs=10, max_queued_rpcs=0, limits={f"{SERVICE}/Shorten": 1})
+    shorten, resolve = gates.gate(SERVICE, "Shorten"), gates.gate(SERVICE, "Resolve")
+    assert shorten.service_limiter is resolve.service_limiter  # the slots are the service's
+    assert shorten.try_enter()
+    assert not shorten.try_enter()
+    assert await shorten.enter() == METHOD_LIMIT
+    assert resolve.try_enter()
+    shorten.leave()
+    assert shorten.try_enter()
+    assert resolve.service_limiter.in_flight == 2
+
+
+def test_a_per_service_limit_overrides_the_default():
+    gates = admission(max_concurrent_rpcs=10, limits={SERVICE: 1})
+    assert gates.gate(SERVICE, "Resolve").service_limiter.limit == 1
+    assert gates.gate("casemesh.idgen.v1.IdGeneratorService", "LeaseIds").service_limiter.limit == 10
+
+
+def test_health_and_reflection_are_never_gated():
+    gates = admission()
+    assert gates.gate("grpc.health.v1.Health", "Check") is None
+    assert gates.gate("grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo") is None
+
+
+def test_deadline_rule_drops_calls_with_less_time_left_than_the_recent_median():
+    gate = admission().gate(SERVICE, "Resolve")
+    assert not gate.too_late(0.0001)  # no median yet
+    for _ in range(16):
+        gate.median.observe(0.050)
+    assert gate.too_late(0.010)
+    assert not gate.too_late(0.200)
+    assert not gate.too_late(None)  # no deadline, nothing to miss
+    assert not admission(deadline_drop=False).gate(SERVICE, "Resolve").too_late(-1.0)
+
+
+def test_rejections_are_counted_by_reason_and_carry_the_pushback_trailer():
+    registry = CollectorRegistry()
+    gate = Admission(AdmissionLimits(retry_pushback_ms=250), registry=registry).gate(SERVICE, "Resolve")
+    gate.count_shed(QUEUE_FULL)
+    gate.count_shed(QUEUE_FULL)
+    gate.count_shed(DEADLINE)
+    labels = {"grpc_service": SERVICE, "grpc_method": "Resolve"}
+    assert registry.get_sample_value("casemesh_server_shed_total", {**labels, "reason": QUEUE_FULL}) == 2
+    assert registry.get_sample_value("casemesh_server_shed_total", {**labels, "reason": DEADLINE}) == 1
+    assert gate.pushback == (("grpc-retry-pushback-ms", "250"),)
+
+
+def test_topology_server_section_sets_the_limits_and_names_a_bad_key():
+    policy = Topology.model_validate({"services": {}, "server": {
+        "max_concurrent_rpcs": 8, "max_queued_rpcs": 2, "max_queue_wait_ms": 20, "retry_pushback_ms": 5,
+        "limits": {f"{SERVICE}/Resolve": 3}}}).server
+    limits = limits_from_policy(policy)
+    assert (limits.max_concurrent_rpcs, limits.max_queued_rpcs, limits.max_queue_wait_ms, limits.retry_pushback_ms) == (8, 2, 20, 5)
+    assert limits.limits == {f"{SERVICE}/Resolve": 3}
+    with pytest.raises(ValueError, match="'Resolve' is not a full gRPC service"):
+        ServerPolicy(limits={"Resolve": 3})
+    with pytest.raises(ValueError, match="at least 1"):
+        ServerPolicy(limits={SERVICE: 0})
