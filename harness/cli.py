@@ -30,6 +30,7 @@ import typer
 import uvloop
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 from casemesh.services.runtime.topology import check_address
 
@@ -42,6 +43,17 @@ console = Console()
 if not console.is_terminal:  # logs and CI: wide enough that the tables are not squeezed into 80 columns
     console.width = max(console.width, 140)
 errors = Console(stderr=True)
+
+
+def _print_error(label: str, error: object, *, style: str = "bold red") -> None:
+    """Print ``LABEL: MESSAGE`` on stderr (``config error: ...``), one line per line of ``str(error)``.
+
+    A :class:`ConfigError` with several problems prints one line each. The
+    message holds user text (paths, YAML values, CSV cells, recorded method
+    names), so it is escaped: Rich prints it as written, never as markup.
+    """
+    for line in str(error).splitlines() or [""]:
+        errors.print(f"[{style}]{label}:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 class Exit(IntEnum):
@@ -110,7 +122,7 @@ def run(
         prometheus_binary = find_prometheus() if prometheus else None
         prometheus_url = loopback_url(prometheus_url) if prometheus_url else None
     except ConfigError as error:
-        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     out_dir = out or Path("out") / loaded.name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -122,10 +134,10 @@ def run(
                                prometheus_binary=prometheus_binary, prometheus_url=prometheus_url, metrics_port=metrics_port,
                                workers=workers))
     except ConfigError as error:  # found once Prometheus runs (a query it cannot parse): still before any load
-        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("config error", error)
         code = Exit.CONFIG_ERROR
     except HarnessError as error:
-        errors.print(f"[bold red]harness error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("harness error", error)
         code = Exit.HARNESS_ERROR
     raise typer.Exit(int(code))
 
@@ -251,12 +263,12 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
                                                     not_before_unix=started_at.timestamp() - 1))
     (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     console.print(summary_view(result))
-    console.print(f"result: {out_dir / 'result.json'}")
+    console.print(f"result: {out_dir / 'result.json'}", markup=False)
     try:  # the verdict stands whatever happens to the page; `casemesh report` can render it again
         from .report_html import write_run_report
-        console.print(f"report: {write_run_report(result, out_dir / 'report.html', slos=profile.slos)}")
+        console.print(f"report: {write_run_report(result, out_dir / 'report.html', slos=profile.slos)}", markup=False)
     except Exception as error:  # noqa: BLE001
-        errors.print(f"[bold yellow]report.html not written:[/] {type(error).__name__}: {error}", highlight=False, soft_wrap=True)
+        _print_error("report.html not written", f"{type(error).__name__}: {error}", style="bold yellow")
     for line in monitor.summary_lines():
         console.print(line, highlight=False, soft_wrap=True, markup=False)
     if invalid:
@@ -308,7 +320,7 @@ def capacity(
         plan.check(MAX_RATE_PER_S)
         loaded = with_overrides(loaded, duration_s=step_duration, warmup_s=step_warmup)
     except ConfigError as error:
-        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     out_dir = out or Path("out") / f"{loaded.name}-capacity"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -317,7 +329,7 @@ def capacity(
     try:
         code = uvloop.run(_capacity(loaded, targets, out_dir, plan, show_live, seed))
     except HarnessError as error:
-        errors.print(f"[bold red]harness error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("harness error", error)
         code = Exit.HARNESS_ERROR
     raise typer.Exit(int(code))
 
@@ -462,7 +474,7 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
         html_path.write_text(render_capacity_report(document, slos=profile.slos), encoding="utf-8")
         say(f"report: {html_path}")
     except Exception as error:  # noqa: BLE001
-        errors.print(f"[bold yellow]capacity.html not written:[/] {type(error).__name__}: {error}", highlight=False, soft_wrap=True)
+        _print_error("capacity.html not written", f"{type(error).__name__}: {error}", style="bold yellow")
     return Exit.PASSED if found.capacity_per_s is not None else Exit.SLO_FAILED
 
 
@@ -484,7 +496,7 @@ def serve(
         for d in chosen:
             loaded.endpoint(d.name)
     except (KeyError, TopologyError) as error:
-        errors.print(f"[bold red]config error:[/] {error.args[0]}", highlight=False, soft_wrap=True)
+        _print_error("config error", error.args[0])
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     (uvloop.run if use_uvloop else asyncio.run)(serve_services(chosen, loaded))
 
@@ -497,9 +509,9 @@ def validate(profile: Annotated[str, typer.Argument(help="Shipped profile name o
     try:
         loaded = load_profile(profile)
     except ConfigError as error:
-        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
-    console.print(f"{loaded.path}: ok ({len(loaded.journeys)} journeys, {len(loaded.slos)} SLOs)")
+    console.print(f"{loaded.path}: ok ({len(loaded.journeys)} journeys, {len(loaded.slos)} SLOs)", markup=False)
 
 
 @app.command("profiles")
@@ -508,7 +520,7 @@ def list_profiles() -> None:
     from .profile import load_profile, shipped_profiles
 
     for name in shipped_profiles():
-        console.print(f"{name}: {load_profile(name).metadata.description}")
+        console.print(f"{name}: {load_profile(name).metadata.description}", markup=False)
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Write a profile as a script of another load tool.")
@@ -540,12 +552,12 @@ def export_k6(
             raise ConfigError(f"{protos_dir} holds no casemesh/ contracts: give the protos/ directory of casemesh", field="--protos")
         script = k6_script(loaded, targets=targets, protos_dir=protos_dir, rng_seed=seed)
     except ConfigError as error:
-        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(script)
     console.print(f"wrote {out}: run it with `k6 run {out}` (services at {', '.join(sorted(set(targets.values())))}, "
-                  f"or set CASEMESH_TARGET)", highlight=False, soft_wrap=True)
+                  f"or set CASEMESH_TARGET)", highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -574,7 +586,7 @@ def record(
         if out.is_dir():
             raise ConfigError(f"{out} is a directory: give a file name such as {out / 'calls.cmrec'}", field="--out")
     except ConfigError as error:
-        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     allow = list(metadata) if metadata else list(DEFAULT_METADATA_ALLOW)
     show_live = console.is_terminal if progress is None else progress
@@ -596,7 +608,7 @@ async def _record(listen: str, upstream: str, out: Path, duration: float | None,
         writer = fmt.RecordingWriter(out, fmt.new_header(upstream=upstream, listen=listen, recorder=f"casemesh {_casemesh_version()}",
                                                          metadata_allow=allow, response_data=record_responses))
     except OSError as error:
-        errors.print(f"[bold red]config error:[/] --out: cannot write {out}: {error.strerror or error}", highlight=False, soft_wrap=True)
+        _print_error("config error", f"--out: cannot write {out}: {error.strerror or error}")
         return Exit.CONFIG_ERROR
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -616,7 +628,7 @@ async def _record(listen: str, upstream: str, out: Path, duration: float | None,
         running.append(proxy)
         limits = ([f"for {duration:g} s"] if duration else []) + ([f"up to {max_calls:,} calls"] if max_calls else [])
         console.print(f"recording on {listen.rpartition(':')[0]}:{proxy.port} -> {upstream}, writing {out}"
-                      f"{' (' + ', '.join(limits) + ')' if limits else ''}; Ctrl-C to stop", highlight=False, soft_wrap=True)
+                      f"{' (' + ', '.join(limits) + ')' if limits else ''}; Ctrl-C to stop", highlight=False, soft_wrap=True, markup=False)
         if show_live:
             live = Live(Text(status(proxy)), console=console, refresh_per_second=4, transient=False)
             live.start()
@@ -635,7 +647,7 @@ async def _record(listen: str, upstream: str, out: Path, duration: float | None,
                                  tick_s=0.5 if show_live else 1.0)
     except OSError as error:
         out.unlink(missing_ok=True)  # only a header: nothing was recorded
-        errors.print(f"[bold red]harness error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("harness error", error)
         return Exit.HARNESS_ERROR
     finally:
         if live is not None:
@@ -647,9 +659,9 @@ async def _record(listen: str, upstream: str, out: Path, duration: float | None,
     counters = running[0].counters
     dropped = f" ({counters.not_recorded:,} not recorded: unfinished at the stop or past --max-calls)" if counters.not_recorded else ""
     console.print(f"stopped ({reason}) after {time.perf_counter() - started:.1f} s: {counters.recorded:,} calls written to {out}{dropped}",
-                  highlight=False, soft_wrap=True)
+                  highlight=False, soft_wrap=True, markup=False)
     for method, count in sorted(counters.by_method.items(), key=lambda item: -item[1]):
-        console.print(f"  {count:>8,}  {method}", highlight=False, soft_wrap=True)
+        console.print(f"  {count:>8,}  {method}", highlight=False, soft_wrap=True, markup=False)
     return Exit.PASSED
 
 
@@ -705,7 +717,7 @@ def replay(
         if duplicate:
             raise ConfigError(f"SLO {duplicate!r} is defined twice", field="--slo")
     except ConfigError as error:
-        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     out_dir = out or Path("out") / f"replay-{recording.stem}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -713,7 +725,7 @@ def replay(
     try:
         code = uvloop.run(_replay(loaded, target, speed, slos, out_dir, timeout_ms / 1000, fail_on_divergence, show_live))
     except HarnessError as error:
-        errors.print(f"[bold red]harness error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("harness error", error)
         code = Exit.HARNESS_ERROR
     raise typer.Exit(int(code))
 
@@ -749,7 +761,7 @@ async def _replay(recording: Any, target: str, speed: float, slos: list[Any], ou
         replayer = Replayer(recording, channel, speed=speed, default_timeout_s=default_timeout_s)
         total_s = max(replayer.outcome.scheduled_s, 0.001)
         console.print(f"replaying {len(recording.calls):,} calls of {recording.path} against {target} at speed {speed:g} "
-                      f"({replayer.outcome.scheduled_s:,.1f} s)", highlight=False, soft_wrap=True)
+                      f"({replayer.outcome.scheduled_s:,.1f} s)", highlight=False, soft_wrap=True, markup=False)
         gc.freeze()
         if show_live:
             with Live(console=console, refresh_per_second=2, transient=False) as live:
@@ -777,7 +789,7 @@ async def _replay(recording: Any, target: str, speed: float, slos: list[Any], ou
                                  fail_on_divergence=fail_on_divergence)
     (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     console.print(replay_summary_view(result))
-    console.print(f"result: {out_dir / 'result.json'}")
+    console.print(f"result: {out_dir / 'result.json'}", markup=False)
     if invalid:
         return Exit.RUN_INVALID
     return Exit.PASSED if result["passed"] else Exit.SLO_FAILED
@@ -793,7 +805,7 @@ def _read_recording_or_exit(path: Path) -> Any:
     try:
         return read_recording(path)
     except RecordingError as error:
-        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
 
 
@@ -809,12 +821,13 @@ def recording_info(recording: Annotated[Path, typer.Argument(help="Recording fil
     loaded = _read_recording_or_exit(recording)
     header = loaded.header
     console.print(f"{recording}: format {header.format_version}, recorded {loaded.created_at.isoformat(timespec='seconds')} by "
-                  f"{header.recorder or '?'} on {header.listen_address or '?'} in front of {header.upstream_address or '?'}", highlight=False, soft_wrap=True)
+                  f"{header.recorder or '?'} on {header.listen_address or '?'} in front of {header.upstream_address or '?'}", highlight=False, soft_wrap=True,
+                  markup=False)
     ending = (f"ended cleanly ({loaded.end.stop_reason or 'no reason'}) after {loaded.end.duration_us / 1e6:,.1f} s" if loaded.end
               else "cut short: no end entry (the recorder did not stop cleanly)")
     console.print(f"{len(loaded.calls):,} calls over {loaded.span_us / 1e6:,.1f} s; {ending}; metadata kept: "
                   f"{', '.join(header.metadata_allow) or 'none'}; response bytes {'kept' if header.response_data_recorded else 'not kept'}",
-                  highlight=False, soft_wrap=True)
+                  highlight=False, soft_wrap=True, markup=False)
     table = Table(title="Calls", title_justify="left")
     for column, justify in (("method", "left"), ("calls", "right"), ("status codes", "left"), ("requests", "right"), ("responses", "right")):
         table.add_column(column, justify=justify)
@@ -823,7 +836,7 @@ def recording_info(recording: Annotated[Path, typer.Argument(help="Recording fil
         by_method.setdefault(call.method, []).append(call)
     for method, calls in by_method.items():
         codes = Counter(status_name(c.status_code) for c in calls)
-        table.add_row(method, f"{len(calls):,}", ", ".join(f"{code} {n:,}" for code, n in codes.most_common()),
+        table.add_row(escape(method), f"{len(calls):,}", ", ".join(f"{code} {n:,}" for code, n in codes.most_common()),
                       f"{sum(len(c.requests) for c in calls):,}", f"{sum(len(c.responses) for c in calls):,}")
     console.print(table)
 
@@ -842,23 +855,23 @@ def recording_to_profile(
     try:
         chosen = get_workload(workload)
     except KeyError as error:
-        errors.print(f"[bold red]config error:[/] --workload: {error.args[0]}", highlight=False, soft_wrap=True)
+        _print_error("config error", f"--workload: {error.args[0]}")
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     if out.suffix not in (".yaml", ".yml"):
-        errors.print(f"[bold red]config error:[/] --out: {out} must end in .yaml (the CSV is written beside it)", highlight=False, soft_wrap=True)
+        _print_error("config error", f"--out: {out} must end in .yaml (the CSV is written beside it)")
         raise typer.Exit(Exit.CONFIG_ERROR)
     loaded = _read_recording_or_exit(recording)
     try:
         csv_path, draft = write_profile(loaded, chosen, out, name=name)
     except ValueError as error:
-        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     weights = ", ".join(f"{journey} {weight:g}" for journey, weight in draft.weights.items())
     console.print(f"wrote {out} and {csv_path} ({draft.arrivals:,} arrivals); journeys: {weights}"
-                  + (" (equal: no method maps onto a journey)" if draft.equal_weights else ""), highlight=False, soft_wrap=True)
+                  + (" (equal: no method maps onto a journey)" if draft.equal_weights else ""), highlight=False, soft_wrap=True, markup=False)
     if draft.unmapped and not draft.equal_weights:
         left_out = ", ".join(f"{method} {count:,}" for method, count in draft.unmapped.most_common())
-        console.print(f"left out (no journey): {left_out}", highlight=False, soft_wrap=True)
+        console.print(f"left out (no journey): {left_out}", highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -872,15 +885,15 @@ def report(
     try:
         page, kind = render_report_file(document)
     except ConfigError as error:
-        errors.print(f"[bold red]config error:[/] {error}", highlight=False, soft_wrap=True)
+        _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     path = out or document.parent / ("capacity.html" if kind == "capacity" else "report.html")
     try:
         path.write_text(page, encoding="utf-8")
     except OSError as error:
-        errors.print(f"[bold red]config error:[/] --out: cannot write {path}: {error.strerror or error}", highlight=False, soft_wrap=True)
+        _print_error("config error", f"--out: cannot write {path}: {error.strerror or error}")
         raise typer.Exit(Exit.CONFIG_ERROR) from None
-    console.print(f"report: {path}", highlight=False, soft_wrap=True)
+    console.print(f"report: {path}", highlight=False, soft_wrap=True, markup=False)
 
 
 def main() -> None:

@@ -453,8 +453,11 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
     """The profile at a path (a ``Path``, or a string ending in ``.yaml``/``.yml`` or containing ``/``) or shipped under a name.
 
     ``known_services`` (default :data:`KNOWN_SERVICES`) are the service names
-    ``services`` may list. Raises ``ConfigError`` for the first problem found
-    (its message counts the others of the same stage).
+    ``services`` may list. Raises ``ConfigError`` naming every problem of the
+    first stage that finds any (the file's structure and values; then
+    workload, services, settings, seed, journeys and arrival rules together;
+    then the CSV and SLO files it names): the first in the error itself, the
+    others in its ``more``.
     """
     path, shown = _locate(name_or_path)
     document = load_document(path, shown)
@@ -463,7 +466,7 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
     try:
         parsed = ProfileDocument.model_validate(document.data)
     except ValidationError as error:
-        raise document.error(problems_from(error, _arrival_relocated)) from None
+        raise document.error(problems_from(error, _arrival_relocated, model=ProfileDocument)) from None
     problems: list[Problem] = []
     workload = _workload(parsed.workload, problems)
     services = _services(parsed, workload, KNOWN_SERVICES if known_services is None else known_services, problems)
@@ -595,7 +598,7 @@ def _params(model: type[Params], data: dict[str, Any], loc: tuple[str | int, ...
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems.extend(Problem((*loc, *p.loc), p.message) for p in problems_from(error))
+        problems.extend(Problem((*loc, *p.loc), p.message) for p in problems_from(error, model=model))
         return None
 
 
@@ -633,7 +636,7 @@ def _settings(parsed: ProfileDocument, problems: list[Problem]) -> dict[str, dic
         try:
             definition.settings_model.model_validate(values)
         except ValidationError as error:
-            problems.extend(Problem(("settings", name, *p.loc), p.message) for p in problems_from(error))
+            problems.extend(Problem(("settings", name, *p.loc), p.message) for p in problems_from(error, model=definition.settings_model))
             continue
         checked[name] = dict(values)
     return checked
@@ -701,6 +704,6 @@ def with_settings(profile: Profile, assignments: list[str]) -> Profile:
         try:
             definition.settings_model.model_validate(settings[service])
         except ValidationError as error:
-            problem = problems_from(error)[0]
+            problem = problems_from(error, model=definition.settings_model)[0]
             raise ConfigError(f"{service}.{dotted(problem.loc)}: {problem.message}", field="--set") from None
     return replace(profile, settings=settings)

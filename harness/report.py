@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Group
 from rich.table import Table
+from rich.markup import escape
 from rich.text import Text
 
 from .driver import Progress
@@ -33,7 +34,7 @@ def calls_table(title: str, rows: dict[str, dict[str, Any]], short_names: bool =
         errors = ", ".join(f"{code} {n}" for code, n in row["errors"].items()) or "0"
         rps = row.get("throughput_rps")
         table.add_row(
-            _short(name) if short_names else name, f"{row['count']:,}", errors, "-" if rps is None else f"{rps:,.1f}",
+            escape(_short(name) if short_names else name), f"{row['count']:,}", errors, "-" if rps is None else f"{rps:,.1f}",
             _ms(row["p50_ms"]), _ms(row["p90_ms"]), _ms(row["p99_ms"]), _ms(row["p999_ms"]), _ms(row["max_ms"]),
         )
     return table

@@ -130,6 +130,18 @@ def _promql(value: str) -> str:
     return query
 
 
+def _fraction(value: float) -> float:
+    """An objective's target: a fraction below 1 (0.99 for 99%), with a hint when it was written as a percentage."""
+    if value >= 1:
+        if 10 <= value < 100:
+            hint = f" (did you mean {value / 100:g}?)"
+        else:
+            hint = ": 1 would leave no error budget" if value == 1 else ""
+        raise PydanticCustomError("target", "must be less than 1: targets are fractions of good calls, 0.99 for 99%, not {value}" + hint,
+                                  {"value": f"{value:g}"})
+    return value
+
+
 def _exactly_one(objectives: list[Objective]) -> list[Objective]:
     if len(objectives) != 1:
         raise PydanticCustomError("objectives", "exactly one objective per SLO is supported, found {count}", {"count": len(objectives)})
@@ -274,7 +286,7 @@ class Objective(_OpenSlo):
     op: _ThresholdObjective = None
     value: _ThresholdObjective = None
     target_percent: _TargetPercent = None
-    target: Annotated[float, Field(gt=0, lt=1)]
+    target: Annotated[float, Field(gt=0), AfterValidator(_fraction)]
     time_slice_target: _Timeslices = None
     time_slice_window: _Timeslices = None
     indicator: _Composite = None
@@ -431,7 +443,7 @@ def load_slos(
         try:
             parsed = SloDocument.model_validate(document.data)
         except ValidationError as error:
-            raise document.error(problems_from(error, _relocated), field_prefix=prefix) from None
+            raise document.error(problems_from(error, _relocated, model=SloDocument), field_prefix=prefix) from None
         problems = _cross_field_problems(parsed, rpcs, journeys)
         name = parsed.metadata.name
         if name in first_index:

@@ -7,20 +7,26 @@ the 1-based line it starts on, keyed by its path from the document root
 (``("journeys", 2, "weight")``). A mapping entry's line is the line of its key.
 
 A :class:`Document` turns problems found by validation (a path and a message)
-into :class:`~casemesh.harness.errors.ConfigError` pointing at the closest
-line that exists: the offending key, or for a missing key the mapping that
-lacks it.
+into one :class:`~casemesh.harness.errors.ConfigError` listing every problem,
+each pointing at the closest line that exists: the offending key, or for a
+missing key the mapping that lacks it. :func:`problems_from` turns pydantic's
+errors into problems; an unknown key is named with the closest known one
+(``unknown field 'duraton_s' (did you mean 'duration_s'?)``, by
+:func:`difflib.get_close_matches`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import difflib
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
 from .errors import ConfigError
@@ -47,14 +53,96 @@ def dotted(loc: Loc) -> str:
     return out
 
 
-def problems_from(error: ValidationError, relocate: Callable[[ErrorDetails], Problem] | None = None) -> list[Problem]:
+def problems_from(error: ValidationError, relocate: Callable[[ErrorDetails], Problem] | None = None, *,
+                  model: Any = None) -> list[Problem]:
     """Pydantic's errors as problems, missing keys last (a missing key is often a misspelt one reported first).
 
-    ``relocate`` turns an error into a problem when pydantic's ``loc`` or
-    ``msg`` need adjusting; by default they are taken as they are.
+    ``model`` is the type that was validated (a pydantic model class): an
+    unknown key then reads ``unknown field 'duraton_s' (did you mean
+    'duration_s'?)``, or lists the known fields when none is close, instead
+    of pydantic's "Extra inputs are not permitted". ``relocate`` turns an
+    error into a problem when pydantic's ``loc`` or ``msg`` need adjusting;
+    by default they are taken as they are.
     """
     details = sorted(error.errors(include_url=False), key=lambda e: e["type"] == "missing")
+    if model is not None:
+        details = [_unknown_key_explained(e, model) if e["type"] == "extra_forbidden" else e for e in details]
     return [relocate(e) if relocate else Problem(tuple(e["loc"]), e["msg"]) for e in details]
+
+
+def unknown_key_message(key: object, known: Sequence[str]) -> str:
+    """``unknown field 'KEY' (did you mean 'CLOSEST'?)``, or with the known fields listed when none is close."""
+    close = difflib.get_close_matches(str(key), known, n=1)
+    if close:
+        return f"unknown field {str(key)!r} (did you mean {close[0]!r}?)"
+    return f"unknown field {str(key)!r}; known fields: {', '.join(known)}" if known else f"unknown field {str(key)!r}"
+
+
+def _unknown_key_explained(error: ErrorDetails, model: Any) -> ErrorDetails:
+    loc = tuple(error["loc"])
+    known = known_fields(model, loc[:-1]) if loc else None
+    if known is None:
+        return error
+    return {**error, "msg": unknown_key_message(loc[-1], known)}
+
+
+def known_fields(model: Any, loc: Loc) -> list[str] | None:
+    """The keys the mapping at ``loc`` (a pydantic error location, union tags included) accepts, as written in YAML.
+
+    Walks the type annotations from ``model`` through model fields (by alias
+    or name), list and tuple items, mapping values and tagged unions.
+    Fields that exist only to reject a key (typed ``None``) are left out.
+    ``None`` when ``loc`` does not lead to a model.
+    """
+    kind: Any = model
+    for part in loc:
+        kind = _step(kind, part)
+        if kind is None:
+            return None
+    kind = _unwrap(kind)[0]
+    if not (isinstance(kind, type) and issubclass(kind, BaseModel)):
+        return None
+    return [info.alias or name for name, info in kind.model_fields.items() if info.annotation is not type(None)]
+
+
+def _unwrap(kind: Any) -> tuple[Any, str | None]:
+    """``Annotated[X, ...]`` as ``(X, its Tag's name or None)``; other types as they are."""
+    tag = None
+    while typing.get_origin(kind) is typing.Annotated:
+        tag = next((m.tag for m in kind.__metadata__ if isinstance(m, Tag)), tag)
+        kind = kind.__origin__
+    return kind, tag
+
+
+def _step(kind: Any, part: str | int) -> Any:
+    """The type one location ``part`` below ``kind``, or ``None``."""
+    kind, _ = _unwrap(kind)
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        members = [_unwrap(m) for m in typing.get_args(kind) if m is not type(None)]
+        if len(members) == 1:
+            return _step(members[0][0], part)
+        for member, tag in members:  # pydantic puts the tag of a tagged union's member in the location
+            if tag == part or (isinstance(member, type) and issubclass(member, BaseModel) and part in _literal_values(member)):
+                return member
+        return None
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        for name, info in kind.model_fields.items():
+            if part in (name, info.alias):
+                return info.annotation
+        return None
+    args = typing.get_args(kind)
+    if isinstance(part, int) and origin in (list, tuple, Sequence, set, frozenset) and args:
+        return args[0]
+    if origin in (dict, Mapping) and len(args) == 2:
+        return args[1]
+    return None
+
+
+def _literal_values(model: type[BaseModel]) -> set[Any]:
+    """Every value a ``Literal`` field of ``model`` accepts (the tags of a discriminated union's members)."""
+    return {value for info in model.model_fields.values() if typing.get_origin(info.annotation) is typing.Literal
+            for value in typing.get_args(info.annotation)}
 
 
 @dataclass(frozen=True)
@@ -79,18 +167,20 @@ class Document:
         return None
 
     def error(self, problems: Sequence[Problem], *, field_prefix: str = "") -> ConfigError:
-        """A :class:`ConfigError` for the first of ``problems`` (non-empty), counting the others.
+        """A :class:`ConfigError` for the first of ``problems`` (non-empty), the others in its ``more``.
 
-        ``field_prefix`` goes before the dotted field (``"[2]"`` for the
-        third document of a stream).
+        Each names this file, the line of its location and its dotted field;
+        ``field_prefix`` goes before the field (``"[2]"`` for the third
+        document of a stream).
         """
-        first = problems[0]
-        field = dotted(first.loc)
-        if field_prefix:
-            field = f"{field_prefix}.{field}" if field else field_prefix
-        more = len(problems) - 1
-        message = first.message + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
-        return ConfigError(message, file=self.file, line=self.line(first.loc), field=field or None)
+        errors = []
+        for problem in problems:
+            field = dotted(problem.loc)
+            if field_prefix:
+                field = f"{field_prefix}.{field}" if field else field_prefix
+            errors.append(ConfigError(problem.message, file=self.file, line=self.line(problem.loc), field=field or None))
+        first = errors[0]
+        return ConfigError(first.message, file=first.file, line=first.line, field=first.field, more=errors[1:])
 
 
 def load_document(path: Path, display_path: str | None = None) -> Document:

@@ -35,6 +35,7 @@ from typing import Any
 
 import grpc
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -111,6 +112,8 @@ class Replayer:
         self._methods: dict[str, grpc.aio.StreamStreamMultiCallable] = {}
         calls = recording.calls
         self._base_us = calls[0].start_offset_us if calls else 0
+        if recording.span_us > fmt.MAX_TIME_US:  # read_recording refuses such a file: never plan a schedule of years
+            raise ValueError(f"{recording.path}: the calls span {recording.span_us:,} µs, beyond {fmt.MAX_TIME_US:,} µs (7 days)")
         self.outcome.scheduled_s = recording.span_us / 1e6 / speed
         self._streams = server_streams(recording)
 
@@ -355,7 +358,7 @@ def replay_summary_view(result: dict[str, Any]) -> Group:
         for column, justify in (("method", "left"), ("recorded", "left"), ("replayed", "left"), ("calls", "right")):
             table.add_column(column, justify=justify)
         for row in divergences["by_method"]:
-            table.add_row(row["method"].rsplit(".", 1)[-1], row["expected"], row["actual"], f"{row['count']:,}")
+            table.add_row(escape(row["method"].rsplit(".", 1)[-1]), row["expected"], row["actual"], f"{row['count']:,}")
         parts.append(table)
         for example in divergences["examples"]:
             parts.append(Text(f"  call #{example['index']} at {example['offset_s']:.3f} s {example['method']}: recorded {example['expected']}, "

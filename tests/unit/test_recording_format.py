@@ -69,10 +69,11 @@ def varint_frames(data: bytes) -> list[bytes]:
 def test_round_trip_keeps_every_field_and_sorts_calls_by_start(tmp_path):
     stream = call(WATCH, 3_000_000, code=4, responses=3, timeout_us=500_000, ended_by=fmt.pb.CALL_END_DEADLINE_EXCEEDED,
                   status_message="Deadline Exceeded")
-    shorten = call(SHORTEN, 1_000_000, requests=[pb.ShortenRequest(long_url="https://example.com/a").SerializeToString()])
+    shorten = call(SHORTEN, 1_000_000, requests=[pb.ShortenRequest(long_url="https://example.com/a").SerializeToString()],
+                   latency_us=2_500_000)
     shorten.metadata.add(key="x-tenant", value=b"acme")
     shorten.metadata.add(key="x-trace-bin", value=b"\x00\xff")
-    missing = call(RESOLVE, 2_000_000, code=5, responses=0, status_message="code not found")
+    missing = call(RESOLVE, 2_000_000, code=5, responses=0, status_message="code not found", latency_us=1_600_000)
     path = write(tmp_path / "r.cmrec", [stream, shorten, missing])  # written in completion order, not start order
 
     recording = fmt.read_recording(path)
@@ -146,7 +147,7 @@ def test_an_unknown_format_version_is_refused(tmp_path):
 
 @pytest.mark.parametrize("bad, problem", [
     (fmt.RecordedCall(method="Resolve"), "not a full method name"),
-    (fmt.RecordedCall(method=RESOLVE, status_code=42), "status code 42"),
+    (fmt.RecordedCall(method=RESOLVE, status_code=42), "status_code: 42 is not a gRPC status code"),
     (fmt.RecordedCall(method=RESOLVE, latency_us=-1), "negative"),
 ])
 def test_invalid_calls_are_refused_with_their_index(tmp_path, bad, problem):
@@ -202,8 +203,8 @@ def test_other_listen_addresses_are_refused(address):
 
 def url_shortener_recording(tmp_path: Path) -> fmt.Recording:
     calls = [call(RESOLVE, 1_000_000 + i * 100_000) for i in range(6)]
+    calls += [call("/grpc.health.v1.Health/Check", 1_050_000)]  # written as they end: out of start order, within the slack
     calls += [call(RESOLVE, 1_650_000, code=5, responses=0), call(SHORTEN, 1_700_000), call(SHORTEN, 2_900_000, timeout_us=750_000)]
-    calls += [call("/grpc.health.v1.Health/Check", 1_050_000)]
     return fmt.read_recording(write(tmp_path / "traffic.cmrec", calls))
 
 

@@ -183,7 +183,7 @@ def test_the_shipped_twins_name_their_originals_and_use_existing_bucket_bounds()
         ((*RATIO, "total", "metricSource", "spec", "query"), "  ", "query: '  '",
          "total.metricSource.spec.query", "must be a PromQL expression"),
         ((*RATIO, "good", "metricSource", "spec"), {"queries": GOOD}, "queries:",
-         "good.metricSource.spec.queries", "Extra inputs are not permitted"),
+         "good.metricSource.spec.queries", "unknown field 'queries' (did you mean 'query'?)"),
         ((*RATIO, "total", "metricSource", "spec"), {}, "spec: {}",
          "total.metricSource.spec.query", "Field required"),
         ((*RATIO, "good", "metricSource"), {"type": "casemesh", "spec": {"rpc": RESOLVE}}, "type: casemesh",
