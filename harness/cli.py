@@ -483,8 +483,17 @@ def serve(
     services: Annotated[Optional[list[str]], typer.Argument(help="Services to serve [default: every service the topology lists].")] = None,
     topology: Annotated[Optional[Path], typer.Option("--topology", help="Topology YAML [default: $CASEMESH_TOPOLOGY or the shipped one].")] = None,
     use_uvloop: Annotated[bool, typer.Option("--uvloop/--no-uvloop", help="Run on uvloop.")] = True,
+    supervise: Annotated[bool, typer.Option("--supervise/--no-supervise",
+                                            help="Serve in a child process and restart it with backoff when it crashes.")] = True,
 ) -> None:
-    """Serve case-study services on their topology addresses until SIGTERM/SIGINT."""
+    """Serve case-study services on their topology addresses until SIGTERM/SIGINT.
+
+    With ``--supervise`` (the default) the services run in one child process;
+    when it crashes (killed by a signal, or exits non-zero other than a
+    configuration error) it is restarted with exponential backoff (0.5 s
+    doubling to 10 s; left down after 10 crashes in a row), each restart
+    logged. SIGTERM/SIGINT are passed to the child, which drains and stops.
+    """
     from casemesh.services.catalog import definitions
     from casemesh.services.runtime.server import serve as serve_services
     from casemesh.services.runtime.topology import TopologyError, load_topology
@@ -498,6 +507,13 @@ def serve(
     except (KeyError, TopologyError) as error:
         _print_error("config error", error.args[0])
         raise typer.Exit(Exit.CONFIG_ERROR) from None
+    if supervise:
+        from .supervisor import supervise as run_supervised
+
+        child = [sys.executable, "-m", "casemesh.harness.cli", "serve", *(services or []), "--no-supervise",
+                 "--uvloop" if use_uvloop else "--no-uvloop", *(["--topology", str(topology)] if topology else [])]
+        code = run_supervised(child)
+        raise typer.Exit(code if code >= 0 else 128 - code)
     (uvloop.run if use_uvloop else asyncio.run)(serve_services(chosen, loaded))
 
 

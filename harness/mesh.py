@@ -13,6 +13,7 @@ per-second event-loop lag and GC pauses to ``OUT/logs/<service>.loop.jsonl``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import signal
@@ -25,6 +26,8 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.metrics_core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from casemesh.services.catalog import SERVICES
 from casemesh.services.runtime.loop_probe import SERIES_ENV
@@ -32,6 +35,9 @@ from casemesh.services.runtime.server import shutdown_order
 from casemesh.services.runtime.topology import Endpoint, Topology
 
 from .errors import HarnessError
+from .supervisor import CrashStreak, RestartPolicy, describe_exit
+
+log = logging.getLogger("casemesh.harness.mesh")
 
 LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT_S = 30.0
@@ -82,15 +88,35 @@ class Mesh:
 
     ``settings`` are the services' settings (``{service: {key: value}}``),
     written into the topology file; persistent files go to ``OUT/data``.
+
+    Supervision: after :meth:`start`, a service process that exits without
+    being asked to (a crash, a SIGKILL from outside) is restarted on the same
+    address with exponential backoff (``restart``, a
+    :class:`~casemesh.harness.supervisor.RestartPolicy`; ``None`` turns it
+    off), and logged. Processes stopped through :meth:`kill` or :meth:`stop`
+    are never restarted; :meth:`start_services` starts them again.
+    :attr:`restarts` counts restarts per service (also exported as
+    ``casemesh_mesh_restarts_total{service}`` by :meth:`collector`) and
+    :attr:`restart_events` lists them (service, time, exit, delay).
     """
 
     def __init__(self, services: list[str], out_dir: Path, env: dict[str, str] | None = None,
-                 settings: dict[str, dict[str, Any]] | None = None):
+                 settings: dict[str, dict[str, Any]] | None = None, restart: RestartPolicy | None = RestartPolicy()):
         self.services = services
         self.topology = embedded_topology(services, out_dir / "data", settings)
         self.out_dir = out_dir
         self._env = {**os.environ, **(env or {})}
         self._processes: dict[str, subprocess.Popen] = {}
+        self.restart_policy = restart
+        #: Restarts by the supervisor, per service.
+        self.restarts: dict[str, int] = {name: 0 for name in services}
+        #: One entry per restart: ``{"service", "at_unix_s", "exit", "delay_s"}`` (``exit`` as in ``killed by SIGKILL``).
+        self.restart_events: list[dict[str, Any]] = []
+        self._supervised: set[str] = set()  # services that should be running (not stopped or killed on purpose)
+        self._streaks: dict[str, CrashStreak] = {}
+        self._restarting: set[str] = set()
+        self._supervisor: asyncio.Task | None = None
+        self._closed = False
 
     async def __aenter__(self) -> Mesh:
         try:
@@ -108,6 +134,9 @@ class Mesh:
         (self.out_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._topology_file.write_text(self.topology.dump())
         await self.start_services(self.services)
+        if self.restart_policy is not None and self._supervisor is None:
+            self._closed = False
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name="mesh-supervisor")
 
     @property
     def _topology_file(self) -> Path:
@@ -116,8 +145,12 @@ class Mesh:
     async def start_services(self, names: list[str]) -> None:
         """Start ``names`` (again, after :meth:`kill` or :meth:`stop`) and wait until each reports SERVING."""
         for name in names:
+            self._supervised.add(name)
+            self._streaks.setdefault(name, CrashStreak(self.restart_policy or RestartPolicy())).started()
+        for name in names:
             log_file = (self.out_dir / "logs" / f"{name}.log").open("ab")
-            command = [sys.executable, "-m", "casemesh.harness.cli", "serve", name, "--topology", str(self._topology_file)]
+            command = [sys.executable, "-m", "casemesh.harness.cli", "serve", name, "--topology", str(self._topology_file),
+                       "--no-supervise"]  # the mesh supervises its processes itself
             self._processes[name] = subprocess.Popen(
                 command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**self._env, "OTEL_SERVICE_NAME": name, SERIES_ENV: str(self.loop_series(name))},
@@ -131,7 +164,9 @@ class Mesh:
         return self.out_dir / "logs" / f"{name}.loop.jsonl"
 
     def kill(self, name: str) -> None:
-        """SIGKILL service ``name`` at once (a crash: nothing is flushed), and reap it."""
+        """SIGKILL service ``name`` at once (a crash: nothing is flushed), and reap it; it is not restarted."""
+        self._supervised.discard(name)
+        self._streaks.pop(name, None)
         process = self._processes.pop(name, None)
         if process is not None and process.poll() is None:
             process.kill()
@@ -165,7 +200,10 @@ class Mesh:
 
     def stop(self, services: list[str] | None = None) -> None:
         """SIGTERM the services (all by default), dependents first, waiting for each; SIGKILL what outlives the grace."""
+        if services is None:
+            self._closed = True  # the supervisor task ends at its next poll
         order = [d.name for d in shutdown_order([SERVICES[n] for n in services or self.services])]
+        self._supervised.difference_update(order)
         for name in order:
             process = self._processes.pop(name, None)
             if process is None or process.poll() is not None:
@@ -176,3 +214,76 @@ class Mesh:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+    def pid(self, name: str) -> int | None:
+        """The process ID of service ``name``, ``None`` when it is not running under the mesh."""
+        process = self._processes.get(name)
+        return None if process is None else process.pid
+
+    #: Seconds between two looks at the processes.
+    SUPERVISE_POLL_S = 0.2
+
+    async def _supervise(self) -> None:
+        while not self._closed:
+            for name in list(self._supervised):
+                process = self._processes.get(name)
+                if process is None or name in self._restarting or process.poll() is None:
+                    continue
+                self._restarting.add(name)
+                asyncio.get_running_loop().create_task(self._restart(name, process), name=f"mesh-restart-{name}")
+            await asyncio.sleep(self.SUPERVISE_POLL_S)
+
+    def _still_wanted(self, name: str, process: subprocess.Popen) -> bool:
+        """``name`` should run and ``process`` is still its (dead) process: no stop, kill or start came in between."""
+        return not self._closed and name in self._supervised and self._processes.get(name) is process
+
+    async def _restart(self, name: str, process: subprocess.Popen) -> None:
+        try:
+            while self._still_wanted(name, process):
+                how = describe_exit(process.returncode)
+                streak = self._streaks.setdefault(name, CrashStreak(self.restart_policy or RestartPolicy()))
+                delay = streak.crashed()
+                if delay is None:
+                    log.error("service %s (pid %d) %s: crashed %d times in a row, not restarting it again\n%s",
+                              name, process.pid, how, streak.count, self.log_tail(name, 5))
+                    self._supervised.discard(name)
+                    return
+                log.warning("service %s (pid %d) %s unexpectedly: restarting it in %.1f s", name, process.pid, how, delay)
+                await asyncio.sleep(delay)
+                if not self._still_wanted(name, process):
+                    return
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                self.restart_events.append({"service": name, "at_unix_s": round(time.time(), 3), "exit": how,
+                                            "delay_s": delay})
+                try:
+                    await self.start_services([name])
+                except HarnessError as error:  # it died again while starting: back off further
+                    log.warning("service %s did not come back: %s", name, str(error).splitlines()[0])
+                    process = self._processes.get(name, process)
+                    if process.poll() is None:  # alive but not SERVING yet: watched like any running process
+                        return
+                    continue
+                log.warning("service %s restarted (restart %d)", name, self.restarts[name])
+                return
+        except Exception:  # noqa: BLE001 - a supervisor bug must not end the run; it is logged
+            log.exception("restarting service %s failed", name)
+        finally:
+            self._restarting.discard(name)
+
+    def collector(self) -> MeshCollector:
+        """A Prometheus collector of ``casemesh_mesh_restarts_total{service}`` for a registry (the harness's /metrics)."""
+        return MeshCollector(self)
+
+
+class MeshCollector(Collector):
+    """``casemesh_mesh_restarts_total{service}``: restarts of each service by the mesh's supervisor."""
+
+    def __init__(self, mesh: Mesh):
+        self._mesh = mesh
+
+    def collect(self):
+        family = CounterMetricFamily("casemesh_mesh_restarts", "Restarts of a crashed service process by the embedded mesh.",
+                                     labels=["service"])
+        for name, count in sorted(self._mesh.restarts.items()):
+            family.add_metric([name], count)
+        yield family

@@ -102,7 +102,10 @@ class ServiceDefinition:
     that only calls others); ``dependencies`` the topology names it calls;
     ``build`` makes the component; ``settings_model`` (optional) is the
     pydantic model of its ``settings`` in the topology, which profiles are
-    checked against before anything starts.
+    checked against before anything starts; ``optional_dependencies`` are
+    the dependencies it can serve without (most calls still succeed while
+    they are down), so their loss does not turn its health NOT_SERVING
+    (:mod:`.dependency_health`).
     """
 
     name: str
@@ -110,3 +113,4 @@ class ServiceDefinition:
     dependencies: tuple[str, ...]
     build: Callable[[RuntimeContext], Awaitable[Component]]
     settings_model: type[BaseModel] | None = None
+    optional_dependencies: tuple[str, ...] = ()

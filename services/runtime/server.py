@@ -28,6 +28,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .component import Component, RuntimeContext, ServiceDefinition
+from .dependency_health import dependency_watches
 from .interceptors.server import ServerInterceptor
 from .loop_probe import shared_probe
 from .metrics import serve_metrics
@@ -105,6 +106,11 @@ async def serve(
         await server.start()
         for name in ("", *hosted):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    # NOT_SERVING while a required upstream fails its health checks (dependency_health.py).
+    watches = dependency_watches(definitions, topology,
+                                 {d.name: servers[topology.endpoint(d.name).address][1].set for d in definitions})
+    for watch in watches:
+        watch.start()
     for metrics_address in dict.fromkeys(topology.endpoint(d.name).metrics_address for d in definitions):
         if metrics_address:
             serve_metrics(metrics_address)
@@ -128,6 +134,8 @@ async def serve(
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
+        for watch in watches:
+            await watch.stop()
         await _shutdown(definitions, topology, servers, components, interceptor, context)
         provider.shutdown()
         if probe is not None:

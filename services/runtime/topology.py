@@ -16,6 +16,7 @@ several services in one process::
     server:
       max_concurrent_rpcs: 2000  # beyond this a server sheds with RESOURCE_EXHAUSTED
       grace_s: 5                 # drain time on SIGTERM/SIGINT
+      dependency_unhealthy_after_s: 3   # a required upstream unhealthy this long: NOT_SERVING
     data_dir: casemesh-data      # where services that persist keep their files (one folder each)
     settings:                    # per-service settings, checked by each service's settings model
       video-edge: {cache_bytes: 268435456}
@@ -73,6 +74,8 @@ class ServerPolicy(_Strict):
 
     max_concurrent_rpcs: int = Field(default=2000, ge=1)
     grace_s: float = Field(default=5.0, ge=0)
+    #: A required upstream failing its health checks this long turns a service NOT_SERVING (runtime/dependency_health.py).
+    dependency_unhealthy_after_s: float = Field(default=3.0, gt=0, le=3600)
 
 
 class Topology(_Strict):

@@ -208,4 +208,6 @@ async def build(context: RuntimeContext) -> UrlShortenerComponent:
 
 DEFINITION = ServiceDefinition(
     name="urlshortener", grpc_services=(FULL_NAME,), dependencies=("idgen", "analytics"), build=build,
+    # Resolve and Shorten work while analytics is down (clicks wait in the buffer); only GetStats fails.
+    optional_dependencies=("analytics",),
 )
