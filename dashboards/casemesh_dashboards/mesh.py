@@ -7,6 +7,8 @@ DESIGN.md §6): ``grpc_server_started_total``, ``grpc_server_handled_total{grpc_
 ``grpc_method``, ``grpc_type``. In flight is started minus handled (go-grpc-prometheus has
 no gauge for it). Client-side series are the calls *to* the selected services, made by
 other services of the mesh: the latency a caller sees beside the server's handling time.
+The runtime row reads every process's loop probe (services/runtime/loop_probe.py):
+``casemesh_event_loop_lag_seconds`` (histogram) and ``casemesh_gc_pause_seconds{generation}``.
 """
 
 from __future__ import annotations
@@ -95,6 +97,27 @@ def build() -> Dashboard:
             f"{q * 100:g}th percentile of server handling time per method (histogram_quantile over "
             "grpc_server_handling_seconds_bucket). Dots are exemplars: click one to open its trace in Jaeger.",
             "grpc_server_handling_seconds", all_calls, METHOD, METHOD_LEGEND, quantiles=(q,), width=8))
+
+    process = selector('job=~"$job"')
+    board = (
+        board.with_row(Row("Process runtime: event loop and GC"))
+        .with_panel(timeseries_panel(
+            "Event-loop lag p99",
+            "99th percentile of how late each process's event-loop probe timer ran (due every 5 ms), per job and "
+            "instance: time the loop was blocked by a callback (a flush, a sweep, a synchronous call) or the process "
+            "was descheduled, which every call it served in that moment waited too. Below about 1 ms is uvloop's "
+            "timer granularity. Dashed: the 2 ms target at half capacity (issue 10).",
+            "s",
+            [query(quantile(0.99, "casemesh_event_loop_lag_seconds", process, ("job", "instance")), "{{job}} {{instance}}")],
+            threshold_line=(0.002, "orange"), min_value=0))
+        .with_panel(timeseries_panel(
+            "GC pause time",
+            "Share of wall time each process spent paused in the garbage collector (every Python thread stops), "
+            "per job and generation: rate of casemesh_gc_pause_seconds_sum. Generation 2 collections are the long ones.",
+            "percentunit",
+            [query(rate("casemesh_gc_pause_seconds_sum", process, ("job", "generation")), "{{job}} gen {{generation}}")],
+            min_value=0))
+    )
 
     board = (
         board.with_row(Row("Callers (client side) beside the server"))

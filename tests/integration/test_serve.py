@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from casemesh.analytics.v1 import analytics_pb2, analytics_pb2_grpc
 from casemesh.harness.mesh import Mesh, free_port
@@ -76,6 +77,24 @@ def test_metrics_endpoint_serves_grpc_and_cache_metrics(served):
     assert f'grpc_server_handled_total{{grpc_code="NotFound",{resolve}}} 1.0' in text
     assert 'grpc_client_handled_total{grpc_code="OK",grpc_method="LeaseIds"' in text
     assert 'casemesh_urlshortener_cache_lookups_total{result="hit"}' in text
+
+
+def test_metrics_endpoint_serves_event_loop_lag_and_gc_pauses(served):
+    _, metrics_port = served
+    deadline = time.monotonic() + 30
+    while True:  # the loop probe ticks every 5 ms from the moment the process serves
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        families = {family.name: family for family in text_string_to_metric_families(text)}
+        lag = families["casemesh_event_loop_lag_seconds"]
+        ticks = next(s.value for s in lag.samples if s.name.endswith("_count"))
+        if ticks >= 10 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert lag.type == "histogram" and ticks >= 10
+    assert {s.labels["le"] for s in lag.samples if s.name.endswith("_bucket")} >= {"0.0001", "0.002", "1.0", "+Inf"}
+    pauses = families["casemesh_gc_pause_seconds"]
+    assert pauses.type == "histogram"
+    assert {s.labels["generation"] for s in pauses.samples if s.name.endswith("_count")} == {"0", "1", "2"}
 
 
 def test_clicks_buffered_at_shutdown_reach_analytics(tmp_path):

@@ -554,6 +554,26 @@ async def test_mesh_and_urlshortener_dashboards_select_series_the_services_expos
         assert_selects_exposed(name, lookup(services_series()))
 
 
+#: The mesh overview's runtime panels and the loop probe's sample each reads (services/runtime/loop_probe.py).
+LOOP_PANELS = {"Event-loop lag p99": "casemesh_event_loop_lag_seconds_bucket", "GC pause time": "casemesh_gc_pause_seconds_sum"}
+
+
+async def test_mesh_overview_loop_lag_and_gc_panels_read_the_services_live_probe(urlshortener_mesh):
+    """The event-loop lag and GC panels select series the running services' probe exposes, per job, with observations."""
+    by_title = {panel["title"]: panel for panel in panels(load("mesh-overview.json"))}
+    live = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for metric in text_string_to_metric_families(generate_latest(REGISTRY).decode()) for sample in metric.samples}
+    for title, sample in LOOP_PANELS.items():
+        [target] = by_title[title]["targets"]
+        [node] = selectors(target["expr"])
+        assert node.name == sample and [m.name for m in node.matchers.matchers] == ["job"], target["expr"]
+        assert "job" in target["legendFormat"], f"{title}: one line per job"
+        assert any(name == sample for name, _ in live), f"{title}: {sample} is not exposed"
+    assert live[("casemesh_event_loop_lag_seconds_count", ())] > 0  # the probe ticks while the services serve
+    assert {dict(labels)["generation"] for name, labels in live if name == "casemesh_gc_pause_seconds_sum"} == {"0", "1", "2"}
+    assert_selects_exposed("mesh-overview.json", lookup(services_series()))
+
+
 async def test_video_dashboard_selects_series_the_video_services_expose(video_mesh):
     assert_selects_exposed(VIDEO_DASHBOARD, lookup(services_series()))
 
