@@ -17,7 +17,11 @@ POLICY = RestartPolicy(initial_backoff_s=0.5, max_backoff_s=4.0)
 
 
 async def serving(mesh: Mesh, name: str) -> bool:
-    async with grpc.aio.insecure_channel(mesh.topology.endpoint(name).address) as channel:
+    return await serving_at(mesh.topology.endpoint(name).address)
+
+
+async def serving_at(address: str) -> bool:
+    async with grpc.aio.insecure_channel(address) as channel:
         try:
             reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
         except grpc.aio.AioRpcError:
@@ -64,3 +68,39 @@ async def test_crash_loop_gives_up_after_max_restarts(tmp_path):
         os.kill(pid, signal.SIGKILL)  # second crash in a row: over the bound
         await asyncio.sleep(2)
         assert mesh.restarts["analytics"] == 1 and mesh.pid("analytics") == pid  # left down, not respawned
+
+
+def test_casemesh_serve_restarts_its_crashed_child(tmp_path):
+    """``casemesh serve`` (supervised by default): SIGKILL the serving child, a new one serves the same port."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    from casemesh.harness.mesh import free_port
+
+    port = free_port()
+    topology = tmp_path / "topology.yaml"
+    topology.write_text(f"services:\n  analytics: {{address: '127.0.0.1:{port}'}}\ndata_dir: {tmp_path / 'data'}\n")
+    supervisor = subprocess.Popen([sys.executable, "-m", "casemesh.harness.cli", "serve", "--topology", str(topology)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+
+    def serving_child(not_pid: int | None = None) -> int:
+        deadline = time.monotonic() + 60
+        while True:
+            assert supervisor.poll() is None, supervisor.stdout.read()
+            children = psutil.Process(supervisor.pid).children()
+            if children and children[0].pid != not_pid and asyncio.run(serving_at(f"127.0.0.1:{port}")):
+                return children[0].pid
+            assert time.monotonic() < deadline, "no serving child"
+            time.sleep(0.2)
+
+    try:
+        first = serving_child()
+        os.kill(first, signal.SIGKILL)
+        assert serving_child(not_pid=first) != first
+    finally:
+        supervisor.terminate()
+        output = supervisor.communicate(timeout=60)[0]
+    assert supervisor.returncode == 0, output
+    assert "killed by SIGKILL: restart 1 in 0.5 s" in output
