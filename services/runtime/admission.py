@@ -8,7 +8,9 @@ from the topology's ``server:`` section (:class:`~.topology.ServerPolicy`):
   moment the server takes it from gRPC until its status is sent (whatever
   ends it: success, error, cancellation);
 - with every slot taken, up to ``max_queued_rpcs`` calls wait for one, first
-  come first served, for at most ``max_queue_wait_ms``;
+  come first served; a call that has waited ``max_queue_wait_ms`` since the
+  server took it (for a slot, or for the event loop when it is saturated) is
+  rejected before its handler runs (``queue_timeout``);
 - a full queue (``queue_full``), a wait that ran out (``queue_timeout``), or a
   per-method bound from ``limits`` (``method_limit``) rejects the call at once,
   before its body is decoded or any work is done;
@@ -178,7 +180,7 @@ class AdmissionLimits:
 
     max_concurrent_rpcs: int = 256
     max_queued_rpcs: int = 64
-    max_queue_wait_ms: float = 100.0
+    max_queue_wait_ms: float = 250.0
     retry_pushback_ms: int = 100
     limits: Mapping[str, int] = field(default_factory=dict)
     deadline_drop: bool = True
@@ -206,7 +208,7 @@ class Gate:
     """Admission of one method: its service's limiter, its own bound if any, its recent median service time."""
 
     __slots__ = ("service", "method", "service_limiter", "method_limiter", "median", "deadline_drop",
-                 "pushback", "_shed", "_shed_children")
+                 "max_wait_s", "pushback", "_shed", "_shed_children")
 
     def __init__(self, service: str, method: str, service_limiter: Limiter, method_limiter: Limiter | None,
                  limits: AdmissionLimits, shed: Counter):
@@ -216,6 +218,7 @@ class Gate:
         self.method_limiter = method_limiter
         self.median = RecentMedian()
         self.deadline_drop = limits.deadline_drop
+        self.max_wait_s = limits.max_queue_wait_ms / 1000
         self.pushback = ((PUSHBACK_TRAILER, str(limits.retry_pushback_ms)),)
         self._shed = shed
         self._shed_children: dict[str, object] = {}
@@ -248,9 +251,19 @@ class Gate:
         if self.method_limiter is not None:
             self.method_limiter.release()
 
-    def too_late(self, remaining_s: float | None) -> bool:
-        """``True`` when a call with ``remaining_s`` seconds of deadline left should be dropped (``deadline``)."""
-        return self.deadline_drop and remaining_s is not None and remaining_s < self.median.value
+    def too_late(self, remaining_s: float | None, waited_s: float = 0.0) -> str | None:
+        """Why a call about to start should be dropped instead, or ``None`` to run it.
+
+        ``waited_s``: seconds since the server took the call (:data:`QUEUE_TIMEOUT`
+        beyond ``max_queue_wait_ms``); ``remaining_s``: seconds left of its
+        deadline, ``None`` for none (:data:`DEADLINE` when shorter than the
+        method's recent median service time).
+        """
+        if waited_s > self.max_wait_s:
+            return QUEUE_TIMEOUT
+        if self.deadline_drop and remaining_s is not None and remaining_s < self.median.value:
+            return DEADLINE
+        return None
 
     def count_shed(self, reason: str) -> None:
         """Count one rejection in ``casemesh_server_shed_total``."""

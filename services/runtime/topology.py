@@ -13,8 +13,13 @@ several services in one process::
       max_attempts: 3            # gRPC retry policy, on UNAVAILABLE only
       initial_backoff_ms: 10
       max_backoff_ms: 100
-    server:
-      max_concurrent_rpcs: 2000  # beyond this a server sheds with RESOURCE_EXHAUSTED
+    server:                      # admission control (services/runtime/admission.py) and shutdown
+      max_concurrent_rpcs: 256   # calls in flight per gRPC service; beyond them calls queue
+      max_queued_rpcs: 64        # calls that may wait for a slot; beyond them RESOURCE_EXHAUSTED at once
+      max_queue_wait_ms: 250     # the longest wait to start (for a slot or the event loop); then RESOURCE_EXHAUSTED
+      retry_pushback_ms: 100     # the grpc-retry-pushback-ms trailer of every rejection
+      deadline_drop: true        # drop calls whose deadline is shorter than their method's recent p50
+      limits: {}                 # "pkg.Service": its own max_concurrent_rpcs; "pkg.Service/Method": a per-method bound
       grace_s: 5                 # drain time on SIGTERM/SIGINT
       dependency_unhealthy_after_s: 3   # a required upstream unhealthy this long: NOT_SERVING
     data_dir: casemesh-data      # where services that persist keep their files (one folder each)
@@ -70,12 +75,35 @@ class CallPolicy(_Strict):
 
 
 class ServerPolicy(_Strict):
-    """Server limits: concurrency before shedding and the drain grace period."""
+    """Server limits: admission control (per gRPC service) and the drain grace period.
 
-    max_concurrent_rpcs: int = Field(default=2000, ge=1)
+    The defaults leave the shipped profiles unshed on a slow 2-core machine
+    (their servers hold a few to a few tens of calls at once) while bounding
+    what an overload can pile up: 256 in flight plus 64 waiting, none waiting more than 250 ms.
+    See :mod:`casemesh.services.runtime.admission` for what each limit does.
+    """
+
+    max_concurrent_rpcs: int = Field(default=256, ge=1, description="calls in flight per gRPC service")
+    max_queued_rpcs: int = Field(default=64, ge=0, description="calls that may wait for a slot, per gRPC service")
+    max_queue_wait_ms: float = Field(default=250, gt=0, le=60_000, description="the longest wait to start (slot or event loop), ms")
+    retry_pushback_ms: int = Field(default=100, ge=0, description="grpc-retry-pushback-ms trailer of a rejection")
+    deadline_drop: bool = True
+    limits: dict[str, int] = Field(default_factory=dict,
+                                   description='"pkg.Service" → its slots; "pkg.Service/Method" → that method\'s bound')
     grace_s: float = Field(default=5.0, ge=0)
     #: A required upstream failing its health checks this long turns a service NOT_SERVING (runtime/dependency_health.py).
     dependency_unhealthy_after_s: float = Field(default=3.0, gt=0, le=3600)
+
+    @field_validator("limits")
+    @classmethod
+    def _check_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, limit in value.items():
+            service, _, method = key.partition("/")
+            if "." not in service or "/" in method or (key.endswith("/")):
+                raise ValueError(f"{key!r} is not a full gRPC service (pkg.Service) or method (pkg.Service/Method)")
+            if limit < 1:
+                raise ValueError(f"{key!r}: a limit must be at least 1 (got {limit})")
+        return value
 
 
 class Topology(_Strict):

@@ -124,13 +124,19 @@ def test_health_and_reflection_are_never_gated():
 
 def test_deadline_rule_drops_calls_with_less_time_left_than_the_recent_median():
     gate = admission().gate(SERVICE, "Resolve")
-    assert not gate.too_late(0.0001)  # no median yet
+    assert gate.too_late(0.0001) is None  # no median yet
     for _ in range(16):
         gate.median.observe(0.050)
-    assert gate.too_late(0.010)
-    assert not gate.too_late(0.200)
-    assert not gate.too_late(None)  # no deadline, nothing to miss
-    assert not admission(deadline_drop=False).gate(SERVICE, "Resolve").too_late(-1.0)
+    assert gate.too_late(0.010) == DEADLINE
+    assert gate.too_late(0.200) is None
+    assert gate.too_late(None) is None  # no deadline, nothing to miss
+    assert admission(deadline_drop=False).gate(SERVICE, "Resolve").too_late(-1.0) is None
+
+
+def test_a_call_that_waited_past_the_queue_wait_bound_is_not_started():
+    gate = admission(max_queue_wait_ms=100).gate(SERVICE, "Resolve")
+    assert gate.too_late(None, waited_s=0.050) is None
+    assert gate.too_late(None, waited_s=0.150) == QUEUE_TIMEOUT
 
 
 def test_rejections_are_counted_by_reason_and_carry_the_pushback_trailer():

@@ -29,6 +29,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -41,6 +42,9 @@ from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
 from ..tracing import RpcTracing, end_span, split_method
 
 log = logging.getLogger("casemesh.server")
+
+#: ``time.perf_counter()`` when the server took the call being handled (set in the call's own task).
+_ACCEPTED_AT: ContextVar[float] = ContextVar("casemesh_accepted_at", default=0.0)
 
 _DOMAIN_CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
@@ -175,6 +179,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         gate = cached.gate
         if gate is None:
             return cached.wrapped
+        _ACCEPTED_AT.set(time.perf_counter())
         # The slots are held until the call's task ends, however it ends (even before the handler runs).
         if gate.try_enter():
             asyncio.current_task().add_done_callback(gate.leave)
@@ -300,14 +305,20 @@ class _Call:
             self._end(grpc.StatusCode.UNAVAILABLE)
             await self.context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.service} is shutting down")
         gate = self.gate
-        if gate is not None and gate.too_late(remaining):
-            gate.count_shed(DEADLINE)
-            self._end(grpc.StatusCode.RESOURCE_EXHAUSTED)
-            self.context.set_trailing_metadata(gate.pushback)
-            await self.context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"not started: {remaining * 1000:.1f} ms left of the deadline is less than the method's recent "
-                f"median service time ({gate.median.value * 1000:.1f} ms); retry after {gate.pushback[0][1]} ms")
+        if gate is not None:
+            waited = self.started_at - _ACCEPTED_AT.get()
+            reason = gate.too_late(remaining, waited)
+            if reason is not None:
+                gate.count_shed(reason)
+                self._end(grpc.StatusCode.RESOURCE_EXHAUSTED)
+                self.context.set_trailing_metadata(gate.pushback)
+                if reason == DEADLINE:
+                    why = (f"{remaining * 1000:.1f} ms left of the deadline is less than the method's recent median "
+                           f"service time ({gate.median.value * 1000:.1f} ms)")
+                else:
+                    why = f"{self.service} is overloaded: the call waited {waited * 1000:.0f} ms to start"
+                await self.context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                         f"not started: {why}; retry after {gate.pushback[0][1]} ms")
         self.interceptor.in_flight[self.service] += 1
         return self
 
