@@ -38,7 +38,8 @@ from .errors import ConfigError, HarnessError
 from .prometheus import find_binary as find_prometheus
 from .prometheus import loopback_url
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="casemesh: benchmark system-design case studies as gRPC meshes, open-loop, against SLOs.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]},
+                  help="casemesh: benchmark system-design case studies as gRPC meshes, open-loop, against SLOs.")
 console = Console()
 if not console.is_terminal:  # logs and CI: wide enough that the tables are not squeezed into 80 columns
     console.width = max(console.width, 140)
@@ -91,28 +92,106 @@ def _parse_targets(values: list[str], workload: Any) -> dict[str, str]:
     return targets
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"casemesh {_casemesh_version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print casemesh's version and exit.")] = False,
+) -> None:
+    """casemesh: benchmark system-design case studies as gRPC meshes, open-loop, against SLOs."""
+
+
+@app.command()
+def calibrate(
+    force: Annotated[bool, typer.Option("--force", help="Measure again even when this machine's calibration is cached.")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the calibration document to this file.")] = None,
+) -> None:
+    """Measure this machine with the harness's own client: the instrument floor at a range of rates and one load process's ceiling.
+
+    Cached per machine (CPU model, cores, Python, grpcio and casemesh versions); `casemesh run` plans --workers auto and rate_scale auto with it.
+    """
+    from rich.table import Table
+
+    from .calibration.cache import cache_path, describe_age, load_calibration, save_calibration
+    from .calibration.measure import ON_SCHEDULE_LAG_P99_MS, calibrate as measure
+
+    say = lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)  # noqa: E731
+    found = None if force else load_calibration()
+    if found is None:
+        say("calibrating: a bare echo server on 127.0.0.1 (its own process), driven open-loop by one harness process at rising rates")
+        try:
+            found = uvloop.run(measure(say=say))
+        except HarnessError as error:
+            errors.print(f"harness error: {error}", style="bold red", highlight=False, soft_wrap=True, markup=False)
+            raise typer.Exit(Exit.HARNESS_ERROR) from None
+        stored = save_calibration(found)
+        say(f"cached in {stored}" if stored else f"could not write the cache {cache_path()}")
+    else:
+        say(f"cached calibration from {found['measured_at']} ({describe_age(found['age_s'])} ago; --force measures again)")
+    machine = found["fingerprint"]
+    say(f"machine: {machine['cpu_model']}, {machine['cpus']} CPUs, Python {machine['python']}, grpcio {machine['grpcio']}")
+    table = Table(title="Instrument floor: zero-work Echo from the intended send time", title_justify="left")
+    for column in ("rate/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "send lag p99 ms", "on schedule"):
+        table.add_column(column, justify="right")
+    for step in found["steps"]:
+        latency = step["latency_ms"]
+        table.add_row(f"{step['rate_per_s']:,g}", *(f"{latency[k] or 0:,.2f}" for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")),
+                      f"{step['send_lag_p99_ms'] or 0:,.2f}", "yes" if step["on_schedule"] else "NO")
+    console.print(table)
+    ceiling = found["ceiling_per_s"]
+    say(f"one load process stays on schedule (send-lag p99 <= {ON_SCHEDULE_LAG_P99_MS:g} ms) up to "
+        + (f"{ceiling:,.0f}/s ({found['ceiling_bound']})" if ceiling else f"no rate tried ({found['ceiling_bound']})"))
+    floor = found["floor"]
+    say(f"floor at {floor['rate_per_s']:g}/s: p50 {floor['p50_ms']:.2f} ms, p99 {floor['p99_ms']:.2f} ms: "
+        f"a latency SLO within 3x of the floor at its rate cannot be judged on this machine")
+    if found.get("noisy"):
+        for warning in (found.get("cpu") or {}).get("warnings", []):
+            errors.print(f"warning: {warning}", style="bold yellow", highlight=False, markup=False)
+    if json_out is not None:
+        json_out.write_text(json.dumps(found, indent=2) + "\n")
+        say(f"written: {json_out}")
+
+
 @app.command()
 def run(
     profile: Annotated[str, typer.Argument(help="Shipped profile name (see `casemesh profiles`) or path to a profile YAML.")],
     duration: Annotated[Optional[float], typer.Option("--duration", help="Measured window in seconds (overrides the profile's duration_s).")] = None,
     warmup: Annotated[Optional[float], typer.Option("--warmup", help="Warm-up in seconds before the measured window (overrides warmup_s).")] = None,
-    rate_scale: Annotated[Optional[float], typer.Option("--rate-scale", help="Multiply the profile's arrival rate by X.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Directory for result.json, logs and traces [default: out/PROFILE].")] = None,
+    rate_scale: Annotated[Optional[str], typer.Option("--rate-scale", help="Multiply the profile's arrival rate by X, or `auto`: the highest of the profile's documented scales that this machine keeps valid (piloted first).", show_default="the profile's rate_scale")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Directory for result.json, logs and traces.", show_default="out/PROFILE")] = None,
     target: Annotated[Optional[list[str]], typer.Option("--target", help="Drive running services instead of starting them: [SERVICE=]HOST:PORT, repeatable.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of arrivals and journey choices.")] = 1,
     trace_ratio: Annotated[float, typer.Option("--trace-ratio", min=0.0, max=1.0, help="Share of journeys traced (parent-based sampling downstream).")] = 0.01,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live table [default: on a terminal].")] = None,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live table.", show_default="on a terminal")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a service setting: SERVICE.KEY=VALUE (e.g. video-edge.cache_bytes=0), repeatable.")] = None,
     prometheus: Annotated[bool, typer.Option("--prometheus", help="Start a Prometheus (the `prometheus` binary) on 127.0.0.1 that scrapes the services and the harness every second; evaluates Prometheus SLOs; data kept in OUT/prometheus.")] = False,
     prometheus_url: Annotated[Optional[str], typer.Option("--prometheus-url", help="Evaluate Prometheus SLOs against this running Prometheus instead (loopback only), e.g. http://127.0.0.1:9090.")] = None,
-    metrics_port: Annotated[int, typer.Option("--metrics-port", min=0, max=65535, help="Port of the harness's own /metrics on 127.0.0.1 [default: a free port].")] = 0,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Load-generating processes: the arrival schedule is split across N worker processes whose results merge exactly [default: 1, this process].")] = 1,
+    metrics_port: Annotated[int, typer.Option("--metrics-port", min=0, max=65535, help="Port of the harness's own /metrics on 127.0.0.1.", show_default="a free port")] = 0,
+    workers: Annotated[str, typer.Option("--workers", help="Load-generating processes: N (the arrival schedule split across N processes whose results merge exactly) or `auto`: as many as this machine's calibration says the rate needs, one when one suffices.")] = "auto",
+    control: Annotated[bool, typer.Option("--control/--no-control", help="Drive the control stream beside the load: 50 zero-work calls/s to an echo server in the harness's process, the run's noise floor.")] = True,
+    strict: Annotated[bool, typer.Option("--strict", help="Count an inconclusive SLO (missed where the machine's own floor or stalls explain it) as failed: exit 1.")] = False,
 ) -> None:
-    """Benchmark a profile open-loop and judge its SLOs; writes OUT/result.json."""
+    """Benchmark a profile open-loop and judge its SLOs; writes OUT/result.json and OUT/report.html.
+
+    Exit codes: 0 every SLO met (or inconclusive on this machine, unless --strict); 1 an SLO missed; 2 configuration error (nothing sent); 3 harness error; 4 run invalid (the load generator fell behind).
+    """
     from .profile import load_profile, with_overrides, with_settings
 
     try:
-        loaded = with_overrides(load_profile(profile), duration_s=duration, warmup_s=warmup, rate_scale=rate_scale)
+        auto_rate = rate_scale is not None and rate_scale.strip().lower() == "auto"
+        scale = None if rate_scale is None or auto_rate else _number_option(rate_scale, "--rate-scale")
+        workers_n = _workers_option(workers)
+        loaded = with_overrides(load_profile(profile), duration_s=duration, warmup_s=warmup, rate_scale=scale)
+        if auto_rate and loaded.rate_scales is None:
+            from dataclasses import replace as _replace
+
+            from .planning import DEFAULT_RATE_SCALES
+
+            loaded = _replace(loaded, rate_scales=DEFAULT_RATE_SCALES)
         loaded = with_settings(loaded, set_ or [])
         targets = _parse_targets(target or [], loaded.workload)
         if not targets and not loaded.services:
@@ -132,7 +211,7 @@ def run(
     try:
         code = uvloop.run(_run(loaded, targets, out_dir, show_live, seed, trace_ratio,
                                prometheus_binary=prometheus_binary, prometheus_url=prometheus_url, metrics_port=metrics_port,
-                               workers=workers))
+                               workers=workers_n, control=control, strict=strict))
     except ConfigError as error:  # found once Prometheus runs (a query it cannot parse): still before any load
         _print_error("config error", error)
         code = Exit.CONFIG_ERROR
@@ -140,6 +219,31 @@ def run(
         _print_error("harness error", error)
         code = Exit.HARNESS_ERROR
     raise typer.Exit(int(code))
+
+
+def _number_option(value: str, flag: str) -> float:
+    """A float option that also takes a word (``--rate-scale auto``); ``ConfigError`` naming ``flag`` otherwise."""
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"expected a number or auto, not {value!r}", field=flag) from None
+
+
+#: Most load processes ``--workers`` accepts.
+MAX_WORKERS_OPTION = 64
+
+
+def _workers_option(value: str) -> int | None:
+    """``--workers``: ``None`` for ``auto``, else N in 1..64; ``ConfigError`` otherwise."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        raise ConfigError(f"expected a whole number of processes or auto, not {value!r}", field="--workers") from None
+    if not 1 <= count <= MAX_WORKERS_OPTION:
+        raise ConfigError(f"must be between 1 and {MAX_WORKERS_OPTION}, not {count}", field="--workers")
+    return count
 
 
 async def _seed(driver: Any, profile: Any) -> None:
@@ -167,63 +271,97 @@ def _send_lag_invalid(stats: Any) -> list[str]:
 
 async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: bool, seed: int, trace_ratio: float, *,
                prometheus_binary: str | None = None, prometheus_url: str | None = None, metrics_port: int = 0,
-               workers: int = 1) -> Exit:
+               workers: int | None = 1, control: bool = True, strict: bool = False) -> Exit:
+    """The body of ``casemesh run``: plan, start, seed, pilot, drive (beside the control stream), judge, report.
+
+    ``workers`` is N, or ``None`` for ``--workers auto`` (harness/planning.py).
+    """
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
     from casemesh.services.runtime.tracing import RATIO_ENV, configure_tracing
 
+    from .calibration.machine import CpuWatch, fingerprint
+    from .control import ControlStream, control_summary, run_beside
     from .driver import Driver
+    from .floor import qualify
     from .loop_series import run_event_loop, start_harness_probe
     from .mesh import Mesh
+    from .planning import ONE_PROCESS_ALWAYS_PER_S, auto_workers, choose_rate_scale, offered_rate, scaled_for
     from .report import live_view, progress_line, summary_view
     from .prometheus import RunMonitor
     from .result import build_result, worker_summary
     from .slo import check_queries, evaluate
 
+    say = lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)  # noqa: E731
+    calibration = None
+    if (workers is None and offered_rate(profile) > ONE_PROCESS_ALWAYS_PER_S) or profile.rate_scales:
+        calibration = await _calibration(say)
     provider = configure_tracing("casemesh-harness", sampler=ALWAYS_ON)  # the driver samples journeys itself
     mesh = None
     if not targets:
         # The services start no traces of their own: every trace starts at a sampled journey.
         mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"}, settings=profile.settings)
-        console.print(f"starting {', '.join(profile.services)} on 127.0.0.1 (logs in {out_dir / 'logs'})")
+        say(f"starting {', '.join(profile.services)} on 127.0.0.1 (logs in {out_dir / 'logs'})")
         await mesh.start()
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
     channels = {service: grpc.aio.insecure_channel(address) for service, address in targets.items()}
     started_at = datetime.now(timezone.utc)
     pool = None
-    monitor = RunMonitor(profile.slos, out_dir, binary=prometheus_binary, url=prometheus_url, metrics_port=metrics_port,
-                         say=lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False))
+    control_stream = None
+    plan: dict[str, Any] = {}
+    monitor = RunMonitor(profile.slos, out_dir, binary=prometheus_binary, url=prometheus_url, metrics_port=metrics_port, say=say)
     loop_probe = start_harness_probe(monitor.metrics.loop, out_dir / "logs")  # event-loop lag and GC pauses, per second
+    watch = CpuWatch()
+    cpu_use = None
     try:
         scrape = {} if mesh is None else {name: e.metrics_address for name, e in mesh.topology.services.items() if e.metrics_address}
         await monitor.start(scrape, check=lambda api: check_queries(profile.slos, api))
-        if workers > 1:  # --workers N: the schedule split across N processes (harness/workers.py)
+        tracer = provider.get_tracer("casemesh.harness")
+        seeder = Driver(profile, channels, rng_seed=seed, tracer=tracer, trace_ratio=trace_ratio)
+        await _seed(seeder, profile)
+        if profile.rate_scales:
+            say(f"rate_scale auto: piloting {', '.join(f'x{s:g}' for s in profile.rate_scales)} of {offered_rate(profile):,.0f}/s")
+            choice = await choose_rate_scale(profile, channels, seeder.state, profile.rate_scales, calibration=calibration,
+                                             one_process=workers in (None, 1), seed=seed, say=say)
+            profile = scaled_for(profile, choice)
+            plan["rate"] = choice.to_dict()
+            say(f"rate chosen: {choice.rate_per_s:,.0f}/s (x{choice.scale:g}): {choice.reason}")
+        if workers is None:
+            workers, why = auto_workers(offered_rate(profile), calibration, os.cpu_count() or 1)
+            plan["workers"] = {"count": workers, "mode": "auto", "reason": why}
+            if workers > 1:
+                say(f"--workers auto: {workers} load processes ({why})")
+        else:
+            plan["workers"] = {"count": workers, "mode": "given", "reason": "--workers"}
+        if workers > 1:  # the schedule split across N processes (harness/workers.py)
             from .workers import WorkerPool
 
             pool = driver = WorkerPool(profile, channels, targets, workers=workers, rng_seed=seed, trace_ratio=trace_ratio,
-                                       say=lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False),
-                                       on_snapshot=monitor.metrics.collector.attach)
-        else:
-            driver = Driver(profile, channels, rng_seed=seed, tracer=provider.get_tracer("casemesh.harness"), trace_ratio=trace_ratio)
-        await _seed(driver, profile)
-        if pool is not None:
+                                       say=say, on_snapshot=monitor.metrics.collector.attach)
+            pool.state = seeder.state
             await pool.start()  # workers connected and ready: their start-up is not part of the load
             monitor.metrics.collector.attach(pool.stats, pool.progress)
         else:
+            driver = seeder if seeder.profile is profile else Driver(profile, channels, rng_seed=seed, tracer=tracer, trace_ratio=trace_ratio)
+            driver.state = seeder.state
             monitor.attach(driver)
+        if control:
+            control_stream = ControlStream(profile.warmup_s, profile.duration_s)
+            await control_stream.start()
         cpu_start = time.process_time()
         total_s = profile.warmup_s + profile.duration_s
         # Everything allocated so far (modules, profile, seed data) lives for the whole run: keep it out
         # of the garbage collector's scans, which otherwise grow with it while the load is driven.
         gc.freeze()
-        console.print(f"driving {profile.arrival.describe()} for "
-                      f"{profile.warmup_s:g} s warm-up + {profile.duration_s:g} s measured", highlight=False, soft_wrap=True)
+        say(f"driving {profile.arrival.describe()} for {profile.warmup_s:g} s warm-up + {profile.duration_s:g} s measured"
+            + (f", beside the control stream ({control_stream.rate_per_s:g} zero-work calls/s)" if control_stream else ""))
+        watch.start()
         if show_live:
             with Live(console=console, refresh_per_second=2, transient=False) as live:
                 def tick() -> None:
                     verdicts = [v.to_dict() for v in evaluate(profile.slos, driver.stats, not_evaluated_note=monitor.pending_note)]
                     live.update(live_view(driver.progress, driver.stats, verdicts, profile.warmup_s, total_s))
-                stats = await driver.run(on_tick=tick)
+                stats = await run_beside(driver, control_stream, tick)
         else:
             ticks = 0
 
@@ -232,12 +370,15 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
                 ticks += 1
                 if ticks % 5 == 0 or driver.progress.phase == "done":
                     console.print(progress_line(driver.progress, total_s), highlight=False, soft_wrap=True, markup=False)
-            stats = await driver.run(on_tick=tick)
+            stats = await run_beside(driver, control_stream, tick)
+        cpu_use = watch.stop()
         cpu_s = time.process_time() - cpu_start
         # Prometheus SLOs need a scrape after the load, before the services stop.
         window = await monitor.window(driver.progress, profile.warmup_s)
         verdicts = await asyncio.to_thread(evaluate, profile.slos, stats, window)
     finally:
+        if control_stream is not None:
+            await control_stream.stop()
         if pool is not None:
             pool.close()
         for channel in channels.values():
@@ -249,6 +390,9 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
         if loop_probe is not None:
             loop_probe.stop()
 
+    stalls: list[Any] = []
+    if control_stream is not None:
+        verdicts, stalls = qualify(verdicts, profile.slos, stats, control_stream.stats, profile.warmup_s, profile.warmup_s + profile.duration_s)
     invalid = _send_lag_invalid(stats)
     if pool is not None:
         worker_info = pool.worker_summaries()
@@ -256,11 +400,20 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     else:
         worker_info = [worker_summary(index=0, pid=os.getpid(), stats=stats, start_skew_s=0.0, cpu_s=cpu_s)]
     target_info = {"mode": "external" if mesh is None else "embedded", "services": targets}
+    environment = {
+        "machine": fingerprint(),
+        "calibration": _calibration_summary(calibration),
+        "control": None if control_stream is None else control_summary(control_stream.stats, profile.warmup_s, control_stream.rate_per_s),
+        "stalls": [s.to_dict() for s in stalls],
+        "cpu": None if cpu_use is None else cpu_use.to_dict(),
+        "noisy": bool(cpu_use and cpu_use.noisy),
+    }
     result = build_result(profile=profile, stats=stats, verdicts=verdicts, target=target_info,
                           started_at=started_at, valid=not invalid, invalid_reasons=invalid,
                           prometheus=monitor.describe(window), workers=worker_info,
                           event_loop=run_event_loop(out_dir / "logs", stats=stats, profile=profile, driver_started_at=driver.progress.started_at,
-                                                    not_before_unix=started_at.timestamp() - 1))
+                                                    not_before_unix=started_at.timestamp() - 1),
+                          environment=environment, plan=plan, strict=strict)
     (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     console.print(summary_view(result))
     console.print(f"result: {out_dir / 'result.json'}", markup=False)
@@ -274,6 +427,35 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     if invalid:
         return Exit.RUN_INVALID
     return Exit.PASSED if result["passed"] else Exit.SLO_FAILED
+
+
+async def _calibration(say: Any) -> dict[str, Any] | None:
+    """This machine's cached calibration, or a new one measured now (and cached); ``None`` when it cannot be had."""
+    from .calibration.cache import cache_path, describe_age, load_calibration, save_calibration
+    from .calibration.measure import calibrate
+
+    found = load_calibration()
+    if found is not None:
+        held = f"one load process holds {found['ceiling_per_s']:,.0f}/s" if found["ceiling_per_s"] else "no rate held on schedule"
+        say(f"calibration of this machine: {held}, floor p99 {found['floor']['p99_ms']:.2f} ms at {found['floor']['rate_per_s']:g}/s "
+            f"(measured {describe_age(found['age_s'])} ago{', on a noisy machine' if found.get('noisy') else ''}; "
+            f"`casemesh calibrate --force` measures again)")
+        return found
+    say(f"calibrating this machine once (about 30 s; cached in {cache_path()}):")
+    try:
+        found = await calibrate(say=lambda line: say(line))
+    except HarnessError as error:
+        say(f"calibration failed ({error}): planning without it")
+        return None
+    save_calibration(found)
+    return {**found, "age_s": 0}
+
+
+def _calibration_summary(calibration: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``environment.calibration`` of result.json: the ceiling, the floor, age and noise of the calibration used."""
+    if calibration is None:
+        return None
+    return {key: calibration.get(key) for key in ("measured_at", "age_s", "ceiling_per_s", "ceiling_bound", "floor", "noisy")}
 
 
 #: Pause between capacity steps (s): in-flight work has drained by then; servers finish what was cancelled.
@@ -480,8 +662,8 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
 
 @app.command()
 def serve(
-    services: Annotated[Optional[list[str]], typer.Argument(help="Services to serve [default: every service the topology lists].")] = None,
-    topology: Annotated[Optional[Path], typer.Option("--topology", help="Topology YAML [default: $CASEMESH_TOPOLOGY or the shipped one].")] = None,
+    services: Annotated[Optional[list[str]], typer.Argument(help="Services to serve.", show_default="every service the topology lists")] = None,
+    topology: Annotated[Optional[Path], typer.Option("--topology", help="Topology YAML.", show_default="$CASEMESH_TOPOLOGY or the shipped one")] = None,
     use_uvloop: Annotated[bool, typer.Option("--uvloop/--no-uvloop", help="Run on uvloop.")] = True,
     supervise: Annotated[bool, typer.Option("--supervise/--no-supervise",
                                             help="Serve in a child process and restart it with backoff when it crashes.")] = True,
@@ -893,7 +1075,7 @@ def recording_to_profile(
 @app.command()
 def report(
     document: Annotated[Path, typer.Argument(help="A run's result.json (or a capacity search's capacity.json).")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write [default: report.html beside a result.json, capacity.html beside a capacity document].")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write.", show_default="report.html beside a result.json, capacity.html beside a capacity document")] = None,
 ) -> None:
     """Render the HTML report of a result document (self-contained, works offline)."""
     from .report_html import render_report_file

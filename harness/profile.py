@@ -397,6 +397,10 @@ class ProfileDocument(_Strict):
     request_timeout_ms: TimeoutMs = 1000.0
     journeys: Annotated[list[JourneyEntry], Field(min_length=1)]
     slos: list[str] = []
+    #: ``auto``: choose the rate on the machine at hand among ``rate_scales`` (harness/planning.py); absent: the rate as written.
+    rate_scale: Literal["auto"] | None = None
+    #: The scales of the arrival rate this profile documents for ``rate_scale: auto``, tried highest first.
+    rate_scales: Annotated[list[RateScale], Field(min_length=1, max_length=16)] | None = None
 
 
 @dataclass(frozen=True)
@@ -438,6 +442,8 @@ class Profile:
     request_timeout_ms: float
     journeys: tuple[ProfileJourney, ...]
     slos: tuple[Slo, ...]
+    #: ``rate_scale: auto``: the scales to choose among on this machine (highest first); ``None``: the rate as written.
+    rate_scales: tuple[float, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -490,7 +496,17 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
         request_timeout_ms=parsed.request_timeout_ms,
         journeys=journeys,
         slos=_slos(parsed, document, path, shown, workload, [*(j.name for j in journeys), *workload.measures]),
+        rate_scales=_rate_scales(parsed),
     )
+
+
+def _rate_scales(parsed: ProfileDocument) -> tuple[float, ...] | None:
+    """The candidates of ``rate_scale: auto`` (highest first), ``None`` without it."""
+    from .planning import DEFAULT_RATE_SCALES
+
+    if parsed.rate_scale != "auto":
+        return None
+    return tuple(sorted(set(parsed.rate_scales or DEFAULT_RATE_SCALES), reverse=True))
 
 
 def with_overrides(
@@ -527,6 +543,7 @@ def with_overrides(
         for problem in arrival.problems()[:1]:
             raise ConfigError(f"arrival.{dotted(problem.loc)} scaled by {factor:g}: {problem.message}", field="--rate-scale")
         changes["arrival"] = arrival
+        changes["rate_scales"] = None  # an explicit scale wins over the profile's ``rate_scale: auto``
     return replace(profile, **changes)
 
 

@@ -63,8 +63,10 @@ def slo_table(verdicts: list[dict[str, Any]], live: bool = False) -> Table:
     objective sit side by side.
     """
     table = Table(title="SLOs" + (" (so far)" if live else ""), title_justify="left")
-    for column, justify in (("SLO", "left"), ("source", "left"), ("target", "right"), ("measured", "right"),
-                            ("budget burnt", "right"), ("note", "left"), ("verdict", "center")):
+    with_floor = any(v.get("floor_ms") is not None for v in verdicts)
+    columns = [("SLO", "left"), ("source", "left"), ("target", "right"), ("measured", "right"),
+               ("budget burnt", "right"), ("note", "left"), *([("machine floor", "right")] if with_floor else []), ("verdict", "center")]
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     names = {v["name"] for v in verdicts}
     for v in twins_together(verdicts):
@@ -72,14 +74,57 @@ def slo_table(verdicts: list[dict[str, Any]], live: bool = False) -> Table:
         burnt = "-" if v["budget_burnt"] is None else f"{v['budget_burnt']:.0%}"
         if v["passed"] is None:
             verdict = Text("n/a", style="dim")
+        elif v.get("inconclusive"):
+            verdict = Text("INCONCLUSIVE", style="bold yellow")
         else:
             verdict = Text("PASS", style="bold green") if v["passed"] else Text("FAIL", style="bold red")
         name = v["display_name"] or v["name"]
         if v.get("twin_of") in names:
             name = f"↳ {name}"
-        table.add_row(name, v.get("source", "casemesh"), f"{v['target'] * 100:g}%",
-                      measured, burnt, v.get("note") or "", verdict)
+        floor = []
+        if with_floor:
+            floor = [f"p{v['target'] * 100:g} = {v['floor_ms']:,.2f} ms" if v.get("floor_ms") is not None else ""]
+        table.add_row(escape(name), v.get("source", "casemesh"), f"{v['target'] * 100:g}%",
+                      measured, burnt, escape(v.get("note") or ""), *floor, verdict)
     return table
+
+
+def hide_unevaluated_twins(verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The verdicts without twins that were not evaluated (no Prometheus): they say nothing about this run."""
+    return [v for v in verdicts if not (v.get("twin_of") and not v.get("evaluated", True))]
+
+
+def machine_lines(result: dict[str, Any]) -> list[Text]:
+    """What the run knew of its machine: the plan (rate, workers), the control's floor and stalls, CPU noise, SLO caveats."""
+    lines: list[Text] = []
+    plan = result.get("plan") or {}
+    if plan.get("rate"):
+        rate = plan["rate"]
+        lines.append(Text(f"rate: {rate['rate_per_s']:,.0f}/s (rate_scale auto chose x{rate['rate_scale']:g}): {rate['reason']}"))
+    workers = plan.get("workers")
+    if workers and workers.get("mode") == "auto":
+        lines.append(Text(f"load processes: {workers['count']} (--workers auto: {workers['reason']})"))
+    environment = result.get("environment") or {}
+    control = environment.get("control")
+    if control:
+        latency = control["latency"]
+        lines.append(Text(f"machine floor (control stream, {control['rate_per_s']:g} zero-work calls/s beside the load): "
+                          f"p50 {_ms(latency['p50_ms'])} ms, p99 {_ms(latency['p99_ms'])} ms, max {_ms(latency['max_ms'])} ms"))
+    for stall in environment.get("stalls") or []:
+        seconds = (f"second {stall['first_second']}" if stall["first_second"] == stall["last_second"]
+                   else f"seconds {stall['first_second']}-{stall['last_second']}")
+        lines.append(Text(f"the machine stalled in {seconds}: the control's p99 was {stall['worst_p99_ms']:,.0f} ms", style="yellow"))
+    cpu = environment.get("cpu")
+    if cpu:
+        lines.append(Text(f"CPU during the run: {cpu['busy_pct']:.0f}% of {cpu['cpus']} CPUs busy, this run {cpu['own_pct']:.0f}%, "
+                          f"other processes {cpu['other_pct']:.0f}%, steal {cpu['steal_pct']:.1f}%"
+                          + (" (noisy)" if cpu.get("noisy") else ""), style="yellow" if cpu.get("noisy") else ""))
+        for warning in cpu.get("warnings") or []:
+            lines.append(Text(f"warning: {warning}", style="bold yellow"))
+    for v in result["slos"]:
+        if v.get("machine_note"):
+            lines.append(Text(f"{v['display_name'] or v['name']}: {v['machine_note']}", style="yellow"))
+    return lines
 
 
 def live_view(progress: Progress, stats: RunStats, verdicts: list[dict[str, Any]], warmup_s: float, total_s: float) -> Group:
@@ -167,8 +212,12 @@ def workers_lines(result: dict[str, Any]) -> list[Text]:
     return lines
 
 
-def summary_view(result: dict[str, Any]) -> Group:
-    """The final tables of a result document, and its verdict line."""
+def summary_view(result: dict[str, Any], *, show_unevaluated: bool = False) -> Group:
+    """The final tables of a result document, and its verdict line.
+
+    Twins that were not evaluated (no Prometheus in the run) are left out of
+    the SLO table unless ``show_unevaluated``; the verdict line counts them.
+    """
     lag = result["send_lag"]
     parts: list[Any] = [
         calls_table("RPCs", result["rpcs"], short_names=True),
@@ -179,16 +228,23 @@ def summary_view(result: dict[str, Any]) -> Group:
              f"offered {result['throughput']['offered_rps']:,.0f}/s, completed {result['throughput']['completed_rps'] or 0:,.1f}/s"),
         *([schedule_line(result["timeline"])] if "timeline" in result else []),
         *workers_lines(result),
-        slo_table(result["slos"]),
+        *machine_lines(result),
+        slo_table(result["slos"] if show_unevaluated else hide_unevaluated_twins(result["slos"])),
     ]
     evaluated = [s for s in result["slos"] if s.get("evaluated", True)]
     skipped = len(result["slos"]) - len(evaluated)
     aside = f" ({skipped} not evaluated: no Prometheus)" if skipped else ""
+    inconclusive = [s["name"] for s in evaluated if not s["passed"] and s.get("inconclusive")]
     if not result["valid"]:
         parts.append(Text("RUN INVALID: " + "; ".join(result["invalid_reasons"]), style="bold yellow"))
+    elif result["passed"] and inconclusive:
+        met = len(evaluated) - len(inconclusive)
+        parts.append(Text(f"PASSED: {met} SLOs met, {len(inconclusive)} inconclusive on this machine ({', '.join(inconclusive)}: "
+                          f"see the notes above; --strict counts them as failed){aside}", style="bold green"))
     elif result["passed"]:
         parts.append(Text(f"PASSED: all {len(evaluated)} {'evaluated ' if skipped else ''}SLOs met{aside}", style="bold green"))
     else:
         failed = [s["name"] for s in evaluated if not s["passed"]]
-        parts.append(Text(f"FAILED: {', '.join(failed)}{aside}", style="bold red"))
+        why = " (inconclusive ones counted as failed: --strict)" if result.get("strict") and inconclusive else ""
+        parts.append(Text(f"FAILED: {', '.join(failed)}{why}{aside}", style="bold red"))
     return Group(*parts)

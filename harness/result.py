@@ -117,7 +117,8 @@ def encode_histogram(histogram: HdrHistogram) -> str:
 def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: dict[str, Any],
                  started_at: datetime, valid: bool, invalid_reasons: list[str],
                  prometheus: dict[str, Any] | None = None, workers: list[dict[str, Any]] | None = None,
-                 event_loop: dict[str, Any] | None = None) -> dict[str, Any]:
+                 event_loop: dict[str, Any] | None = None, environment: dict[str, Any] | None = None,
+                 plan: dict[str, Any] | None = None, strict: bool = False) -> dict[str, Any]:
     """The result document of a finished run.
 
     ``prometheus`` describes the Prometheus server the run's Prometheus SLOs
@@ -127,6 +128,11 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
     default the run was one process, whose entry is made from ``stats``.
     ``event_loop`` is :func:`~casemesh.harness.loop_series.event_loop_summary`'s
     object (``None``: no process wrote a loop series).
+    ``environment`` adds to ``environment`` what the run knew of its machine
+    (``machine``, ``calibration``, ``control``, ``stalls``, ``cpu``, ``noisy``:
+    docs/results.md); ``plan`` is how the rate and the load processes were
+    chosen. An SLO verdict that is ``inconclusive`` (missed where the machine
+    explains it, harness/floor.py) does not fail the run unless ``strict``.
     """
     # A trace that ends before warm-up + duration stops the sending early: the measured window is shorter.
     measured_s = stats.timeline.measured_s if stats.timeline.ended_early else profile.duration_s
@@ -152,9 +158,13 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "grpcio": _version("grpcio"),
+            **(environment or {}),
         },
+        "plan": plan or {},
         "started_at": started_at.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "passed": valid and all(s["passed"] for s in slos if s.get("evaluated", True)),
+        "passed": valid and all(s["passed"] or (s.get("inconclusive") and not strict) for s in slos if s.get("evaluated", True)),
+        "strict": strict,
+        "inconclusive": [s["name"] for s in slos if s.get("inconclusive") and s.get("evaluated", True)],
         "valid": valid,
         "invalid_reasons": invalid_reasons,
         "throughput": {

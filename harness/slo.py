@@ -574,6 +574,12 @@ class SloVerdict:
     ``None`` and the verdict does not count towards the run's. ``good`` and
     ``total`` are call counts (ints) for ``casemesh``, the queries' values
     (floats, ``increase()`` extrapolates) for ``prometheus``.
+
+    ``floor_ms``, ``machine_note`` and ``inconclusive`` judge the verdict
+    against the machine (the run's control stream, harness/floor.py): the
+    control's latency at the SLO's quantile, a caveat in words, and whether a
+    miss is the machine's rather than the system's (an inconclusive verdict
+    does not fail the run unless ``--strict``).
     """
 
     name: str
@@ -590,6 +596,9 @@ class SloVerdict:
     source: str = "casemesh"
     twin_of: str | None = None
     evaluated: bool = True
+    floor_ms: float | None = None
+    machine_note: str | None = None
+    inconclusive: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The verdict as a JSON-ready dict (the fields above, in that order)."""

@@ -385,6 +385,15 @@ class WorkerPool:
         await seeder.seed()
         self._state = seeder.state
 
+    @property
+    def state(self) -> Any:
+        """What the workload's seeder returned (set by :meth:`seed`; assign it to drive data seeded elsewhere)."""
+        return self._state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        self._state = value
+
     async def start(self) -> None:
         """Spawn the workers with the seeded state; return once every one is connected and ready."""
         try:

@@ -221,7 +221,7 @@ def test_yaml_syntax_error(write):
     path, text = write(("  rate_per_s: 800", "  rate_per_s: [800"))
     error = config_error(path)
     assert error.file == str(path)
-    assert error.line == line_of(text, "warmup_s")  # where the parser notices the unclosed bracket
+    assert error.line == line_of(text, "rate_per_s: [800") + 1  # where the parser notices the unclosed bracket: the next line
     assert error.message.startswith("invalid YAML: ")
 
 

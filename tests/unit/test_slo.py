@@ -121,6 +121,9 @@ def test_verdict_dict_and_objective_text(tmp_path: Path):
         "source": "casemesh",
         "twin_of": None,
         "evaluated": True,
+        "floor_ms": None,  # set against the run's control stream (harness/floor.py)
+        "machine_note": None,
+        "inconclusive": False,
     }
 
 

@@ -301,7 +301,8 @@ def test_without_prometheus_the_slo_is_not_evaluated_and_does_not_fail_the_run(t
     assert [s["source"] for s in result["slos"]] == ["casemesh", "prometheus"]
     text = render(summary_view(result))
     assert "PASSED: all 1 evaluated SLOs met (1 not evaluated: no Prometheus)" in text
-    assert "n/a" in text
+    assert "n/a" not in text  # a twin that was not evaluated says nothing about the run: hidden unless asked
+    assert "n/a" in render(summary_view(result, show_unevaluated=True))
 
 
 class _Profile:

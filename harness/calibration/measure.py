@@ -1,0 +1,156 @@
+"""``casemesh calibrate``: what this machine can measure, with the harness's own client.
+
+Against the bare echo server (echo_server.py, a process of its own on
+127.0.0.1, zero work per call), one harness process drives constant-rate
+open-loop steps of :data:`STEP_S` s (after :data:`STEP_WARMUP_S` s of warm-up)
+at rising rates (:data:`RATES`) and records, per step, the latency
+percentiles from the intended send time and the send lag. Two things come
+out:
+
+- the **instrument floor**: latency of a call that does nothing, at each
+  rate. No SLO tighter than a few times the floor at its rate can be judged
+  on this machine;
+- the **one-process ceiling** (``ceiling_per_s``): the highest rate at which
+  one harness process stays on schedule (send-lag p99 ≤
+  :data:`ON_SCHEDULE_LAG_P99_MS` ms) with no errors, found by stepping up to
+  the first failing rate (a step off schedule is re-run once before it
+  counts: one blip is not a ceiling), then one bisection between the last
+  passing rate and it. ``--workers auto`` and ``rate_scale: auto`` plan with it
+  (harness/planning.py).
+
+A calibration takes 20-40 s and is cached per machine fingerprint
+(cache.py); the result records its age.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import grpc
+
+from ..errors import HarnessError
+from ..result import latency_summary
+from ..stats import new_histogram
+from .machine import CpuWatch, fingerprint
+
+#: Offered rates of the steps, arrivals/s, tried in order until one is off schedule (then one bisection).
+RATES: tuple[float, ...] = (50, 200, 500, 1000, 2000, 4000, 8000)
+#: Measured seconds per step, after the warm-up.
+STEP_S = 2.5
+#: Warm-up seconds per step (sent, not measured): connections and caches settle.
+STEP_WARMUP_S = 1.0
+#: A step is on schedule when the send lag's p99 stays within this (ms): the NOTES.md bound for a client that keeps up.
+ON_SCHEDULE_LAG_P99_MS = 2.0
+#: Pause between steps (s): the server finishes what it was given.
+STEP_PAUSE_S = 0.5
+
+
+def _start_server() -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen([sys.executable, "-m", "casemesh.harness.calibration.echo_server", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("listening on "):
+        process.kill()
+        _, err = process.communicate(timeout=5)
+        raise HarnessError(f"the calibration echo server did not start: {(line + err).strip()[-500:]}")
+    return process, line.removeprefix("listening on ").strip()
+
+
+async def _step(channel: grpc.aio.Channel, rate: float) -> dict[str, Any]:
+    from ..control import control_profile
+    from ..driver import Driver
+
+    profile = control_profile(STEP_WARMUP_S, STEP_S, rate)
+    driver = Driver(profile, {"echo": channel})
+    stats = await driver.run()
+    journey = stats.journeys.get("echo")
+    latency = latency_summary(journey.merged() if journey is not None else new_histogram())
+    lag = latency_summary(stats.send_lag)
+    errors = journey.errors() if journey is not None else {}
+    on_schedule = (lag["p99_ms"] or 0.0) <= ON_SCHEDULE_LAG_P99_MS and not errors
+    return {"rate_per_s": rate, "latency_ms": {k: latency[k] for k in ("count", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")},
+            "send_lag_p99_ms": lag["p99_ms"], "errors": errors, "on_schedule": on_schedule}
+
+
+async def calibrate(say: Callable[[str], Any] = print) -> dict[str, Any]:
+    """Measure this machine (see the module docstring); returns the calibration document (docs/cli.md ``casemesh calibrate``).
+
+    ``{"fingerprint", "measured_at" (ISO 8601 UTC), "duration_s", "steps": [{"rate_per_s", "latency_ms": {count,
+    p50_ms, p90_ms, p99_ms, p999_ms, max_ms}, "send_lag_p99_ms", "errors", "on_schedule"}], "ceiling_per_s",
+    "floor": {"p50_ms", "p99_ms"} (of the lowest-rate step), "cpu" (machine.CpuUse of the calibration), "noisy"}``. Raises ``HarnessError`` when the echo server cannot start.
+    """
+    began = time.monotonic()
+    process, address = _start_server()
+    steps: list[dict[str, Any]] = []
+    watch = CpuWatch(lambda: [process.pid])
+    watch.start()
+
+    async def measure(rate: float) -> bool:
+        """One step at ``rate``, re-run once when it is off schedule (a blip is not a ceiling); ``True`` when on schedule."""
+        for attempt in range(2):
+            step = await _step(channel, rate)
+            step["attempt"] = attempt + 1
+            steps.append(step)
+            say(_step_line(step))
+            await asyncio.sleep(STEP_PAUSE_S)
+            if step["on_schedule"]:
+                return True
+        return False
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            await asyncio.wait_for(channel.channel_ready(), 10)
+            passed: float | None = None
+            failed: float | None = None
+            for rate in RATES:
+                if not await measure(rate):
+                    failed = rate
+                    break
+                passed = rate
+            if failed is not None and passed is not None:
+                middle = round((passed + failed) / 2, -1)
+                if await measure(middle):
+                    passed = middle
+    finally:
+        use = watch.stop()
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    lowest = min((s for s in steps if s["rate_per_s"] == steps[0]["rate_per_s"]), key=lambda s: s["latency_ms"]["p99_ms"] or 0)
+    lowest = lowest["latency_ms"]
+    return {
+        "fingerprint": fingerprint(),
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "duration_s": round(time.monotonic() - began, 1),
+        "steps": steps,
+        "ceiling_per_s": passed,
+        "ceiling_bound": "not reached" if failed is None else f"off schedule at {failed:g}/s",
+        "floor": {"rate_per_s": steps[0]["rate_per_s"], "p50_ms": lowest["p50_ms"], "p99_ms": lowest["p99_ms"]},
+        "cpu": None if use is None else use.to_dict(),
+        "noisy": bool(use and use.noisy),
+    }
+
+
+def _step_line(step: dict[str, Any]) -> str:
+    latency = step["latency_ms"]
+    verdict = "on schedule" if step["on_schedule"] else "OFF SCHEDULE"
+    errors = "" if not step["errors"] else "; errors " + ", ".join(f"{c} {n}" for c, n in step["errors"].items())
+    return (f"  {step['rate_per_s']:>7,g}/s: p50 {latency['p50_ms'] or 0:.2f} ms, p99 {latency['p99_ms'] or 0:.2f} ms, "
+            f"max {latency['max_ms'] or 0:.2f} ms; send lag p99 {step['send_lag_p99_ms'] or 0:.2f} ms: {verdict}{errors}")
+
+
+def floor_at(calibration: dict[str, Any], rate_per_s: float) -> dict[str, Any] | None:
+    """The calibrated step nearest to ``rate_per_s`` at or above it (else the highest): its latency summary, or ``None``."""
+    steps = sorted(calibration.get("steps") or [], key=lambda s: s["rate_per_s"])
+    for step in steps:
+        if step["rate_per_s"] >= rate_per_s:
+            return step
+    return steps[-1] if steps else None
