@@ -136,6 +136,7 @@ class HarnessStep:
     start_skew_ms: list[float | None] = field(default_factory=list)
     reason: str = ""
     foreign: dict[str, Any] = field(default_factory=dict)  # ForeignLoad.stop(): the rest of the machine meanwhile
+    p50_ms: float | None = None
 
     @property
     def cpu_ms_per_request(self) -> float | None:
@@ -165,6 +166,7 @@ class K6Step:
     cpu_total_s: float
     server_cpu_s: float | None  # the echo server from k6's setup() marker to its exit
     foreign: dict[str, Any] = field(default_factory=dict)
+    p50_ms: float | None = None  # measured scenario, from k6's send
 
     @property
     def cpu_ms_per_request(self) -> float | None:
@@ -241,7 +243,8 @@ def harness_step(server: EchoServer, rate: float, workers: int, warmup_s: float,
                        intended=timeline["intended_total"], lag_p99_ms=lag, worker_lag_p99_ms=worker_lags, p99_ms=rpc.get("p99_ms"),
                        errors=errors, cpu_load_s=cpu_load, cpu_total_s=cpu_total,
                        server_cpu_s=None if server_end is None else server_end - server_start,
-                       start_skew_ms=[w.get("start_skew_ms") for w in result["workers"]], reason="; ".join(reasons), foreign=foreign)
+                       start_skew_ms=[w.get("start_skew_ms") for w in result["workers"]], reason="; ".join(reasons), foreign=foreign,
+                       p50_ms=rpc.get("p50_ms"))
     print(f"  casemesh --workers {workers} {rate:>6,.0f}/s: {'holds' if step.held else 'BEHIND'}; send lag p99 {_f(lag)} ms "
           f"(workers {', '.join(_f(x) for x in worker_lags)}), p99 {_f(step.p99_ms)} ms, "
           f"{_f(step.cpu_ms_per_request, '.3f')} CPU-ms/req {step.reason}{_disturbance(foreign)}", file=sys.stderr)
@@ -285,7 +288,8 @@ def k6_step(server: EchoServer, rate: float, warmup_s: float, duration_s: float)
                   dropped=int(metrics.get("dropped_iterations{scenario:measured}", {}).get("count", 0)),
                   p99_ms=duration.get("p(99)"), checks_ok=checks.get("value"),
                   cpu_load_s=None if cpu_start is None else cpu_total - cpu_start, cpu_total_s=cpu_total,
-                  server_cpu_s=None if server_start is None else server_end - server_start, foreign=foreign)
+                  server_cpu_s=None if server_start is None else server_end - server_start, foreign=foreign,
+                  p50_ms=duration.get("med"))
     print(f"  k6 {rate:>6,.0f}/s: {step.dropped} dropped, p99 {_f(step.p99_ms)} ms, {_f(step.cpu_ms_per_request, '.3f')} CPU-ms/req"
           f"{_disturbance(foreign)}", file=sys.stderr)
     return step
