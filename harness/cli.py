@@ -752,8 +752,12 @@ def export_k6(
     except ConfigError as error:
         _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(script)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(script)
+    except OSError as error:
+        _print_error("config error", f"--out: cannot write {out}: {error.strerror or error}")
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
     console.print(f"wrote {out}: run it with `k6 run {out}` (services at {', '.join(sorted(set(targets.values())))}, "
                   f"or set CASEMESH_TARGET)", highlight=False, soft_wrap=True, markup=False)
 
@@ -1061,7 +1065,7 @@ def recording_to_profile(
     loaded = _read_recording_or_exit(recording)
     try:
         csv_path, draft = write_profile(loaded, chosen, out, name=name)
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # no calls; --out cannot be written
         _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     weights = ", ".join(f"{journey} {weight:g}" for journey, weight in draft.weights.items())

@@ -200,14 +200,22 @@ def load_documents(path: Path, display_path: str | None = None) -> list[Document
     """
     shown = display_path or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("file not found", file=shown) from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"not UTF-8 text: {error.reason} at byte {error.start}", file=shown) from None
     except OSError as error:
-        raise ConfigError(f"cannot read: {error.strerror}", file=shown) from None
-    loader = yaml.SafeLoader(text)
+        raise ConfigError(f"cannot read: {error.strerror or error}", file=shown) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigError(f"not UTF-8 text: {error.reason} at byte {error.start}", file=shown, line=line) from None
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow (control characters, ...)
+        line = text[: error.position].count("\n") + 1
+        character = f" #x{error.character:04x}" if isinstance(error.character, int) else ""
+        raise ConfigError(f"invalid YAML: character{character} at byte {error.position}: {error.reason}", file=shown, line=line) from None
     documents: list[Document] = []
     try:
         while loader.check_node():
@@ -223,6 +231,8 @@ def load_documents(path: Path, display_path: str | None = None) -> list[Document
         raise ConfigError(f"invalid YAML: {what}", file=shown, line=mark.line + 1 if mark else None) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"invalid YAML: {error}", file=shown) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError("invalid YAML: collections nested too deeply", file=shown) from None
     finally:
         loader.dispose()
     return documents

@@ -33,6 +33,7 @@ services on 127.0.0.1:50051 with metrics on 127.0.0.1:9464.
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any
@@ -138,17 +139,48 @@ class TopologyError(ValueError):
 
 
 def load_topology(path: str | Path | None = None) -> Topology:
-    """Load ``path``, else the file named by ``$CASEMESH_TOPOLOGY``, else the shipped default."""
+    """Load ``path``, else the file named by ``$CASEMESH_TOPOLOGY``, else the shipped default.
+
+    ``TopologyError`` when the file cannot be read, is not UTF-8 YAML, or does
+    not validate: its message names the file and lists every problem, one
+    line each (``FILE: FIELD: MESSAGE``; an unknown key with the closest known
+    one).
+    """
     path = Path(path or os.environ.get(ENV_VAR) or DEFAULT_TOPOLOGY)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise TopologyError(f"{path}: cannot read topology: {error.strerror}") from None
+        raise TopologyError(f"{path}: cannot read topology: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise TopologyError(f"{path}: not UTF-8 text: {error.reason} at byte {error.start}") from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise TopologyError(f"{where}: invalid YAML: {f'{error.context}: ' if error.context else ''}{error.problem}") from None
     except yaml.YAMLError as error:
         raise TopologyError(f"{path}: invalid YAML: {error}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise TopologyError(f"{path}: invalid YAML: collections nested too deeply") from None
+    if not isinstance(data, dict):
+        raise TopologyError(f"{path}: expected a mapping with services:, found {type(data).__name__ if data is not None else 'an empty file'}")
     try:
         return Topology.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise TopologyError(f"{path}: {field}: {first['msg']}") from None
+        raise TopologyError("\n".join(f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {_problem(e)}"
+                                      for e in error.errors())) from None
+
+
+def _problem(error: Any) -> str:
+    """Pydantic's message, or for an unknown key the closest known one (``unknown field 'grase_s' (did you mean 'grace_s'?)``)."""
+    loc = tuple(error["loc"])
+    if error["type"] != "extra_forbidden" or not loc:
+        return error["msg"]
+    parent = loc[:-1]
+    model = {(): Topology, ("calls",): CallPolicy, ("server",): ServerPolicy}.get(parent)
+    if model is None and len(parent) == 2 and parent[0] == "services":
+        model = Endpoint
+    known = list(model.model_fields) if model is not None else []
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return f"unknown field {str(loc[-1])!r} (did you mean {close[0]!r}?)"
+    return f"unknown field {str(loc[-1])!r}" + (f"; known fields: {', '.join(known)}" if known else "")
