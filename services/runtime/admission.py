@@ -8,12 +8,13 @@ from the topology's ``server:`` section (:class:`~.topology.ServerPolicy`):
   moment the server takes it from gRPC until its status is sent (whatever
   ends it: success, error, cancellation);
 - with every slot taken, up to ``max_queued_rpcs`` calls wait for one, first
-  come first served; a call that has waited ``max_queue_wait_ms`` since the
-  server took it (for a slot, or for the event loop when it is saturated) is
-  rejected before its handler runs (``queue_timeout``);
+  come first served, for at most ``max_queue_wait_ms``;
 - a full queue (``queue_full``), a wait that ran out (``queue_timeout``), or a
   per-method bound from ``limits`` (``method_limit``) rejects the call at once,
   before its body is decoded or any work is done;
+- optionally (``max_start_wait_ms``, off by default), a call that waited
+  longer than that between the server taking it and its handler starting
+  (for a slot, or for a saturated event loop) is rejected (``start_timeout``);
 - a call whose remaining deadline is shorter than its method's recent median
   (p50) service time is dropped before its handler runs (``deadline``): it
   would most likely miss its deadline anyway, after doing the work.
@@ -32,6 +33,7 @@ adapted to observed latency.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,9 +43,10 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter
 #: Reasons (``reason`` label of ``casemesh_server_shed_total``).
 QUEUE_FULL = "queue_full"
 QUEUE_TIMEOUT = "queue_timeout"
+START_TIMEOUT = "start_timeout"
 METHOD_LIMIT = "method_limit"
 DEADLINE = "deadline"
-REASONS = (QUEUE_FULL, QUEUE_TIMEOUT, METHOD_LIMIT, DEADLINE)
+REASONS = (QUEUE_FULL, QUEUE_TIMEOUT, START_TIMEOUT, METHOD_LIMIT, DEADLINE)
 
 #: Trailer naming how long (ms) a client should wait before retrying (gRFC A6).
 PUSHBACK_TRAILER = "grpc-retry-pushback-ms"
@@ -175,21 +178,23 @@ class AdmissionLimits:
     rejection; ``limits``: ``"pkg.Service"`` → that service's own slot count,
     ``"pkg.Service/Method"`` → a bound on that method's calls in flight (no
     queue; beyond it ``method_limit``); ``deadline_drop``: drop calls that
-    cannot finish within their deadline.
+    cannot finish within their deadline; ``max_start_wait_ms``: reject calls
+    that waited longer than this to start (``None``: off).
     """
 
     max_concurrent_rpcs: int = 256
     max_queued_rpcs: int = 64
-    max_queue_wait_ms: float = 250.0
+    max_queue_wait_ms: float = 100.0
     retry_pushback_ms: int = 100
     limits: Mapping[str, int] = field(default_factory=dict)
     deadline_drop: bool = True
+    max_start_wait_ms: float | None = None
 
 
 def _shed_counter(registry: CollectorRegistry) -> Counter:
     return Counter("casemesh_server_shed_total",
                    "Calls the server rejected with RESOURCE_EXHAUSTED before doing their work, by reason "
-                   "(queue_full, queue_timeout, method_limit, deadline).",
+                   "(queue_full, queue_timeout, start_timeout, method_limit, deadline).",
                    ("grpc_service", "grpc_method", "reason"), registry=registry)
 
 
@@ -208,7 +213,7 @@ class Gate:
     """Admission of one method: its service's limiter, its own bound if any, its recent median service time."""
 
     __slots__ = ("service", "method", "service_limiter", "method_limiter", "median", "deadline_drop",
-                 "max_wait_s", "pushback", "_shed", "_shed_children")
+                 "max_start_wait_s", "pushback", "_shed", "_shed_children")
 
     def __init__(self, service: str, method: str, service_limiter: Limiter, method_limiter: Limiter | None,
                  limits: AdmissionLimits, shed: Counter):
@@ -218,7 +223,8 @@ class Gate:
         self.method_limiter = method_limiter
         self.median = RecentMedian()
         self.deadline_drop = limits.deadline_drop
-        self.max_wait_s = limits.max_queue_wait_ms / 1000
+        #: Seconds a call may wait to start (``math.inf``: no bound).
+        self.max_start_wait_s = math.inf if limits.max_start_wait_ms is None else limits.max_start_wait_ms / 1000
         self.pushback = ((PUSHBACK_TRAILER, str(limits.retry_pushback_ms)),)
         self._shed = shed
         self._shed_children: dict[str, object] = {}
@@ -254,13 +260,13 @@ class Gate:
     def too_late(self, remaining_s: float | None, waited_s: float = 0.0) -> str | None:
         """Why a call about to start should be dropped instead, or ``None`` to run it.
 
-        ``waited_s``: seconds since the server took the call (:data:`QUEUE_TIMEOUT`
-        beyond ``max_queue_wait_ms``); ``remaining_s``: seconds left of its
+        ``waited_s``: seconds since the server took the call (:data:`START_TIMEOUT`
+        beyond ``max_start_wait_ms``); ``remaining_s``: seconds left of its
         deadline, ``None`` for none (:data:`DEADLINE` when shorter than the
         method's recent median service time).
         """
-        if waited_s > self.max_wait_s:
-            return QUEUE_TIMEOUT
+        if waited_s > self.max_start_wait_s:
+            return START_TIMEOUT
         if self.deadline_drop and remaining_s is not None and remaining_s < self.median.value:
             return DEADLINE
         return None
@@ -304,4 +310,4 @@ def limits_from_policy(policy: object) -> AdmissionLimits:
     return AdmissionLimits(
         max_concurrent_rpcs=policy.max_concurrent_rpcs, max_queued_rpcs=policy.max_queued_rpcs,
         max_queue_wait_ms=policy.max_queue_wait_ms, retry_pushback_ms=policy.retry_pushback_ms,
-        limits=dict(policy.limits), deadline_drop=policy.deadline_drop)
+        limits=dict(policy.limits), deadline_drop=policy.deadline_drop, max_start_wait_ms=policy.max_start_wait_ms)

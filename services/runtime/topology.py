@@ -16,7 +16,8 @@ several services in one process::
     server:                      # admission control (services/runtime/admission.py) and shutdown
       max_concurrent_rpcs: 256   # calls in flight per gRPC service; beyond them calls queue
       max_queued_rpcs: 64        # calls that may wait for a slot; beyond them RESOURCE_EXHAUSTED at once
-      max_queue_wait_ms: 250     # the longest wait to start (for a slot or the event loop); then RESOURCE_EXHAUSTED
+      max_queue_wait_ms: 100     # the longest wait for a slot; then RESOURCE_EXHAUSTED
+      max_start_wait_ms: null    # optional: reject calls that waited longer to start (slot or saturated event loop)
       retry_pushback_ms: 100     # the grpc-retry-pushback-ms trailer of every rejection
       deadline_drop: true        # drop calls whose deadline is shorter than their method's recent p50
       limits: {}                 # "pkg.Service": its own max_concurrent_rpcs; "pkg.Service/Method": a per-method bound
@@ -80,15 +81,18 @@ class ServerPolicy(_Strict):
 
     The defaults leave the shipped profiles unshed on a slow 2-core machine
     (their servers hold a few to a few tens of calls at once) while bounding
-    what an overload can pile up: 256 in flight plus 64 waiting, none waiting more than 250 ms.
+    what an overload can pile up: 256 in flight plus 64 waiting, none waiting more than 100 ms for a slot.
     See :mod:`casemesh.services.runtime.admission` for what each limit does.
     """
 
     max_concurrent_rpcs: int = Field(default=256, ge=1, description="calls in flight per gRPC service")
     max_queued_rpcs: int = Field(default=64, ge=0, description="calls that may wait for a slot, per gRPC service")
-    max_queue_wait_ms: float = Field(default=250, gt=0, le=60_000, description="the longest wait to start (slot or event loop), ms")
+    max_queue_wait_ms: float = Field(default=100, gt=0, le=60_000, description="the longest wait for a slot, ms")
     retry_pushback_ms: int = Field(default=100, ge=0, description="grpc-retry-pushback-ms trailer of a rejection")
     deadline_drop: bool = True
+    max_start_wait_ms: float | None = Field(
+        default=None, gt=0, le=60_000,
+        description="reject calls that waited longer than this to start (for a slot or a saturated event loop); off by default")
     limits: dict[str, int] = Field(default_factory=dict,
                                    description='"pkg.Service" → its slots; "pkg.Service/Method" → that method\'s bound')
     grace_s: float = Field(default=5.0, ge=0)

@@ -41,7 +41,7 @@ def resolve_labels(code: str) -> dict[str, str]:
 def shed(service: str, method: str) -> dict[str, float]:
     """casemesh_server_shed_total of one method, by reason."""
     return {reason: metric("casemesh_server_shed_total", grpc_service=service, grpc_method=method, reason=reason)
-            for reason in ("queue_full", "queue_timeout", "method_limit", "deadline")}
+            for reason in ("queue_full", "queue_timeout", "start_timeout", "method_limit", "deadline")}
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from casemesh.services.runtime.admission import (
-    DEADLINE, METHOD_LIMIT, QUEUE_FULL, QUEUE_TIMEOUT, Admission, AdmissionLimits, Limiter, RecentMedian,
+    DEADLINE, METHOD_LIMIT, QUEUE_FULL, QUEUE_TIMEOUT, START_TIMEOUT, Admission, AdmissionLimits, Limiter, RecentMedian,
     limits_from_policy,
 )
 from casemesh.services.runtime.topology import ServerPolicy, Topology
@@ -133,10 +133,11 @@ def test_deadline_rule_drops_calls_with_less_time_left_than_the_recent_median():
     assert admission(deadline_drop=False).gate(SERVICE, "Resolve").too_late(-1.0) is None
 
 
-def test_a_call_that_waited_past_the_queue_wait_bound_is_not_started():
-    gate = admission(max_queue_wait_ms=100).gate(SERVICE, "Resolve")
+def test_a_call_that_waited_past_the_start_wait_bound_is_not_started():
+    gate = admission(max_start_wait_ms=100).gate(SERVICE, "Resolve")
     assert gate.too_late(None, waited_s=0.050) is None
-    assert gate.too_late(None, waited_s=0.150) == QUEUE_TIMEOUT
+    assert gate.too_late(None, waited_s=0.150) == START_TIMEOUT
+    assert admission().gate(SERVICE, "Resolve").too_late(None, waited_s=60.0) is None  # off by default
 
 
 def test_rejections_are_counted_by_reason_and_carry_the_pushback_trailer():
@@ -154,10 +155,11 @@ def test_rejections_are_counted_by_reason_and_carry_the_pushback_trailer():
 def test_topology_server_section_sets_the_limits_and_names_a_bad_key():
     policy = Topology.model_validate({"services": {}, "server": {
         "max_concurrent_rpcs": 8, "max_queued_rpcs": 2, "max_queue_wait_ms": 20, "retry_pushback_ms": 5,
-        "limits": {f"{SERVICE}/Resolve": 3}}}).server
+        "max_start_wait_ms": 500, "limits": {f"{SERVICE}/Resolve": 3}}}).server
     limits = limits_from_policy(policy)
     assert (limits.max_concurrent_rpcs, limits.max_queued_rpcs, limits.max_queue_wait_ms, limits.retry_pushback_ms) == (8, 2, 20, 5)
-    assert limits.limits == {f"{SERVICE}/Resolve": 3}
+    assert limits.limits == {f"{SERVICE}/Resolve": 3} and limits.max_start_wait_ms == 500
+    assert limits_from_policy(ServerPolicy()).max_start_wait_ms is None
     with pytest.raises(ValueError, match="'Resolve' is not a full gRPC service"):
         ServerPolicy(limits={"Resolve": 3})
     with pytest.raises(ValueError, match="at least 1"):

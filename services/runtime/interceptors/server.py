@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
@@ -179,7 +180,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         gate = cached.gate
         if gate is None:
             return cached.wrapped
-        _ACCEPTED_AT.set(time.perf_counter())
+        if gate.max_start_wait_s != math.inf:
+            _ACCEPTED_AT.set(time.perf_counter())
         # The slots are held until the call's task ends, however it ends (even before the handler runs).
         if gate.try_enter():
             asyncio.current_task().add_done_callback(gate.leave)
