@@ -60,10 +60,15 @@ class IdGeneratorServiceServicer:
         """LeaseIds returns `count` IDs that no other lease of the same layout from
         this service will ever return again.
 
+        IDs stay unique across restarts: before a lease is returned, the service
+        makes a high-water mark covering it durable (fsynced), and a restarted
+        service resumes above it.
+
         Errors: INVALID_ARGUMENT when `count` is outside 1..10000 or `layout` is
         unspecified (the message names the field); RESOURCE_EXHAUSTED when the
         layout's ID space is exhausted (the 41-bit Snowflake clock ran out, or the
-        counter passed its configured maximum).
+        counter passed its configured maximum); UNAVAILABLE when the high-water
+        mark cannot be written (no ID is handed out).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

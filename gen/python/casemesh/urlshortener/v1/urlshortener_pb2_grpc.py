@@ -76,7 +76,9 @@ class UrlShortenerServiceServicer:
         Errors: INVALID_ARGUMENT naming the field (`long_url`, `custom_alias`,
         `ttl_seconds`) when a rule below is broken; ALREADY_EXISTS when the custom
         alias is taken by a live (unexpired) code; UNAVAILABLE or
-        DEADLINE_EXCEEDED when the ID service cannot be reached in time.
+        DEADLINE_EXCEEDED when the leased ID block is used up and the ID service
+        cannot lease another (unreachable, too slow, or its ID space exhausted);
+        ABORTED when 16 generated codes in a row were already taken (retry).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
