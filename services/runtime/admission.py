@@ -17,7 +17,9 @@ from the topology's ``server:`` section (:class:`~.topology.ServerPolicy`):
   (for a slot, or for a saturated event loop) is rejected (``start_timeout``);
 - a call whose remaining deadline is shorter than its method's recent median
   (p50) service time is dropped before its handler runs (``deadline``): it
-  would most likely miss its deadline anyway, after doing the work.
+  would most likely miss its deadline anyway, after doing the work. (The
+  interceptor applies this to methods with one response only: a stream lasts
+  as long as its caller asked.)
 
 A rejection is ``RESOURCE_EXHAUSTED`` with the ``grpc-retry-pushback-ms``
 trailer (gRFC A6: a client's retry policy waits that long before retrying),

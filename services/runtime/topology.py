@@ -79,8 +79,8 @@ class CallPolicy(_Strict):
 class ServerPolicy(_Strict):
     """Server limits: admission control (per gRPC service) and the drain grace period.
 
-    The defaults leave the shipped profiles unshed on a slow 2-core machine
-    (their servers hold a few to a few tens of calls at once) while bounding
+    The defaults are meant to leave the shipped profiles unshed on a slow
+    2-core machine (checked: docs/services.md) while bounding
     what an overload can pile up: 256 in flight plus 64 waiting, none waiting more than 100 ms for a slot.
     See :mod:`casemesh.services.runtime.admission` for what each limit does.
     """

@@ -164,3 +164,58 @@ def test_topology_server_section_sets_the_limits_and_names_a_bad_key():
         ServerPolicy(limits={"Resolve": 3})
     with pytest.raises(ValueError, match="at least 1"):
         ServerPolicy(limits={SERVICE: 0})
+
+
+class _Context:
+    """Just enough of grpc.aio.ServicerContext for a rejection."""
+
+    def __init__(self) -> None:
+        self.trailers: tuple = ()
+        self.aborted: tuple | None = None
+
+    def set_trailing_metadata(self, metadata) -> None:
+        self.trailers = tuple(metadata)
+
+    async def abort(self, code, details):
+        self.aborted = (code, details)
+        raise RuntimeError("aborted")
+
+
+@pytest.mark.parametrize("request_streaming,response_streaming", [(False, False), (True, False), (False, True), (True, True)])
+async def test_a_rejection_of_any_kind_of_method_is_resource_exhausted_with_pushback_and_counted(request_streaming, response_streaming):
+    import grpc
+
+    from casemesh.services.runtime.interceptors.server import ServerInterceptor
+    from casemesh.services.runtime.metrics import RpcMetrics
+
+    registry = CollectorRegistry()
+    interceptor = ServerInterceptor(metrics=RpcMetrics("server", registry),
+                                    admission=Admission(AdmissionLimits(max_concurrent_rpcs=1, max_queued_rpcs=0,
+                                                                        retry_pushback_ms=40), registry=registry))
+    kinds = {(False, False): grpc.unary_unary_rpc_method_handler, (True, False): grpc.stream_unary_rpc_method_handler,
+             (False, True): grpc.unary_stream_rpc_method_handler, (True, True): grpc.stream_stream_rpc_method_handler}
+    handler = kinds[(request_streaming, response_streaming)](lambda request, context: None)
+
+    class Details:
+        method = f"/{SERVICE}/Resolve"
+        invocation_metadata = ()
+
+    async def continuation(details):
+        return handler
+
+    admitted = await interceptor.intercept_service(continuation, Details())  # takes the one slot
+    rejecter = await interceptor.intercept_service(continuation, Details())
+    assert rejecter is not admitted and rejecter.request_deserializer is None  # the body is never decoded
+    assert (rejecter.request_streaming, rejecter.response_streaming) == (request_streaming, response_streaming)
+    function = rejecter.unary_unary or rejecter.stream_unary or rejecter.unary_stream or rejecter.stream_stream
+    context = _Context()
+    with pytest.raises(RuntimeError):
+        await function(None, context)
+    assert context.aborted[0] == grpc.StatusCode.RESOURCE_EXHAUSTED and "queue_full" in context.aborted[1]
+    assert context.trailers == (("grpc-retry-pushback-ms", "40"),)
+    kind = {(False, False): "unary", (True, False): "client_stream", (False, True): "server_stream", (True, True): "bidi_stream"}
+    labels = {"grpc_type": kind[(request_streaming, response_streaming)], "grpc_service": SERVICE, "grpc_method": "Resolve"}
+    assert registry.get_sample_value("grpc_server_handled_total", {**labels, "grpc_code": "ResourceExhausted"}) == 1
+    assert registry.get_sample_value("grpc_server_started_total", labels) == 1
+    assert registry.get_sample_value("casemesh_server_shed_total",
+                                     {"grpc_service": SERVICE, "grpc_method": "Resolve", "reason": QUEUE_FULL}) == 1

@@ -221,6 +221,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         service, method = split_method(full_method)
         observer = _MethodObserver(self._metrics, (rpc_type(handler), service, method))
         gate = self.admission.gate(service, method)
+        if gate is not None and handler.response_streaming:
+            gate.deadline_drop = False  # a stream lasts as long as its caller asked: its median predicts nothing
         type_name = message_type_name(handler.request_deserializer, f"the request of {full_method}")
         self.in_flight.setdefault(service, 0)
         interceptor = self
