@@ -134,7 +134,7 @@ class Mesh:
         (self.out_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._topology_file.write_text(self.topology.dump())
         await self.start_services(self.services)
-        if self.restart_policy is not None and self._supervisor is None:
+        if self.restart_policy is not None and (self._supervisor is None or self._supervisor.done()):
             self._closed = False
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name="mesh-supervisor")
 
@@ -225,7 +225,11 @@ class Mesh:
 
     async def _supervise(self) -> None:
         while not self._closed:
-            for name in list(self._supervised):
+            try:  # stop() may run in another thread (asyncio.to_thread) and change the set meanwhile
+                names = list(self._supervised)
+            except RuntimeError:
+                names = []
+            for name in names:
                 process = self._processes.get(name)
                 if process is None or name in self._restarting or process.poll() is None:
                     continue
@@ -266,7 +270,8 @@ class Mesh:
                 log.warning("service %s restarted (restart %d)", name, self.restarts[name])
                 return
         except Exception:  # noqa: BLE001 - a supervisor bug must not end the run; it is logged
-            log.exception("restarting service %s failed", name)
+            if name in self._supervised:  # else stopped or killed on purpose meanwhile: nothing to report
+                log.exception("restarting service %s failed", name)
         finally:
             self._restarting.discard(name)
 
