@@ -221,6 +221,16 @@ def run(
     raise typer.Exit(int(code))
 
 
+def _cut_note(profile: Any) -> str:
+    """For a trace that the run's warm-up + duration cuts short: how many of its arrivals the run will send."""
+    if profile.arrival.process != "trace":
+        return ""
+    run_s = profile.warmup_s + profile.duration_s
+    sending = profile.arrival.trace.count_between(profile.arrival.speed, 0.0, run_s)
+    total = len(profile.arrival.trace)
+    return f" (the run sends {sending:,} of the trace's {total:,} arrivals: --duration ends it first)" if sending < total else ""
+
+
 def _number_option(value: str, flag: str) -> float:
     """A float option that also takes a word (``--rate-scale auto``); ``ConfigError`` naming ``flag`` otherwise."""
     try:
@@ -354,6 +364,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
         # of the garbage collector's scans, which otherwise grow with it while the load is driven.
         gc.freeze()
         say(f"driving {profile.arrival.describe()} for {profile.warmup_s:g} s warm-up + {profile.duration_s:g} s measured"
+            + _cut_note(profile)
             + (f", beside the control stream ({control_stream.rate_per_s:g} zero-work calls/s)" if control_stream else ""))
         watch.start()
         if show_live:
@@ -429,12 +440,19 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     return Exit.PASSED if result["passed"] else Exit.SLO_FAILED
 
 
+#: A calibration measured on a noisy machine is used for this long (s), then measured again by the next run that needs it.
+NOISY_CALIBRATION_TRUSTED_S = 600
+
+
 async def _calibration(say: Any) -> dict[str, Any] | None:
     """This machine's cached calibration, or a new one measured now (and cached); ``None`` when it cannot be had."""
     from .calibration.cache import cache_path, describe_age, load_calibration, save_calibration
     from .calibration.measure import calibrate
 
     found = load_calibration()
+    if found is not None and found.get("noisy") and found["age_s"] > NOISY_CALIBRATION_TRUSTED_S:
+        say(f"the cached calibration was measured on a noisy machine {describe_age(found['age_s'])} ago: measuring again")
+        found = None
     if found is not None:
         held = f"one load process holds {found['ceiling_per_s']:,.0f}/s" if found["ceiling_per_s"] else "no rate held on schedule"
         say(f"calibration of this machine: {held}, floor p99 {found['floor']['p99_ms']:.2f} ms at {found['floor']['rate_per_s']:g}/s "

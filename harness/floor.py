@@ -14,13 +14,13 @@ stream (harness/control.py) measures both at the same moments as the load;
 - ``inconclusive``: ``True`` for a *missed* SLO that the machine, not the
   system, explains. A verdict is inconclusive when
 
-  1. the threshold is within :data:`FLOOR_FACTOR` x of the floor ("this
-     machine's own p99 during the run was 9.4 ms: a 10 ms p99 cannot be
-     judged here"), or
-  2. the misses coincide with **stalls**: seconds in which the control's p99
+  1. the misses coincide with **stalls**: seconds in which the control's p99
      was at least :func:`stall_threshold_ms` (10 x its median, and at least
      :data:`STALL_MIN_MS`), and the SLO passes once those seconds (and the one
-     after each, whose calls were sent during the stall) are left out.
+     after each, whose calls were sent during the stall) are left out; or
+  2. the threshold is within :data:`FLOOR_FACTOR` x of the floor outside the
+     stalls ("this machine's own p99 during the run was 9.4 ms: a 10 ms p99
+     cannot be judged here").
 
 A met SLO stays met whatever the floor (the system was fast enough even on
 this machine). An inconclusive SLO does not fail the run (exit 0) unless
@@ -131,6 +131,22 @@ def _without_seconds(slo: Slo, stats: RunStats, seconds: range, left_out: set[in
     return good / total if total else None
 
 
+def _steady_floor_ms(control: RunStats, target: float, seconds: range, left_out: set[int]) -> float | None:
+    """The control's latency (ms) at quantile ``target`` over ``seconds`` except ``left_out``, from its per-second series."""
+    from .stats import series_percentiles
+
+    series = control.series.journeys.get("echo")
+    if series is None:
+        return None
+    merged: dict[int, int] = {}
+    for second in seconds:
+        if second not in left_out:
+            for bucket, count in series.histogram(second).items():
+                merged[bucket] = merged.get(bucket, 0) + count
+    (value_us,) = series_percentiles(merged, [target * 100])
+    return None if value_us is None else value_us / 1000
+
+
 def _quantile_label(target: float) -> str:
     return f"p{target * 100:.6g}"
 
@@ -161,17 +177,10 @@ def qualify(verdicts: Sequence[SloVerdict], slos: Sequence[Slo], stats: RunStats
         inconclusive = False
         floor_ms = None
         label = _quantile_label(slo.target)
-        if slo.good.latency_le_ms is not None:
+        threshold = slo.good.latency_le_ms
+        if threshold is not None:
             floor_ms = floor_histogram.get_value_at_percentile(slo.target * 100) / 1000
-            threshold = slo.good.latency_le_ms
-            if floor_ms * FLOOR_FACTOR >= threshold:
-                if verdict.passed:
-                    notes.append(f"met although this machine's own {label} during the run was {floor_ms:,.1f} ms")
-                else:
-                    notes.append(f"this machine's own {label} during the run was {floor_ms:,.1f} ms: "
-                                 f"a {threshold:g} ms {label} cannot be judged here")
-                inconclusive = not verdict.passed
-        if not verdict.passed and not inconclusive and stalls:
+        if not verdict.passed and stalls:
             where = ", ".join(stall.describe() for stall in stalls)
             without = _without_seconds(slo, stats, range(first, end), left_out)
             if without is not None and without >= slo.target:
@@ -180,6 +189,17 @@ def qualify(verdicts: Sequence[SloVerdict], slos: Sequence[Slo], stats: RunStats
             else:
                 shown = "" if without is None else f" ({without:.2%})"
                 notes.append(f"the machine stalled in {where}, but this SLO is missed without those seconds too{shown}")
+        if threshold is not None and not inconclusive:
+            # Outside the stalls (already judged above), what does this machine add to every call?
+            steady_ms = _steady_floor_ms(control, slo.target, range(first, end), left_out) if stalls else floor_ms
+            if steady_ms is not None and steady_ms * FLOOR_FACTOR >= threshold:
+                outside = " outside its stalls" if stalls else ""
+                if verdict.passed:
+                    notes.append(f"met although this machine's own {label}{outside} during the run was {steady_ms:,.1f} ms")
+                else:
+                    inconclusive = True
+                    notes.append(f"this machine's own {label}{outside} during the run was {steady_ms:,.1f} ms: "
+                                 f"a {threshold:g} ms {label} cannot be judged here")
         qualified.append(replace(verdict, floor_ms=None if floor_ms is None else round(floor_ms, 3),
                                  machine_note="; ".join(notes) or None, inconclusive=inconclusive))
     return qualified, stalls

@@ -63,11 +63,11 @@ def _start_server() -> tuple[subprocess.Popen[str], str]:
     return process, line.removeprefix("listening on ").strip()
 
 
-async def _step(channel: grpc.aio.Channel, rate: float) -> dict[str, Any]:
+async def _step(channel: grpc.aio.Channel, rate: float, step_s: float = STEP_S, warmup_s: float = STEP_WARMUP_S) -> dict[str, Any]:
     from ..control import control_profile
     from ..driver import Driver
 
-    profile = control_profile(STEP_WARMUP_S, STEP_S, rate)
+    profile = control_profile(warmup_s, step_s, rate)
     driver = Driver(profile, {"echo": channel})
     stats = await driver.run()
     journey = stats.journeys.get("echo")
@@ -79,12 +79,14 @@ async def _step(channel: grpc.aio.Channel, rate: float) -> dict[str, Any]:
             "send_lag_p99_ms": lag["p99_ms"], "errors": errors, "on_schedule": on_schedule}
 
 
-async def calibrate(say: Callable[[str], Any] = print) -> dict[str, Any]:
+async def calibrate(say: Callable[[str], Any] = print, *, rates: tuple[float, ...] = RATES, step_s: float = STEP_S,
+                    warmup_s: float = STEP_WARMUP_S) -> dict[str, Any]:
     """Measure this machine (see the module docstring); returns the calibration document (docs/cli.md ``casemesh calibrate``).
 
     ``{"fingerprint", "measured_at" (ISO 8601 UTC), "duration_s", "steps": [{"rate_per_s", "latency_ms": {count,
     p50_ms, p90_ms, p99_ms, p999_ms, max_ms}, "send_lag_p99_ms", "errors", "on_schedule"}], "ceiling_per_s",
-    "floor": {"p50_ms", "p99_ms"} (of the lowest-rate step), "cpu" (machine.CpuUse of the calibration), "noisy"}``. Raises ``HarnessError`` when the echo server cannot start.
+    "floor": {"p50_ms", "p99_ms"} (of the lowest-rate step), "cpu" (machine.CpuUse of the calibration), "noisy"}``.
+    ``rates``, ``step_s`` and ``warmup_s`` change the steps (tests use short ones). Raises ``HarnessError`` when the echo server cannot start.
     """
     began = time.monotonic()
     process, address = _start_server()
@@ -95,7 +97,7 @@ async def calibrate(say: Callable[[str], Any] = print) -> dict[str, Any]:
     async def measure(rate: float) -> bool:
         """One step at ``rate``, re-run once when it is off schedule (a blip is not a ceiling); ``True`` when on schedule."""
         for attempt in range(2):
-            step = await _step(channel, rate)
+            step = await _step(channel, rate, step_s, warmup_s)
             step["attempt"] = attempt + 1
             steps.append(step)
             say(_step_line(step))
@@ -108,7 +110,7 @@ async def calibrate(say: Callable[[str], Any] = print) -> dict[str, Any]:
             await asyncio.wait_for(channel.channel_ready(), 10)
             passed: float | None = None
             failed: float | None = None
-            for rate in RATES:
+            for rate in rates:
                 if not await measure(rate):
                     failed = rate
                     break
