@@ -146,6 +146,19 @@ async def one_slot():
     await asyncio.wait_for(task, 30)
 
 
+def lease_started() -> float:
+    return metric("grpc_server_started_total", grpc_type="unary", grpc_service=IDGEN, grpc_method="LeaseIds")
+
+
+async def until_started(before: float) -> None:
+    """Wait (at most 10 s) until a LeaseIds handler has started since ``before`` was read: its slot is taken."""
+    for _ in range(1000):
+        if lease_started() > before:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the call did not start within 10 s")
+
+
 async def status_of(call) -> grpc.StatusCode:
     try:
         await call
@@ -157,8 +170,9 @@ async def status_of(call) -> grpc.StatusCode:
 async def test_past_the_slots_calls_queue_briefly_then_are_refused(one_slot):
     one_slot = idgen_pb2_grpc.IdGeneratorServiceStub(one_slot.channel("sleeper"))
     before = shed(IDGEN, "LeaseIds")
-    busy = asyncio.create_task(status_of(one_slot.LeaseIds(idgen_pb2.LeaseIdsRequest(count=1500), timeout=30)))
-    await asyncio.sleep(0.2)  # the slot is taken
+    started = lease_started()
+    busy = asyncio.create_task(status_of(one_slot.LeaseIds(idgen_pb2.LeaseIdsRequest(count=2500), timeout=30)))
+    await until_started(started)  # the slot is taken
     waiting = asyncio.create_task(status_of(one_slot.LeaseIds(idgen_pb2.LeaseIdsRequest(count=1), timeout=30)))
     await asyncio.sleep(0.05)
     refused = asyncio.create_task(status_of(one_slot.LeaseIds(idgen_pb2.LeaseIdsRequest(count=1), timeout=30)))
@@ -176,10 +190,14 @@ async def test_past_the_slots_calls_queue_briefly_then_are_refused(one_slot):
 
 async def test_a_queued_call_gets_the_slot_when_it_frees(one_slot):
     one_slot = idgen_pb2_grpc.IdGeneratorServiceStub(one_slot.channel("sleeper"))
-    busy = asyncio.create_task(status_of(one_slot.LeaseIds(idgen_pb2.LeaseIdsRequest(count=100), timeout=30)))
-    await asyncio.sleep(0.02)
+    before = shed(IDGEN, "LeaseIds")
+    started = lease_started()
+    busy = asyncio.create_task(status_of(one_slot.LeaseIds(idgen_pb2.LeaseIdsRequest(count=200), timeout=30)))
+    await until_started(started)
+    # Sent while the slot is held: it waits (the queue allows 300 ms) and runs once the slot frees.
     assert await status_of(one_slot.LeaseIds(idgen_pb2.LeaseIdsRequest(count=1), timeout=30)) == grpc.StatusCode.OK
-    assert await busy == grpc.StatusCode.OK
+    assert busy.done() and busy.result() == grpc.StatusCode.OK
+    assert shed(IDGEN, "LeaseIds") == before
 
 
 @pytest.fixture
@@ -216,8 +234,9 @@ async def test_health_checks_are_answered_while_every_slot_is_taken(one_slot):
 
     channel = one_slot.channel("sleeper")
     stub = idgen_pb2_grpc.IdGeneratorServiceStub(channel)
-    busy = asyncio.create_task(status_of(stub.LeaseIds(idgen_pb2.LeaseIdsRequest(count=1000), timeout=30)))
-    await asyncio.sleep(0.2)
+    started = lease_started()
+    busy = asyncio.create_task(status_of(stub.LeaseIds(idgen_pb2.LeaseIdsRequest(count=1500), timeout=30)))
+    await until_started(started)
     queued = asyncio.create_task(status_of(stub.LeaseIds(idgen_pb2.LeaseIdsRequest(count=1), timeout=30)))
     await asyncio.sleep(0.05)
     # Slot and queue are full, but health and reflection are never shed.
