@@ -9,9 +9,10 @@ from the topology's ``server:`` section (:class:`~.topology.ServerPolicy`):
   ends it: success, error, cancellation);
 - with every slot taken, up to ``max_queued_rpcs`` calls wait for one, first
   come first served, for at most ``max_queue_wait_ms``;
-- a full queue (``queue_full``), a wait that ran out (``queue_timeout``), or a
-  per-method bound from ``limits`` (``method_limit``) rejects the call at once,
-  before its body is decoded or any work is done;
+- a full queue (``queue_full``, at once), a wait that ran out
+  (``queue_timeout``), or a per-method bound from ``limits``
+  (``method_limit``, at once) rejects the call without decoding its body or
+  doing any of its work;
 - optionally (``max_start_wait_ms``, off by default), a call that waited
   longer than that between the server taking it and its handler starting
   (for a slot, or for a saturated event loop) is rejected (``start_timeout``);
@@ -27,9 +28,10 @@ counted in ``grpc_server_handled_total{grpc_code="ResourceExhausted"}`` and in
 ``casemesh_server_shed_total{grpc_service, grpc_method, reason}``.
 
 The health and reflection services are never shed, so probes and ``grpcurl``
-keep working under overload. The design is the static-limit-plus-queue of
-Netflix's concurrency-limits and Envoy's overload manager; limits are not
-adapted to observed latency.
+keep working under overload. The limits are fixed, like Envoy's cluster
+circuit breakers (``max_requests`` with ``max_pending_requests``) and the
+``FixedLimit`` of Netflix's concurrency-limits; they are not adapted to
+observed latency.
 """
 
 from __future__ import annotations
@@ -39,8 +41,12 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
+
+if TYPE_CHECKING:
+    from .topology import ServerPolicy
 
 #: Reasons (``reason`` label of ``casemesh_server_shed_total``).
 QUEUE_FULL = "queue_full"
@@ -307,7 +313,7 @@ class Admission:
         return Gate(service, method, limiter, method_limiter, limits, self._shed)
 
 
-def limits_from_policy(policy: object) -> AdmissionLimits:
+def limits_from_policy(policy: ServerPolicy) -> AdmissionLimits:
     """The :class:`AdmissionLimits` of a topology's ``server:`` section (:class:`~.topology.ServerPolicy`)."""
     return AdmissionLimits(
         max_concurrent_rpcs=policy.max_concurrent_rpcs, max_queued_rpcs=policy.max_queued_rpcs,
