@@ -219,3 +219,31 @@ async def test_a_rejection_of_any_kind_of_method_is_resource_exhausted_with_push
     assert registry.get_sample_value("grpc_server_started_total", labels) == 1
     assert registry.get_sample_value("casemesh_server_shed_total",
                                      {"grpc_service": SERVICE, "grpc_method": "Resolve", "reason": QUEUE_FULL}) == 1
+
+
+async def test_a_method_limit_rejection_names_the_method_and_its_bound():
+    import grpc
+
+    from casemesh.services.runtime.interceptors.server import ServerInterceptor
+    from casemesh.services.runtime.metrics import RpcMetrics
+
+    registry = CollectorRegistry()
+    interceptor = ServerInterceptor(metrics=RpcMetrics("server", registry), admission=Admission(
+        AdmissionLimits(limits={f"{SERVICE}/Shorten": 1}), registry=registry))
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: None)
+
+    class Details:
+        method = f"/{SERVICE}/Shorten"
+        invocation_metadata = ()
+
+    async def continuation(details):
+        return handler
+
+    await interceptor.intercept_service(continuation, Details())
+    rejecter = await interceptor.intercept_service(continuation, Details())
+    context = _Context()
+    with pytest.raises(RuntimeError):
+        await rejecter.unary_unary(None, context)
+    assert context.aborted[1] == f"{SERVICE}/Shorten is at its limit of 1 calls in flight (method_limit); retry after 100 ms"
+    assert registry.get_sample_value("casemesh_server_shed_total",
+                                     {"grpc_service": SERVICE, "grpc_method": "Shorten", "reason": METHOD_LIMIT}) == 1

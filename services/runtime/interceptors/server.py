@@ -35,7 +35,7 @@ from typing import Any
 
 import grpc
 
-from ..admission import DEADLINE, Admission, Gate
+from ..admission import DEADLINE, METHOD_LIMIT, Admission, Gate
 from ..deadlines import INBOUND_DEADLINE
 from ..decoding import DecodeLog, Undecodable, guarded, message_type_name
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unauthenticated
@@ -199,8 +199,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             return rejecter
         gate, observer, handler = cached.gate, cached.observer, cached.handler
         limiter = gate.service_limiter
-        details = (f"{gate.service} is at its limit of {limiter.limit} calls in flight and {limiter.max_queue} waiting "
-                   f"({reason}); retry after {gate.pushback[0][1]} ms")
+        if reason == METHOD_LIMIT:
+            bound = f"{gate.service}/{gate.method} is at its limit of {gate.method_limiter.limit} calls in flight"
+        else:
+            bound = f"{gate.service} is at its limit of {limiter.limit} calls in flight and {limiter.max_queue} waiting"
+        details = f"{bound} ({reason}); retry after {gate.pushback[0][1]} ms"
 
         async def reject(request: Any, context: grpc.aio.ServicerContext) -> None:
             started_at = time.perf_counter()
