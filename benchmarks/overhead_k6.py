@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -70,6 +71,9 @@ sys.path.insert(0, str(ROOT))
 from tests.ground_truth_server import MIXTURE_DECK_MS, GroundTruthServer  # noqa: E402
 
 PIECES = ("added-latency", "cpu", "fixed-cost", "ceiling")
+#: k6 VUs pre-allocated per req/s against the delay server (benchmarks/k6_echo.js reads VUS; its default, 20, is for
+#: the zero-work server): a VU is busy for a whole call, so k6 needs about rate x delay of them.
+K6_VUS_PER_RPS = 0.1
 #: Requests of the fixed-cost run: 10/s for 1 s of warm-up and 1 s measured.
 FIXED_RATE, FIXED_WARMUP_S, FIXED_DURATION_S = 10.0, 1.0, 1.0
 
@@ -115,8 +119,12 @@ def added_latency(rates: list[float], warmup_s: float, duration_s: float, repeat
                     server.configure(MIXTURE_DECK_MS, seed=int(rate))
                     if client == "casemesh":
                         step = harness_step(server, rate, 1, warmup_s, duration_s, lag_bound_ms=2.0)
-                    else:
-                        step = k6_step(server, rate, warmup_s, duration_s)
+                    else:  # enough pre-allocated VUs for the calls in flight (≈ rate x 28 ms mean delay, bursts of 200 ms)
+                        os.environ["VUS"] = str(max(20, math.ceil(rate * K6_VUS_PER_RPS)))
+                        try:
+                            step = k6_step(server, rate, warmup_s, duration_s)
+                        finally:
+                            del os.environ["VUS"]
                     step.own = server.report()["handling_ms"]
                     return step
                 step = undisturbed(one, repeats)
@@ -313,7 +321,22 @@ def tables(data: dict[str, Any]) -> str:
         lines.append("")
         summary.append(f"| one process on schedule, req/s | {_f(c['casemesh']['holds_up_to_rps'], ',.0f')} | "
                        f"{_f(c['bare']['holds_up_to_rps'], ',.0f')} (bare client) | {_f(c['ratio'])}x |")
+    noise = _foreign(data)
+    if noise:
+        other = sum(f["other_s"] for f in noise) / max(sum(f["wall_s"] for f in noise), 1e-9)
+        lines += [f"Other processes during the {len(noise)} runs that measured it: {other:.2f} cores on average; "
+                  f"{sum(1 for f in noise if f['disturbed'])} of them disturbed (> 15% of a core or steal).", ""]
     return "\n".join(lines + ["Summary (casemesh / k6; the ceiling: / the bare client)", "", *summary])
+
+
+def _foreign(node: Any) -> list[dict[str, Any]]:
+    """Every ``foreign`` record (workers_k6.ForeignLoad: the rest of the machine during one run) found in ``node``."""
+    if isinstance(node, dict):
+        found = [node["foreign"]] if isinstance(node.get("foreign"), dict) and "other_s" in node["foreign"] else []
+        return found + [f for key, value in node.items() if key != "foreign" for f in _foreign(value)]
+    if isinstance(node, list):
+        return [f for value in node for f in _foreign(value)]
+    return []
 
 
 def main() -> int:
