@@ -325,6 +325,8 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     cpu_use = None
     try:
         scrape = {} if mesh is None else {name: e.metrics_address for name, e in mesh.topology.services.items() if e.metrics_address}
+        if mesh is not None:  # casemesh_mesh_restarts_total{service}: services the mesh restarted after a crash
+            monitor.metrics.registry.register(mesh.collector())
         await monitor.start(scrape, check=lambda api: check_queries(profile.slos, api))
         tracer = provider.get_tracer("casemesh.harness")
         seeder = Driver(profile, channels, rng_seed=seed, tracer=tracer, trace_ratio=trace_ratio)
@@ -411,6 +413,9 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     else:
         worker_info = [worker_summary(index=0, pid=os.getpid(), stats=stats, start_skew_s=0.0, cpu_s=cpu_s)]
     target_info = {"mode": "external" if mesh is None else "embedded", "services": targets}
+    if mesh is not None:  # crashes during the run and the restarts that followed (harness/supervisor.py)
+        target_info["restarts"] = {name: count for name, count in mesh.restarts.items() if count}
+        target_info["restart_events"] = list(mesh.restart_events)
     environment = {
         "machine": fingerprint(),
         "calibration": _calibration_summary(calibration),

@@ -58,6 +58,8 @@ from .errors import ConfigError
 
 #: Line colours: p50, p99, thresholds, intended/sent/completed, warm-up shade.
 P50, P99, THRESHOLD, CAPACITY = "#4c72b0", "#dd8452", "#c44e52", "#55a868"
+#: The control stream's per-second p99 (the machine's own floor, harness/control.py) on latency plots.
+FLOOR = "#8c8c8c"
 WARMUP_SHADE, DRAIN_SHADE = "#9e9e9e", "#c9b6e4"
 #: Time plots draw at most this many points per line; longer runs are binned (:func:`bin_seconds`):
 #: 15 minutes at one point per second, an hour at one per 4 s. Keeps an hour's report near 1 MB.
@@ -270,6 +272,10 @@ def _verdict_text(result: Mapping[str, Any]) -> tuple[str, str]:
     aside = f" ({skipped} not evaluated: no Prometheus)" if skipped else ""
     if not result.get("valid", True):
         return "invalid", "RUN INVALID: " + "; ".join(result.get("invalid_reasons", []))
+    inconclusive = [s["name"] for s in evaluated if not s["passed"] and s.get("inconclusive")]
+    if result.get("passed") and inconclusive:
+        return "pass", (f"PASSED: {len(evaluated) - len(inconclusive)} SLOs met, {len(inconclusive)} inconclusive on this machine "
+                        f"({', '.join(inconclusive)}){aside}")
     if result.get("passed"):
         return "pass", f"PASSED: all {len(evaluated)} {'evaluated ' if skipped else ''}SLOs met{aside}"
     failed = [s["name"] for s in evaluated if not s["passed"]]
@@ -294,7 +300,8 @@ def _run_header(result: Mapping[str, Any]) -> str:
         ("target", f"{target.get('mode')}: " + ", ".join(f"{s} {a}" for s, a in target.get("services", {}).items())),
         ("throughput", f"offered {throughput.get('offered_rps') or 0:,.1f}/s, completed {throughput.get('completed_rps') or 0:,.1f}/s "
                        f"over {throughput.get('measured_s') or 0:g} s"),
-        ("environment", ", ".join(f"{k} {v}" for k, v in environment.items())),
+        ("environment", ", ".join(f"{k} {v}" for k, v in environment.items() if not isinstance(v, (dict, list)) and v is not None)),
+        *_machine_facts(result),
         ("started", f"{result.get('started_at')} (casemesh {result.get('casemesh_version')}, result schema {result.get('schema_version')})"),
     ]
     window = (result.get("prometheus") or {}).get("window")
@@ -311,6 +318,13 @@ def _run_header(result: Mapping[str, Any]) -> str:
             f'<p class="validity">{_e(validity)}</p><table class="facts">{rows}</table></header>')
 
 
+def _machine_facts(result: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Header rows on the machine: the control's floor, stalls, CPU noise, and how the rate and load processes were chosen."""
+    from .report import machine_lines
+
+    return [("machine", line.plain) for line in machine_lines(dict(result))]
+
+
 def _slo_section(verdicts: Sequence[Mapping[str, Any]]) -> str:
     from .report import twins_together
 
@@ -321,14 +335,19 @@ def _slo_section(verdicts: Sequence[Mapping[str, Any]]) -> str:
     for v in twins_together(list(verdicts)):
         twin = v.get("twin_of") in names
         name = (f'<span class="twin">↳ </span>' if twin else "") + f"{_e(v.get('display_name') or v['name'])}<br><small>{_e(v['name'])}</small>"
+        note = _e(v.get("note") or "") + (f"<br><small>{_e(v['machine_note'])}</small>" if v.get("machine_note") else "")
+        floor = "" if v.get("floor_ms") is None else _e(f"p{v['target'] * 100:g} = {v['floor_ms']:,.2f} ms")
+        badge = '<span class="badge na">INCONCLUSIVE</span>' if v.get("inconclusive") and not v.get("passed") else _badge(v.get("passed"))
         rows.append([name, _e(v.get("source", "casemesh")), _e(v.get("objective")), _e(f"{v['target'] * 100:g}%"),
                      _e(_pct(v.get("measured"))), _e("-" if v.get("error_budget") is None else f"{v['error_budget'] * 100:.4g}%"),
-                     _e(_pct(v.get("budget_burnt"), 0)), _e(v.get("note") or ""), _badge(v.get("passed"))])
-    table = _table(["SLO", "source", "objective", "target", "measured", "error budget", "budget burnt", "note", "verdict"],
+                     _e(_pct(v.get("budget_burnt"), 0)), note, floor, badge])
+    table = _table(["SLO", "source", "objective", "target", "measured", "error budget", "budget burnt", "note", "machine floor", "verdict"],
                    rows, numeric=range(3, 7), raw=True)
     return ("<section><h2>SLOs</h2>" + table +
             '<p class="muted">measured = good / total calls; error budget = 1 − target; budget burnt = (1 − measured) / (1 − target): '
-            "above 100 % the SLO is missed. <code>prometheus</code> SLOs are server-side twins judged by PromQL.</p></section>")
+            "above 100 % the SLO is missed. <code>prometheus</code> SLOs are server-side twins judged by PromQL. "
+            "Machine floor: the control stream's latency at the SLO's quantile, what this machine adds to any call; "
+            "INCONCLUSIVE: missed where the machine's stalls or floor explain it (docs/cli.md).</p></section>")
 
 
 def _calls_rows(calls: Mapping[str, Mapping[str, Any]], short: bool) -> list[list[str]]:
@@ -361,7 +380,8 @@ def _latency_over_time_section(result: Mapping[str, Any], thresholds: list[Thres
     resolution = series.get("resolution", {})
     note = (f'<p class="muted">p50 and p99 of the calls that ended in each second (warm-up included, shaded), from log buckets '
             f'({resolution.get("buckets_per_octave", "?")} per doubling: within ±{resolution.get("relative_error", 0):.1%}). '
-            "Dashed: the latency threshold of an SLO on that RPC or journey.")
+            "Dashed: the latency threshold of an SLO on that RPC or journey. Dotted grey: the machine's own p99 in that second "
+            "(the control stream: zero-work calls beside the load), where the run had one.")
     width = bin_seconds(series.get("seconds", 0))
     if width > 1:
         note += (f" The run is long: one point per {width} s, the median of those seconds' p50s and the highest of their p99s "
@@ -372,23 +392,31 @@ def _latency_over_time_section(result: Mapping[str, Any], thresholds: list[Thres
     for kind, heading in (("rpcs", "RPCs"), ("journeys", "Journeys")):
         group = series.get(kind) or {}
         if group:
-            parts.append(f"<h3>{heading}</h3>" + _svg(_latency_over_time_figure(group, kind, series, result.get("timeline"), thresholds)))
+            parts.append(f"<h3>{heading}</h3>" + _svg(_latency_over_time_figure(group, kind, series, result.get("timeline"), thresholds,
+                                                                              (result.get("environment") or {}).get("control"))))
     return "".join(parts) + "</section>"
 
 
 def _latency_over_time_figure(group: Mapping[str, Mapping[str, Any]], kind: str, series: Mapping[str, Any],
-                              timeline: Mapping[str, Any] | None, thresholds: list[Threshold]) -> Figure:
+                              timeline: Mapping[str, Any] | None, thresholds: list[Threshold],
+                              control: Mapping[str, Any] | None = None) -> Figure:
     seconds = series.get("seconds", 0)
     width = bin_seconds(seconds)
+    floor_p99 = [s.get("p99_ms") for s in (control or {}).get("per_second", [])]
     figure = Figure(figsize=(10, 1.8 * len(group) + 0.6), layout="constrained")
     axes = figure.subplots(len(group), 1, sharex=True, squeeze=False)[:, 0]
     for axis, (name, points) in zip(axes, group.items()):
         p50 = binned(points.get("p50_ms", []), width, statistics.median)
         p99 = binned(points.get("p99_ms", []), width, max)
+        if floor_p99:
+            floor = binned(floor_p99, width, max)
+            axis.plot(_centres(len(floor), width), floor, color=FLOOR, linestyle=":", linewidth=1.0,
+                      label="machine floor p99 (control)" if width == 1 else f"machine floor p99 (highest of {width} s)")
         dots = {"marker": "o", "ms": 2.5} if len(p50) <= 120 else {}  # a second between empty ones is a dot, not nothing
         axis.plot(_centres(len(p50), width), p50, color=P50, label="p50" if width == 1 else f"p50 (median of {width} s)", **dots)
         axis.plot(_centres(len(p99), width), p99, color=P99, label="p99" if width == 1 else f"p99 (highest of {width} s)", **dots)
         values = [v for key in ("p50_ms", "p99_ms") for v in points.get(key, []) if v is not None]
+        values += [v for v in floor_p99 if v is not None]
         if not values:
             axis.text(0.5, 0.5, "no calls", transform=axis.transAxes, ha="center", va="center", color="#777")
         for threshold in thresholds:
