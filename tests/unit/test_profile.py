@@ -380,3 +380,38 @@ def test_shipped_trace_profile_loads():
     assert (profile.warmup_s, profile.duration_s) == (5, 30)
     assert {j.name: j.weight for j in profile.journeys} == {j.name: j.weight for j in load_profile("url-shortener").journeys}
 
+
+
+# -- what `casemesh validate` prints ---------------------------------------------------------------
+
+
+def validate_command(path: Path):
+    from typer.testing import CliRunner
+
+    from casemesh.harness.cli import app
+
+    return CliRunner().invoke(app, ["validate", str(path)])
+
+
+def test_validate_lists_every_problem_with_file_line_and_field(write):
+    path, text = write(("duration_s: 60", "duraton_s: 60"), ("name: url-shortener", "name: URL_Shortener"))
+    done = validate_command(path)
+    assert done.exit_code == 2
+    assert done.stderr.splitlines() == [  # the missing key last: it is what the misspelt one causes
+        f"config error: {path}:{line_of(text, 'name: URL_')}: metadata.name: String should match pattern '^[a-z0-9-]+$'",
+        f"config error: {path}:{line_of(text, 'duraton_s')}: duraton_s: unknown field 'duraton_s' (did you mean 'duration_s'?)",
+        f"config error: {path}:{line_of(text, 'apiVersion')}: duration_s: Field required",  # the mapping that lacks it
+    ]
+
+
+def test_markup_in_a_csv_cell_and_a_path_is_printed_as_written(write, tmp_path: Path):
+    path, _ = write(arrival("  process: trace\n  file: t.csv\n  format: seconds"))
+    (path.parent / "t.csv").write_text("t\n0\n[/]oops[bold]\n")
+    done = validate_command(path)
+    assert done.exit_code == 2 and isinstance(done.exception, SystemExit)
+    assert done.stderr.strip() == f"config error: {path.parent / 't.csv'}:3: t: expected a finite number, found '[/]oops[bold]'"
+    folder = tmp_path / "a[" / "]b[red]"
+    folder.mkdir(parents=True)
+    (folder / "p.yaml").write_text("kind: [")
+    done = validate_command(folder / "p.yaml")
+    assert done.exit_code == 2 and f"config error: {folder / 'p.yaml'}:1: invalid YAML" in done.stderr
