@@ -1112,6 +1112,9 @@ def report(
     except ConfigError as error:
         _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:  # JSON, but not shaped as casemesh writes it
+        _print_error("config error", f"{document}: not a casemesh result document ({type(error).__name__}: {error})")
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
     path = out or document.parent / ("capacity.html" if kind == "capacity" else "report.html")
     try:
         path.write_text(page, encoding="utf-8")

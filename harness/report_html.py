@@ -841,7 +841,7 @@ def render_report_file(path: Path) -> tuple[str, str]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ConfigError(f"cannot read it: {error.strerror or error}", file=str(path)) from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"not JSON: {error}", file=str(path)) from None
     if not isinstance(document, dict):
         raise ConfigError("not a casemesh result document", file=str(path))

@@ -7,6 +7,8 @@ inserted): profile YAML, SLO YAML and the trace and rate-curve CSVs through
 topology YAML through ``load_topology`` (``casemesh serve`` would start
 servers). A mutation may leave the file valid (exit 0); anything else must be
 exit 2 with ``config error: ...`` on stderr, and no exception may escape.
+``casemesh report`` gets documents that are not results (not UTF-8, other
+JSON shapes).
 
 The default run is short and deterministic (``derandomize``, no example
 database; 20 examples per loader); ``CASEMESH_FUZZ_EXAMPLES=1500`` runs a longer search
@@ -278,3 +280,13 @@ def test_recording(folder: Path, content: bytes):
     path = folder / "calls.cmrec"
     path.write_bytes(content)
     assert_exit_2_or_valid(casemesh("recording", "info", str(path)), content)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe", b"{}", b"[1]", b'{"rpcs": 5, "slos": 5}', b'{"steps": [1], "capacity_rate_per_s": "x"}',
+                                     b'{"rpcs": {"a": 1}, "slos": [{"name": 1}]}'])
+def test_report_of_a_document_that_is_not_a_result(folder: Path, content: bytes):
+    path = folder / "result.json"
+    path.write_bytes(content)
+    done = casemesh("report", str(path), "--out", str(folder / "report.html"))
+    assert_exit_2_or_valid(done, content)
+    assert done.exit_code == 2
