@@ -429,33 +429,43 @@ def load_slos(
 
     ``display_path`` names the file in errors (default ``str(path)``). When
     ``rpcs`` / ``journeys`` are given, every ``rpc`` / ``journey`` an SLO
-    selects must be among them. Problems raise ``ConfigError`` with the line
-    and field (``spec.objectives[0].target``; prefixed with the 0-based
-    document index, ``[2].spec...``, when the file holds several documents).
+    selects must be among them. Problems raise one ``ConfigError`` listing
+    every problem of every document (its ``more``), each with the line and
+    field (``spec.objectives[0].target``; prefixed with the 0-based document
+    index, ``[2].spec...``, when the file holds several documents); twins are
+    checked once every document is valid.
     """
     documents = load_documents(path, display_path)
     if not documents:
         raise ConfigError("no SLO documents in the file", file=display_path or str(path))
     slos: list[Slo] = []
+    failures: list[ConfigError] = []
     first_index: dict[str, int] = {}
     for index, document in enumerate(documents):
         prefix = f"[{index}]" if len(documents) > 1 else ""
         try:
             parsed = SloDocument.model_validate(document.data)
         except ValidationError as error:
-            raise document.error(problems_from(error, _relocated, model=SloDocument), field_prefix=prefix) from None
+            failures.append(document.error(problems_from(error, _relocated, model=SloDocument), field_prefix=prefix))
+            continue
         problems = _cross_field_problems(parsed, rpcs, journeys)
         name = parsed.metadata.name
         if name in first_index:
             problems.insert(0, Problem(("metadata", "name"), f"duplicate SLO name {name!r} (also document [{first_index[name]}])"))
+        else:
+            first_index[name] = index
         if problems:
-            raise document.error(problems, field_prefix=prefix)
-        first_index[name] = index
+            failures.append(document.error(problems, field_prefix=prefix))
+            continue
         slos.append(_slo(parsed, document, prefix))
-    for index, (document, slo) in enumerate(zip(documents, slos)):
-        problem = _twin_problem(slo, slos)
-        if problem:
-            raise document.error([problem], field_prefix=f"[{index}]" if len(documents) > 1 else "")
+    if not failures:
+        for index, (document, slo) in enumerate(zip(documents, slos)):
+            problem = _twin_problem(slo, slos)
+            if problem:
+                failures.append(document.error([problem], field_prefix=f"[{index}]" if len(documents) > 1 else ""))
+    if failures:
+        first, *others = failures
+        raise ConfigError(first.message, file=first.file, line=first.line, field=first.field, more=[*first.more, *others])
     return slos
 
 

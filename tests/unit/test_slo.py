@@ -327,3 +327,19 @@ def test_file_without_documents(tmp_path: Path):
     path = tmp_path / "empty.slo.yaml"
     path.write_text("---\n")
     assert pytest.raises(ConfigError, load_slos, path).value.message == "no SLO documents in the file"
+
+
+def test_every_problem_of_every_document_is_listed(tmp_path: Path):
+    documents = [slo_document("first", target=99), slo_document("second"),
+                 set_in(slo_document("third"), ("spec", "budgetingMethod"), "Timeslices"), slo_document("second")]
+    documents[1]["spec"]["serivce"] = documents[1]["spec"].pop("service")
+    path, text = write_documents(tmp_path, *documents)
+    error = pytest.raises(ConfigError, load_slos, path).value
+    assert [(e.field, e.message.split(":")[0]) for e in error.problems] == [
+        ("[0].spec.objectives[0].target", "must be less than 1"),
+        ("[1].spec.serivce", "unknown field 'serivce' (did you mean 'service'?)"),
+        ("[1].spec.service", "Field required"),
+        ("[2].spec.budgetingMethod", "only 'Occurrences' is supported, not 'Timeslices'"),
+    ]
+    assert str(error).splitlines()[0] == f"{path}:{error.line}: [0].spec.objectives[0].target: {error.message}"
+    assert len(str(error).splitlines()) == 4 and all(line.startswith(f"{path}:") for line in str(error).splitlines())
