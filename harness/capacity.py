@@ -34,6 +34,12 @@ allowed). A failing step is one of:
     latency SLO's quantile is at least :data:`COLLAPSE_FACTOR` times its
     threshold, or the load generator fell clearly behind (send lag p99 above
     2x its bound). Not re-run; stepping up stops at once.
+``stalled``
+    the step missed, but every SLO it missed is *inconclusive* by the step's
+    control stream (harness/floor.py): the machine stalled during the step
+    and the misses sit in those seconds, or the thresholds are within 3x of
+    the machine's floor. It says nothing about the system, so it is **re-run
+    once** like a marginal step; a re-run that stalls again counts as a fail.
 ``fail``
     anything else: a clear but not extreme miss. Not re-run.
 
@@ -174,7 +180,7 @@ class Plan:
 class StepOutcome:
     """What one step at ``rate_per_s`` (offered requests/s) measured, and its verdict.
 
-    ``kind`` is ``"pass"``, ``"marginal"``, ``"fail"`` or ``"collapse"`` (module
+    ``kind`` is ``"pass"``, ``"marginal"``, ``"stalled"``, ``"fail"`` or ``"collapse"`` (module
     docstring); ``passed`` is ``kind == "pass"``; ``valid`` false when the load
     generator fell behind (send-lag p99 above the bound); ``harness_limited``
     when it fell behind while every SLO was met. ``reason`` says why in words
@@ -211,6 +217,8 @@ class StepOutcome:
         return {
             "rate_per_s": self.rate_per_s,
             "passed": self.passed,
+            "kind": self.kind,
+            "rerun": self.rerun,
             "valid": self.valid,
             "reason": self.reason,
             "slos": self.slos,
@@ -275,7 +283,8 @@ def judges_errors(slos: Sequence[Slo]) -> bool:
 
 
 def judge_step(*, rate_per_s: float, profile: Any, stats: RunStats, verdicts: Sequence[SloVerdict],
-               invalid_reasons: Sequence[str], send_lag_bound_ms: float, result: dict[str, Any]) -> StepOutcome:
+               invalid_reasons: Sequence[str], send_lag_bound_ms: float, result: dict[str, Any],
+               stalls: Sequence[str] = ()) -> StepOutcome:
     """The verdict of one step at ``rate_per_s`` requests/s.
 
     ``profile`` is the step's profile (its ``slos`` and ``journeys``);
@@ -284,8 +293,9 @@ def judge_step(*, rate_per_s: float, profile: Any, stats: RunStats, verdicts: Se
     validity problems (empty when valid); ``send_lag_bound_ms`` the send-lag
     p99 bound behind them (ms); ``result`` the step's result document
     (:func:`~casemesh.harness.result.build_result`), for the per-RPC and
-    per-journey percentiles and the achieved rate. Kinds and rules: module
-    docstring.
+    per-journey percentiles and the achieved rate; ``stalls`` the step's
+    control-stream stalls in words (harness/floor.py), when it had a control.
+    Kinds and rules: module docstring.
     """
     slos_by_name = {s.name: s for s in profile.slos}
     evaluated = [v for v in verdicts if v.evaluated and v.passed is not None]
@@ -368,6 +378,10 @@ def judge_step(*, rate_per_s: float, profile: Any, stats: RunStats, verdicts: Se
         kind = "pass"
     elif collapse:
         kind = "collapse"
+    elif failed_slos and valid and all(v.inconclusive for v in failed_slos):
+        kind = "stalled"
+        notes = [v.machine_note for v in failed_slos if v.machine_note]
+        problems.append("the machine, not the system: " + ("; ".join(dict.fromkeys(notes)) or ", ".join(stalls) or "inconclusive"))
     else:
         kind = "marginal" if marginal else "fail"
     reason = "; ".join(([f"collapse: {collapse}" + (f": {detail}" if detail else "")] if collapse else []) + problems)
@@ -473,14 +487,15 @@ async def search(plan: Plan, run_step: StepRunner, *, on_step: Callable[[StepOut
             break
         outcome = await run(rate)
         final = outcome
-        if outcome.kind == "marginal":
+        if outcome.kind in ("marginal", "stalled"):
+            why = "near the boundary" if outcome.kind == "marginal" else "the machine stalled"
             limit = bound()
             if limit:
-                outcome.reason += f" [near the boundary, not re-run: {limit}]"
+                outcome.reason += f" [{why}, not re-run: {limit}]"
             else:
-                outcome.reason += " [near the boundary: re-run once]"
+                outcome.reason += f" [{why}: re-run once]"
                 final = await run(rate, rerun=True)
-                if final.kind == "marginal":
+                if final.kind in ("marginal", "stalled"):
                     final.kind = "fail"  # a re-run is not re-run again
                 final.reason = f"re-run of {_rate(rate)}" + (f": {final.reason}" if final.reason else ": passed")
         if final.kind == "collapse":
@@ -533,7 +548,12 @@ def capacity_document(profile: Any, steps: Sequence[StepOutcome], capacity_per_s
                     "rpcs": {NAME: {"p50_ms", "p99_ms", "count", "errors": {CODE: n}}},
                     "journeys": {NAME: {...same}},
                     "send_lag_p99_ms", "achieved_rps"}],
-         "capacity_rate_per_s": float | null, "stopped_reason": str}
+         "capacity_rate_per_s": float | null, "stopped_reason": str,
+         "repeats": [{"rate_per_s", "runs", "journeys": {NAME: {"p99_ms": [...], "spread": max / min}}}]}
+
+    ``repeats`` lists the rates measured more than once (re-runs of marginal
+    or stalled steps, bisection landing on a rate again): the spread of their
+    p99s is how much one step's verdict can be trusted on this machine.
     """
     return {
         "schema_version": SCHEMA_VERSION,
@@ -541,7 +561,26 @@ def capacity_document(profile: Any, steps: Sequence[StepOutcome], capacity_per_s
         "steps": [s.to_dict() for s in steps],
         "capacity_rate_per_s": capacity_per_s,
         "stopped_reason": stopped_reason,
+        "repeats": repeats(steps),
     }
+
+
+def repeats(steps: Sequence[StepOutcome]) -> list[dict[str, Any]]:
+    """Rates run more than once, with each journey's p99 per run and its spread (highest / lowest)."""
+    by_rate: dict[float, list[StepOutcome]] = {}
+    for step in steps:
+        by_rate.setdefault(step.rate_per_s, []).append(step)
+    found = []
+    for rate, runs in sorted(by_rate.items()):
+        if len(runs) < 2:
+            continue
+        journeys = {}
+        for name in runs[0].journeys:
+            values = [r.journeys.get(name, {}).get("p99_ms") for r in runs]
+            if all(v for v in values):
+                journeys[name] = {"p99_ms": values, "spread": round(max(values) / min(values), 2)}
+        found.append({"rate_per_s": rate, "runs": len(runs), "kinds": [r.kind for r in runs], "journeys": journeys})
+    return found
 
 
 def slo_subjects(slos: Sequence[Slo]) -> list[tuple[str, str]]:
@@ -563,8 +602,8 @@ def _ms(value: float | None) -> str:
 def _verdict_text(outcome: StepOutcome) -> Text:
     if outcome.passed:
         return Text("PASS", style="bold green")
-    label = {"collapse": "COLLAPSE", "marginal": "FAIL (near)"}.get(outcome.kind, "FAIL")
-    return Text(label, style="bold red")
+    label = {"collapse": "COLLAPSE", "marginal": "FAIL (near)", "stalled": "STALLED"}.get(outcome.kind, "FAIL")
+    return Text(label, style="bold yellow" if outcome.kind == "stalled" else "bold red")
 
 
 def _step_cells(outcome: StepOutcome, subjects: Sequence[tuple[str, str]]) -> list[str]:

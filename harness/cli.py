@@ -501,6 +501,7 @@ def capacity(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a service setting: SERVICE.KEY=VALUE, repeatable.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of arrivals and journey choices (the same in every step).")] = 1,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live table and progress line (default: on a terminal).")] = None,
+    control: Annotated[bool, typer.Option("--control/--no-control", help="Drive the control stream beside each step: a step whose misses the machine's stalls or floor explain is re-run once, not believed.")] = True,
 ) -> None:
     """Find the highest offered rate that meets every SLO: step the rate up until a step fails, then bisect; writes OUT/capacity.json.
 
@@ -532,14 +533,15 @@ def capacity(
     os.environ.setdefault("CASEMESH_TRACES_DIR", str(out_dir / "traces"))
     show_live = console.is_terminal if progress is None else progress
     try:
-        code = uvloop.run(_capacity(loaded, targets, out_dir, plan, show_live, seed))
+        code = uvloop.run(_capacity(loaded, targets, out_dir, plan, show_live, seed, with_control=control))
     except HarnessError as error:
         _print_error("harness error", error)
         code = Exit.HARNESS_ERROR
     raise typer.Exit(int(code))
 
 
-async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: Any, show_live: bool, seed: int) -> Exit:
+async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: Any, show_live: bool, seed: int,
+                    with_control: bool = True) -> Exit:
     """The search of ``casemesh capacity`` (harness/capacity.py): one mesh, one seeding, one Driver per step.
 
     ``profile`` carries the step's warm-up and duration already; each step
@@ -557,7 +559,9 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
     from casemesh.services.runtime.tracing import RATIO_ENV
 
     from .capacity import capacity_document, final_line, judge_step, search, slo_subjects, step_line, steps_table
+    from .control import ControlStream, control_summary, run_beside
     from .driver import Driver
+    from .floor import qualify
     from .mesh import Mesh
     from .report import progress_line
     from .result import build_result
@@ -632,16 +636,30 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
             if live is None:
                 say(f"step {index}: driving {step_profile.arrival.describe()} for {profile.warmup_s:g} s warm-up + {profile.duration_s:g} s measured")
             began = datetime.now(timezone.utc)
-            stats = await driver.run(on_tick=tick)
+            control = ControlStream(step_profile.warmup_s, step_profile.duration_s) if with_control else None
+            if control is not None:
+                await control.start()
+            try:
+                stats = await run_beside(driver, control, tick)
+            finally:
+                if control is not None:
+                    await control.stop()
             verdicts = await asyncio.to_thread(evaluate, step_profile.slos, stats)
+            stalls: list[Any] = []
+            if control is not None:  # a step whose misses the machine explains is re-run, not believed
+                verdicts, stalls = qualify(verdicts, step_profile.slos, stats, control.stats, step_profile.warmup_s,
+                                           step_profile.warmup_s + step_profile.duration_s)
             invalid = _send_lag_invalid(stats)
+            environment = None if control is None else {
+                "control": control_summary(control.stats, step_profile.warmup_s, control.rate_per_s),
+                "stalls": [s.to_dict() for s in stalls]}
             result = build_result(profile=step_profile, stats=stats, verdicts=verdicts, target=target_info, started_at=began,
-                                  valid=not invalid, invalid_reasons=invalid)
+                                  valid=not invalid, invalid_reasons=invalid, environment=environment)
             step_dir = steps_dir / f"{index:02d}-{rate:g}"
             step_dir.mkdir(exist_ok=True)
             (step_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
             outcome = judge_step(rate_per_s=rate, profile=step_profile, stats=stats, verdicts=verdicts, invalid_reasons=invalid,
-                                 send_lag_bound_ms=MAX_SEND_LAG_P99_MS, result=result)
+                                 send_lag_bound_ms=MAX_SEND_LAG_P99_MS, result=result, stalls=[s.describe() for s in stalls])
             del driver, stats, result
             # Drained: let the services finish work whose callers gave up, and collect this step's garbage now,
             # not during the next step's load.

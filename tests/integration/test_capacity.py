@@ -143,14 +143,16 @@ def test_capacity_on_the_embedded_mesh_starts_it_once_and_stops_at_the_step_limi
                     "--step-warmup", "0.5", "--out", str(out), "--no-progress", timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     document = json.loads((out / "capacity.json").read_text())
+    # Two steps and no more, whatever they measured: on a loaded 2-core machine the 80/s step may fall behind its
+    # schedule (send lag) and fail; then the search wants a third step, and the step limit stops it all the same.
     assert [s["rate_per_s"] for s in document["steps"]] == [40, 80]
-    assert document["capacity_rate_per_s"] == 80
-    assert document["stopped_reason"].startswith("step limit: 2 steps run (--max-steps 2); capacity at least 80/s")
+    assert document["stopped_reason"].startswith("step limit: 2 steps run (--max-steps 2)")
+    assert document["capacity_rate_per_s"] == (80 if document["steps"][1]["passed"] else 40)
     step = document["steps"][1]
     assert step["rpcs"][RESOLVE]["count"] > 60 and set(step["journeys"]) == {"resolve", "shorten"}
     # One mesh for the whole search: each service started once, and seeded once.
     assert done.stdout.count("starting urlshortener, idgen, analytics") == 1 and done.stdout.count("seeding url-shortener data") == 1
-    assert {p.name for p in (out / "logs").iterdir()} == {"urlshortener.log", "idgen.log", "analytics.log"}
+    assert {p.name for p in (out / "logs").iterdir() if p.suffix == ".log"} == {"urlshortener.log", "idgen.log", "analytics.log"}
 
 
 def test_no_capacity_when_the_first_step_fails_exits_1(tmp_path):

@@ -279,7 +279,7 @@ def test_a_step_that_meets_its_slo_passes_with_the_documented_fields(md1):
     assert set(step.rpcs[ECHO]) == {"p50_ms", "p99_ms", "count", "errors"} and step.rpcs[ECHO]["count"] == 100
     assert step.rpcs[ECHO]["p50_ms"] == pytest.approx(21.0, rel=0.002) and step.journeys["echo"]["p99_ms"] == pytest.approx(60.0, rel=0.002)
     assert step.send_lag_p99_ms == pytest.approx(0.5, rel=0.01)
-    assert set(step.to_dict()) == {"rate_per_s", "passed", "valid", "reason", "slos", "rpcs", "journeys", "send_lag_p99_ms", "achieved_rps"}
+    assert set(step.to_dict()) == {"rate_per_s", "passed", "kind", "rerun", "valid", "reason", "slos", "rpcs", "journeys", "send_lag_p99_ms", "achieved_rps"}
 
 
 def test_a_latency_miss_within_twice_the_threshold_is_marginal(md1):
@@ -377,11 +377,11 @@ def test_behind_schedule_with_slos_failing_blames_the_shared_machine(md1):
 async def test_capacity_document_has_exactly_the_documented_shape(md1):
     found = await search(plan(), Threshold(250))
     document = capacity_document(md1, found.steps, found.capacity_per_s, found.stopped_reason)
-    assert set(document) == {"schema_version", "profile", "steps", "capacity_rate_per_s", "stopped_reason"}
+    assert set(document) == {"schema_version", "profile", "steps", "capacity_rate_per_s", "stopped_reason", "repeats"}
     assert document["schema_version"] == 1 and document["profile"] == {"name": "bench-md1", "path": str(MD1)}
     assert document["capacity_rate_per_s"] == found.capacity_per_s
     for step in document["steps"]:
-        assert set(step) == {"rate_per_s", "passed", "valid", "reason", "slos", "rpcs", "journeys", "send_lag_p99_ms", "achieved_rps"}
+        assert set(step) == {"rate_per_s", "passed", "kind", "rerun", "valid", "reason", "slos", "rpcs", "journeys", "send_lag_p99_ms", "achieved_rps"}
 
 
 def test_table_and_lines_show_the_slod_subjects(md1, shortener):
@@ -444,3 +444,16 @@ async def test_the_search_finds_the_md1_capacity_of_a_simulated_queue(md1):
     # 20 s steps: each search lands within 15% of theory; their median within 5%.
     assert all(abs(c / theory - 1) <= 0.15 for c in results), (theory, results)
     assert abs(sorted(results)[len(results) // 2] / theory - 1) <= 0.05, (theory, results)
+
+
+def test_a_miss_that_the_machine_explains_is_a_stalled_step_re_run_once(md1):
+    """A step whose failed SLOs are all inconclusive (the control stalled) is re-run, and its repeat's spread is reported."""
+    from dataclasses import replace
+
+    stats = recorded(md1, rpc=ECHO, journey="echo", latencies_ms=[21.0] * 40 + [60.0] * 60)
+    verdicts = [replace(v, inconclusive=True, machine_note="the machine stalled in seconds 3-4") for v in evaluate(md1.slos, stats)]
+    step = judge_step(rate_per_s=100, profile=md1, stats=stats, verdicts=verdicts, invalid_reasons=[], send_lag_bound_ms=10.0,
+                      result=build_result(profile=md1, stats=stats, verdicts=verdicts, target={},
+                                          started_at=datetime.now(timezone.utc), valid=True, invalid_reasons=[]),
+                      stalls=["seconds 3-4 (the control's p99 was 90 ms)"])
+    assert step.kind == "stalled" and "the machine, not the system: the machine stalled in seconds 3-4" in step.reason
