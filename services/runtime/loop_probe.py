@@ -52,12 +52,22 @@ so that percentiles over any span of seconds can be read back
 window holding a stall longer than a second is longer than a second: the
 next line is written by the first tick after the stall.
 
-**Cost** (measured on the 2-core Xeon VM of docs/benchmarks.md, uvloop,
-``benchmarks/loop_probe_cost.py``): about 7 µs of CPU per tick, so 1.5 ms of
-CPU per second (0.15 % of one core) at the 5 ms tick, series file included;
-on a bare echo server at 1,000 requests/s, server CPU per request with and
-without the probe is within the run-to-run noise (< 1 %). See
-docs/benchmarks.md, "The loop probe's own cost".
+**Cost** (``benchmarks/loop_probe_cost.py --seconds 10 --repeat 5``, the
+2-vCPU AMD EPYC VM of docs/benchmarks.md while other jobs loaded it, uvloop;
+docs/benchmarks.md, "The event-loop probe's own cost"):
+
+- in a process with work, nothing measurable: a bare echo server at 1,000
+  requests/s spent 0.580 CPU-ms per request with the probe on and 0.586 with
+  it off (medians of 5 alternating 10 s phases in one process; phases vary by
+  ±8 %);
+- in an idle process, 25 CPU-ms per second (2.5 % of a core), of which 20 are
+  the wake-ups of any 5 ms timer (a ``call_later`` chain doing nothing costs
+  that) and 6 the probe's own work (≈ 30 µs per tick with cold caches, ≈ 4.5 µs
+  warm). ``CASEMESH_LOOP_PROBE_MS=20`` makes both about four times smaller.
+
+The tick avoids ``prometheus_client.Histogram.observe`` (a lock and a Python
+loop over the buckets per call): :class:`LoopMetrics` is a custom collector
+whose counts a ``bisect`` increments, turned into buckets when scraped.
 
 Settings, from the environment: ``CASEMESH_LOOP_PROBE_MS`` the tick period
 in ms (default 5; ``0`` turns the probe off), ``CASEMESH_LOOP_SERIES`` the
@@ -67,6 +77,7 @@ series file (default: none).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import gc
 import json
@@ -75,9 +86,13 @@ import os
 import time
 import weakref
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, TextIO
 
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 #: Environment: tick period in ms (``0`` turns the probe off).
 INTERVAL_ENV = "CASEMESH_LOOP_PROBE_MS"
@@ -100,15 +115,59 @@ LAG_BUCKETS_PER_OCTAVE = 16
 GENERATIONS = (0, 1, 2)
 
 
-class LoopMetrics:
-    """The two Prometheus families in one registry (see the module docstring); get them with :func:`loop_metrics`."""
+class LoopMetrics(Collector):
+    """The two Prometheus families of the loop probes of one registry (see the module docstring); get it with :func:`loop_metrics`.
 
-    def __init__(self, registry: CollectorRegistry):
-        self.lag = Histogram(LAG_FAMILY, "How late the event-loop probe's timer ran after it was due (one observation per tick, every 5 ms).",
-                             buckets=LAG_BUCKETS_S, registry=registry)
-        gc_pause = Histogram(GC_FAMILY, "Duration of each garbage collection (every Python thread of the process is paused), by generation.",
-                             ("generation",), buckets=GC_BUCKETS_S, registry=registry)
-        self.gc = tuple(gc_pause.labels(generation=str(g)) for g in GENERATIONS)
+    A custom collector, as the harness's (harness/metrics.py): a tick adds 1
+    to a list slot found by ``bisect`` (no lock, no ``Histogram.observe``,
+    which costs a lock and a Python loop over the buckets per call), and a
+    scrape turns the counts into cumulative buckets. The counts only grow.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.lag_counts = [0] * (len(LAG_BUCKETS_S) + 1)  # last slot: above the highest bound
+        self.lag_sum_s = 0.0
+        self.gc_counts = [[0] * (len(GC_BUCKETS_S) + 1) for _ in GENERATIONS]
+        self.gc_sum_s = [0.0 for _ in GENERATIONS]
+        if registry is not None:
+            registry.register(self)
+
+    def observe_lag(self, lag_s: float) -> None:
+        """Count one tick's lag (s)."""
+        self.lag_counts[bisect.bisect_left(LAG_BUCKETS_S, lag_s)] += 1
+        self.lag_sum_s += lag_s
+
+    def observe_gc(self, generation: int, pause_s: float) -> None:
+        """Count one collection of ``generation`` (0-2) that paused the process ``pause_s`` seconds."""
+        self.gc_counts[generation][bisect.bisect_left(GC_BUCKETS_S, pause_s)] += 1
+        self.gc_sum_s[generation] += pause_s
+
+    def describe(self) -> list[Metric]:
+        return [HistogramMetricFamily(LAG_FAMILY, _LAG_HELP, unit="seconds"),
+                HistogramMetricFamily(GC_FAMILY, _GC_HELP, labels=("generation",), unit="seconds")]
+
+    def collect(self) -> Iterator[Metric]:
+        lag = HistogramMetricFamily(LAG_FAMILY, _LAG_HELP, unit="seconds")
+        lag.add_metric((), _cumulative(self.lag_counts[:], _LAG_LE), self.lag_sum_s)
+        pauses = HistogramMetricFamily(GC_FAMILY, _GC_HELP, labels=("generation",), unit="seconds")
+        for generation in GENERATIONS:
+            pauses.add_metric((str(generation),), _cumulative(self.gc_counts[generation][:], _GC_LE), self.gc_sum_s[generation])
+        yield lag
+        yield pauses
+
+
+_LAG_HELP = "How late the event-loop probe's timer ran after it was due (one observation per tick, every 5 ms)."
+_GC_HELP = "Duration of each garbage collection (every Python thread of the process is paused), by generation."
+_LAG_LE = tuple(floatToGoString(b) for b in LAG_BUCKETS_S)
+_GC_LE = tuple(floatToGoString(b) for b in GC_BUCKETS_S)
+
+
+def _cumulative(counts: list[int], bounds: tuple[str, ...]) -> list[tuple[str, int]]:
+    buckets, running = [], 0
+    for le, count in zip((*bounds, "+Inf"), counts):
+        running += count
+        buckets.append((le, running))
+    return buckets
 
 
 _metrics: weakref.WeakKeyDictionary[CollectorRegistry, LoopMetrics] = weakref.WeakKeyDictionary()
@@ -232,7 +291,7 @@ class LoopProbe:
         lag = now - self._due
         if lag < 0:  # uvloop fires up to 1 ms early (whole-ms clock)
             lag = 0.0
-        self.metrics.lag.observe(lag)
+        self.metrics.observe_lag(lag)
         self.ticks += 1
         if lag > self.max_lag_s:
             self.max_lag_s = lag
@@ -257,7 +316,7 @@ class LoopProbe:
         while pending:
             generation, pause = pending.popleft()
             generation = min(max(generation, 0), 2)
-            self.metrics.gc[generation].observe(pause)
+            self.metrics.observe_gc(generation, pause)
             self.gc_pauses.append((generation, pause))
             self._window_gc_count[generation] += 1
             self._window_gc_s[generation] += pause
