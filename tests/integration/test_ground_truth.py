@@ -17,8 +17,8 @@ stall on a known pattern, and records its own arrival and handling times.
   (computed below from the deck and the pattern): requests intended during a
   stall count their wait until its end in full (no coordinated omission).
 - A ``trace`` arrival process delivers each second's arrivals within 1% of the
-  trace, counted at the server (arrivals sit 200 ms away from the edges of
-  their second; a run whose generator was later than that is re-run once,
+  trace, counted at the server (arrivals sit 300 ms away from the edges of
+  their second; a run whose generator was later than that is re-run twice,
   then the test is skipped, saying so).
 
 One server and one floor measurement per module; each run is short (1 s
@@ -191,15 +191,15 @@ def test_p99_under_a_stall_pattern_counts_every_wait_in_full(server, floor_ms, t
 
 
 #: Arrivals of the trace test keep this far from the edges of their second (ms).
-GUARD_MS = 200
+GUARD_MS = 300
 
 
 def trace_offsets(per_second: list[int], seed: int = 5) -> list[float]:
-    """Arrival offsets (s) with ``per_second[s]`` in second ``s``: one at 0, the rest 0.2-0.8 s into their second.
+    """Arrival offsets (s) with ``per_second[s]`` in second ``s``: one at 0, the rest 0.3-0.7 s into their second.
 
-    The 200 ms guard bands keep the per-second counts at the server exact
+    The 300 ms guard bands keep the per-second counts at the server exact
     whatever the loopback and the scheduler add to an arrival (tens of ms);
-    the test re-runs (then skips) when the generator was later than that.
+    the test re-runs (twice, then skips) when the generator was later than that.
     """
     rng = random.Random(seed)
     guard = GUARD_MS / 1000
@@ -217,13 +217,13 @@ def test_trace_arrivals_reach_the_server_per_second_as_in_the_trace(server, tmp_
     trace.write_text("at_s\n" + "".join(f"{offset * speed:.6f}\n" for offset in reversed(offsets)))  # unsorted on purpose
     profile = profile_text(f"  process: trace\n  file: ../{trace.name}\n  column: at_s\n  format: seconds\n  speed: {speed:g}",
                            warmup_s=1, duration_s=len(per_second) - 1)
-    for attempt in range(2):
+    for attempt in range(3):
         server.configure()
         lag_max_ms = casemesh_run(server, tmp_path / f"run{attempt}", profile)["send_lag"]["max_ms"]
         if lag_max_ms < GUARD_MS:
             break
     else:  # the generator itself was late by more than the guard band twice: seconds cannot be told apart at the server
-        pytest.skip(f"the machine stalled the load generator by {lag_max_ms:.0f} ms (> {GUARD_MS} ms) in two runs")
+        pytest.skip(f"the machine stalled the load generator by {lag_max_ms:.0f} ms (> {GUARD_MS} ms) in three runs")
     arrived = sorted(server.report()["arrival_s"])
     assert len(arrived) == len(offsets)
     # The run's start on the server's clock: the median of (arrival - intended offset), robust to a slow first call.
