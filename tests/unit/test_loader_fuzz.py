@@ -290,3 +290,25 @@ def test_report_of_a_document_that_is_not_a_result(folder: Path, content: bytes)
     done = casemesh("report", str(path), "--out", str(folder / "report.html"))
     assert_exit_2_or_valid(done, content)
     assert done.exit_code == 2
+
+
+@pytest.mark.parametrize("content, lines", [
+    (b"services: {a: {address: '127.0.0.1:1', adress: x}}\nserver: {grase_s: 1, max_concurrent_rpcs: 0}\n", [
+        "services.a.adress: unknown field 'adress' (did you mean 'address'?)",
+        "server.grase_s: unknown field 'grase_s' (did you mean 'grace_s'?)",
+        "server.max_concurrent_rpcs: Input should be greater than or equal to 1",
+    ]),
+    (b"services: [\n", [":2: invalid YAML: while parsing a flow node: expected the node content, but found '<stream end>'"]),
+    (b"\xff\xfe", [": not UTF-8 text: invalid start byte at byte 0"]),
+    (b"- a\n", [": expected a mapping with services:, found list"]),
+    (b"[" * 5000, [": invalid YAML: collections nested too deeply"]),
+])
+def test_topology_errors_name_the_file_and_every_problem(folder: Path, content: bytes, lines: list[str]):
+    path = folder / "bad-topology.yaml"
+    path.write_bytes(content)
+    with pytest.raises(TopologyError) as caught:
+        load_topology(path)
+    found = str(caught.value).splitlines()
+    assert all(line.startswith(str(path)) for line in found)
+    assert sorted(line.removeprefix(str(path)) for line in found) == sorted(
+        expected if expected.startswith(":") else f": {expected}" for expected in lines)
