@@ -828,6 +828,11 @@ def record(
             raise ConfigError(str(error), field="--upstream") from None
         if out.is_dir():
             raise ConfigError(f"{out} is a directory: give a file name such as {out / 'calls.cmrec'}", field="--out")
+        from .recording.format import MAX_TIME_US
+
+        if duration is not None and duration > MAX_TIME_US / 1e6:
+            raise ConfigError(f"at most {MAX_TIME_US / 1e6:,.0f} s (7 days, the longest recording casemesh reads), not {duration:g}",
+                              field="--duration")
     except ConfigError as error:
         _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None

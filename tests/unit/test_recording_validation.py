@@ -194,3 +194,10 @@ def test_markup_in_paths_and_recorded_methods_is_printed_as_written(tmp_path):
     path.write_bytes(path.read_bytes()[:-3])  # cut inside the end entry
     info = runner.invoke(app, ["recording", "info", str(path)])
     assert info.exit_code == 2 and f"config error: {path}: entry 2 at byte" in info.stderr and "MarkupError" not in info.output
+
+
+def test_record_refuses_a_duration_its_reader_would_refuse(tmp_path):
+    done = runner.invoke(app, ["record", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--out", str(tmp_path / "r.cmrec"),
+                               "--duration", str(8 * 86_400)])
+    assert done.exit_code == 2 and "--duration: at most 604,800 s (7 days" in done.stderr
+    assert not (tmp_path / "r.cmrec").exists()
