@@ -343,3 +343,18 @@ def test_every_problem_of_every_document_is_listed(tmp_path: Path):
     ]
     assert str(error).splitlines()[0] == f"{path}:{error.line}: [0].spec.objectives[0].target: {error.message}"
     assert len(str(error).splitlines()) == 4 and all(line.startswith(f"{path}:") for line in str(error).splitlines())
+
+
+def test_terminal_tables_print_names_and_notes_as_written():
+    from rich.console import Console
+
+    from casemesh.harness.report import calls_table, slo_table
+
+    verdict = {"name": "odd", "display_name": "[/]odd [bold]name", "passed": False, "target": 0.99, "measured": 0.5,
+               "budget_burnt": 50.0, "note": "query failed: bad [red]", "source": "prometheus", "twin_of": None, "evaluated": True}
+    row = {"count": 1, "errors": {}, "throughput_rps": 1.0, "p50_ms": 1.0, "p90_ms": 1.0, "p99_ms": 1.0, "p999_ms": 1.0, "max_ms": 1.0}
+    console = Console(record=True, width=200)
+    console.print(slo_table([verdict]))
+    console.print(calls_table("RPCs", {"[red]pkg.S/M": row}))
+    text = console.export_text()
+    assert "[/]odd [bold]name" in text and "query failed: bad [red]" in text and "[red]pkg.S/M" in text
