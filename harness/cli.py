@@ -172,8 +172,9 @@ def run(
     prometheus_url: Annotated[Optional[str], typer.Option("--prometheus-url", help="Evaluate Prometheus SLOs against this running Prometheus instead (loopback only), e.g. http://127.0.0.1:9090.")] = None,
     metrics_port: Annotated[int, typer.Option("--metrics-port", min=0, max=65535, help="Port of the harness's own /metrics on 127.0.0.1.", show_default="a free port")] = 0,
     workers: Annotated[str, typer.Option("--workers", help="Load-generating processes: N (the arrival schedule split across N processes whose results merge exactly) or `auto`: as many as this machine's calibration says the rate needs, one when one suffices.")] = "auto",
-    control: Annotated[bool, typer.Option("--control/--no-control", help="Drive the control stream beside the load: 50 zero-work calls/s to an echo server in the harness's process, the run's noise floor.")] = True,
+    control: Annotated[bool, typer.Option("--control/--no-control", help="Drive the control stream beside the load: 20 zero-work calls/s to an echo server in the harness's process, the run's noise floor.")] = True,
     strict: Annotated[bool, typer.Option("--strict", help="Count an inconclusive SLO (missed where the machine's own floor or stalls explain it) as failed: exit 1.")] = False,
+    report: Annotated[str, typer.Option("--report", help="OUT/report.html: `wait` (render it before exiting), `background` (exit with the verdict at once; a detached process renders the page a few seconds later) or `off`.")] = "wait",
 ) -> None:
     """Benchmark a profile open-loop and judge its SLOs; writes OUT/result.json and OUT/report.html.
 
@@ -185,6 +186,8 @@ def run(
         auto_rate = rate_scale is not None and rate_scale.strip().lower() == "auto"
         scale = None if rate_scale is None or auto_rate else _number_option(rate_scale, "--rate-scale")
         workers_n = _workers_option(workers)
+        if report not in REPORT_MODES:
+            raise ConfigError(f"expected one of {', '.join(REPORT_MODES)}, not {report!r}", field="--report")
         loaded = with_overrides(load_profile(profile), duration_s=duration, warmup_s=warmup, rate_scale=scale)
         if auto_rate and loaded.rate_scales is None:
             from dataclasses import replace as _replace
@@ -211,7 +214,7 @@ def run(
     try:
         code = uvloop.run(_run(loaded, targets, out_dir, show_live, seed, trace_ratio,
                                prometheus_binary=prometheus_binary, prometheus_url=prometheus_url, metrics_port=metrics_port,
-                               workers=workers_n, control=control, strict=strict))
+                               workers=workers_n, control=control, strict=strict, report=report))
     except ConfigError as error:  # found once Prometheus runs (a query it cannot parse): still before any load
         _print_error("config error", error)
         code = Exit.CONFIG_ERROR
@@ -219,6 +222,31 @@ def run(
         _print_error("harness error", error)
         code = Exit.HARNESS_ERROR
     raise typer.Exit(int(code))
+
+
+#: ``--report`` values of ``casemesh run``.
+REPORT_MODES = ("wait", "background", "off")
+
+
+def _report(mode: str, out_dir: Path, result: dict[str, Any], slos: Any) -> None:
+    """Write OUT/report.html as ``--report`` says; the verdict stands whatever happens to the page (``casemesh report`` renders it again)."""
+    import subprocess
+
+    path = out_dir / "report.html"
+    if mode == "off":
+        return
+    if mode == "background":
+        # The page costs seconds of CPU (matplotlib): rendered by a process of its own, after the verdict, not waited for.
+        process = subprocess.Popen([sys.executable, "-m", "casemesh.harness.cli", "report", str(out_dir / "result.json"), "--out", str(path)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        console.print(f"report: {path} (rendering in the background, pid {process.pid}; ready in a few seconds)",
+                      highlight=False, soft_wrap=True, markup=False)
+        return
+    try:
+        from .report_html import write_run_report
+        console.print(f"report: {write_run_report(result, path, slos=slos)}", markup=False)
+    except Exception as error:  # noqa: BLE001
+        _print_error("report.html not written", f"{type(error).__name__}: {error}", style="bold yellow")
 
 
 def _cut_note(profile: Any) -> str:
@@ -281,7 +309,7 @@ def _send_lag_invalid(stats: Any) -> list[str]:
 
 async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: bool, seed: int, trace_ratio: float, *,
                prometheus_binary: str | None = None, prometheus_url: str | None = None, metrics_port: int = 0,
-               workers: int | None = 1, control: bool = True, strict: bool = False) -> Exit:
+               workers: int | None = 1, control: bool = True, strict: bool = False, report: str = "wait") -> Exit:
     """The body of ``casemesh run``: plan, start, seed, pilot, drive (beside the control stream), judge, report.
 
     ``workers`` is N, or ``None`` for ``--workers auto`` (harness/planning.py).
@@ -433,11 +461,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     console.print(summary_view(result))
     console.print(f"result: {out_dir / 'result.json'}", markup=False)
-    try:  # the verdict stands whatever happens to the page; `casemesh report` can render it again
-        from .report_html import write_run_report
-        console.print(f"report: {write_run_report(result, out_dir / 'report.html', slos=profile.slos)}", markup=False)
-    except Exception as error:  # noqa: BLE001
-        _print_error("report.html not written", f"{type(error).__name__}: {error}", style="bold yellow")
+    _report(report, out_dir, result, profile.slos)
     for line in monitor.summary_lines():
         console.print(line, highlight=False, soft_wrap=True, markup=False)
     if invalid:

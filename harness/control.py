@@ -13,9 +13,12 @@ garbage-collector pause in the harness all show up in the control as they do
 in the load, second by second. :mod:`casemesh.harness.floor` reads it to
 qualify the SLO verdicts.
 
-Cost: about 50 zero-work calls per second, client and server in this process
-(≈ 0.3 CPU-ms each on a 2-core EPYC VM, docs/benchmarks.md "The control
-stream"), i.e. about 1.5 % of one core. ``--no-control`` turns it off.
+Cost: 20 zero-work calls per second, client and server in this process: at
+such a low rate each call costs about 1-2.5 CPU-ms here (every call wakes the
+event loop and grpc's poller on its own), so about 2-5 % of one core
+(benchmarks/control_cost.py, docs/benchmarks.md "The control stream").
+``--no-control`` turns it off. 20/s gives 1,200 samples in a 60 s window, so
+the run's p99 floor is well defined; per second, its p99 is its slowest call.
 
 With ``--workers N`` the control runs in the coordinating process, which
 drives no load itself: it sees the machine's stalls, not a worker's own loop.
@@ -35,7 +38,7 @@ from .result import latency_summary
 from .stats import OK, RunStats, series_percentiles
 
 #: Arrivals per second of the control stream (constant spacing: every second gets the same number of samples).
-CONTROL_RATE_PER_S = 50.0
+CONTROL_RATE_PER_S = 20.0
 #: Payload of each control call, bytes (the echo workload's default).
 CONTROL_PAYLOAD_BYTES = 100
 #: Deadline of a control call (ms): a stall longer than this shows up as DEADLINE_EXCEEDED in the control too.

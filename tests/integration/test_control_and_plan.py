@@ -87,7 +87,7 @@ def test_a_run_records_its_machine_floor_and_plans_its_rate(tmp_path, echo_serve
     # The control stream: its floor over the measured window and a series per second of the whole run.
     environment = result["environment"]
     control = environment["control"]
-    assert control["rate_per_s"] == 50 and control["ok"] >= 150 and control["latency"]["p99_ms"] > 0.05
+    assert control["rate_per_s"] == 20 and control["ok"] >= 60 and control["latency"]["p99_ms"] > 0.05
     assert len(control["per_second"]) >= 5 and all({"second", "count", "p99_ms"} <= set(s) for s in control["per_second"])
     assert environment["calibration"]["ceiling_per_s"] == 2000
     assert {"busy_pct", "steal_pct", "other_pct", "own_pct"} <= set(environment["cpu"]) and isinstance(environment["noisy"], bool)
