@@ -37,8 +37,23 @@ def test_run_writes_result_and_exits_0_when_slos_pass(tmp_path):
     [slo] = result["slos"]
     assert slo["name"] == "resolve-generous" and slo["passed"] is True and slo["measured"] >= 0.99
     assert "PASS" in done.stdout
-    # The services wrote their logs and stopped.
-    assert {p.name for p in (out / "logs").iterdir()} == {"urlshortener.log", "idgen.log", "analytics.log"}
+    # The services wrote their logs and stopped; every process (the harness too) its event-loop series.
+    processes = {"urlshortener", "idgen", "analytics"}
+    assert {p.name for p in (out / "logs").iterdir()} == {f"{name}.log" for name in processes} | {
+        f"{name}.loop.jsonl" for name in processes | {"harness"}}
+    # ...which reach result.json per second on the latency series' time axis, and the report.
+    event_loop, seconds = result["event_loop"], result["series"]["seconds"]
+    assert list(event_loop["processes"]) == ["harness", "analytics", "idgen", "urlshortener"]
+    assert event_loop["seconds"] == seconds and event_loop["probe_interval_ms"] == 5
+    for name, process in event_loop["processes"].items():
+        for key in ("lag_p99_ms", "lag_max_ms", "gc_count", "gc_ms"):
+            assert len(process[key]) == seconds, (name, key)
+        assert sum(v is not None for v in process["lag_max_ms"]) >= seconds // 2, (name, process["lag_max_ms"])
+        measured = process["measured"]
+        assert measured["ticks"] > 0 and 0 <= measured["lag_p50_ms"] <= measured["lag_p99_ms"] <= measured["lag_max_ms"] * 1.03
+        assert measured["gc_count"] == sum(g["count"] for g in measured["gc_by_generation"].values())
+    report = (out / "report.html").read_text()
+    assert "Event-loop lag and GC pauses" in report and "<td>urlshortener</td>" in report
 
     # Traces: the Shorten -> IdGenerator hop is one trace across two services.
     traces = defaultdict(set)
