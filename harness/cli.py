@@ -348,10 +348,11 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     control_stream = None
     plan: dict[str, Any] = {}
     monitor = RunMonitor(profile.slos, out_dir, binary=prometheus_binary, url=prometheus_url, metrics_port=metrics_port, say=say)
-    loop_probe = start_harness_probe(monitor.metrics.loop, out_dir / "logs")  # event-loop lag and GC pauses, per second
+    loop_probe = None
     watch = CpuWatch()
     cpu_use = None
     try:
+        loop_probe = start_harness_probe(monitor.metrics.loop, out_dir / "logs")  # event-loop lag and GC pauses, per second
         scrape = {} if mesh is None else {name: e.metrics_address for name, e in mesh.topology.services.items() if e.metrics_address}
         if mesh is not None:  # casemesh_mesh_restarts_total{service}: services the mesh restarted after a crash
             monitor.metrics.registry.register(mesh.collector())

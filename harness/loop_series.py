@@ -40,7 +40,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from casemesh.services.runtime.loop_probe import LoopMetrics, LoopProbe, interval_from_env, lag_percentiles, read_series
+from casemesh.services.runtime.loop_probe import (
+    INTERVAL_ENV, LoopMetrics, LoopProbe, interval_from_env, lag_percentiles, read_series,
+)
+
+from .errors import ConfigError
 
 #: Suffix of the series files under ``OUT/logs``.
 SERIES_SUFFIX = ".loop.jsonl"
@@ -53,8 +57,12 @@ def start_harness_probe(metrics: LoopMetrics, logs_dir: Path) -> LoopProbe | Non
 
     ``None`` when ``CASEMESH_LOOP_PROBE_MS=0`` turns probes off. Stop it with
     :meth:`~casemesh.services.runtime.loop_probe.LoopProbe.stop` after the load.
+    ``ConfigError`` naming ``CASEMESH_LOOP_PROBE_MS`` when it is not a number ≥ 0.
     """
-    interval_s = interval_from_env()
+    try:
+        interval_s = interval_from_env()
+    except ValueError as error:
+        raise ConfigError(str(error).removeprefix(f"{INTERVAL_ENV}: "), field=INTERVAL_ENV) from None
     if interval_s is None:
         return None
     probe = LoopProbe(interval_s=interval_s, metrics=metrics, series=logs_dir / f"{HARNESS}{SERIES_SUFFIX}", process=HARNESS)

@@ -214,3 +214,15 @@ def test_the_report_plots_the_series_and_says_when_there_are_none(tmp_path):
     assert "Event-loop lag and GC pauses" in page and "event-loop lag p99 per second" in page and "<td>svc</td>" in page
     empty = render_run_report({**result, "event_loop": None}, slos=[])
     assert "This result has no event-loop series" in empty
+
+
+def test_the_harness_probe_names_a_bad_setting_as_a_config_error(monkeypatch, tmp_path):
+    from casemesh.harness.errors import ConfigError
+    from casemesh.harness.loop_series import start_harness_probe
+
+    monkeypatch.setenv(INTERVAL_ENV, "-3")
+    with pytest.raises(ConfigError) as raised:
+        start_harness_probe(loop_metrics(CollectorRegistry()), tmp_path)
+    assert raised.value.field == INTERVAL_ENV and "-3" in str(raised.value)
+    monkeypatch.setenv(INTERVAL_ENV, "0")
+    assert start_harness_probe(loop_metrics(CollectorRegistry()), tmp_path) is None
