@@ -236,7 +236,7 @@ class LoopProbe:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0
-        self._pending_gc: collections.deque[tuple[int, float]] = collections.deque()
+        self._pending_gc: collections.deque[tuple[int, float]] = collections.deque(maxlen=10_000)  # bounded if ticks stop
         self._gc_started = 0.0
         self._series: TextIO | None = None
         self._window_start = 0.0
@@ -375,7 +375,7 @@ def shared_probe(process: str, *, metrics: LoopMetrics | None = None) -> LoopPro
         return None
     loop = asyncio.get_running_loop()
     probe = _shared.get(id(loop))
-    if probe is None:
+    if probe is None or probe._loop is not loop:  # none yet, or one left on a closed loop whose id was reused
         probe = _shared[id(loop)] = LoopProbe(interval_s=interval_s, metrics=metrics,
                                               series=os.environ.get(SERIES_ENV) or None, process=process)
         probe.start()
