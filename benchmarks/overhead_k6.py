@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/overhead_k6.py                              # all four, ≈ 5-7 min on 2 cores
+    .venv/bin/python benchmarks/overhead_k6.py                              # all four, ≈ 6-8 min on 2 cores
     .venv/bin/python benchmarks/overhead_k6.py --only fixed-cost            # one piece (repeatable: --only cpu --only ceiling)
     .venv/bin/python benchmarks/overhead_k6.py --json out/overhead_k6.json --keep out/overhead_k6
 
@@ -35,10 +35,12 @@ the same server:
     The highest constant rate one ``casemesh run`` process (``--workers 1``)
     holds on schedule (send-lag p99 <= 2 ms, every arrival sent) as a
     fraction of the ceiling of the bare open-loop grpc.aio client
-    (benchmarks/bare_client.py, send-lag p99 <= 2 ms), both against the bare
-    echo server: from ``--ceiling-start`` (500/s) up by x1.5 until a rate
-    fails, then bisection (geometric) until the bounds are within 10%; a
-    failing rate is re-run once (one-off stalls happen).
+    (benchmarks/bare_client.py, send-lag p99 <= 2 ms over its whole run), both
+    against the bare echo server: from ``--ceiling-start`` (500/s) up by x1.5
+    until a rate fails, then bisection (geometric) until the bounds are
+    within 10%; a failing rate is re-run once (one-off stalls happen). The
+    two searches take turns, one rate each, so that both meet the same
+    stretches of the machine's noise.
 
 Runs that other processes disturbed (> 15% of a core, or steal: see
 workers_k6.py) are repeated up to ``--max-disturbed-repeats`` (1) times and
@@ -59,7 +61,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -178,39 +180,54 @@ def fixed_cost(server: EchoServer, repeat: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- (d) ceiling
 
 
-def highest_rate(holds: Callable[[float], bool], start: float, factor: float, resolution: float, max_rate: float,
-                 deadline: float) -> dict[str, Any]:
-    """The highest rate for which ``holds(rate)``: up by ``factor`` from ``start`` until one fails (down when the first
-    fails), then geometric bisection until high / low <= 1 + ``resolution``; stops at ``deadline`` (monotonic)."""
-    low = high = None
-    cut_short = False
+def rate_search(start: float, factor: float, resolution: float, max_rate: float, found: dict[str, Any]) -> Generator[float, bool, None]:
+    """The highest rate that holds, as a generator: it yields a rate to try and is sent whether it held.
+
+    Up by ``factor`` from ``start`` until a rate fails (down when the first
+    fails, not below 50/s), then geometric bisection until high / low <= 1 +
+    ``resolution``. ``found`` holds ``holds_up_to_rps`` and
+    ``first_behind_rps`` as they stand, so a search stopped early still reports its bounds.
+    """
     rate = start
     while True:
-        if time.monotonic() > deadline:
-            cut_short = True
-            break
-        if holds(rate):
-            low = rate
-            if high is not None or rate * factor > max_rate:
+        if (yield rate):
+            found["holds_up_to_rps"] = rate
+            if found["first_behind_rps"] is not None or rate * factor > max_rate:
                 break
-            rate *= factor
+            rate = round(rate * factor, -1)
         else:
-            high = rate
-            if low is not None or rate / factor < 50:
+            found["first_behind_rps"] = rate
+            if found["holds_up_to_rps"] is not None or rate / factor < 50:
                 break
-            rate /= factor
+            rate = round(rate / factor, -1)
+    low, high = found["holds_up_to_rps"], found["first_behind_rps"]
     while low is not None and high is not None and high / low > 1 + resolution:
         mid = round((low * high) ** 0.5, -1)
         if mid in (low, high):
             break
-        if time.monotonic() > deadline:
-            cut_short = True
-            break
-        if holds(mid):
-            low = mid
+        if (yield mid):
+            low = found["holds_up_to_rps"] = mid
         else:
-            high = mid
-    return {"holds_up_to_rps": low, "first_behind_rps": high, "cut_short": cut_short}
+            high = found["first_behind_rps"] = mid
+
+
+def interleaved(searches: dict[str, tuple[Generator[float, bool, None], Callable[[float], bool]]], deadline: float) -> bool:
+    """Step every search in turn (one rate each) until all are done; False when ``deadline`` (monotonic) stopped them.
+
+    Taking turns puts both clients in the same stretches of the machine's
+    noise, so their ratio means more than two searches one after the other.
+    """
+    pending = {name: next(search) for name, (search, _) in searches.items()}
+    while pending:
+        for name in list(pending):
+            if time.monotonic() > deadline:
+                return False
+            search, holds = searches[name]
+            try:
+                pending[name] = search.send(holds(pending[name]))
+            except StopIteration:
+                del pending[name]
+    return True
 
 
 def ceiling(server: EchoServer, opts: argparse.Namespace) -> dict[str, Any]:
@@ -236,12 +253,16 @@ def ceiling(server: EchoServer, opts: argparse.Namespace) -> dict[str, Any]:
                 return True
         return False
 
-    print(f"(d) ceiling: highest rate on schedule (send-lag p99 <= {opts.lag_bound_ms:g} ms), bare client then casemesh", file=sys.stderr)
-    budget = opts.ceiling_time_limit / 2
-    bare = highest_rate(bare_holds, opts.ceiling_start, 1.5, 0.10, opts.max_rate, time.monotonic() + budget)
-    casemesh = highest_rate(casemesh_holds, opts.ceiling_start, 1.5, 0.10, opts.max_rate, time.monotonic() + budget)
-    return {"lag_bound_ms": opts.lag_bound_ms, "bare": bare, "casemesh": casemesh, "steps": steps,
-            "ratio": _ratio(casemesh["holds_up_to_rps"], bare["holds_up_to_rps"])}
+    print(f"(d) ceiling: highest rate on schedule (send-lag p99 <= {opts.lag_bound_ms:g} ms), bare client and casemesh in turn",
+          file=sys.stderr)
+    found = {name: {"holds_up_to_rps": None, "first_behind_rps": None} for name in steps}
+    searches = {name: (rate_search(opts.ceiling_start, 1.5, 0.10, opts.max_rate, found[name]), holds)
+                for name, holds in (("bare", bare_holds), ("casemesh", casemesh_holds))}
+    complete = interleaved(searches, time.monotonic() + opts.ceiling_time_limit)
+    for name in found:
+        found[name]["cut_short"] = not complete
+    return {"lag_bound_ms": opts.lag_bound_ms, **found, "steps": steps,
+            "ratio": _ratio(found["casemesh"]["holds_up_to_rps"], found["bare"]["holds_up_to_rps"])}
 
 
 # --------------------------------------------------------------------------- report
@@ -350,7 +371,7 @@ def main() -> int:
     parser.add_argument("--ceiling-start", type=float, default=500.0, help="(d) first rate tried, req/s [500]")
     parser.add_argument("--ceiling-warmup", type=float, default=1.0, help="(d) warm-up seconds per step [1]")
     parser.add_argument("--ceiling-duration", type=float, default=4.0, help="(d) measured seconds per step [4]")
-    parser.add_argument("--ceiling-time-limit", type=float, default=240.0, help="(d) seconds both searches may take [240]")
+    parser.add_argument("--ceiling-time-limit", type=float, default=300.0, help="(d) seconds both searches may take [300]")
     parser.add_argument("--max-rate", type=float, default=8000.0, help="(d) highest rate tried, req/s [8000]")
     parser.add_argument("--lag-bound-ms", type=float, default=2.0, help="(d) send-lag p99 bound of 'on schedule', ms [2]")
     parser.add_argument("--max-disturbed-repeats", type=int, default=1,
