@@ -52,6 +52,11 @@ Shape (schema_version 1)::
     # entry i: the calls that ended in second [i, i + 1) of the run, warm-up included; percentiles from
     # log buckets (32 per doubling) read at their geometric middle: within ±1.1 %; null when no call ended.
 
+    EVENT_LOOP = {"interval_s": 1, "probe_interval_ms": 5.0, "seconds": N,
+                  "processes": {"harness" | SERVICE: {"pids", "lag_p99_ms": [...], "lag_max_ms": [...],
+                                                      "gc_count": [...], "gc_ms": [...], "measured": {...}}}}
+    # entry i: second [i, i + 1) of the run, as in SERIES (within 0.5 s); null where the process wrote no line.
+
 Latencies are in milliseconds, from the intended send time, over every call
 (OK and not); ``errors`` counts calls per non-OK status code name;
 ``histogram`` is the HdrHistogram (µs, 3 significant figures) in its
