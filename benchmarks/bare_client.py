@@ -11,9 +11,11 @@ list and are summarised once at the end.
 Usage::
 
     python benchmarks/bare_client.py --target 127.0.0.1:PORT --rate 2000 --duration 15
+    python benchmarks/bare_client.py --target 127.0.0.1:PORT --rate 2000 --duration 15 --warmup 1   # the first second not recorded
 
 Prints one JSON object on stdout: requests sent and completed, status counts,
-latency and send-lag percentiles (ms), and the CPU seconds (user + system) the
+latency and send-lag percentiles (ms; ``completed``, latency and send lag
+count only the calls intended after ``--warmup``, as the harness does), and the CPU seconds (user + system) the
 process spent in its load phase (``cpu_load_s``; the whole process's CPU,
 start-up included, is what the caller measures with ``getrusage``/``wait4``).
 Connects to 127.0.0.1 only and stops by itself after the run (in-flight calls
@@ -49,7 +51,7 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[min(int(len(sorted_values) * q / 100.0), len(sorted_values) - 1)]
 
 
-async def run(target: str, rate: float, duration_s: float, payload_bytes: int, timeout_s: float) -> dict:
+async def run(target: str, rate: float, duration_s: float, payload_bytes: int, timeout_s: float, warmup_s: float = 0.0) -> dict:
     channel = grpc.aio.insecure_channel(target)
     echo = pb_grpc.EchoServiceStub(channel).Echo
     request = pb.EchoRequest(payload=b"x" * payload_bytes)
@@ -60,14 +62,16 @@ async def run(target: str, rate: float, duration_s: float, payload_bytes: int, t
     in_flight: set[asyncio.Task] = set()
     perf = time.perf_counter
 
-    async def one(intended: float) -> None:
-        lags.append(perf() - intended)
+    async def one(intended: float, record: bool) -> None:
+        lag = perf() - intended
         code = "OK"
         try:
             await echo(request, timeout=timeout_s)
         except grpc.aio.AioRpcError as error:
             code = error.code().name
-        latencies.append(perf() - intended)
+        if record:  # as the harness, only arrivals intended after the warm-up count
+            lags.append(lag)
+            latencies.append(perf() - intended)
         codes[code] = codes.get(code, 0) + 1
 
     interval = 1.0 / rate
@@ -82,7 +86,7 @@ async def run(target: str, rate: float, duration_s: float, payload_bytes: int, t
             await asyncio.sleep(max(due - now, TICK_S))
             continue
         while i < total and start + i * interval <= now:
-            task = asyncio.create_task(one(start + i * interval))
+            task = asyncio.create_task(one(start + i * interval, i * interval >= warmup_s))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
             i += 1
@@ -114,7 +118,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", required=True, help="127.0.0.1:PORT of an EchoService")
     parser.add_argument("--rate", type=float, default=2000.0, help="arrivals per second (constant)")
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds of load")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds of load (warm-up included)")
+    parser.add_argument("--warmup", type=float, default=0.0,
+                        help="the first seconds of the load whose calls are sent but not recorded in latency and send lag [0]")
     parser.add_argument("--payload-bytes", type=int, default=100, help="request payload size (bytes)")
     parser.add_argument("--timeout-ms", type=float, default=1000.0, help="deadline of each call (ms)")
     opts = parser.parse_args()
@@ -123,7 +129,9 @@ def main() -> int:
         parser.error("--target must be on 127.0.0.1 (loopback only)")
     if not 0 < opts.rate <= 20_000 or not 0 < opts.duration <= 600:
         parser.error("--rate must be in (0, 20000] and --duration in (0, 600]")
-    summary = uvloop.run(run(opts.target, opts.rate, opts.duration, opts.payload_bytes, opts.timeout_ms / 1000.0))
+    if not 0 <= opts.warmup < opts.duration:
+        parser.error("--warmup must be in [0, --duration)")
+    summary = uvloop.run(run(opts.target, opts.rate, opts.duration, opts.payload_bytes, opts.timeout_ms / 1000.0, opts.warmup))
     print(json.dumps(summary), flush=True)
     return 0
 
