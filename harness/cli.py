@@ -139,8 +139,9 @@ def calibrate(
         table.add_column(column, justify="right")
     for step in found["steps"]:
         latency = step["latency_ms"]
-        table.add_row(f"{step['rate_per_s']:,g}", *(f"{latency[k] or 0:,.2f}" for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")),
-                      f"{step['send_lag_p99_ms'] or 0:,.2f}", "yes" if step["on_schedule"] else "NO")
+        table.add_row(f"{step['rate_per_s']:,g}", *("-" if latency.get(k) is None else f"{latency[k]:,.2f}"
+                                                     for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms")),
+                      f"{step.get('send_lag_p99_ms') or 0:,.2f}", "yes" if step.get("on_schedule") else "NO")
     console.print(table)
     ceiling = found["ceiling_per_s"]
     say(f"one load process stays on schedule (send-lag p99 <= {ON_SCHEDULE_LAG_P99_MS:g} ms) up to "

@@ -42,7 +42,8 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CASEMESH_CACHE_DIR", str(tmp_path / "cache"))
     save_calibration({"fingerprint": fingerprint(), "measured_at": "2026-12-01T10:00:00Z", "ceiling_per_s": 2000,
                       "ceiling_bound": "off schedule at 4000/s", "noisy": False,
-                      "steps": [{"rate_per_s": 50, "send_lag_p99_ms": 0.5, "latency_ms": {"p50_ms": 0.5, "p99_ms": 1.0}}],
+                      "steps": [{"rate_per_s": 50, "send_lag_p99_ms": 0.5, "on_schedule": True, "errors": {},
+                                 "latency_ms": {"count": 125, "p50_ms": 0.5, "p90_ms": 0.8, "p99_ms": 1.0, "p999_ms": 1.2, "max_ms": 1.2}}],
                       "floor": {"rate_per_s": 50, "p50_ms": 0.5, "p99_ms": 1.0}})
     return tmp_path / "cache"
 
