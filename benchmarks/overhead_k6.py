@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/overhead_k6.py                              # all four, ≈ 6-8 min on 2 cores
+    .venv/bin/python benchmarks/overhead_k6.py                              # all four, ≈ 6-10 min on 2 cores
     .venv/bin/python benchmarks/overhead_k6.py --only fixed-cost            # one piece (repeatable: --only cpu --only ceiling)
     .venv/bin/python benchmarks/overhead_k6.py --json out/overhead_k6.json --keep out/overhead_k6
 
@@ -17,7 +17,7 @@ the same server:
     from a shuffled deck, the server recording its own handling times) is
     driven by ``casemesh run benchmarks/profiles/echo.yaml --target`` and by
     k6 (benchmarks/k6_echo.js, constant arrival rate, the same warm-up and
-    duration). Added p50 = client p50 - server p50 (the server's handling
+    duration, ``rate x 0.1`` VUs pre-allocated for the calls in flight). Added p50 = client p50 - server p50 (the server's handling
     times of that run), added p99 likewise. casemesh measures from the
     intended send time, k6 from its own send.
 ``cpu``
@@ -33,7 +33,7 @@ the same server:
     ``--repeat`` (3) runs each.
 ``ceiling``
     The highest constant rate one ``casemesh run`` process (``--workers 1``)
-    holds on schedule (send-lag p99 <= 2 ms, every arrival sent) as a
+    holds on schedule (send-lag p99 <= ``--lag-bound-ms``, 2 ms, every arrival sent) as a
     fraction of the ceiling of the bare open-loop grpc.aio client
     (benchmarks/bare_client.py, send-lag p99 <= 2 ms after the same warm-up), both
     against the bare echo server: from ``--ceiling-start`` (500/s) up by x1.5
