@@ -144,7 +144,7 @@ def calibrate(
                       f"{step.get('send_lag_p99_ms') or 0:,.2f}", "yes" if step.get("on_schedule") else "NO")
     console.print(table)
     ceiling = found["ceiling_per_s"]
-    say(f"one load process stays on schedule (send-lag p99 <= {ON_SCHEDULE_LAG_P99_MS:g} ms) up to "
+    say(f"one load process stays on schedule (send-lag p99 <= {found.get('lag_bound_ms') or ON_SCHEDULE_LAG_P99_MS:g} ms) up to "
         + (f"{ceiling:,.0f}/s ({found['ceiling_bound']})" if ceiling else f"no rate tried ({found['ceiling_bound']})"))
     floor = found["floor"]
     say(f"floor at {floor['rate_per_s']:g}/s: p50 {floor['p50_ms']:.2f} ms, p99 {floor['p99_ms']:.2f} ms: "

@@ -19,7 +19,10 @@ the profile's own journeys at that rate (after :data:`PILOT_WARMUP_S` s of
 warm-up, neither measured in the run). The first candidate whose pilot
 keeps the send lag's p99 within :func:`pilot_lag_bound_ms` (5 ms, half the
 10 ms bound that makes a run invalid, or twice the machine's own calibrated
-send lag if that is larger) and whose journeys end with an overload
+send lag if that is larger), whose control stream (harness/control.py, driven
+beside the pilot) keeps its p99 within :data:`PILOT_CONTROL_FLOOR_FACTOR` x
+the calibrated floor (past that the load saturates the machine, and every
+latency verdict of the run would be inconclusive), and whose journeys end with an overload
 status (DEADLINE_EXCEEDED, UNAVAILABLE, RESOURCE_EXHAUSTED, CANCELLED) at most
 :data:`PILOT_MAX_OVERLOAD_SHARE` of the time is chosen; when none does, the
 lowest. The summary and result.json (``plan``) say which rate was chosen and
@@ -49,6 +52,10 @@ PILOT_WARMUP_S = 1.0
 #: rate when the machine's own jitter is larger than that.
 PILOT_LAG_P99_MS = 5.0
 PILOT_LAG_FLOOR_FACTOR = 2.0
+#: ... and the control stream beside the pilot (harness/control.py) stays within this many times the calibrated
+#: floor p99 at the lowest rate: past it, the load itself is what calls wait for (a saturated harness loop or CPU),
+#: and every latency SLO of the run would be inconclusive.
+PILOT_CONTROL_FLOOR_FACTOR = 3.0
 #: ... and at most this share of its journeys ended with an overload status.
 PILOT_MAX_OVERLOAD_SHARE = 0.01
 OVERLOAD_CODES = frozenset({"DEADLINE_EXCEEDED", "UNAVAILABLE", "RESOURCE_EXHAUSTED", "CANCELLED"})
@@ -105,10 +112,13 @@ async def choose_rate_scale(profile: Any, channels: Mapping[str, Any], state: An
     ``one_process``: the run will drive from this process alone, so a scale
     beyond the calibrated ceiling's headroom is skipped without a pilot.
     """
+    from .control import ControlStream, run_beside
     from .driver import Driver
     from .profile import with_overrides
 
     ordered = sorted(set(scales), reverse=True)
+    floor_p99 = ((calibration or {}).get("floor") or {}).get("p99_ms")
+    control_bound_ms = None if not floor_p99 else PILOT_CONTROL_FLOOR_FACTOR * floor_p99
     base = offered_rate(profile)
     # A calibration from a noisy machine underestimates the ceiling: then every scale is piloted instead.
     ceiling = None if (calibration or {}).get("noisy") else (calibration or {}).get("ceiling_per_s")
@@ -126,11 +136,25 @@ async def choose_rate_scale(profile: Any, channels: Mapping[str, Any], state: An
         pilot = with_overrides(profile, rate_scale=scale, warmup_s=PILOT_WARMUP_S, duration_s=PILOT_S)
         driver = Driver(pilot, channels, rng_seed=seed)
         driver.state = state
-        stats = await driver.run()
+        control = ControlStream(pilot.warmup_s, pilot.duration_s) if control_bound_ms else None
+        if control is not None:
+            await control.start()
+        try:
+            stats = await run_beside(driver, control)
+        finally:
+            if control is not None:
+                await control.stop()
         lag = latency_summary(stats.send_lag)
         share, journeys = _overload_share(stats)
         entry.update({"send_lag_p99_ms": lag["p99_ms"], "journeys": journeys, "overload_share": round(share, 4)})
         problems = []
+        if control is not None:
+            echo = control.stats.journeys.get("echo")
+            control_p99 = echo.merged().get_value_at_percentile(99) / 1000 if echo is not None and echo.count() else None
+            entry["control_p99_ms"] = None if control_p99 is None else round(control_p99, 3)
+            if control_p99 is not None and control_p99 > control_bound_ms:
+                problems.append(f"the control's p99 {control_p99:.1f} ms > {control_bound_ms:.1f} ms "
+                                f"({PILOT_CONTROL_FLOOR_FACTOR:g}x the calibrated floor): the load saturates this machine")
         if (lag["p99_ms"] or 0.0) > lag_bound_ms:
             problems.append(f"send lag p99 {lag['p99_ms']:.1f} ms > {lag_bound_ms:.1f} ms")
         if share > PILOT_MAX_OVERLOAD_SHARE:
@@ -138,11 +162,12 @@ async def choose_rate_scale(profile: Any, channels: Mapping[str, Any], state: An
         entry["outcome"] = "kept up" if not problems else "fell behind"
         if problems:
             entry["why"] = "; ".join(problems)
-        say(f"pilot at {rate:,.0f}/s (x{scale:g}) for {PILOT_S:g} s: send lag p99 {lag['p99_ms'] or 0:.2f} ms, "
+        control_text = f", control p99 {entry['control_p99_ms']:.2f} ms" if entry.get("control_p99_ms") is not None else ""
+        say(f"pilot at {rate:,.0f}/s (x{scale:g}) for {PILOT_S:g} s: send lag p99 {lag['p99_ms'] or 0:.2f} ms{control_text}, "
             f"{share:.1%} overloaded: {entry['outcome']}" + (f" ({entry['why']})" if problems else ""))
         if not problems:
             reason = (f"the highest documented scale whose {PILOT_S:g} s pilot kept the run valid with headroom "
-                      f"(send lag p99 {lag['p99_ms'] or 0:.2f} ms ≤ {lag_bound_ms:.1f} ms, {share:.1%} overloaded)")
+                      f"(send lag p99 {lag['p99_ms'] or 0:.2f} ms ≤ {lag_bound_ms:.1f} ms{control_text}, {share:.1%} overloaded)")
             if scale != ordered[0]:
                 reason += "; higher scales: " + "; ".join(f"x{c['rate_scale']:g} {c['outcome']}" + (f" ({c['why']})" if c.get("why") else "")
                                                           for c in candidates[:-1])

@@ -244,7 +244,9 @@ def summary_view(result: dict[str, Any], *, show_unevaluated: bool = False) -> G
     elif result["passed"]:
         parts.append(Text(f"PASSED: all {len(evaluated)} {'evaluated ' if skipped else ''}SLOs met{aside}", style="bold green"))
     else:
-        failed = [s["name"] for s in evaluated if not s["passed"]]
-        why = " (inconclusive ones counted as failed: --strict)" if result.get("strict") and inconclusive else ""
-        parts.append(Text(f"FAILED: {', '.join(failed)}{why}{aside}", style="bold red"))
+        strict = bool(result.get("strict"))
+        failed = [s["name"] for s in evaluated if not s["passed"] and (strict or not s.get("inconclusive"))]
+        why = " (inconclusive ones counted as failed: --strict)" if strict and inconclusive else ""
+        besides = f"; inconclusive on this machine: {', '.join(inconclusive)}" if inconclusive and not strict else ""
+        parts.append(Text(f"FAILED: {', '.join(failed)}{why}{besides}{aside}", style="bold red"))
     return Group(*parts)

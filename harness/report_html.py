@@ -278,8 +278,10 @@ def _verdict_text(result: Mapping[str, Any]) -> tuple[str, str]:
                         f"({', '.join(inconclusive)}){aside}")
     if result.get("passed"):
         return "pass", f"PASSED: all {len(evaluated)} {'evaluated ' if skipped else ''}SLOs met{aside}"
-    failed = [s["name"] for s in evaluated if not s["passed"]]
-    return "fail", f"FAILED: {', '.join(failed)}{aside}"
+    strict = bool(result.get("strict"))
+    failed = [s["name"] for s in evaluated if not s["passed"] and (strict or not s.get("inconclusive"))]
+    besides = f"; inconclusive on this machine: {', '.join(inconclusive)}" if inconclusive and not strict else ""
+    return "fail", f"FAILED: {', '.join(failed)}{besides}{aside}"
 
 
 def _run_header(result: Mapping[str, Any]) -> str:
