@@ -373,7 +373,8 @@ class WorkerPool:
         self._seed = rng_seed
         self._trace_ratio = trace_ratio
         self._say = say
-        self._state: Any = None
+        #: What the workload's seeder returned (set by :meth:`seed`; assign it to drive data seeded elsewhere).
+        self.state: Any = None
         self._workers: list[_Worker] = []
         self._inbox: asyncio.Queue[tuple[int, tuple[Any, ...]]] | None = None
         self._readers: list[threading.Thread] = []
@@ -383,21 +384,12 @@ class WorkerPool:
         self.progress.phase = "seeding"
         seeder = Driver(self.profile, self._channels, rng_seed=self._seed)
         await seeder.seed()
-        self._state = seeder.state
-
-    @property
-    def state(self) -> Any:
-        """What the workload's seeder returned (set by :meth:`seed`; assign it to drive data seeded elsewhere)."""
-        return self._state
-
-    @state.setter
-    def state(self, value: Any) -> None:
-        self._state = value
+        self.state = seeder.state
 
     async def start(self) -> None:
         """Spawn the workers with the seeded state; return once every one is connected and ready."""
         try:
-            pickle.dumps(self._state)
+            pickle.dumps(self.state)
         except Exception as error:  # noqa: BLE001 - any pickling failure means the same thing here
             raise HarnessError(f"the {self.profile.workload.name} workload's seeded state cannot be sent to worker processes "
                                f"({type(error).__name__}: {error}); run with --workers 1") from None
@@ -407,7 +399,7 @@ class WorkerPool:
         self._say(f"starting {self.count} load workers")
         for index in range(self.count):
             spec = WorkerSpec(index=index, count=self.count, profile=self.profile, targets=self._targets, seed=self._seed,
-                              trace_ratio=self._trace_ratio, state=self._state)
+                              trace_ratio=self._trace_ratio, state=self.state)
             mine, theirs = context.Pipe(duplex=True)
             process = context.Process(target=worker_main, args=(spec, theirs), name=f"casemesh-worker-{index}", daemon=True)
             process.start()

@@ -36,6 +36,8 @@ HARNESS_SAMPLES = {
     "casemesh_slo_target", "casemesh_slo_threshold_seconds",
     # The harness process's own event-loop lag and GC pauses (services/runtime/loop_probe.py).
     *(f"casemesh_{name}_seconds_{suffix}" for name in ("event_loop_lag", "gc_pause") for suffix in ("bucket", "count", "sum")),
+    # Services of the embedded mesh restarted after a crash (harness/mesh.py), 0 per service in a run without one.
+    "casemesh_mesh_restarts_total",
 }
 
 needs_prometheus = pytest.mark.skipif(
