@@ -319,7 +319,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
 
     from casemesh.services.runtime.tracing import RATIO_ENV, configure_tracing
 
-    from .calibration.machine import CpuWatch, fingerprint
+    from .calibration.machine import CpuWatch, fingerprint, listening_pids
     from .control import ControlStream, control_summary, run_beside
     from .driver import Driver
     from .floor import qualify
@@ -350,7 +350,8 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     plan: dict[str, Any] = {}
     monitor = RunMonitor(profile.slos, out_dir, binary=prometheus_binary, url=prometheus_url, metrics_port=metrics_port, say=say)
     loop_probe = None
-    watch = CpuWatch()
+    external = [] if mesh is not None else list(targets.values())
+    watch = CpuWatch(lambda: listening_pids(external))  # a local --target is the system under test, not noise
     cpu_use = None
     try:
         loop_probe = start_harness_probe(monitor.metrics.loop, out_dir / "logs")  # event-loop lag and GC pauses, per second

@@ -10,7 +10,8 @@ about a system is only as good as the machine under it, so every run records
   system-wide and per-process CPU times, i.e. ``/proc/stat`` and
   ``/proc/PID/stat`` on Linux): the share of the machine's CPU time that the
   hypervisor stole (``steal``), that this run's own processes used (the
-  harness, its workers and the services it started), and that *other*
+  harness, its workers, the services it started, and with ``--target`` the
+  local processes listening on the target addresses), and that *other*
   processes used. A run is ``noisy`` when other processes took more than
   :data:`NOISY_OTHER_PCT` % of the machine, or steal exceeded
   :data:`NOISY_STEAL_PCT` %.
@@ -112,6 +113,29 @@ class CpuUse:
         for key in ("window_s", "busy_pct", "steal_pct", "own_pct", "other_pct"):
             data[key] = round(data[key], 2)
         return data
+
+
+def listening_pids(addresses: Iterable[str]) -> list[int]:
+    """PIDs of the local processes listening on ``addresses`` (``HOST:PORT``; loopback and wildcard listeners match).
+
+    With ``--target`` on this machine, the system under test is another
+    process: its CPU is the run's own work, not other processes' noise. An
+    address whose listener cannot be seen (another host, no permission)
+    contributes nothing.
+    """
+    ports = set()
+    for address in addresses:
+        _, _, port = address.rpartition(":")
+        if port.isdigit():
+            ports.add(int(port))
+    if not ports:
+        return []
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return []
+    return sorted({c.pid for c in connections
+                   if c.status == psutil.CONN_LISTEN and c.pid and c.laddr and c.laddr.port in ports})
 
 
 def _process_cpu_s(pids: Iterable[int]) -> float:

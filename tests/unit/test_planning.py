@@ -72,3 +72,17 @@ def test_cpu_watch_counts_this_process_as_its_own_load():
     assert use.own_pct > 10 / use.cpus
     assert 0 <= use.other_pct <= 100 and use.busy_pct >= use.own_pct
     assert set(use.to_dict()) >= {"busy_pct", "steal_pct", "own_pct", "other_pct", "noisy", "warnings"}
+
+
+def test_a_local_target_is_found_by_the_port_it_listens_on():
+    import os
+    import socket
+
+    from casemesh.harness.calibration.machine import listening_pids
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert listening_pids([f"127.0.0.1:{port}"]) == [os.getpid()]
+    assert listening_pids(["127.0.0.1:not-a-port"]) == []
