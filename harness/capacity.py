@@ -69,7 +69,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .errors import ConfigError
-from .slo import Selector, Slo, SloVerdict
+from .slo import Selector, Slo, SloVerdict, quantile_label
 from .stats import OK, CallStats, RunStats
 
 SCHEMA_VERSION = 1
@@ -240,10 +240,6 @@ def _subject(selector: Selector) -> str:
     return selector.journey if selector.journey is not None else "all RPCs"
 
 
-def _quantile_label(target: float) -> str:
-    return f"p{target * 100:.6g}"
-
-
 def slo_quantile_ms(slo: Slo, stats: RunStats) -> float | None:
     """Latency (ms) of ``slo``'s total selection at its target quantile (p99 for a 0.99 SLO); ``None`` without calls.
 
@@ -321,7 +317,7 @@ def judge_step(*, rate_per_s: float, profile: Any, stats: RunStats, verdicts: Se
             continue
         value = slo_quantile_ms(slo, stats)
         if value is not None:
-            latency_factors.append((value / slo.good.latency_le_ms, f"{_subject(slo.total)} {_quantile_label(slo.target)} "
+            latency_factors.append((value / slo.good.latency_le_ms, f"{_subject(slo.total)} {quantile_label(slo.target)} "
                                                                      f"{value:,.1f} ms = {value / slo.good.latency_le_ms:.0f}x "
                                                                      f"{slo.good.latency_le_ms:g} ms"))
     for verdict in failed_slos:
@@ -338,7 +334,7 @@ def judge_step(*, rate_per_s: float, profile: Any, stats: RunStats, verdicts: Se
         if slo.good.latency_le_ms is not None:
             value = slo_quantile_ms(slo, stats)
             factor = value / slo.good.latency_le_ms if value is not None else math.inf
-            problems.append(f"{_subject(slo.total)} {_quantile_label(slo.target)} {value:,.2f} ms > {slo.good.latency_le_ms:g} ms "
+            problems.append(f"{_subject(slo.total)} {quantile_label(slo.target)} {value:,.2f} ms > {slo.good.latency_le_ms:g} ms "
                             f"({verdict.name} {measured} < {verdict.target * 100:.6g}%)")
             marginal = marginal and factor <= MARGINAL_FACTOR
         else:

@@ -33,8 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .slo import Selector, Slo, SloVerdict
-from .stats import RunStats, LatencySeries, series_bucket
+from .slo import Selector, Slo, SloVerdict, quantile_label
+from .stats import LatencySeries, RunStats, series_bucket, series_percentiles
 
 #: A latency threshold within this factor of the machine's floor at the same quantile cannot be judged (the issue's 3x).
 FLOOR_FACTOR = 3.0
@@ -69,8 +69,6 @@ def stall_threshold_ms(control: RunStats) -> float:
 
 def find_stalls(control: RunStats, first_second: int, end_second: int) -> list[Stall]:
     """Stalls of the control in seconds ``[first_second, end_second)`` (the measured window), merged into ranges."""
-    from .stats import series_percentiles
-
     threshold_ms = stall_threshold_ms(control)
     series = control.series.journeys.get("echo")
     if series is None:
@@ -133,8 +131,6 @@ def _without_seconds(slo: Slo, stats: RunStats, seconds: range, left_out: set[in
 
 def _steady_floor_ms(control: RunStats, target: float, seconds: range, left_out: set[int]) -> float | None:
     """The control's latency (ms) at quantile ``target`` over ``seconds`` except ``left_out``, from its per-second series."""
-    from .stats import series_percentiles
-
     series = control.series.journeys.get("echo")
     if series is None:
         return None
@@ -145,10 +141,6 @@ def _steady_floor_ms(control: RunStats, target: float, seconds: range, left_out:
                 merged[bucket] = merged.get(bucket, 0) + count
     (value_us,) = series_percentiles(merged, [target * 100])
     return None if value_us is None else value_us / 1000
-
-
-def _quantile_label(target: float) -> str:
-    return f"p{target * 100:.6g}"
 
 
 def qualify(verdicts: Sequence[SloVerdict], slos: Sequence[Slo], stats: RunStats, control: RunStats,
@@ -176,7 +168,7 @@ def qualify(verdicts: Sequence[SloVerdict], slos: Sequence[Slo], stats: RunStats
         notes: list[str] = []
         inconclusive = False
         floor_ms = None
-        label = _quantile_label(slo.target)
+        label = quantile_label(slo.target)
         threshold = slo.good.latency_le_ms
         if threshold is not None:
             floor_ms = floor_histogram.get_value_at_percentile(slo.target * 100) / 1000

@@ -718,6 +718,11 @@ def _latency_note(slo: Slo, stats: RunStats) -> str:
     return f"p{_percent_number(slo.target)} = {value_us / 1000:.2f} ms"
 
 
+def quantile_label(target: float) -> str:
+    """The latency quantile an SLO's target names: ``0.99`` → ``p99``, ``0.999`` → ``p99.9``."""
+    return f"p{_percent_number(target)}"
+
+
 def _percent_number(fraction: float) -> str:
     """``0.999`` as ``99.9`` (at most 6 significant digits)."""
     return f"{fraction * 100:.6g}"

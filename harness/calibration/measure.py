@@ -162,11 +162,3 @@ def _step_line(step: dict[str, Any]) -> str:
     return (f"  {step['rate_per_s']:>7,g}/s: p50 {latency['p50_ms'] or 0:.2f} ms, p99 {latency['p99_ms'] or 0:.2f} ms, "
             f"max {latency['max_ms'] or 0:.2f} ms; send lag p99 {step['send_lag_p99_ms'] or 0:.2f} ms: {verdict}{errors}")
 
-
-def floor_at(calibration: dict[str, Any], rate_per_s: float) -> dict[str, Any] | None:
-    """The calibrated step nearest to ``rate_per_s`` at or above it (else the highest): its latency summary, or ``None``."""
-    steps = sorted(calibration.get("steps") or [], key=lambda s: s["rate_per_s"])
-    for step in steps:
-        if step["rate_per_s"] >= rate_per_s:
-            return step
-    return steps[-1] if steps else None
