@@ -1,21 +1,47 @@
 """``casemesh.analytics.v1.AnalyticsService``: click counts and geographic data per short code.
 
 Fed asynchronously in batches by the URL shortener (eventually consistent);
-counters live in memory behind a readers-writer lock (services/analytics/counters.py).
+counters live in memory behind a readers-writer lock, bounded by
+``settings.analytics.max_counters``: the least recently clicked codes are
+evicted past it (services/analytics/counters.py says why evict, not refuse).
+
+Metrics beyond the gRPC ones: ``casemesh_analytics_evicted_codes_total``
+(codes evicted to stay within ``max_counters``), ``casemesh_analytics_counters``
+(gauge: counters held, codes plus per-country counters).
 """
 
 from __future__ import annotations
 
 import grpc
+from prometheus_client import Counter, Gauge
+from pydantic import BaseModel, ConfigDict, Field
 
 from casemesh.analytics.v1 import analytics_pb2 as pb
 from casemesh.analytics.v1 import analytics_pb2_grpc as pb_grpc
 
 from ..runtime.component import RuntimeContext, ServiceDefinition, StatelessComponent
-from .counters import ClickCounters
-from .validation import to_tuples, validate_batch, validate_stats_code
+from .counters import DEFAULT_MAX_COUNTERS, ClickCounters
+from .validation import MAX_BATCH_EVENTS, to_tuples, validate_batch, validate_stats_code
 
+NAME = "analytics"
 FULL_NAME = pb.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
+
+EVICTED_CODES = Counter("casemesh_analytics_evicted_codes", "Codes evicted (least recently clicked first) to stay within max_counters.")
+COUNTERS = Gauge("casemesh_analytics_counters", "Click counters held: one per code plus one per (code, country).")
+
+
+class AnalyticsSettings(BaseModel):
+    """``settings.analytics`` of the topology.
+
+    ``max_counters``: most counters held in memory, one per code plus one
+    per (code, country) pair (default 200,000, about 40 MB at most; at
+    least 20,000 so one full batch of 5,000 new codes always fits; at most
+    100,000,000). Past it the least recently clicked codes are evicted.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_counters: int = Field(default=DEFAULT_MAX_COUNTERS, ge=4 * MAX_BATCH_EVENTS, le=100_000_000)
 
 
 class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
@@ -39,7 +65,11 @@ class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
 
 
 async def build(context: RuntimeContext) -> StatelessComponent:
-    return StatelessComponent(AnalyticsServicer(ClickCounters()), pb_grpc.add_AnalyticsServiceServicer_to_server)
+    settings = context.settings(NAME, AnalyticsSettings)
+    counters = ClickCounters(settings.max_counters, on_evict=EVICTED_CODES.inc)
+    COUNTERS.set_function(lambda: counters.counters)
+    return StatelessComponent(AnalyticsServicer(counters), pb_grpc.add_AnalyticsServiceServicer_to_server)
 
 
-DEFINITION = ServiceDefinition(name="analytics", grpc_services=(FULL_NAME,), dependencies=(), build=build)
+DEFINITION = ServiceDefinition(name=NAME, grpc_services=(FULL_NAME,), dependencies=(), build=build,
+                               settings_model=AnalyticsSettings)

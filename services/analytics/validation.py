@@ -16,6 +16,9 @@ from casemesh.services.runtime.errors import InvalidArgument
 
 #: Largest RecordClicks batch, in events.
 MAX_BATCH_EVENTS = 5000
+#: Most events of one code in one batch. The URL shortener sends at most 500 clicks per batch (its click
+#: buffer's batch size), so a legitimate batch never comes near it; it caps what one call can add to a code.
+MAX_EVENTS_PER_CODE = 1000
 
 _CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _COUNTRY_RE = re.compile(r"[A-Z]{2}")
@@ -50,15 +53,24 @@ def validate_event(event: analytics_pb2.ClickEvent, field: str) -> None:
 
 
 def validate_batch(events: Sequence[analytics_pb2.ClickEvent]) -> None:
-    """A RecordClicksRequest's ``events``: 1 to 5000 events, each a valid ClickEvent."""
+    """A RecordClicksRequest's ``events``: 1 to 5000 events, each a valid ClickEvent, at most 1000 of one code.
+
+    The per-code failure names the first event past the bound (``events[1000].code``).
+    """
     if not events:
         raise InvalidArgument("events", "must hold at least 1 event")
     if len(events) > MAX_BATCH_EVENTS:
         raise InvalidArgument(
             "events", f"must hold at most {MAX_BATCH_EVENTS} events (got {len(events)})"
         )
+    per_code: dict[str, int] = {}
     for i, event in enumerate(events):
         validate_event(event, f"events[{i}]")
+        seen = per_code[event.code] = per_code.get(event.code, 0) + 1
+        if seen > MAX_EVENTS_PER_CODE:
+            raise InvalidArgument(
+                f"events[{i}].code", f"a batch may hold at most {MAX_EVENTS_PER_CODE} clicks of one code "
+                                     f"({_show(event.code)} has more)")
 
 
 def validate_stats_code(code: str) -> None:

@@ -133,7 +133,7 @@ def event(code="abc1234", seconds=1_767_225_600, nanos=0, country="DE", with_tim
 
 def test_valid_batch():
     validate_batch([event(), event(country=""), event(code="x")])
-    validate_batch([event()] * 5000)
+    validate_batch([event(code=f"c{i % 5}") for i in range(5000)])  # 5,000 events, 1,000 per code
 
 
 def test_batch_size_limits():

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from casemesh.services.runtime.errors import InvalidArgument
 from casemesh.video.v1 import video_pb2
 
+from ..limits import MAX_DURATION_S
+
 #: Ids of users and channels: 1 to 64 characters of [A-Za-z0-9_-].
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: Video ids: URL-safe, at most 32 characters (video.proto, ``Video.video_id``).
@@ -27,8 +29,6 @@ MAX_TITLE_CHARS = 100
 MAX_DESCRIPTION_CHARS = 5000
 MAX_TAGS = 15
 MAX_TAG_CHARS = 30
-#: Longest video, in seconds (12 h).
-MAX_DURATION_S = 43_200.0
 MAX_COMMENT_CHARS = 10_000
 #: Page sizes: 1 to 100; 0 means the default.
 MAX_PAGE_SIZE = 100

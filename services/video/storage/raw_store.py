@@ -20,6 +20,18 @@ lazily on first use: its stored size is the ``.data`` file's size (chunks are
 only ever written in order, so the file never has holes), and the running
 SHA-256 of an unfinished upload is rebuilt by reading the file once.
 
+Sizes are capped on every write, not only at InitiateUpload: a token (even a
+validly signed or self-minted one) that declares more than the store's
+``max_object_bytes`` (default 256 MiB, services/video/limits.py) opens
+nothing (``InvalidArgument`` naming ``upload_token``, no file created), and a
+chunk that would end past the declared size or that maximum is refused whole
+(``InvalidArgument`` naming ``data``, none of its bytes written). The code is
+INVALID_ARGUMENT, as for ``file_size_bytes`` at InitiateUpload: the request
+itself is wrong, whatever the store's state, and retrying it cannot succeed.
+Once an object is complete its token no longer works: opening it again
+(UploadObject, GetUploadOffset) is ``FailedPrecondition`` (the state, not the
+request, is what refuses it: the upload is done, call CompleteUpload).
+
 Blocking file work runs in the default thread pool (``asyncio.to_thread``),
 never on the event loop; hashlib releases the GIL on large buffers. One
 ``asyncio.Lock`` per object serialises its appends, so concurrent streams on
@@ -37,6 +49,7 @@ from pathlib import Path
 
 from casemesh.services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 
+from ..limits import DEFAULT_MAX_FILE_BYTES
 from ..tokens import UploadGrant
 from .files import fsync_file, pwrite_all, write_atomically
 
@@ -95,14 +108,19 @@ def _write_and_hash(path: Path, offset: int, data: bytes, hasher: hashlib._Hash)
 class RawObjectStore:
     """Raw objects keyed ``raw/{video_id}`` under ``root`` (created if missing).
 
-    Single event loop. Errors: ``InvalidArgument`` (``offset_bytes``,
-    ``data``), ``FailedPrecondition`` (upload complete, or a token that
-    disagrees with the stored declaration), ``NotFound`` (unknown key).
+    ``max_object_bytes`` (> 0) is the largest object accepted, in bytes.
+    Single event loop. Errors: ``InvalidArgument`` (``upload_token``
+    declaring more than ``max_object_bytes``, ``offset_bytes``, ``data``),
+    ``FailedPrecondition`` (upload complete, or a token that disagrees with
+    the stored declaration), ``NotFound`` (unknown key).
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, max_object_bytes: int = DEFAULT_MAX_FILE_BYTES):
+        if max_object_bytes <= 0:
+            raise ValueError(f"max_object_bytes must be > 0 (got {max_object_bytes})")
         self.root = Path(root) / "raw"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.max_object_bytes = max_object_bytes
         self._objects: dict[str, _RawObject] = {}
 
     def _paths(self, video_id: str) -> tuple[Path, Path]:
@@ -127,8 +145,15 @@ class RawObjectStore:
     async def open(self, grant: UploadGrant) -> _RawObject:
         """The object ``grant`` names, created (empty, durable metadata) on first use.
 
-        ``FailedPrecondition`` when the object exists with another declared size.
+        ``InvalidArgument`` naming ``upload_token`` (nothing created) when the
+        grant declares more than ``max_object_bytes``; ``FailedPrecondition``
+        when the object exists with another declared size, or is complete
+        (a completed upload's token no longer works).
         """
+        if grant.size_bytes > self.max_object_bytes:
+            raise InvalidArgument(
+                "upload_token", f"declares {grant.size_bytes} bytes, more than this store's largest object "
+                                f"({self.max_object_bytes} bytes)")
         obj = self._load(grant.video_id)
         if obj is None:
             data_path, meta_path = self._paths(grant.video_id)
@@ -145,6 +170,10 @@ class RawObjectStore:
         if obj.expected != grant.size_bytes:
             raise FailedPrecondition(
                 f"{obj.key} was opened with a declared size of {obj.expected} bytes, the token says {grant.size_bytes}")
+        if obj.stored == obj.expected:
+            raise FailedPrecondition(
+                f"upload of {obj.key} is already complete ({obj.expected} bytes): its token no longer works; "
+                "call CompleteUpload")
         return obj
 
     async def append(self, obj: _RawObject, offset_bytes: int, data: bytes) -> int:
@@ -153,7 +182,7 @@ class RawObjectStore:
         Not yet durable: call :meth:`sync` before acknowledging. Raises
         ``FailedPrecondition`` when the upload is already complete,
         ``InvalidArgument`` naming ``data`` (empty, over 1 MiB, past the
-        declared size) or ``offset_bytes`` (negative or not the expected
+        declared size or ``max_object_bytes``; none of it written) or ``offset_bytes`` (negative or not the expected
         offset, which the message gives).
         """
         if not data:
@@ -171,6 +200,10 @@ class RawObjectStore:
             if offset_bytes + len(data) > obj.expected:
                 raise InvalidArgument(
                     "data", f"chunk ends at byte {offset_bytes + len(data)}, beyond the declared size of {obj.expected} bytes")
+            if offset_bytes + len(data) > self.max_object_bytes:  # an object declared before the limit was lowered
+                raise InvalidArgument(
+                    "data", f"chunk ends at byte {offset_bytes + len(data)}, beyond this store's largest object "
+                            f"({self.max_object_bytes} bytes)")
             data_path, _ = self._paths(obj.video_id)
             if obj.hasher is None:  # first append after a restart: rebuild the running hash
                 obj.hasher = await asyncio.to_thread(_hash_file, data_path, obj.stored)

@@ -31,6 +31,7 @@ from casemesh.video.v1 import storage_pb2_grpc as pb_grpc
 
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from ...runtime.errors import InvalidArgument, Unauthenticated
+from ..limits import DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES_LIMIT
 from ..tokens import DEFAULT_UPLOAD_TOKEN_SECRET, MIN_SECRET_CHARS, UploadTokenSigner
 from .files import remove_temporaries
 from .raw_store import MAX_CHUNK_BYTES, RawObjectStore
@@ -52,9 +53,15 @@ class StorageSettings(BaseModel):
     (at least 16 characters). Must equal ``settings.video-upload.upload_token_secret``,
     or every upload is refused with UNAUTHENTICATED. The default is for
     development only.
+
+    ``max_object_bytes``: largest raw object, in bytes, enforced on every
+    UploadObject chunk whatever the token declares (default 256 MiB, 1 to
+    4 GiB; services/video/limits.py). Keep it >= ``settings.video-upload.max_file_bytes``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_object_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, ge=1, le=MAX_FILE_BYTES_LIMIT)
 
     upload_token_secret: SecretStr = Field(default=SecretStr(DEFAULT_UPLOAD_TOKEN_SECRET), min_length=MIN_SECRET_CHARS)
 
@@ -132,7 +139,7 @@ class StorageComponent:
         settings = context.settings(NAME, StorageSettings)
         root = context.data_dir(NAME)
         remove_temporaries(root)
-        self.raw = RawObjectStore(root)
+        self.raw = RawObjectStore(root, settings.max_object_bytes)
         self.renditions = RenditionStore(root)
         self.servicer = ObjectStoreServicer(self.raw, self.renditions,
                                             UploadTokenSigner(settings.upload_token_secret.get_secret_value()))

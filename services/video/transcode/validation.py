@@ -13,6 +13,7 @@ import re
 from casemesh.services.runtime.errors import InvalidArgument
 from casemesh.video.v1 import transcode_pb2
 
+from ..limits import MAX_DURATION_S
 from ..tokens import VIDEO_ID_RE, raw_key
 
 #: Visibility timeout bounds, in milliseconds (LeaseJob, ExtendLease).
@@ -27,7 +28,9 @@ def _show(value: str, limit: int = 40) -> str:
 
 
 def validate_enqueue(job: transcode_pb2.TranscodeJob) -> None:
-    """EnqueueJobRequest.job: a video id, ``generation`` >= 1, ``raw_key`` = ``raw/{video_id}``, ``duration_s`` > 0."""
+    """EnqueueJobRequest.job: a video id, ``generation`` >= 1, ``raw_key`` = ``raw/{video_id}``,
+    ``duration_s`` finite, > 0 and at most 43,200 (12 h, UploadService's limit: a larger one would make a
+    worker build an unbounded segment list and stall the queue). ``job_id`` and ``attempt`` are ignored."""
     if not job.video_id:
         raise InvalidArgument("job.video_id", "is required")
     if not VIDEO_ID_RE.fullmatch(job.video_id):
@@ -36,8 +39,8 @@ def validate_enqueue(job: transcode_pb2.TranscodeJob) -> None:
         raise InvalidArgument("job.generation", f"must be >= 1 (got {job.generation})")
     if job.raw_key != raw_key(job.video_id):
         raise InvalidArgument("job.raw_key", f"must be {raw_key(job.video_id)!r} (got {_show(job.raw_key)})")
-    if not math.isfinite(job.duration_s) or job.duration_s <= 0:
-        raise InvalidArgument("job.duration_s", f"must be > 0 (got {job.duration_s})")
+    if not math.isfinite(job.duration_s) or not 0 < job.duration_s <= MAX_DURATION_S:
+        raise InvalidArgument("job.duration_s", f"must be > 0 and at most {MAX_DURATION_S:.0f} seconds (got {job.duration_s})")
 
 
 def validate_lease_ms(lease_ms: int) -> None:

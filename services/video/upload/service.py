@@ -19,21 +19,21 @@ from casemesh.video.v1 import upload_pb2 as pb
 from casemesh.video.v1 import upload_pb2_grpc as pb_grpc
 
 from ...runtime.component import RuntimeContext, ServiceDefinition, StatelessComponent
+from ..limits import DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES_LIMIT
 from ..tokens import DEFAULT_UPLOAD_TOKEN_SECRET, MIN_SECRET_CHARS, UploadTokenSigner
 from .coordinator import UploadCoordinator
 
 NAME = "video-upload"
 FULL_NAME = pb.DESCRIPTOR.services_by_name["UploadService"].full_name
 
-#: The seed's upload limit ("up to 4 GB"), the largest ``max_file_bytes`` accepted (4 GiB).
-MAX_FILE_BYTES_LIMIT = 4 << 30
-
 
 class UploadSettings(BaseModel):
     """``settings.video-upload`` of the topology.
 
     - ``max_file_bytes``: largest ``file_size_bytes`` InitiateUpload accepts
-      (default 256 MiB = 268,435,456; 1 to 4 GiB, the seed's "up to 4 GB").
+      (default 256 MiB = 268,435,456; 1 to 4 GiB, the seed's "up to 4 GB";
+      services/video/limits.py). ``settings.video-storage.max_object_bytes``
+      caps every write with the same default: raise both together.
     - ``token_ttl_s``: how long an upload token is accepted, in seconds
       (default 3,600; > 0, at most 7 days).
     - ``upload_token_secret``: HMAC-SHA256 key tokens are signed with (at
@@ -43,7 +43,7 @@ class UploadSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_file_bytes: int = Field(default=256 << 20, ge=1, le=MAX_FILE_BYTES_LIMIT)
+    max_file_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, ge=1, le=MAX_FILE_BYTES_LIMIT)
     token_ttl_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
     upload_token_secret: SecretStr = Field(default=SecretStr(DEFAULT_UPLOAD_TOKEN_SECRET), min_length=MIN_SECRET_CHARS)
 

@@ -15,14 +15,13 @@ import re
 from casemesh.services.runtime.errors import InvalidArgument
 from casemesh.video.v1 import upload_pb2
 
+from ..limits import MAX_DURATION_S
 from ..tokens import VIDEO_ID_RE
 
 MAX_TITLE_CHARS = 100
 MAX_DESCRIPTION_CHARS = 5000
 MAX_TAGS = 15
 MAX_TAG_CHARS = 30
-#: Longest video in seconds (12 h).
-MAX_DURATION_S = 43_200.0
 _CHANNEL_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
