@@ -23,6 +23,7 @@ import time
 from datetime import datetime, timezone
 from enum import IntEnum
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated, Any, Optional
 
 import grpc
@@ -34,6 +35,7 @@ from rich.markup import escape
 
 from casemesh.services.runtime.topology import check_address
 
+from .channels import open_mesh_channel
 from .errors import ConfigError, HarnessError
 from .prometheus import find_binary as find_prometheus
 from .prometheus import loopback_url
@@ -176,6 +178,7 @@ def run(
     control: Annotated[bool, typer.Option("--control/--no-control", help="Drive the control stream beside the load: 20 zero-work calls/s to an echo server in the harness's process, the run's noise floor.")] = True,
     strict: Annotated[bool, typer.Option("--strict", help="Count an inconclusive SLO (missed where the machine's own floor or stalls explain it) as failed: exit 1.")] = False,
     report: Annotated[str, typer.Option("--report", help="OUT/report.html: `wait` (render it before exiting), `background` (exit with the verdict at once; a detached process renders the page a few seconds later) or `off`.")] = "wait",
+    tls: Annotated[Optional[str], typer.Option("--tls", metavar="DIR|auto", help=TLS_HELP + " `auto`: a fresh set in OUT/certs.")] = None,
 ) -> None:
     """Benchmark a profile open-loop and judge its SLOs; writes OUT/result.json and OUT/report.html.
 
@@ -209,13 +212,18 @@ def run(
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     out_dir = out or Path("out") / loaded.name
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        tls_settings = _tls_option(tls, services=[] if targets else list(loaded.services), auto_dir=out_dir / "certs")
+    except ConfigError as error:
+        _print_error("config error", error)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
     traces = out_dir / "traces"
     os.environ.setdefault("CASEMESH_TRACES_DIR", str(traces))
     show_live = console.is_terminal if progress is None else progress
     try:
         code = uvloop.run(_run(loaded, targets, out_dir, show_live, seed, trace_ratio,
                                prometheus_binary=prometheus_binary, prometheus_url=prometheus_url, metrics_port=metrics_port,
-                               workers=workers_n, control=control, strict=strict, report=report))
+                               workers=workers_n, control=control, strict=strict, report=report, tls=tls_settings))
     except ConfigError as error:  # found once Prometheus runs (a query it cannot parse): still before any load
         _print_error("config error", error)
         code = Exit.CONFIG_ERROR
@@ -285,6 +293,49 @@ def _workers_option(value: str) -> int | None:
     return count
 
 
+#: Help of ``--tls`` on the commands that start or reach the mesh.
+TLS_HELP = ("mTLS: a `casemesh certs init` folder (DIR/ca.pem, DIR/SERVICE.pem and .key, DIR/harness.pem and .key). "
+            "The embedded mesh serves and calls with it (plaintext refused) and the harness connects as spiffe://casemesh.local/harness; "
+            "with --target only the harness's certificate is used.")
+
+
+def _tls_option(value: str | None, *, services: Sequence[str] = (), auto_dir: Path | None = None) -> Any:
+    """``--tls DIR`` as a topology ``tls:`` section with an absolute ``dir``; ``None`` without ``--tls``.
+
+    ``auto`` (only where ``auto_dir`` is given: the embedded mesh) makes a
+    fresh set there with ``casemesh certs init``. The harness's and
+    ``services``' files are checked now: ``ConfigError`` naming ``--tls`` and
+    the file otherwise.
+    """
+    from casemesh.services.runtime.tls import TlsError
+    from casemesh.services.runtime.topology import TlsSettings
+
+    from .channels import HARNESS_IDENTITY, check_tls
+
+    if value is None:
+        return None
+    if value.strip().lower() == "auto":
+        if auto_dir is None:
+            raise ConfigError("auto makes certificates for the embedded mesh only: give a casemesh certs init folder", field="--tls")
+        from .certs import init_certs
+
+        try:
+            init_certs(auto_dir, force=True)
+        except OSError as error:
+            raise ConfigError(f"cannot write certificates to {auto_dir}: {error.strerror or error}", field="--tls") from None
+        directory = auto_dir
+    else:
+        directory = Path(value)
+        if not directory.is_dir():
+            raise ConfigError(f"{value} is not a folder (make one with: casemesh certs init {value})", field="--tls")
+    tls = TlsSettings(dir=str(directory.resolve()))
+    try:
+        check_tls(tls, [HARNESS_IDENTITY, *services])
+    except TlsError as error:
+        raise ConfigError(str(error).replace("tls.dir: ", "", 1), field="--tls") from None
+    return tls
+
+
 async def _seed(driver: Any, profile: Any) -> None:
     """Seed the workload's data through ``driver`` (a Driver or anything with its ``seed()``); ``HarnessError`` when a call fails.
 
@@ -298,22 +349,31 @@ async def _seed(driver: Any, profile: Any) -> None:
 
 
 def _send_lag_invalid(stats: Any) -> list[str]:
-    """Why a run is invalid by its send lag: ``[]`` when the p99 is within :data:`MAX_SEND_LAG_P99_MS`, else one reason.
+    """Why a run is invalid by its send lag: ``[]`` when the p99 is within :data:`MAX_SEND_LAG_P99_MS`, else the reasons.
 
-    Shared by ``run`` and ``capacity`` (every step of a capacity search is judged by the same bound).
+    Also a reason: the driver abandoned the run, too far behind its schedule
+    (harness/driver.py). Shared by ``run`` and ``capacity`` (every step of a
+    capacity search is judged by the same bound).
     """
+    reasons = []
+    timeline = stats.timeline
+    if timeline.abandoned_at_s is not None:
+        reasons.append(f"the load generator was {timeline.abandoned_behind_s:.1f} s behind its schedule at {timeline.abandoned_at_s:.1f} s "
+                       "and stopped sending there (its own event loop, not the server, was the limit)")
     lag_p99_ms = stats.send_lag.get_value_at_percentile(99) / 1000 if stats.send_lag.get_total_count() else 0.0
     if lag_p99_ms > MAX_SEND_LAG_P99_MS:
-        return [f"send lag p99 {lag_p99_ms:.1f} ms > {MAX_SEND_LAG_P99_MS:g} ms: the load generator fell behind its schedule"]
-    return []
+        reasons.append(f"send lag p99 {lag_p99_ms:.1f} ms > {MAX_SEND_LAG_P99_MS:g} ms: the load generator fell behind its schedule")
+    return reasons
 
 
 async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: bool, seed: int, trace_ratio: float, *,
                prometheus_binary: str | None = None, prometheus_url: str | None = None, metrics_port: int = 0,
-               workers: int | None = 1, control: bool = True, strict: bool = False, report: str = "wait") -> Exit:
+               workers: int | None = 1, control: bool = True, strict: bool = False, report: str = "wait",
+               tls: Any = None) -> Exit:
     """The body of ``casemesh run``: plan, start, seed, pilot, drive (beside the control stream), judge, report.
 
-    ``workers`` is N, or ``None`` for ``--workers auto`` (harness/planning.py).
+    ``workers`` is N, or ``None`` for ``--workers auto`` (harness/planning.py);
+    ``tls`` the ``--tls`` settings (mTLS for the embedded mesh and every harness channel).
     """
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
@@ -339,11 +399,11 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     mesh = None
     if not targets:
         # The services start no traces of their own: every trace starts at a sampled journey.
-        mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"}, settings=profile.settings)
-        say(f"starting {', '.join(profile.services)} on 127.0.0.1 (logs in {out_dir / 'logs'})")
+        mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"}, settings=profile.settings, tls=tls)
+        say(f"starting {', '.join(profile.services)} on 127.0.0.1{' with mTLS' if tls else ''} (logs in {out_dir / 'logs'})")
         await mesh.start()
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
-    channels = {service: grpc.aio.insecure_channel(address) for service, address in targets.items()}
+    channels = {service: open_mesh_channel(address, tls) for service, address in targets.items()}
     started_at = datetime.now(timezone.utc)
     pool = None
     control_stream = None
@@ -380,7 +440,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
             from .workers import WorkerPool
 
             pool = driver = WorkerPool(profile, channels, targets, workers=workers, rng_seed=seed, trace_ratio=trace_ratio,
-                                       say=say, on_snapshot=monitor.metrics.collector.attach)
+                                       say=say, on_snapshot=monitor.metrics.collector.attach, tls=tls)
             pool.state = seeder.state
             await pool.start()  # workers connected and ready: their start-up is not part of the load
             monitor.metrics.collector.attach(pool.stats, pool.progress)
@@ -443,7 +503,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
         invalid += pool.behind_schedule(MAX_SEND_LAG_P99_MS)  # one worker behind is enough, even when the merged p99 hides it
     else:
         worker_info = [worker_summary(index=0, pid=os.getpid(), stats=stats, start_skew_s=0.0, cpu_s=cpu_s)]
-    target_info = {"mode": "external" if mesh is None else "embedded", "services": targets}
+    target_info = {"mode": "external" if mesh is None else "embedded", "services": targets, "tls": tls is not None}
     if mesh is not None:  # crashes during the run and the restarts that followed (harness/supervisor.py)
         target_info["restarts"] = {name: count for name, count in mesh.restarts.items() if count}
         target_info["restart_events"] = list(mesh.restart_events)
@@ -529,6 +589,7 @@ def capacity(
     seed: Annotated[int, typer.Option("--seed", help="Random seed of arrivals and journey choices (the same in every step).")] = 1,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live table and progress line (default: on a terminal).")] = None,
     control: Annotated[bool, typer.Option("--control/--no-control", help="Drive the control stream beside each step: a step whose misses the machine's stalls or floor explain is re-run once, not believed.")] = True,
+    tls: Annotated[Optional[str], typer.Option("--tls", metavar="DIR|auto", help=TLS_HELP + " `auto`: a fresh set in OUT/certs.")] = None,
 ) -> None:
     """Find the highest offered rate that meets every SLO: step the rate up until a step fails, then bisect; writes OUT/capacity.json.
 
@@ -557,10 +618,15 @@ def capacity(
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     out_dir = out or Path("out") / f"{loaded.name}-capacity"
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        tls_settings = _tls_option(tls, services=[] if targets else list(loaded.services), auto_dir=out_dir / "certs")
+    except ConfigError as error:
+        _print_error("config error", error)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
     os.environ.setdefault("CASEMESH_TRACES_DIR", str(out_dir / "traces"))
     show_live = console.is_terminal if progress is None else progress
     try:
-        code = uvloop.run(_capacity(loaded, targets, out_dir, plan, show_live, seed, with_control=control))
+        code = uvloop.run(_capacity(loaded, targets, out_dir, plan, show_live, seed, with_control=control, tls=tls_settings))
     except HarnessError as error:
         _print_error("harness error", error)
         code = Exit.HARNESS_ERROR
@@ -568,7 +634,7 @@ def capacity(
 
 
 async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: Any, show_live: bool, seed: int,
-                    with_control: bool = True) -> Exit:
+                    with_control: bool = True, tls: Any = None) -> Exit:
     """The search of ``casemesh capacity`` (harness/capacity.py): one mesh, one seeding, one Driver per step.
 
     ``profile`` carries the step's warm-up and duration already; each step
@@ -604,16 +670,16 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
     mesh = None
     if not targets:
         # Tracing is off for the search (no journey is sampled), so the services start no traces either.
-        mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"}, settings=profile.settings)
-        say(f"starting {', '.join(profile.services)} on 127.0.0.1 once for the whole search (logs in {out_dir / 'logs'})")
+        mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"}, settings=profile.settings, tls=tls)
+        say(f"starting {', '.join(profile.services)} on 127.0.0.1{' with mTLS' if tls else ''} once for the whole search (logs in {out_dir / 'logs'})")
         try:
             await mesh.start()
         except BaseException:
             mesh.stop()
             raise
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
-    target_info = {"mode": "external" if mesh is None else "embedded", "services": targets}
-    channels = {service: grpc.aio.insecure_channel(address) for service, address in targets.items()}
+    target_info = {"mode": "external" if mesh is None else "embedded", "services": targets, "tls": tls is not None}
+    channels = {service: open_mesh_channel(address, tls) for service, address in targets.items()}
     document_path = out_dir / "capacity.json"
 
     def at_rate(rate: float) -> Any:
@@ -840,6 +906,7 @@ def record(
     metadata: Annotated[Optional[list[str]], typer.Option("--metadata", help="Request metadata keys to record: fnmatch patterns, repeatable (default: x-*); credential-like keys (authorization, cookie, *token*, *api-key*, ...) only when named exactly.")] = None,
     record_responses: Annotated[bool, typer.Option("--record-responses/--no-record-responses", help="Also keep response bytes (sizes and times are always kept).")] = False,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live count (default: on a terminal; else a line every 5 s).")] = None,
+    tls: Annotated[Optional[Path], typer.Option("--tls", metavar="DIR", help="Call the upstream with mTLS as the harness (DIR/ca.pem, DIR/harness.pem and .key of `casemesh certs init`); the proxy itself listens plaintext on loopback.")] = None,
 ) -> None:
     """Record every gRPC call through a transparent proxy on LISTEN to UPSTREAM, until SIGINT/SIGTERM, --duration or --max-calls."""
     from .recording.proxy import DEFAULT_METADATA_ALLOW, check_loopback
@@ -855,6 +922,7 @@ def record(
             raise ConfigError(str(error), field="--upstream") from None
         if out.is_dir():
             raise ConfigError(f"{out} is a directory: give a file name such as {out / 'calls.cmrec'}", field="--out")
+        tls_settings = _tls_option(None if tls is None else str(tls))
         from .recording.format import MAX_TIME_US
 
         if duration is not None and duration > MAX_TIME_US / 1e6:
@@ -865,11 +933,12 @@ def record(
         raise typer.Exit(Exit.CONFIG_ERROR) from None
     allow = list(metadata) if metadata else list(DEFAULT_METADATA_ALLOW)
     show_live = console.is_terminal if progress is None else progress
-    raise typer.Exit(int(uvloop.run(_record(listen, upstream, out, duration, max_calls, allow, record_responses, show_live))))
+    raise typer.Exit(int(uvloop.run(_record(listen, upstream, out, duration, max_calls, allow, record_responses, show_live,
+                                            tls_settings))))
 
 
 async def _record(listen: str, upstream: str, out: Path, duration: float | None, max_calls: int | None,
-                  allow: list[str], record_responses: bool, show_live: bool) -> Exit:
+                  allow: list[str], record_responses: bool, show_live: bool, tls: Any = None) -> Exit:
     import signal
     import time
 
@@ -919,7 +988,7 @@ async def _record(listen: str, upstream: str, out: Path, duration: float | None,
     try:
         reason = await px.record(listen=listen, upstream=upstream, writer=writer, stop=stop, duration_s=duration, max_calls=max_calls,
                                  metadata_allow=allow, record_responses=record_responses, on_ready=ready, on_tick=tick,
-                                 tick_s=0.5 if show_live else 1.0)
+                                 tick_s=0.5 if show_live else 1.0, upstream_tls=tls)
     except OSError as error:
         out.unlink(missing_ok=True)  # only a header: nothing was recorded
         _print_error("harness error", error)
@@ -959,6 +1028,7 @@ def replay(
     timeout_ms: Annotated[float, typer.Option("--timeout-ms", help="Deadline (ms) of calls recorded without one.")] = 10_000.0,
     fail_on_divergence: Annotated[bool, typer.Option("--fail-on-divergence", help="Exit 1 when a call's status code differs from the recorded one.")] = False,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live table (default: on a terminal).")] = None,
+    tls: Annotated[Optional[Path], typer.Option("--tls", metavar="DIR", help="Call the target with mTLS as the harness (DIR/ca.pem, DIR/harness.pem and .key of `casemesh certs init`).")] = None,
 ) -> None:
     """Replay a recording open-loop against TARGET, compare status codes, judge SLOs; writes OUT/result.json."""
     from .recording.format import RecordingError, read_recording
@@ -972,6 +1042,7 @@ def replay(
             raise ConfigError(str(error), field="--target") from None
         if not 0 < speed <= 1000:
             raise ConfigError(f"must be > 0 and at most 1000, not {speed:g}", field="--speed")
+        tls_settings = _tls_option(None if tls is None else str(tls))
         if not timeout_ms > 0:
             raise ConfigError(f"must be > 0, not {timeout_ms:g}", field="--timeout-ms")
         try:
@@ -998,7 +1069,7 @@ def replay(
     out_dir.mkdir(parents=True, exist_ok=True)
     show_live = console.is_terminal if progress is None else progress
     try:
-        code = uvloop.run(_replay(loaded, target, speed, slos, out_dir, timeout_ms / 1000, fail_on_divergence, show_live))
+        code = uvloop.run(_replay(loaded, target, speed, slos, out_dir, timeout_ms / 1000, fail_on_divergence, show_live, tls_settings))
     except HarnessError as error:
         _print_error("harness error", error)
         code = Exit.HARNESS_ERROR
@@ -1025,13 +1096,13 @@ async def _connected(channel: grpc.aio.Channel, target: str, timeout_s: float) -
 
 
 async def _replay(recording: Any, target: str, speed: float, slos: list[Any], out_dir: Path, default_timeout_s: float,
-                  fail_on_divergence: bool, show_live: bool) -> Exit:
+                  fail_on_divergence: bool, show_live: bool, tls: Any = None) -> Exit:
     from .report import live_view, progress_line
     from .recording.replay import CHANNEL_OPTIONS, Replayer, build_replay_result, replay_summary_view
     from .slo import evaluate
 
     started_at = datetime.now(timezone.utc)
-    async with grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+    async with open_mesh_channel(target, tls, options=CHANNEL_OPTIONS) as channel:
         await _connected(channel, target, REPLAY_CONNECT_TIMEOUT_S)
         replayer = Replayer(recording, channel, speed=speed, default_timeout_s=default_timeout_s)
         total_s = max(replayer.outcome.scheduled_s, 0.001)

@@ -13,6 +13,14 @@ RPCs after the first in a journey are measured from when the previous one
 finished (the user's next click). Journeys whose intended start falls in the
 warm-up are sent but not recorded. Every RPC has a deadline of the profile's
 ``request_timeout_ms``.
+
+When the driver itself is the bottleneck, it says so instead of blaming the
+server. A ``DEADLINE_EXCEEDED`` that reached the journey far past its
+deadline (:func:`harness_caused`) is counted as harness-side beside its
+status code (``CallStats.harness_side``). A driver that falls more than
+``abandon_behind_s`` behind its schedule stops sending
+(``Timeline.abandoned_at_s``): the run is invalid, and running on would only
+take several times the planned duration to say so.
 """
 
 from __future__ import annotations
@@ -39,6 +47,27 @@ log = logging.getLogger("casemesh.driver")
 
 #: Scheduler tick (s): uvloop rounds sleeps below 1 ms down to 0, which would spin a core (shared/NOTES.md).
 TICK_S = 0.001
+#: The driver abandons a run once it is this far (s) behind its schedule. Such a run is invalid anyway (its
+#: send-lag p99 is far past the 10 ms bound): every second more only delays the verdict.
+ABANDON_BEHIND_S = 2.0
+#: After abandoning, how long (s, beyond one request timeout) the driver waits for calls in flight before cancelling them.
+ABANDON_DRAIN_S = 1.0
+
+
+def harness_caused(code: str, elapsed_s: float, timeout_s: float) -> bool:
+    """Whether a call that ended with status ``code`` after ``elapsed_s`` failed because of the harness, not the server.
+
+    ``elapsed_s`` is from the moment the harness made the call to the moment
+    its journey saw the outcome; ``timeout_s`` is the call's deadline. True
+    for ``DEADLINE_EXCEEDED`` seen more than max(50 ms, 25 % of the
+    deadline) past the deadline: grpc-core expires a call on time, so the
+    surplus is how late the harness's event loop was, and a loop that late
+    could not send the request or take the response on time either (seen at
+    12x the url-shortener's rate: every Resolve expired while the server's CPU
+    sat at 0-4 %). The status code stays ``DEADLINE_EXCEEDED``.
+    """
+    return code == "DEADLINE_EXCEEDED" and elapsed_s - timeout_s > max(0.05, 0.25 * timeout_s)
+
 
 
 def plan_rngs(seed: int) -> tuple[random.Random, random.Random]:
@@ -102,6 +131,8 @@ class Driver:
         self._arrival_rng, self._choice_rng = plan_rngs(rng_seed)
         self._timeout_s = profile.request_timeout_ms / 1000.0
         self._state: Any = None
+        #: Seconds behind schedule past which :meth:`run` abandons the run (:data:`ABANDON_BEHIND_S`).
+        self.abandon_behind_s = ABANDON_BEHIND_S
 
     async def seed(self) -> None:
         """Create the workload's data (calls are not recorded)."""
@@ -144,6 +175,11 @@ class Driver:
         sees it through :func:`~casemesh.harness.arrivals.arrival_size`.
         Waits for journeys still in flight at the end (each RPC is bounded by
         its deadline), so every journey sent is accounted for.
+
+        Once the next arrival is more than :attr:`abandon_behind_s` overdue,
+        sending stops (``stats.timeline.abandoned_at_s``); journeys still in
+        flight get one request timeout plus :data:`ABANDON_DRAIN_S`, then are
+        cancelled (not recorded).
         """
         profile = self.profile
         journeys = [(j.journey, j.params) for j in profile.journeys]
@@ -180,6 +216,11 @@ class Driver:
             if due > now:
                 await asyncio.sleep(max(min(due, next_tick) - now, TICK_S))
                 continue
+            if now - due > self.abandon_behind_s:
+                timeline.abandon(now - start, now - due)
+                log.warning("the load generator is %.1f s behind its schedule at %.1f s: sending stopped, the run is invalid",
+                            now - due, now - start)
+                break
             dispatched = 0
             while offset < end_s and start + offset <= now:
                 if offset >= warmup_s and progress.phase == "warm-up":
@@ -199,7 +240,12 @@ class Driver:
         progress.phase = "draining"
         progress.in_flight = len(in_flight)
         if in_flight:
-            await asyncio.wait(in_flight, timeout=self._timeout_s * 10 + 5)
+            abandoned = timeline.abandoned_at_s is not None
+            await asyncio.wait(in_flight, timeout=self._timeout_s + ABANDON_DRAIN_S if abandoned else self._timeout_s * 10 + 5)
+            if abandoned:
+                for task in list(in_flight):
+                    task.cancel()
+                await asyncio.gather(*in_flight, return_exceptions=True)
         timeline.drained(progress.completed)
         progress.phase = "done"
         if on_tick:
@@ -224,7 +270,10 @@ class Driver:
         self.stats.series.journey(journey.name).record_ended(code, intended, progress.started_at)
         if record:
             latency_us = (time.perf_counter() - intended) * 1e6
-            self.stats.journey(journey.name).record(code, latency_us)
+            calls = self.stats.journey(journey.name)
+            calls.record(code, latency_us)
+            if code != OK and code == caller.harness_code:
+                calls.blame_harness(code)
             if trace_id is not None:
                 self.stats.sampled_trace(journey.name, latency_us, trace_id, code)
 
@@ -250,7 +299,7 @@ class JourneyCaller:
     Latencies are recorded only when the journey started after the warm-up.
     """
 
-    __slots__ = ("_driver", "_intended", "_record", "_step_start", "_first")
+    __slots__ = ("_driver", "_intended", "_record", "_step_start", "_first", "harness_code")
 
     def __init__(self, driver: Driver, intended: float, record: bool):
         self._driver = driver
@@ -258,6 +307,20 @@ class JourneyCaller:
         self._record = record
         self._step_start = intended
         self._first = True
+        #: The status of this journey's last call that the harness caused (:func:`harness_caused`), else ``None``.
+        self.harness_code: str | None = None
+
+    def _ended(self, full_method: str, code: str, made_at: float) -> None:
+        """Record the end of a call to ``full_method`` made at ``made_at`` (perf_counter s) with status ``code``."""
+        now = time.perf_counter()
+        stats = self._driver.stats
+        if self._record:
+            calls = stats.rpc(full_method)
+            calls.record(code, (now - self._step_start) * 1e6)
+            if code != OK and harness_caused(code, now - made_at, self._driver._timeout_s):
+                calls.blame_harness(code)
+                self.harness_code = code
+        stats.series.rpc(full_method).record_ended(code, self._step_start, self._driver.progress.started_at)
 
     def _begin(self) -> None:
         if self._first:
@@ -280,15 +343,14 @@ class JourneyCaller:
         span = span_scope.__enter__() if span_scope is not None else None
         self._begin()
         code = OK
+        made_at = time.perf_counter()
         try:
             return await stub_method(request, timeout=self._driver._timeout_s, metadata=self._metadata())
         except grpc.aio.AioRpcError as error:
             code = error.code().name
             raise
         finally:
-            if self._record:
-                self._driver.stats.rpc(full_method).record(code, (time.perf_counter() - self._step_start) * 1e6)
-            self._driver.stats.series.rpc(full_method).record_ended(code, self._step_start, self._driver.progress.started_at)
+            self._ended(full_method, code, made_at)
             if span is not None:
                 _end_call_span(span, span_scope, code)
 
@@ -306,6 +368,7 @@ class JourneyCaller:
         stats = self._driver.stats
         code = "CANCELLED"
         waiting_first = True
+        made_at = time.perf_counter()
         call = stub_method(request, timeout=self._driver._timeout_s, metadata=self._metadata())
         try:
             async for response in call:
@@ -321,9 +384,7 @@ class JourneyCaller:
         finally:
             if code == "CANCELLED":
                 call.cancel()
-            if self._record:
-                stats.rpc(full_method).record(code, (time.perf_counter() - self._step_start) * 1e6)
-            stats.series.rpc(full_method).record_ended(code, self._step_start, self._driver.progress.started_at)
+            self._ended(full_method, code, made_at)
             if span is not None:
                 _end_call_span(span, span_scope, code)
 

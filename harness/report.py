@@ -31,7 +31,9 @@ def calls_table(title: str, rows: dict[str, dict[str, Any]], short_names: bool =
     for column in ("count", "errors", "rps", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"):
         table.add_column(column, justify="right")
     for name, row in rows.items():
-        errors = ", ".join(f"{code} {n}" for code, n in row["errors"].items()) or "0"
+        blamed = row.get("harness_side") or {}
+        errors = ", ".join(f"{code} {n:,}" + (f" ({blamed[code]:,} harness-side)" if blamed.get(code) else "")
+                           for code, n in row["errors"].items()) or "0"
         rps = row.get("throughput_rps")
         table.add_row(
             escape(_short(name) if short_names else name), f"{row['count']:,}", errors, "-" if rps is None else f"{rps:,.1f}",
@@ -182,11 +184,14 @@ def schedule_line(timeline: dict[str, Any]) -> Text:
                  f"({worst['shortfall']:,} short, {worst['shortfall'] / worst['intended']:.1%})")
     else:
         text += "every second sent all it intended"
+    if timeline.get("abandoned_at_s") is not None:
+        text += (f"; ABANDONED at {timeline['abandoned_at_s']:,.1f} s: the load generator was {timeline['abandoned_behind_s']:,.1f} s "
+                 "behind its schedule, so it stopped sending")
     if timeline["ended_early"]:
         text += (f"; the arrival schedule ended at {timeline['end_s']:,.1f} s, before the planned {timeline['planned_end_s']:g} s: "
                  f"sending stopped there (measured window {max(timeline['end_s'] - timeline['warmup_s'], 0):,.1f} s)")
     lagging = worst["shortfall"] > max(1, 0.01 * worst["intended"])
-    return Text(text, style="yellow" if lagging or timeline["ended_early"] else "")
+    return Text(text, style="yellow" if lagging or timeline["ended_early"] or timeline.get("abandoned_at_s") is not None else "")
 
 
 def workers_lines(result: dict[str, Any]) -> list[Text]:

@@ -28,21 +28,24 @@ Shape (schema_version 1)::
       "event_loop": null | EVENT_LOOP      # per process per second: event-loop lag and GC pauses (harness/loop_series.py)
     }
 
-    CALLS = {"count", "ok", "errors": {"NOT_FOUND": 12, ...}, "throughput_rps",
+    CALLS = {"count", "ok", "errors": {"NOT_FOUND": 12, ...}, "harness_side": {"DEADLINE_EXCEEDED": 3, ...}, "throughput_rps",
              "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms",
              "histogram": "HISTFAAAA..."}
     rpcs[m] of a server-streaming method also has
              "first_message": {"count", "p50_ms", ..., "histogram"}   # time to its first message
     journeys[j] also has
              "slowest_traces": [{"trace_id": "32 hex", "latency_ms", "code"}]  # sampled journeys, slowest first
+    # harness_side: of the errors, those the harness caused (a deadline expiry its event loop saw far past the
+    # deadline: harness.driver.harness_caused); they keep their gRPC status code in "errors".
 
-    TIMELINE = {"interval_s": 1, "warmup_s", "planned_end_s", "end_s", "ended_early",
+    TIMELINE = {"interval_s": 1, "warmup_s", "planned_end_s", "end_s", "ended_early", "abandoned_at_s", "abandoned_behind_s",
                 "intended_total", "sent_total", "completed_total", "completed_after_end",
                 "max_shortfall": {"second", "shortfall", "intended", "sent"},
                 "warmup": [true, ..., false], "intended": [800, ...], "sent": [800, ...], "completed": [797, ...]}
     # intended[i]: arrivals due in second i; sent[i]: dispatched in second i; completed[i]: journeys finished
     # in second i. end_s < planned_end_s (ended_early) when a trace ended first: sending stopped there and
-    # throughput.measured_s is end_s - warmup_s instead of duration_s.
+    # throughput.measured_s is end_s - warmup_s instead of duration_s. abandoned_at_s (null unless) is when the
+    # driver stopped sending because it was abandoned_behind_s seconds behind its schedule: the run is invalid.
 
     SERIES = {"interval_s": 1, "seconds": N, "warmup": [true, ..., false],
               "resolution": {"buckets_per_octave": 32, "relative_error": 0.0109},
@@ -107,6 +110,7 @@ def calls_summary(stats: CallStats, measured_s: float) -> dict[str, Any]:
         "count": count,
         "ok": stats.count([OK]),
         "errors": stats.errors(),
+        "harness_side": dict(sorted(stats.harness_side.items())),
         "throughput_rps": round(count / measured_s, 2) if measured_s > 0 else None,
         **{k: v for k, v in summary.items() if k != "count"},
         "histogram": encode_histogram(merged),
@@ -140,7 +144,9 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
     explains it, harness/floor.py) does not fail the run unless ``strict``.
     """
     # A trace that ends before warm-up + duration stops the sending early: the measured window is shorter.
-    measured_s = stats.timeline.measured_s if stats.timeline.ended_early else profile.duration_s
+    # So does a driver that abandons the run (it fell too far behind: harness/driver.py).
+    measured_s = (stats.timeline.measured_s if stats.timeline.ended_early or stats.timeline.abandoned_at_s is not None
+                  else profile.duration_s)
     # Journeys of the profile only: journey-defined measures (Caller.observe) share stats.journeys.
     completed = sum(stats.journeys[j.name].count() for j in profile.journeys if j.name in stats.journeys)
     slos = [v.to_dict() for v in verdicts]
@@ -228,6 +234,8 @@ def timeline_summary(timeline: Timeline) -> dict[str, Any]:
         "planned_end_s": timeline.planned_end_s,
         "end_s": round(timeline.end_s, 3),
         "ended_early": timeline.ended_early,
+        "abandoned_at_s": None if timeline.abandoned_at_s is None else round(timeline.abandoned_at_s, 3),
+        "abandoned_behind_s": None if timeline.abandoned_behind_s is None else round(timeline.abandoned_behind_s, 3),
         "intended_total": sum(timeline.intended),
         "sent_total": sum(timeline.sent),
         "completed_total": sum(timeline.completed) + timeline.completed_after_end,

@@ -76,12 +76,23 @@ def decode(encoded: str | bytes) -> HdrHistogram:
 
 
 class CallStats:
-    """Outcomes of one RPC (or one journey): a latency histogram in µs per status code name."""
+    """Outcomes of one RPC (or one journey): a latency histogram in µs per status code name.
 
-    __slots__ = ("by_code",)
+    ``harness_side`` counts, per status code name, the calls among them whose
+    failure the harness itself caused (its event loop delivered a deadline's
+    expiry far past the deadline: see ``harness.driver.harness_caused``); their status
+    code stays the one gRPC reported.
+    """
+
+    __slots__ = ("by_code", "harness_side")
 
     def __init__(self) -> None:
         self.by_code: dict[str, HdrHistogram] = {}
+        self.harness_side: dict[str, int] = {}
+
+    def blame_harness(self, code: str) -> None:
+        """Count one call already recorded with ``code`` as failed by the harness, not by the server."""
+        self.harness_side[code] = self.harness_side.get(code, 0) + 1
 
     def record(self, code: str, latency_us: float) -> None:
         """Record one completed call with gRPC status ``code`` (e.g. ``"OK"``) and its latency in µs."""
@@ -119,6 +130,8 @@ class CallStats:
             if mine is None:
                 mine = self.by_code[code] = new_histogram()
             mine.add(histogram)
+        for code, count in other.harness_side.items():
+            self.harness_side[code] = self.harness_side.get(code, 0) + count
 
     def to_wire(self) -> dict[str, str]:
         """``{status code name: encoded histogram}`` (see :func:`encode`): the plain form of these stats."""
@@ -203,7 +216,8 @@ class RunStats:
              "send_lag": HIST,
              "slowest_traces": {NAME: [[latency_us, trace_id_hex, code], ...]},   # up to SLOWEST_TRACES each
              "timeline": Timeline.to_wire(),
-             "series": RunSeries.to_dict() | None}
+             "series": RunSeries.to_dict() | None,
+             "harness_side": {"rpcs": {METHOD: {CODE: n}}, "journeys": {NAME: {CODE: n}}}}   # CallStats.harness_side
             CALLS = {CODE: HIST}   # per status code name ("OK", "NOT_FOUND", ...)
             HIST  = "HISTFAAA..."  # HdrHistogram V2 compressed base64 (µs, 1 µs..1 h, 3 significant figures)
 
@@ -223,6 +237,8 @@ class RunStats:
                                for name, kept in self._slowest.items()},
             "timeline": self.timeline.to_wire(),
             "series": self.series.to_dict() if series else None,
+            "harness_side": {kind: {name: dict(calls.harness_side) for name, calls in table.items() if calls.harness_side}
+                             for kind, table in (("rpcs", self.rpcs), ("journeys", self.journeys))},
         }
 
     @classmethod
@@ -246,6 +262,9 @@ class RunStats:
         stats.timeline = Timeline.from_wire(wire["timeline"])
         if wire.get("series") is not None:
             stats.series = RunSeries.from_dict(wire["series"])
+        for kind, table in (("rpcs", stats.rpcs), ("journeys", stats.journeys)):
+            for name, counts in (wire.get("harness_side") or {}).get(kind, {}).items():
+                table.setdefault(name, CallStats()).harness_side.update(counts)
         return stats
 
     def merge(self, other: RunStats) -> None:
@@ -287,11 +306,16 @@ class Timeline:
     counts journeys that finished while the driver drained in-flight work
     after ``end_s``.
 
+    ``abandoned_at_s`` (``None`` when not) is when the driver gave up
+    because it had fallen ``abandoned_behind_s`` seconds behind its
+    schedule (``Driver.abandon_behind_s``): it sent nothing more, the run is
+    invalid, and ``end_s`` is that moment.
+
     The driver writes the lists directly (O(1) integer work per arrival).
     """
 
     __slots__ = ("intended", "sent", "completed", "warmup_s", "planned_end_s", "end_s", "completed_after_end",
-                 "_completed_seen")
+                 "abandoned_at_s", "abandoned_behind_s", "_completed_seen")
 
     def __init__(self) -> None:
         self.intended: list[int] = []
@@ -301,6 +325,8 @@ class Timeline:
         self.planned_end_s = 0.0
         self.end_s = 0.0
         self.completed_after_end = 0
+        self.abandoned_at_s: float | None = None
+        self.abandoned_behind_s: float | None = None
         self._completed_seen = 0
 
     def begin(self, warmup_s: float, planned_end_s: float, end_s: float) -> None:
@@ -345,14 +371,19 @@ class Timeline:
             values.extend([0] * (seconds - len(values)))
         self.completed[min(int(elapsed_s), seconds - 1)] += rest
 
+    def abandon(self, at_s: float, behind_s: float) -> None:
+        """The driver gave up at ``at_s`` (s from the start), ``behind_s`` seconds behind its schedule; sending ends there."""
+        self.abandoned_at_s, self.abandoned_behind_s = at_s, behind_s
+        self.end_s = min(self.end_s, at_s)
+
     def drained(self, completed_total: int) -> None:
         """The drain after ``end_s`` is over: ``completed_total`` journeys completed in the whole run."""
         self.completed_after_end = completed_total - self._completed_seen
 
     @property
     def ended_early(self) -> bool:
-        """Whether the arrival schedule ran out before warm-up + duration."""
-        return self.end_s < self.planned_end_s
+        """Whether the arrival schedule ran out before warm-up + duration (not: the driver abandoned the run)."""
+        return self.abandoned_at_s is None and self.end_s < self.planned_end_s
 
     @property
     def measured_s(self) -> float:
@@ -369,10 +400,12 @@ class Timeline:
 
     def to_wire(self) -> dict[str, Any]:
         """Plain form: ``{"intended", "sent", "completed": [count per second], "warmup_s", "planned_end_s", "end_s",
-        "completed_after_end", "completed_seen"}`` (seconds as floats, counts as ints)."""
+        "completed_after_end", "completed_seen", "abandoned_at_s", "abandoned_behind_s"}`` (seconds as floats or
+        ``None``, counts as ints)."""
         return {"intended": list(self.intended), "sent": list(self.sent), "completed": list(self.completed),
                 "warmup_s": self.warmup_s, "planned_end_s": self.planned_end_s, "end_s": self.end_s,
-                "completed_after_end": self.completed_after_end, "completed_seen": self._completed_seen}
+                "completed_after_end": self.completed_after_end, "completed_seen": self._completed_seen,
+                "abandoned_at_s": self.abandoned_at_s, "abandoned_behind_s": self.abandoned_behind_s}
 
     @classmethod
     def from_wire(cls, wire: Mapping[str, Any]) -> Timeline:
@@ -381,13 +414,15 @@ class Timeline:
         timeline.intended, timeline.sent, timeline.completed = list(wire["intended"]), list(wire["sent"]), list(wire["completed"])
         timeline.warmup_s, timeline.planned_end_s, timeline.end_s = wire["warmup_s"], wire["planned_end_s"], wire["end_s"]
         timeline.completed_after_end, timeline._completed_seen = wire["completed_after_end"], wire["completed_seen"]
+        timeline.abandoned_at_s, timeline.abandoned_behind_s = wire.get("abandoned_at_s"), wire.get("abandoned_behind_s")
         return timeline
 
     def merge(self, other: Timeline) -> None:
         """Add ``other``'s counts second by second (another worker's part of the same run, counted from the same start).
 
         The lists grow to the longer of the two. Warm-up and planned end are
-        the run's (the same in both); ``end_s`` is the later one.
+        the run's (the same in both); ``end_s`` is the later one. The run is
+        abandoned when either part was (at the earlier time, the larger lag).
         """
         for mine, theirs in ((self.intended, other.intended), (self.sent, other.sent), (self.completed, other.completed)):
             if len(theirs) > len(mine):
@@ -399,6 +434,9 @@ class Timeline:
         self.end_s = max(self.end_s, other.end_s)
         self.completed_after_end += other.completed_after_end
         self._completed_seen += other._completed_seen
+        if other.abandoned_at_s is not None:
+            self.abandoned_at_s = min(other.abandoned_at_s, self.abandoned_at_s if self.abandoned_at_s is not None else math.inf)
+            self.abandoned_behind_s = max(other.abandoned_behind_s or 0.0, self.abandoned_behind_s or 0.0)
 
 
 # -- per-second series -----------------------------------------------------------------------------

@@ -116,8 +116,10 @@ def test_the_wire_format_covers_every_field_of_runstats():
     wire_keys = {"rpcs": "rpcs", "journeys": "journeys", "first_message": "first_message", "send_lag": "send_lag",
                  "_slowest": "slowest_traces", "timeline": "timeline", "series": "series"}
     assert set(vars(RunStats())) == set(wire_keys), "RunStats has a field the wire format does not carry (harness/stats.py to_wire)"
-    assert set(RunStats().to_wire()) == {"wire_version", *wire_keys.values()}
-    timeline_fields = {"intended", "sent", "completed", "warmup_s", "planned_end_s", "end_s", "completed_after_end", "_completed_seen"}
+    # CallStats.harness_side travels beside the histograms, under "harness_side".
+    assert set(RunStats().to_wire()) == {"wire_version", "harness_side", *wire_keys.values()}
+    timeline_fields = {"intended", "sent", "completed", "warmup_s", "planned_end_s", "end_s", "completed_after_end",
+                       "abandoned_at_s", "abandoned_behind_s", "_completed_seen"}
     assert set(RunStats().timeline.__slots__) == timeline_fields
     assert set(RunStats().timeline.to_wire()) == {f.lstrip("_") for f in timeline_fields}
 
