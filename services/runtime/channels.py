@@ -2,10 +2,14 @@
 
 Each channel carries the casemesh client interceptor: a CLIENT span and
 ``traceparent`` inside sampled traces, deadline propagation, ``grpc_client_*``
-metrics. The topology's call policy
+metrics. The topology's call policy for the target (``calls``, with
+``calls.edges.TARGET`` applied: :meth:`~.topology.CallPolicy.for_target`)
 gives a default timeout (set by the client interceptor when the caller sets
-none) and, through the channel's gRPC service config, a retry policy that retries ``UNAVAILABLE`` only (safe for every casemesh RPC:
-the request never reached a handler, or the handler refused it while draining).
+none); through the channel's gRPC service config, a retry policy (by default
+``UNAVAILABLE`` only, safe for every casemesh RPC: the request never reached a
+handler, or the handler refused it while draining) and a retry budget (gRPC's
+``retryThrottling``); and a circuit breaker (``.circuit_breaker``) in the
+interceptor.
 """
 
 from __future__ import annotations
@@ -13,13 +17,18 @@ from __future__ import annotations
 import json
 
 import grpc
+from .circuit_breaker import CircuitBreaker
 from .interceptors.client import ClientInterceptor
 from .topology import CallPolicy
 from .tracing import RpcTracing
 
 
 def service_config(policy: CallPolicy) -> str:
-    """The gRPC service config JSON (retry policy) for ``policy``, applied to every method.
+    """The gRPC service config JSON (retry policy and ``retryThrottling``) for ``policy``, applied to every method.
+
+    With ``max_attempts`` 1 there is no retry policy and no throttling; the
+    budget (``retry_budget``, ``None`` for none) is gRPC's token bucket per
+    channel target (gRFC A6).
 
     The default timeout is applied by the client interceptor, not here: with
     grpcio 1.85 a service-config ``timeout`` of 1 s or less expired calls at
@@ -32,20 +41,30 @@ def service_config(policy: CallPolicy) -> str:
             "initialBackoff": f"{policy.initial_backoff_ms / 1000:.3f}s",
             "maxBackoff": f"{policy.max_backoff_ms / 1000:.3f}s",
             "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
+            "retryableStatusCodes": list(policy.retryable_codes),
         }
-    return json.dumps({"methodConfig": [method_config]})
+    config: dict = {"methodConfig": [method_config]}
+    if policy.max_attempts > 1 and policy.retry_budget is not None:
+        config["retryThrottling"] = {"maxTokens": policy.retry_budget.max_tokens,
+                                     "tokenRatio": round(policy.retry_budget.token_ratio, 3)}
+    return json.dumps(config)
 
 
 #: Largest message an outbound call accepts (bytes): 32 MiB, twice the largest video segment.
 MAX_RECEIVE_BYTES = 32 * 1024 * 1024
 
 
-def open_channel(address: str, policy: CallPolicy, tracing: RpcTracing | None = None) -> grpc.aio.Channel:
+def open_channel(address: str, policy: CallPolicy, tracing: RpcTracing | None = None,
+                 target: str | None = None) -> grpc.aio.Channel:
     """An insecure ``grpc.aio`` channel to ``address`` (``host:port``) with the mesh interceptors.
 
-    Must be called inside the running event loop.
+    ``target`` is the topology name of the service at ``address``: its
+    ``calls.edges`` entry applies, and its circuit breaker (when enabled)
+    is labelled with it. Must be called inside the running event loop.
     """
+    if target is not None:
+        policy = policy.for_target(target)
+    breaker = CircuitBreaker(target or address, policy.circuit_breaker) if policy.circuit_breaker.enabled else None
     options = [
         ("grpc.service_config", service_config(policy)),
         ("grpc.enable_retries", 1),
@@ -53,5 +72,5 @@ def open_channel(address: str, policy: CallPolicy, tracing: RpcTracing | None = 
         # Segments fetched from the video origin are up to 16 MiB (storage.proto); gRPC's default limit is 4 MiB.
         ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
     ]
-    interceptor = ClientInterceptor(default_timeout_s=policy.timeout_ms / 1000, tracing=tracing)
+    interceptor = ClientInterceptor(default_timeout_s=policy.timeout_ms / 1000, tracing=tracing, breaker=breaker)
     return grpc.aio.insecure_channel(address, options=options, interceptors=[interceptor])

@@ -66,7 +66,7 @@ class RuntimeContext:
         channel = self._channels.get(service)
         if channel is None:
             address = self.topology.endpoint(service).address
-            channel = self._channels[service] = open_channel(address, self.topology.calls, self._tracing)
+            channel = self._channels[service] = open_channel(address, self.topology.calls, self._tracing, target=service)
         return channel
 
     async def close(self) -> None:

@@ -8,11 +8,16 @@ several services in one process::
       urlshortener: {address: 127.0.0.1:50051, metrics_address: 127.0.0.1:9464}
       idgen:        {address: 127.0.0.1:50051}
       analytics:    {address: 127.0.0.1:50051}
-    calls:                       # outbound channel policy (all optional)
-      timeout_ms: 500            # per attempt default when the caller sets none
-      max_attempts: 3            # gRPC retry policy, on UNAVAILABLE only
+    calls:                       # outbound channel policy (all optional; docs/services.md "Retries, retry budgets and circuit breaking")
+      timeout_ms: 500            # per call default when the caller sets none
+      max_attempts: 3            # gRPC retry policy (1: no retries)
       initial_backoff_ms: 10
       max_backoff_ms: 100
+      retryable_codes: [UNAVAILABLE]
+      retry_budget: {max_tokens: 10, token_ratio: 0.1}   # gRPC retryThrottling; null: no budget
+      circuit_breaker: {enabled: true, consecutive_failures: 5, open_ms: 1000}
+      edges:                     # per target service: any of the fields above, the rest inherited
+        idgen: {max_attempts: 5, retryable_codes: [UNAVAILABLE, RESOURCE_EXHAUSTED]}
     server:                      # admission control (services/runtime/admission.py) and shutdown
       max_concurrent_rpcs: 256   # calls in flight per gRPC service; beyond them calls queue
       max_queued_rpcs: 64        # calls that may wait for a slot; beyond them RESOURCE_EXHAUSTED at once
@@ -37,10 +42,11 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import grpc
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_TOPOLOGY = Path(__file__).with_name("topology.default.yaml")
 ENV_VAR = "CASEMESH_TOPOLOGY"
@@ -67,13 +73,105 @@ class Endpoint(_Strict):
     _addr = field_validator("address", "metrics_address")(lambda v: v if v is None else check_address(v))
 
 
+#: Status codes a retry policy or a circuit breaker may name (every gRPC code but OK).
+STATUS_CODE_NAMES: tuple[str, ...] = tuple(code.name for code in grpc.StatusCode if code is not grpc.StatusCode.OK)
+
+
+def _check_codes(value: tuple[str, ...]) -> tuple[str, ...]:
+    """``value`` when every entry is a gRPC status code name other than OK, without repeats; ``ValueError`` naming the bad one."""
+    for code in value:
+        if code not in STATUS_CODE_NAMES:
+            close = difflib.get_close_matches(str(code).upper(), STATUS_CODE_NAMES, n=1)
+            raise ValueError(f"{code!r} is not a gRPC status code other than OK"
+                             + (f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(STATUS_CODE_NAMES)}"))
+    if len(set(value)) != len(value):
+        raise ValueError(f"a code is listed twice: {', '.join(value)}")
+    return value
+
+
+StatusCodes = Annotated[tuple[str, ...], AfterValidator(_check_codes)]
+
+
+class RetryBudget(_Strict):
+    """gRPC's ``retryThrottling`` (gRFC A6): a token bucket per channel target that stops retries when too many attempts fail.
+
+    The bucket starts full at ``max_tokens``; every attempt that fails with a
+    retryable code takes 1 token, every successful call adds ``token_ratio``.
+    Retries (and hedges) are sent only while more than ``max_tokens / 2``
+    tokens are left: with the defaults, after 5 failures in a row retries stop
+    until 10 calls (or more) succeed per token — a sustained retry rate of
+    about ``token_ratio`` of the successful calls.
+    """
+
+    max_tokens: int = Field(default=10, ge=1, le=1000, description="bucket size, a whole number; gRPC allows 1..1000")
+    token_ratio: float = Field(default=0.1, gt=0, le=1, description="tokens a success adds back (gRPC keeps 3 decimals)")
+
+
+class CircuitBreakerPolicy(_Strict):
+    """A circuit breaker on one outbound channel (services/runtime/circuit_breaker.py).
+
+    ``consecutive_failures`` calls in a row ending with one of
+    ``failure_codes`` (after gRPC's retries) open it; while open every call
+    fails at once with ``UNAVAILABLE``, no network call made; after
+    ``open_ms`` it lets ``half_open_probes`` calls through: one success closes
+    it, one failure opens it again.
+    """
+
+    enabled: bool = True
+    consecutive_failures: int = Field(default=5, ge=1, le=10_000)
+    open_ms: float = Field(default=1000, gt=0, le=3_600_000)
+    half_open_probes: int = Field(default=1, ge=1, le=1000)
+    failure_codes: StatusCodes = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED")
+
+
+class EdgePolicy(_Strict):
+    """``calls.edges.TARGET``: overrides of the :class:`CallPolicy` fields for calls to one target service.
+
+    A field left out is inherited from ``calls``; ``retry_budget: null``
+    turns the budget off on this edge.
+    """
+
+    timeout_ms: float | None = Field(default=None, gt=0)
+    max_attempts: int | None = Field(default=None, ge=1, le=5)
+    initial_backoff_ms: float | None = Field(default=None, ge=5)
+    max_backoff_ms: float | None = Field(default=None, ge=5)
+    retryable_codes: StatusCodes | None = Field(default=None, min_length=1)
+    retry_budget: RetryBudget | None = None
+    circuit_breaker: CircuitBreakerPolicy | None = None
+
+
 class CallPolicy(_Strict):
-    """Outbound call defaults, applied through the channel's gRPC service config."""
+    """Outbound call policy: the default timeout (client interceptor), the retry policy and budget (the channel's gRPC service config), the circuit breaker.
+
+    ``edges`` overrides any of these per target service;
+    :meth:`for_target` gives the policy of one channel.
+    """
 
     timeout_ms: float = Field(default=500, gt=0)
-    max_attempts: int = Field(default=3, ge=1, le=5)
-    initial_backoff_ms: float = Field(default=10, gt=0)
-    max_backoff_ms: float = Field(default=100, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=5, description="attempts per call, first included (gRPC caps it at 5)")
+    #: At least 5 ms: with grpcio 1.85 a 1 ms backoff left some retried calls hanging until their deadline (seen on this machine).
+    initial_backoff_ms: float = Field(default=10, ge=5)
+    max_backoff_ms: float = Field(default=100, ge=5)
+    #: Codes gRPC retries. The default, UNAVAILABLE only, is safe for every casemesh RPC (the request never reached a
+    #: handler, or the handler refused it while draining); others may re-run a handler that did its work.
+    retryable_codes: StatusCodes = Field(default=("UNAVAILABLE",), min_length=1)
+    retry_budget: RetryBudget | None = RetryBudget()
+    circuit_breaker: CircuitBreakerPolicy = CircuitBreakerPolicy()
+    edges: dict[str, EdgePolicy] = {}
+
+    @model_validator(mode="after")
+    def _check_backoff(self) -> CallPolicy:
+        if self.max_backoff_ms < self.initial_backoff_ms:
+            raise ValueError(f"max_backoff_ms ({self.max_backoff_ms:g}) is below initial_backoff_ms ({self.initial_backoff_ms:g})")
+        return self
+
+    def for_target(self, target: str) -> CallPolicy:
+        """The policy of calls to ``target``: this one with ``edges[target]``'s fields applied (and no ``edges``)."""
+        edge = self.edges.get(target)
+        values = {name: getattr(self, name) for name in type(self).model_fields if name != "edges"}
+        if edge is not None:
+            values.update({name: getattr(edge, name) for name in edge.model_fields_set})
+        return CallPolicy(**values)
 
 
 class ServerPolicy(_Strict):
@@ -126,6 +224,19 @@ class Topology(_Strict):
     data_dir: str = "casemesh-data"
     settings: dict[str, dict[str, Any]] = {}
 
+    @model_validator(mode="after")
+    def _check_edges(self) -> Topology:
+        for target in self.calls.edges:
+            if target not in self.services:
+                raise ValueError(f"calls.edges.{target}: {target!r} is not a service of the topology "
+                                 f"(has: {', '.join(sorted(self.services))})")
+        for target in self.calls.edges:  # the merged policy must hold too (backoffs)
+            try:
+                self.calls.for_target(target)
+            except ValidationError as error:
+                raise ValueError(f"calls.edges.{target}: {error.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        return self
+
     def endpoint(self, name: str) -> Endpoint:
         """The endpoint of service ``name``; ``KeyError`` naming the known ones otherwise."""
         try:
@@ -135,7 +246,11 @@ class Topology(_Strict):
 
     def dump(self) -> str:
         """The topology as YAML, readable by :func:`load_topology`."""
-        return yaml.safe_dump(self.model_dump(exclude_none=True), sort_keys=False)
+        data = self.model_dump(exclude_none=True)
+        if "calls" in data:  # retry_budget: null (no budget) must survive; an edge keeps only what it overrides
+            data["calls"] = {**self.calls.model_dump(mode="json", exclude={"edges"}),
+                             "edges": {t: e.model_dump(mode="json", exclude_unset=True) for t, e in self.calls.edges.items()}}
+        return yaml.safe_dump(data, sort_keys=False)
 
 
 class TopologyError(ValueError):
@@ -180,7 +295,12 @@ def _problem(error: Any) -> str:
     if error["type"] != "extra_forbidden" or not loc:
         return error["msg"]
     parent = loc[:-1]
-    model = {(): Topology, ("calls",): CallPolicy, ("server",): ServerPolicy}.get(parent)
+    model = {(): Topology, ("calls",): CallPolicy, ("server",): ServerPolicy, ("calls", "retry_budget"): RetryBudget,
+             ("calls", "circuit_breaker"): CircuitBreakerPolicy, ("tls",): TlsSettings}.get(parent)
+    if model is None and len(parent) == 3 and parent[:2] == ("calls", "edges"):
+        model = EdgePolicy
+    if model is None and len(parent) == 4 and parent[:2] == ("calls", "edges"):
+        model = {"retry_budget": RetryBudget, "circuit_breaker": CircuitBreakerPolicy}.get(str(parent[3]))
     if model is None and len(parent) == 2 and parent[0] == "services":
         model = Endpoint
     known = list(model.model_fields) if model is not None else []

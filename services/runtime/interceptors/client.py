@@ -8,6 +8,11 @@ A call without a timeout gets the channel's default (the topology's
 deadline (``services.runtime.deadlines``). Unary calls are observed in full
 (started, handled by code, handling seconds with a ``trace_id`` exemplar);
 streaming calls get the deadline and the started count.
+
+With a circuit breaker (``..circuit_breaker``), a unary call it does not
+admit fails at once with its ``UNAVAILABLE`` error, no network call made, and
+every admitted call's final status (after gRPC's retries) is reported to it.
+Streaming calls are not gated (their outcome is known only as they are read).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 import grpc
 
+from ..circuit_breaker import CircuitBreaker
 from ..deadlines import bounded_timeout
 from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
 from ..tracing import RpcTracing, end_span, inject_metadata, split_method
@@ -38,8 +44,9 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStre
     """Bounds timeouts by the inbound deadline and records ``grpc_client_*`` metrics."""
 
     def __init__(self, metrics: RpcMetrics | None = None, default_timeout_s: float | None = None,
-                 tracing: RpcTracing | None = None):
+                 tracing: RpcTracing | None = None, breaker: CircuitBreaker | None = None):
         self._default_timeout_s = default_timeout_s
+        self._breaker = breaker
         self._tracing = tracing
         self._metrics = metrics or rpc_metrics("client")
         self._children: dict[tuple[str, str], tuple[Any, Any, Any, Any, dict[grpc.StatusCode, Any]]] = {}
@@ -65,6 +72,9 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStre
         return details._replace(metadata=inject_metadata(details.metadata)), scope, span
 
     async def intercept_unary_unary(self, continuation, client_call_details, request):
+        breaker = self._breaker
+        if breaker is not None and not breaker.admit():
+            raise breaker.rejection()
         details = _with_deadline(client_call_details, self._default_timeout_s)
         method = _method_name(details)
         started, sent, received, seconds, handled = self._observer("unary", method)
@@ -81,6 +91,9 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStre
                 received.inc()
             except grpc.aio.AioRpcError as error:
                 code = error.code()
+            if breaker is not None:
+                breaker.record(code)
+                breaker = None
             child = handled.get(code)
             if child is None:
                 child = handled[code] = self._metrics.handled.labels("unary", *split_method(method), code_label(code))
@@ -88,6 +101,8 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStre
             seconds.observe(time.perf_counter() - started_at, exemplar=trace_exemplar())
             return call
         finally:
+            if breaker is not None:  # the call never completed here (cancelled while starting)
+                breaker.record(code if code is not grpc.StatusCode.UNKNOWN else grpc.StatusCode.CANCELLED)
             if scope is not None:
                 end_span(span, code.value[0], code.name)
                 scope.__exit__(None, None, None)
