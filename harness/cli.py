@@ -520,7 +520,8 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
                           prometheus=monitor.describe(window), workers=worker_info,
                           event_loop=run_event_loop(out_dir / "logs", stats=stats, profile=profile, driver_started_at=driver.progress.started_at,
                                                     not_before_unix=started_at.timestamp() - 1),
-                          environment=environment, plan=plan, strict=strict)
+                          environment=environment, plan=plan, strict=strict,
+                          tail_breakdown=_tail_breakdown(stats, out_dir, started_at, trace_ratio))
     (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     console.print(summary_view(result))
     console.print(f"result: {out_dir / 'result.json'}", markup=False)
@@ -530,6 +531,17 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     if invalid:
         return Exit.RUN_INVALID
     return Exit.PASSED if result["passed"] else Exit.SLO_FAILED
+
+
+def _tail_breakdown(stats: Any, out_dir: Path, started_at: datetime, trace_ratio: float) -> dict[str, Any]:
+    """Where the sampled tail journeys' time went, by hop (harness/tail_breakdown.py); ``{}`` when nothing was traced."""
+    from casemesh.services.runtime.tracing import TRACES_DIR_ENV
+
+    from .tail_breakdown import run_breakdown
+
+    if trace_ratio <= 0:
+        return {}
+    return run_breakdown(Path(os.environ.get(TRACES_DIR_ENV) or out_dir / "traces"), stats.journeys, started_at.timestamp() - 1)
 
 
 #: A calibration measured on a noisy machine is used for this long (s), then measured again by the next run that needs it.

@@ -42,6 +42,7 @@ from casemesh.services.runtime.tracing import RpcTracing, end_span, inject_metad
 
 from .arrivals import Schedule, set_arrival_size
 from .stats import OK, RunStats
+from .tail_breakdown import SEND_LAG_ATTRIBUTE
 
 log = logging.getLogger("casemesh.driver")
 
@@ -259,6 +260,8 @@ class Driver:
             trace_id = None
         else:
             with self._tracing.tracer.start_as_current_span(journey.name, kind=trace.SpanKind.CLIENT) as span:
+                # Client-side queueing before the span began, for the tail breakdown (harness/tail_breakdown.py).
+                span.set_attribute(SEND_LAG_ATTRIBUTE, round((time.perf_counter() - intended) * 1e3, 3))
                 caller = TracedJourneyCaller(self, intended, record)
                 code = await self._run_journey(journey, caller, params)
                 end_span(span, 0 if code == OK else 2, code)

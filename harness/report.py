@@ -13,6 +13,7 @@ from rich.text import Text
 from .driver import Progress
 from .result import latency_summary
 from .stats import RunStats
+from .tail_breakdown import summary_lines
 
 
 def _ms(value: float | None) -> str:
@@ -170,6 +171,12 @@ def _slowest_traces(journeys: dict[str, dict[str, Any]]) -> list[Text]:
     return [Text("slowest sampled journeys (trace ids):\n" + "\n".join(lines))] if lines else []
 
 
+def _tail_breakdown(tail_breakdown: dict[str, Any]) -> list[Text]:
+    """Where the sampled tail and median journeys' time went, by hop (result.json ``tail_breakdown``)."""
+    lines = summary_lines(tail_breakdown)
+    return [Text("tail breakdown by hop (sampled traces; shares of the mean latency):\n" + "\n".join(lines))] if lines else []
+
+
 def schedule_line(timeline: dict[str, Any]) -> Text:
     """How faithfully the driver kept its schedule: arrivals intended vs sent, the worst second, an early end.
 
@@ -229,6 +236,7 @@ def summary_view(result: dict[str, Any], *, show_unevaluated: bool = False) -> G
         *_first_message_table(result["rpcs"]),
         calls_table("Journeys", result["journeys"]),
         *_slowest_traces(result["journeys"]),
+        *_tail_breakdown(result.get("tail_breakdown") or {}),
         Text(f"send lag: p50 {_ms(lag['p50_ms'])} ms, p99 {_ms(lag['p99_ms'])} ms, max {_ms(lag['max_ms'])} ms; "
              f"offered {result['throughput']['offered_rps']:,.0f}/s, completed {result['throughput']['completed_rps'] or 0:,.1f}/s"),
         *([schedule_line(result["timeline"])] if "timeline" in result else []),

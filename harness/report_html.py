@@ -254,6 +254,7 @@ def render_run_report(result: Mapping[str, Any], *, slos: Sequence[Any] | None =
             _errors_section(result),
             _first_message_section(result),
             _traces_section(result),
+            _tail_breakdown_section(result),
         ]
     profile = result.get("profile", {})
     return _page(f"casemesh: {profile.get('name', 'run')}", sections)
@@ -664,6 +665,28 @@ def _traces_section(result: Mapping[str, Any]) -> str:
     return ('<section><h2>Slowest sampled journeys</h2><p class="muted">The slowest traced journeys of each name: look the trace '
             "id up in Jaeger, or in the OTLP JSON files of <code>OUT/traces/</code>.</p>" +
             _table(["journey", "trace id", "latency ms", "status"], rows, numeric=(2,), raw=True) + "</section>")
+
+
+def _tail_breakdown_section(result: Mapping[str, Any]) -> str:
+    """result.json's ``tail_breakdown``: per journey, the tail's and the median's mean time per hop (harness/tail_breakdown.py)."""
+    breakdown = result.get("tail_breakdown") or {}
+    title = "<section><h2>Tail breakdown by hop</h2>"
+    if not breakdown:
+        return title + '<p class="muted">No sampled journey to break down (<code>--trace-ratio</code> 0, or no traces).</p></section>'
+    parts = [title, '<p class="muted">Where the sampled journeys at or above the run\'s p99 spent their time, beside those around '
+             "the median, from the spans every process wrote: send lag (client-side queueing), each hop's transport (a call's "
+             "time at its caller outside the callee's handler) and each service's own handler time outside its downstream calls. "
+             "Time with parallel calls in progress is split evenly among them, so the parts add up to the latency.</p>"]
+    for name, entry in breakdown.items():
+        tail, median = entry.get("tail") or {}, entry.get("median") or {}
+        hops = list(dict.fromkeys([*tail.get("parts_ms", {}), *median.get("parts_ms", {})]))
+        rows = [[_e(hop), _e(_ms(tail.get("parts_ms", {}).get(hop))), _e(_pct(tail.get("shares", {}).get(hop), 0)),
+                 _e(_ms(median.get("parts_ms", {}).get(hop))), _e(_pct(median.get("shares", {}).get(hop), 0))] for hop in hops]
+        heading = (f"{name}: p{entry.get('tail_from_percentile', 99):g}+ {tail.get('n', 0)} sampled, mean {_ms(tail.get('mean_ms'))} ms; "
+                   f"median {median.get('n', 0)} sampled, mean {_ms(median.get('mean_ms'))} ms")
+        parts.append(f"<h3>{_e(heading)}</h3>" + (f'<p class="muted">{_e(entry["note"])}</p>' if entry.get("note") else "") +
+                     _table(["hop", "tail ms", "tail share", "median ms", "median share"], rows, numeric=(1, 2, 3, 4), raw=True))
+    return "".join(parts) + "</section>"
 
 
 # -- the capacity report ---------------------------------------------------------------------------

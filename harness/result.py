@@ -25,7 +25,8 @@ Shape (schema_version 1)::
                             "directory", "config", "data_dir", "reopen"},   # the last four: embedded only
       "timeline": TIMELINE,                # per second of the whole run, warm-up included
       "series": SERIES,                    # per second of the whole run: latency percentiles and errors per RPC and journey
-      "event_loop": null | EVENT_LOOP      # per process per second: event-loop lag and GC pauses (harness/loop_series.py)
+      "event_loop": null | EVENT_LOOP,     # per process per second: event-loop lag and GC pauses (harness/loop_series.py)
+      "tail_breakdown": {JOURNEY: BREAKDOWN}   # where the sampled tail journeys' time went, by hop (harness/tail_breakdown.py)
     }
 
     CALLS = {"count", "ok", "errors": {"NOT_FOUND": 12, ...}, "harness_side": {"DEADLINE_EXCEEDED": 3, ...}, "throughput_rps",
@@ -127,7 +128,8 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
                  started_at: datetime, valid: bool, invalid_reasons: list[str],
                  prometheus: dict[str, Any] | None = None, workers: list[dict[str, Any]] | None = None,
                  event_loop: dict[str, Any] | None = None, environment: dict[str, Any] | None = None,
-                 plan: dict[str, Any] | None = None, strict: bool = False) -> dict[str, Any]:
+                 plan: dict[str, Any] | None = None, strict: bool = False,
+                 tail_breakdown: dict[str, Any] | None = None) -> dict[str, Any]:
     """The result document of a finished run.
 
     ``prometheus`` describes the Prometheus server the run's Prometheus SLOs
@@ -142,6 +144,7 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
     docs/results.md); ``plan`` is how the rate and the load processes were
     chosen. An SLO verdict that is ``inconclusive`` (missed where the machine
     explains it, harness/floor.py) does not fail the run unless ``strict``.
+    ``tail_breakdown`` is :func:`~casemesh.harness.tail_breakdown.breakdown`'s object (``{}``: no sampled journey).
     """
     # A trace that ends before warm-up + duration stops the sending early: the measured window is shorter.
     # So does a driver that abandons the run (it fell too far behind: harness/driver.py).
@@ -193,6 +196,7 @@ def build_result(*, profile: Any, stats: RunStats, verdicts: list[Any], target: 
         "timeline": timeline_summary(stats.timeline),
         "series": series_summary(stats.series, stats.timeline),
         "event_loop": event_loop,
+        "tail_breakdown": tail_breakdown or {},
     }
 
 

@@ -108,6 +108,18 @@ def test_run_page_is_self_contained_and_holds_every_section(page: str, result: d
     assert "SLO resolve-latency: 99% ≤ 10 ms" in page
 
 
+def test_run_page_breaks_the_tail_down_by_hop(result: dict, profile):
+    breakdown = {"resolve": {"sampled": 40, "tail_from_percentile": 99.0, "threshold_ms": 9.1, "note": "",
+                              "tail": {"n": 2, "mean_ms": 12.0, "min_ms": 11.0, "parts_ms": {"urlshortener self": 9.0, "send lag": 3.0},
+                                       "shares": {"urlshortener self": 0.75, "send lag": 0.25}},
+                              "median": {"n": 8, "mean_ms": 2.0, "min_ms": 1.9, "parts_ms": {"urlshortener self": 1.0, "send lag": 1.0},
+                                         "shares": {"urlshortener self": 0.5, "send lag": 0.5}}}}
+    page = render_run_report({**result, "tail_breakdown": breakdown}, slos=profile.slos)
+    assert ">Tail breakdown by hop<" in page
+    assert "<td>urlshortener self</td><td class=num>9.00</td><td class=num>75%</td><td class=num>1.00</td><td class=num>50%</td>" in page
+    assert "No sampled journey to break down" in render_run_report(result, slos=profile.slos)
+
+
 def test_run_page_shows_the_verdict_and_slo_numbers(page: str, result: dict):
     resolve_slo = next(s for s in result["slos"] if s["name"] == "resolve-latency")
     assert resolve_slo["passed"] is False  # 10 % of second 3's calls took > 40 ms: 2.5 % of the window
