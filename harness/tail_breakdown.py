@@ -48,8 +48,10 @@ SEND_LAG_ATTRIBUTE = "casemesh.send_lag_ms"
 TAIL_PERCENTILE = 99.0
 #: The median group: sampled journeys between these percentiles.
 MEDIAN_BAND = (40.0, 60.0)
-#: With no sampled journey at or above the p99, the slowest sampled ones stand in for the tail: this many at most.
+#: With no sampled journey at or above the p99, the slowest sampled ones stand in for the tail: this many at most,
+#: and only from this percentile up (below it they are no tail: the breakdown then has none).
 FALLBACK_TAIL = 5
+FALLBACK_FROM_PERCENTILE = 90.0
 #: Trace files larger than this are not read (bytes): a breakdown must not exhaust memory after a long traced run.
 MAX_TRACE_BYTES = 512 * 1024 * 1024
 
@@ -181,6 +183,11 @@ def _shares(span: Span, calls: list[Span]) -> tuple[int, list[tuple[Span, float]
     return own, list(zip(calls, allotted))
 
 
+def _name(service: str) -> str:
+    """A process's name in a part: its ``service.name``, ``harness`` for the harness."""
+    return "harness" if service == HARNESS_SERVICE else service
+
+
 def _callee(client: Span) -> Span | None:
     servers = [child for child in client.children if child.kind == "server"]
     return max(servers, key=lambda s: s.duration_ns) if servers else None
@@ -190,9 +197,9 @@ def _attribute_call(client: Span, weight: float, parts: dict[str, float]) -> Non
     """Add ``weight`` × the parts of the CLIENT span ``client`` (transport, callee self time, its own calls) to ``parts`` (ns)."""
     server = _callee(client)
     if server is None:
-        parts[f"{client.service}→{client.name} (no server span)"] += weight * client.duration_ns
+        parts[f"{_name(client.service)}→{client.name} (no server span)"] += weight * client.duration_ns
         return
-    parts[f"{client.service}→{server.service} transport"] += weight * max(client.duration_ns - server.duration_ns, 0)
+    parts[f"{_name(client.service)}→{_name(server.service)} transport"] += weight * max(client.duration_ns - server.duration_ns, 0)
     _attribute_server(server, weight * (min(server.duration_ns, client.duration_ns) / server.duration_ns if server.duration_ns else 0.0), parts)
 
 
@@ -244,7 +251,7 @@ def breakdown(traces: Mapping[str, list[Span]], journeys: Mapping[str, Any]) -> 
     are cut at come from every journey of the run, not only the sampled).
     Shape::
 
-        {JOURNEY: {"sampled": n, "tail": GROUP | null, "median": GROUP | null,
+        {JOURNEY: {"sampled": n, "tail": GROUP | null, "median": GROUP | null,   # null: no sampled journey in it
                    "tail_from_percentile": 99.0, "threshold_ms": p99, "note": "..."}}
         GROUP = {"n", "mean_ms", "min_ms", "parts_ms": {PART: ms}, "shares": {PART: fraction of mean_ms}}
 
@@ -271,11 +278,16 @@ def breakdown(traces: Mapping[str, list[Span]], journeys: Mapping[str, Any]) -> 
         if not tail:
             tail = found[-min(FALLBACK_TAIL, max(len(found) // 10, 1)):]
             from_percentile = _percentile_of(histogram, tail[0][0])
-            note = (f"no sampled journey at or above the p99 ({p99_ns / 1e6:,.2f} ms): the {len(tail)} slowest sampled, from the "
-                    f"p{from_percentile:g} up, stand in; raise --trace-ratio for more")
+            if from_percentile >= FALLBACK_FROM_PERCENTILE:
+                note = (f"no sampled journey at or above the p99 ({p99_ns / 1e6:,.2f} ms): the {len(tail)} slowest sampled, from the "
+                        f"p{from_percentile:g} up, stand in; raise --trace-ratio for more")
+            else:
+                note = (f"no sampled journey at or above the p{FALLBACK_FROM_PERCENTILE:g}, so no tail to break down; "
+                        "raise --trace-ratio for more")
+                tail = []
         median = [s for s in found if low_ns <= s[0] <= high_ns]
         out[name] = {"sampled": len(found), "tail_from_percentile": from_percentile, "threshold_ms": round(p99_ns / 1e6, 3),
-                     "tail": _group(tail), "median": _group(median) if median else None, "note": note}
+                     "tail": _group(tail) if tail else None, "median": _group(median) if median else None, "note": note}
     return out
 
 

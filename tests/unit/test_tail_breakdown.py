@@ -71,7 +71,7 @@ def test_every_instant_of_a_journey_goes_to_exactly_one_hop(tmp_path):
     assert ms == {
         SEND_LAG: 1.0,
         BETWEEN_CALLS: 2.0,                                       # 0-1 and 9-10
-        "casemesh-harness→urlshortener transport": 2.0,           # 8 ms of call, 6 of handler
+        "harness→urlshortener transport": 2.0,                     # 8 ms of call, 6 of handler
         "urlshortener self": 2.0,                                  # 2-3 and 7-8
         # idgen's call has 3-5 alone and half of 5-7: 3 of its 4 ms, so 3/4 of its 1 ms transport and 3 ms self
         "urlshortener→idgen transport": 0.75,
@@ -112,8 +112,12 @@ def test_without_a_sampled_journey_in_the_tail_the_slowest_stand_in_and_it_says_
     for _ in range(100):
         journeys["resolve"].record("OK", 50_000)  # the run's p99 is 50 ms; the one sampled journey took 11
     result = breakdown(read_traces(tmp_path), journeys)["resolve"]
-    assert result["tail"]["n"] == 1 and result["tail_from_percentile"] == 0.0
-    assert "raise --trace-ratio" in result["note"]
+    assert result["tail"] is None and "no tail to break down" in result["note"]  # the one sampled is the fastest of all
+    for _ in range(1000):
+        journeys["resolve"].record("OK", 1_000)  # now 11 ms is the p90.9: the slowest sampled stand in, and it says so
+    result = breakdown(read_traces(tmp_path), journeys)["resolve"]
+    assert result["tail"]["n"] == 1 and result["tail_from_percentile"] == 90.9
+    assert "raise --trace-ratio" in result["note"] and "from the p90.9 up" in result["note"]
 
 
 def test_old_runs_and_damaged_lines_are_left_out(tmp_path, caplog):
