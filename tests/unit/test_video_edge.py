@@ -200,22 +200,29 @@ def settings(**overrides):
 
 
 class Origin:
-    """Segments of ``size`` bytes for indexes < ``segments``; counts fetches; ``gate`` holds them."""
+    """Segments of ``size`` bytes for indexes < ``segments``; counts fetches (size lookups) and range reads;
+    ``gate`` holds the fetches."""
 
     def __init__(self, size=1_250_000, segments=10):
-        self.size = size
+        self.segment_bytes = size
         self.segments = segments
         self.fetches = []
+        self.reads = []
         self.gate = None
 
-    async def __call__(self, key):
+    async def size(self, key):
         self.fetches.append(key)
         if self.gate is not None:
             await self.gate.wait()
         await asyncio.sleep(0)
         if key.index >= self.segments:
             raise NotFound(f"segment {key.index}")
-        return bytes([key.index % 256]) * self.size
+        return self.segment_bytes
+
+    async def read(self, key, offset, max_bytes):
+        self.reads.append((key.index, offset, max_bytes))
+        await asyncio.sleep(0)
+        return bytes([key.index % 256]) * min(max_bytes, self.segment_bytes - offset)
 
 
 KEY = SegmentKey("vid1", 1, 3, 0)

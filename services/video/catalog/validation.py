@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from casemesh.services.runtime.errors import InvalidArgument
 from casemesh.video.v1 import video_pb2
 
-from ..limits import MAX_DURATION_S
+from ..limits import MAX_DURATION_S, MAX_SEGMENTS
 
 #: Ids of users and channels: 1 to 64 characters of [A-Za-z0-9_-].
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -37,8 +37,6 @@ DEFAULT_PAGE_SIZE = 20
 MAX_VIEW_ENTRIES = 10_000
 #: Largest count of one RecordViews entry (a 10 s flush of the seed's 193k view starts/s is about 2 million).
 MAX_VIEWS_PER_ENTRY = 1_000_000_000
-#: Most segments of one rendition: a 12 h video in 2 s segments, with room for shorter segments.
-MAX_SEGMENTS = 100_000
 
 
 def _show(value: str, limit: int = 40) -> str:

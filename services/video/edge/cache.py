@@ -84,6 +84,19 @@ class SegmentCache:
             self.on_lookup(hit)
         return data
 
+    def lookup(self, key: Hashable) -> int | None:
+        """The size in bytes of cached ``key`` (now the most recently used), or None on a miss; counted like :meth:`get`."""
+        data = self.get(key)
+        return None if data is None else len(data)
+
+    def read(self, key: Hashable, offset: int, length: int) -> bytes | None:
+        """A copy of bytes ``offset`` to ``offset + length`` of cached ``key`` (cut at its end), or None when it is not
+        cached. Not counted as a lookup; marks ``key`` the most recently used (a segment being streamed is in use)."""
+        if self._lru is None:
+            return None
+        data = self._lru.get(key)
+        return None if data is None else data[offset:offset + length]
+
     def put(self, key: Hashable, data: bytes) -> bool:
         """Store ``data`` under ``key``, evicting least recently used segments until it fits.
 

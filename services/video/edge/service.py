@@ -5,7 +5,7 @@ origin (the object store) hit only on misses; "Read plane": "Client -> CDN
 -> Origin (for cache misses only)". StreamSegments streams each requested
 segment in chunks of ``chunk_bytes``: from the byte-bounded LRU cache, or on
 a miss from ``ObjectStoreService.GetSegment`` (concurrent misses of one
-segment coalesced into one fetch), paced by the WAN model (node.py, wan.py,
+segment coalesced into one fetch, read in ranges), paced by the WAN model (node.py, wan.py,
 settings.py; docs/video.md). Every chunk carries its segment's
 ``cache_result``.
 
@@ -20,7 +20,13 @@ Metrics beyond the gRPC ones:
 ``casemesh_video_edge_origin_fetch_seconds`` (histogram: round trip, link
 queueing and transfer), ``casemesh_video_edge_coalesced_misses_total``,
 ``casemesh_video_edge_origin_link_backlog_seconds`` (gauge: booked transfer
-time still ahead on the origin link), ``casemesh_video_edge_served_bytes_total{result="hit"|"miss"}``.
+time still ahead on the origin link), ``casemesh_video_edge_served_bytes_total{result="hit"|"miss"}``,
+``casemesh_video_edge_buffer_bytes`` (gauge: the ``buffer_bytes`` budget in use),
+``casemesh_video_edge_buffer_waits_total`` (fills and uncached streams that waited for it).
+
+Memory stays within ``cache_bytes + buffer_bytes`` plus one chunk per stream,
+however many streams miss at once: the origin is read in ranges of
+``origin_chunk_bytes`` and no stream holds a whole segment (node.py).
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ ORIGIN_FETCH_SECONDS = Histogram(
 )
 COALESCED = Counter("casemesh_video_edge_coalesced_misses", "Misses that joined an origin fetch of the same segment already in flight.")
 LINK_BACKLOG = Gauge("casemesh_video_edge_origin_link_backlog_seconds", "Seconds of transfers still booked ahead on the edge-to-origin link.")
+BUFFER_BYTES = Gauge("casemesh_video_edge_buffer_bytes", "Segment bytes held outside the cache (fills, uncached streams' ranges): the buffer_bytes budget in use.")
+BUDGET_WAITS = Counter("casemesh_video_edge_buffer_waits", "Fills and uncached streams that waited for the buffer_bytes budget.")
 SERVED_BYTES = Counter("casemesh_video_edge_served_bytes", "Segment bytes streamed to clients, by cache result.", ["result"])
 
 _LOOKUPS = {True: CACHE_LOOKUPS.labels("hit"), False: CACHE_LOOKUPS.labels("miss")}
@@ -80,41 +88,54 @@ class EdgeServicer(pb_grpc.EdgeServiceServicer):
             )
 
 
-def origin_fetcher(storage: storage_pb2_grpc.ObjectStoreServiceStub, timeout_s: float):
-    """``fetch(key) -> bytes`` over ``ObjectStoreService.GetSegment``; origin NOT_FOUND becomes ``NotFound``.
+class StorageOrigin:
+    """The edge's :class:`~.node.Origin` over ``ObjectStoreService.GetSegment`` ranges; NOT_FOUND becomes ``NotFound``.
 
-    Other origin errors propagate as ``grpc.aio.AioRpcError`` (the server
-    interceptor answers UNAVAILABLE, or DEADLINE_EXCEEDED).
+    Each call has its own ``timeout_s``. Other origin errors propagate as
+    ``grpc.aio.AioRpcError`` (the server interceptor answers UNAVAILABLE, or
+    DEADLINE_EXCEEDED).
     """
 
-    async def fetch(key: SegmentKey) -> bytes:
+    def __init__(self, storage: storage_pb2_grpc.ObjectStoreServiceStub, timeout_s: float) -> None:
+        self._storage = storage
+        self._timeout_s = timeout_s
+
+    async def _get(self, key: SegmentKey, offset_bytes: int, max_bytes: int) -> storage_pb2.GetSegmentResponse:
         request = storage_pb2.GetSegmentRequest(video_id=key.video_id, generation=key.generation,
-                                                rendition=key.rendition, index=key.index)
+                                                rendition=key.rendition, index=key.index,
+                                                offset_bytes=offset_bytes, max_bytes=max_bytes)
         try:
-            response = await storage.GetSegment(request, timeout=timeout_s)
+            return await self._storage.GetSegment(request, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
                 rung = BY_RENDITION[key.rendition].name
                 raise NotFound(f"no segment {key.index} of video {key.video_id!r} generation {key.generation} "
                                f"{rung} at the origin") from None
             raise
-        return response.data
 
-    return fetch
+    async def size(self, key: SegmentKey) -> int:
+        """The segment's size, from a 1-byte range read."""
+        return (await self._get(key, 0, 1)).segment_size_bytes
+
+    async def read(self, key: SegmentKey, offset_bytes: int, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` bytes from ``offset_bytes``."""
+        return (await self._get(key, offset_bytes, max_bytes)).data
 
 
 async def build(context: RuntimeContext) -> StatelessComponent:
     settings = context.settings(NAME, EdgeSettings)
     storage = storage_pb2_grpc.ObjectStoreServiceStub(context.channel("video-storage"))
     node = EdgeNode(
-        settings, origin_fetcher(storage, settings.origin_timeout_ms / 1000),
+        settings, StorageOrigin(storage, settings.origin_timeout_ms / 1000),
         on_lookup=lambda hit: _LOOKUPS[hit].inc(),
         on_evict=CACHE_EVICTIONS.inc,
         on_fetch=ORIGIN_FETCH_SECONDS.observe,
         on_coalesced=COALESCED.inc,
+        on_budget_wait=BUDGET_WAITS.inc,
     )
     CACHE_BYTES.set_function(lambda: node.cache.size_bytes)
     LINK_BACKLOG.set_function(node.link.backlog_s)
+    BUFFER_BYTES.set_function(lambda: node.budget.in_use)
     return StatelessComponent(EdgeServicer(node), pb_grpc.add_EdgeServiceServicer_to_server)
 
 

@@ -18,11 +18,20 @@ Defaults and why (docs/video.md, "Playback and the CDN edge"):
   resource a cache saves. Scaled to this machine's load: 20 cold 1080p
   segments per second fill it, so a benchmark of hundreds of view starts per
   second exposes the hit ratio (docs/video.md has the arithmetic).
+- ``buffer_bytes`` 64 MiB: the byte budget of segment bytes held outside
+  the cache (fills being read, uncached streams' ranges), so memory is
+  ``cache_bytes + buffer_bytes`` plus a chunk per stream however many
+  streams there are (node.py); at least 16 MiB, the largest segment.
+- ``origin_chunk_bytes`` 256 KiB: the range one origin read asks for
+  (``GetSegment`` with ``max_bytes``): five reads for a 1.25 MB 1080p segment,
+  and what an uncached stream holds at a time.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ..limits import MAX_SEGMENT_BYTES
 
 
 class EdgeSettings(BaseModel):
@@ -46,3 +55,8 @@ class EdgeSettings(BaseModel):
     origin_timeout_ms: float = Field(default=2_000.0, gt=0, le=60_000, description=(
         "Deadline of one ObjectStoreService.GetSegment call in milliseconds (the real call; the modelled "
         "round trip and link time come on top)."))
+    buffer_bytes: int = Field(default=64 * 1024 * 1024, ge=MAX_SEGMENT_BYTES, le=16 * 1024 ** 3, description=(
+        "Byte budget of segment bytes held outside the cache: fills being read from the origin and the ranges "
+        "uncached streams hold; past it they wait their turn (at least 16 MiB, the largest segment)."))
+    origin_chunk_bytes: int = Field(default=256 * 1024, ge=4096, le=4 * 1024 * 1024, description=(
+        "Bytes one origin read (a GetSegment range) asks for; an uncached stream holds one such range at a time."))

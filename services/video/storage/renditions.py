@@ -49,9 +49,23 @@ def segment_bytes(content_seed: str, index: int, size_bytes: int) -> bytes:
     ``"{seed}:{index}:{size}"``, repeated and cut to size. Cost is one 4 KiB
     hash plus a memory copy (about 0.1 ms for a 1.25 MB 1080p segment).
     """
+    return segment_range(content_seed, index, size_bytes, 0, size_bytes)
+
+
+def segment_range(content_seed: str, index: int, size_bytes: int, offset_bytes: int, length_bytes: int) -> bytes:
+    """Bytes ``offset_bytes`` to ``offset_bytes + length_bytes`` (cut at the end) of that segment.
+
+    Equal to ``segment_bytes(...)[offset:offset + length]`` without building
+    the whole segment: memory is the range plus one 4 KiB block, so a ranged
+    read of a 16 MiB segment costs what the range costs.
+    """
     block = hashlib.shake_256(f"{content_seed}:{index}:{size_bytes}".encode("ascii")).digest(min(size_bytes, BLOCK_BYTES))
-    repeats, rest = divmod(size_bytes, len(block))
-    return block * repeats + block[:rest]
+    end = min(size_bytes, offset_bytes + length_bytes)
+    if offset_bytes >= end:
+        return b""
+    skip = offset_bytes % len(block)
+    repeats = -(-(end - offset_bytes + skip) // len(block))
+    return (block * repeats)[skip:skip + end - offset_bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +142,16 @@ class RenditionStore:
             raise NotFound(f"no rendition {name} of video {video_id!r} generation {generation}")
         return found
 
-    async def segment(self, video_id: str, generation: int, rendition: int, index: int) -> bytes:
-        """Bytes of segment ``index`` (zero-based); ``NotFound`` for an unknown rendition or index."""
+    async def segment_size(self, video_id: str, generation: int, rendition: int, index: int) -> tuple[StoredRendition, int]:
+        """The rendition and the size in bytes of its segment ``index``; ``NotFound`` for an unknown rendition or index."""
         stored = await self.get(video_id, generation, rendition)
         sizes = stored.info.segment_size_bytes
         if not 0 <= index < len(sizes):
             raise NotFound(f"video {video_id!r} generation {generation} has {len(sizes)} segments; no index {index}")
-        return segment_bytes(stored.content_seed, index, sizes[index])
+        return stored, sizes[index]
+
+    async def segment(self, video_id: str, generation: int, rendition: int, index: int) -> bytes:
+        """Bytes of segment ``index`` (zero-based); ``NotFound`` for an unknown rendition or index."""
+        stored, size = await self.segment_size(video_id, generation, rendition, index)
+        return segment_bytes(stored.content_seed, index, size)
 

@@ -11,8 +11,14 @@ Mechanisms (shared/seeds/004_718541f717f7b956.txt):
   renditions are stored as descriptions and served segment by segment as the
   CDN edge's origin (:mod:`.renditions`).
 
-Metric beyond the gRPC ones: ``casemesh_video_upload_bytes_total`` (raw bytes
-made durable by UploadObject).
+Metrics beyond the gRPC ones: ``casemesh_video_upload_bytes_total`` (raw bytes
+made durable by UploadObject), ``casemesh_video_storage_segment_budget_waits_total``
+(GetSegment reads that waited for the ``segment_buffer_bytes`` budget).
+
+Memory is bounded per call: UploadObject chunks are at most 1 MiB, ReadObject
+streams 1 MiB chunks under gRPC flow control, and GetSegment materialises only
+the range asked for (the edge asks for 256 KiB at a time), all GetSegment
+calls together at most ``segment_buffer_bytes``.
 """
 
 from __future__ import annotations
@@ -31,19 +37,26 @@ from casemesh.video.v1 import storage_pb2_grpc as pb_grpc
 
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from ...runtime.errors import InvalidArgument, Unauthenticated
-from ..limits import DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES_LIMIT
+from ..byte_budget import ByteBudget
+from ..limits import DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES_LIMIT, MAX_SEGMENT_BYTES
 from ..tokens import DEFAULT_UPLOAD_TOKEN_SECRET, MIN_SECRET_CHARS, UploadTokenSigner
 from .files import remove_temporaries
 from .raw_store import MAX_CHUNK_BYTES, RawObjectStore
-from .renditions import RenditionStore, StoredRendition
-from .validation import (validate_put_rendition, validate_rendition_ref, validate_segment_index, video_id_of_key)
+from .renditions import RenditionStore, StoredRendition, segment_range
+from .validation import (validate_put_rendition, validate_rendition_ref, validate_segment_index,
+                         validate_segment_range, video_id_of_key)
 
 log = logging.getLogger("casemesh.video.storage")
 
 NAME = "video-storage"
 FULL_NAME = pb.DESCRIPTOR.services_by_name["ObjectStoreService"].full_name
 
+#: Default ``segment_buffer_bytes``: segment bytes GetSegment calls materialise at once (64 MiB).
+DEFAULT_SEGMENT_BUFFER_BYTES = 64 << 20
+
 UPLOAD_BYTES = Counter("casemesh_video_upload_bytes", "Raw upload bytes made durable (fsynced) by UploadObject.")
+SEGMENT_BUDGET_WAITS = Counter("casemesh_video_storage_segment_budget_waits",
+                               "GetSegment reads that waited for the segment_buffer_bytes budget.")
 
 
 class StorageSettings(BaseModel):
@@ -57,11 +70,18 @@ class StorageSettings(BaseModel):
     ``max_object_bytes``: largest raw object, in bytes, enforced on every
     UploadObject chunk whatever the token declares (default 256 MiB, 1 to
     4 GiB; services/video/limits.py). Keep it >= ``settings.video-upload.max_file_bytes``.
+
+    ``segment_buffer_bytes``: the byte budget of GetSegment: at most this
+    many bytes of segments are materialised by calls in flight at once;
+    further reads wait their turn, first come first served (default 64 MiB,
+    at least 16 MiB, the largest segment). The edge reads 256 KiB ranges, so
+    it rarely waits; a whole 16 MiB segment takes a quarter of it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_object_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, ge=1, le=MAX_FILE_BYTES_LIMIT)
+    segment_buffer_bytes: int = Field(default=DEFAULT_SEGMENT_BUFFER_BYTES, ge=MAX_SEGMENT_BYTES, le=16 << 30)
 
     upload_token_secret: SecretStr = Field(default=SecretStr(DEFAULT_UPLOAD_TOKEN_SECRET), min_length=MIN_SECRET_CHARS)
 
@@ -73,10 +93,12 @@ def _now_ms() -> int:
 class ObjectStoreServicer(pb_grpc.ObjectStoreServiceServicer):
     """Validates requests, checks tokens, and calls the raw and rendition stores."""
 
-    def __init__(self, raw: RawObjectStore, renditions: RenditionStore, tokens: UploadTokenSigner):
+    def __init__(self, raw: RawObjectStore, renditions: RenditionStore, tokens: UploadTokenSigner,
+                 segment_budget: ByteBudget | None = None):
         self._raw = raw
         self._renditions = renditions
         self._tokens = tokens
+        self._segment_budget = segment_budget or ByteBudget(DEFAULT_SEGMENT_BUFFER_BYTES)
 
     async def UploadObject(self, request_iterator: AsyncIterator[pb.UploadObjectRequest],
                            context: grpc.aio.ServicerContext) -> pb.UploadObjectResponse:
@@ -128,8 +150,15 @@ class ObjectStoreServicer(pb_grpc.ObjectStoreServiceServicer):
     async def GetSegment(self, request: pb.GetSegmentRequest, context: grpc.aio.ServicerContext) -> pb.GetSegmentResponse:
         validate_rendition_ref(request.video_id, request.generation, request.rendition)
         validate_segment_index(request.index)
-        data = await self._renditions.segment(request.video_id, request.generation, request.rendition, request.index)
-        return pb.GetSegmentResponse(data=data)
+        validate_segment_range(request.offset_bytes, request.max_bytes)
+        stored, size = await self._renditions.segment_size(request.video_id, request.generation, request.rendition,
+                                                           request.index)
+        if request.offset_bytes >= size:
+            raise InvalidArgument("offset_bytes", f"must be below the segment's size of {size} bytes (got {request.offset_bytes})")
+        length = min(request.max_bytes or size, size - request.offset_bytes)
+        async with self._segment_budget.hold(length):  # waits while other reads hold the budget
+            data = segment_range(stored.content_seed, request.index, size, request.offset_bytes, length)
+            return pb.GetSegmentResponse(data=data, segment_size_bytes=size)
 
 
 class StorageComponent:
@@ -142,7 +171,8 @@ class StorageComponent:
         self.raw = RawObjectStore(root, settings.max_object_bytes)
         self.renditions = RenditionStore(root)
         self.servicer = ObjectStoreServicer(self.raw, self.renditions,
-                                            UploadTokenSigner(settings.upload_token_secret.get_secret_value()))
+                                            UploadTokenSigner(settings.upload_token_secret.get_secret_value()),
+                                            ByteBudget(settings.segment_buffer_bytes, on_wait=SEGMENT_BUDGET_WAITS.inc))
 
     def register(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_ObjectStoreServiceServicer_to_server(self.servicer, server)

@@ -14,10 +14,11 @@ from casemesh.services.runtime.errors import InvalidArgument
 from casemesh.video.v1 import video_pb2
 
 from ..ladder import BY_RENDITION
+from ..limits import MAX_SEGMENT_BYTES, MAX_SEGMENTS
 from ..tokens import VIDEO_ID_RE
 
-#: Largest segment a PutRendition may declare, in bytes (storage.proto: 16 MiB).
-MAX_SEGMENT_BYTES = 16 << 20
+#: Largest GetSegment range (``max_bytes``), in bytes (storage.proto: 4 MiB).
+MAX_RANGE_BYTES = 4 << 20
 _SEED_RE = re.compile(r"[0-9a-f]{64}")
 _KEY_RE = re.compile(r"raw/([A-Za-z0-9_-]{1,32})")
 
@@ -58,13 +59,16 @@ def validate_rendition(rendition: int, field: str = "rendition") -> None:
 
 
 def validate_put_rendition(video_id: str, generation: int, rendition: video_pb2.RenditionInfo, content_seed: str) -> None:
-    """PutRenditionRequest: video id, generation >= 1, a known rendition with 1+ segments of 1 B to 16 MiB, a 64-hex seed."""
+    """PutRenditionRequest: video id, generation >= 1, a known rendition with 1 to 100,000 segments of 1 B to 16 MiB,
+    a 64-hex seed."""
     validate_video_id(video_id)
     validate_generation(generation)
     validate_rendition(rendition.rendition, "rendition.rendition")
     sizes = rendition.segment_size_bytes
     if not sizes:
         raise InvalidArgument("rendition.segment_size_bytes", "must list at least one segment")
+    if len(sizes) > MAX_SEGMENTS:
+        raise InvalidArgument("rendition.segment_size_bytes", f"must list at most {MAX_SEGMENTS} segments (got {len(sizes)})")
     for i, size in enumerate(sizes):
         if not 0 < size <= MAX_SEGMENT_BYTES:
             raise InvalidArgument(f"rendition.segment_size_bytes[{i}]", f"must be 1 to {MAX_SEGMENT_BYTES} bytes (got {size})")
@@ -83,3 +87,12 @@ def validate_segment_index(index: int) -> None:
     """A segment index: >= 0 (an index past the last segment is NOT_FOUND, not invalid)."""
     if index < 0:
         raise InvalidArgument("index", f"must be >= 0 (got {index})")
+
+
+def validate_segment_range(offset_bytes: int, max_bytes: int) -> None:
+    """GetSegmentRequest's range: ``offset_bytes`` >= 0 (its upper bound, the segment's size, is checked by the
+    store); ``max_bytes`` 0 (to the end) or 1 to 4 MiB."""
+    if offset_bytes < 0:
+        raise InvalidArgument("offset_bytes", f"must be >= 0 (got {offset_bytes})")
+    if not 0 <= max_bytes <= MAX_RANGE_BYTES:
+        raise InvalidArgument("max_bytes", f"must be 0 (to the segment's end) or 1 to {MAX_RANGE_BYTES} bytes (got {max_bytes})")

@@ -107,19 +107,25 @@ class GetRenditionResponse(_message.Message):
     def __init__(self, rendition: _Optional[_Union[_video_pb2.RenditionInfo, _Mapping]] = ..., content_seed: _Optional[str] = ...) -> None: ...
 
 class GetSegmentRequest(_message.Message):
-    __slots__ = ("video_id", "generation", "rendition", "index")
+    __slots__ = ("video_id", "generation", "rendition", "index", "offset_bytes", "max_bytes")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     RENDITION_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
     video_id: str
     generation: int
     rendition: _video_pb2.Rendition
     index: int
-    def __init__(self, video_id: _Optional[str] = ..., generation: _Optional[int] = ..., rendition: _Optional[_Union[_video_pb2.Rendition, str]] = ..., index: _Optional[int] = ...) -> None: ...
+    offset_bytes: int
+    max_bytes: int
+    def __init__(self, video_id: _Optional[str] = ..., generation: _Optional[int] = ..., rendition: _Optional[_Union[_video_pb2.Rendition, str]] = ..., index: _Optional[int] = ..., offset_bytes: _Optional[int] = ..., max_bytes: _Optional[int] = ...) -> None: ...
 
 class GetSegmentResponse(_message.Message):
-    __slots__ = ("data",)
+    __slots__ = ("data", "segment_size_bytes")
     DATA_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     data: bytes
-    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+    segment_size_bytes: int
+    def __init__(self, data: _Optional[bytes] = ..., segment_size_bytes: _Optional[int] = ...) -> None: ...

@@ -155,12 +155,16 @@ class ObjectStoreServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetSegment(self, request, context):
-        """GetSegment returns one segment's bytes: the origin fetch of the CDN edge.
-        Segments are immutable once written (the seed's "max-age=31536000,
-        immutable").
+        """GetSegment returns one segment's bytes, or a range of them (as an HTTP
+        Range request does): the origin fetch of the CDN edge, which reads in
+        ranges so that neither side holds a whole segment per call. Segments are
+        immutable once written (the seed's "max-age=31536000, immutable").
+        Reads share the store's byte budget (`segment_buffer_bytes`): past it
+        they wait for earlier ones to finish.
 
-        Errors: INVALID_ARGUMENT naming the field; NOT_FOUND when the rendition
-        or the segment index does not exist.
+        Errors: INVALID_ARGUMENT naming the field (`offset_bytes` at or past the
+        segment's end among them); NOT_FOUND when the rendition or the segment
+        index does not exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
