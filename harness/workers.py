@@ -105,7 +105,11 @@ from typing import Any
 import grpc
 from hdrh.histogram import HdrHistogram
 
+from casemesh.services.runtime.topology import TlsSettings
+
 from .arrivals import Schedule
+from .call_policy import harness_channel_options
+from .channels import open_mesh_channel
 from .driver import Driver, Progress
 from .errors import HarnessError
 from .stats import RunStats, new_histogram
@@ -200,7 +204,8 @@ class WorkerSpec:
 
     ``profile`` is the loaded profile (overrides applied), ``targets`` maps
     each of the workload's services to ``host:port``, ``seed`` is the run's
-    seed, ``state`` what the workload's seeder returned in the coordinator.
+    seed, ``state`` what the workload's seeder returned in the coordinator,
+    ``tls`` the run's mTLS settings (``--tls``; ``None``: plaintext).
     """
 
     index: int
@@ -210,6 +215,7 @@ class WorkerSpec:
     seed: int
     trace_ratio: float
     state: Any
+    tls: TlsSettings | None = None
 
 
 def _counts(progress: Any) -> dict[str, Any]:
@@ -279,7 +285,8 @@ async def _work(spec: WorkerSpec, conn: Any, outbox: queue.SimpleQueue[Any]) -> 
     from .metrics import watch_arrivals
 
     provider = configure_tracing("casemesh-harness", sampler=ALWAYS_ON) if spec.trace_ratio > 0 else None
-    channels = {service: grpc.aio.insecure_channel(address) for service, address in spec.targets.items()}
+    retry = harness_channel_options(getattr(spec.profile, "harness_retry", None))
+    channels = {service: open_mesh_channel(address, spec.tls, options=retry) for service, address in spec.targets.items()}
     try:
         for service, channel in channels.items():
             await _connect(channel, f"{service} at {spec.targets[service]}")
@@ -360,7 +367,7 @@ class WorkerPool:
 
     def __init__(self, profile: Any, channels: Mapping[str, grpc.aio.Channel], targets: Mapping[str, str], *, workers: int,
                  rng_seed: int = 1, trace_ratio: float = 0.0, say: Callable[[str], Any] = print,
-                 on_snapshot: Callable[[RunStats, PoolProgress], Any] | None = None):
+                 on_snapshot: Callable[[RunStats, PoolProgress], Any] | None = None, tls: TlsSettings | None = None):
         if not 2 <= workers <= MAX_WORKERS:
             raise ValueError(f"a pool has 2..{MAX_WORKERS} workers, not {workers}")
         self.profile = profile
@@ -372,6 +379,7 @@ class WorkerPool:
         self._targets = dict(targets)
         self._seed = rng_seed
         self._trace_ratio = trace_ratio
+        self._tls = tls  # the workers connect with mTLS as the harness when set (harness/channels.py)
         self._say = say
         #: What the workload's seeder returned (set by :meth:`seed`; assign it to drive data seeded elsewhere).
         self.state: Any = None
@@ -399,7 +407,7 @@ class WorkerPool:
         self._say(f"starting {self.count} load workers")
         for index in range(self.count):
             spec = WorkerSpec(index=index, count=self.count, profile=self.profile, targets=self._targets, seed=self._seed,
-                              trace_ratio=self._trace_ratio, state=self.state)
+                              trace_ratio=self._trace_ratio, state=self.state, tls=self._tls)
             mine, theirs = context.Pipe(duplex=True)
             process = context.Process(target=worker_main, args=(spec, theirs), name=f"casemesh-worker-{index}", daemon=True)
             process.start()

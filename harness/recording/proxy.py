@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from casemesh.services.runtime.topology import TlsSettings
+
+from ..channels import open_mesh_channel
 from . import format as fmt
 
 log = logging.getLogger("casemesh.recording.proxy")
@@ -121,8 +124,9 @@ class RecordingProxy:
     """
 
     def __init__(self, upstream: str, writer: fmt.RecordingWriter, *, metadata_allow: Sequence[str] = DEFAULT_METADATA_ALLOW,
-                 record_responses: bool = False, max_calls: int | None = None):
+                 record_responses: bool = False, max_calls: int | None = None, upstream_tls: TlsSettings | None = None):
         self.upstream = upstream
+        self.upstream_tls = upstream_tls  # mTLS to the upstream as the harness (harness/channels.py); the listener stays loopback plaintext
         self.writer = writer
         self.allow = MetadataAllowList(metadata_allow)
         self.record_responses = record_responses
@@ -147,7 +151,7 @@ class RecordingProxy:
         from (default: now). ``OSError`` when the address cannot be bound.
         """
         self._origin = time.perf_counter() if origin is None else origin
-        self._channel = grpc.aio.insecure_channel(self.upstream, options=_UNLIMITED)
+        self._channel = open_mesh_channel(self.upstream, self.upstream_tls, options=_UNLIMITED)
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *_UNLIMITED])
         server.add_generic_rpc_handlers((_GenericHandler(self),))
         try:
@@ -289,16 +293,19 @@ class _GenericHandler(grpc.GenericRpcHandler):
 async def record(*, listen: str, upstream: str, writer: fmt.RecordingWriter, stop: asyncio.Event,
                  duration_s: float | None = None, max_calls: int | None = None, metadata_allow: Sequence[str] = DEFAULT_METADATA_ALLOW,
                  record_responses: bool = False, on_ready: Callable[[RecordingProxy], None] | None = None,
-                 on_tick: Callable[[RecordingProxy], None] | None = None, tick_s: float = 1.0) -> str:
+                 on_tick: Callable[[RecordingProxy], None] | None = None, tick_s: float = 1.0,
+                 upstream_tls: TlsSettings | None = None) -> str:
     """Run a recording proxy until ``stop`` is set, ``duration_s`` seconds pass or ``max_calls`` calls are recorded.
 
     Writes the end entry and closes ``writer``; returns the stop reason
     (``signal``, ``duration`` or ``max-calls``). ``on_ready`` gets the proxy
     once it listens (``proxy.port``), ``on_tick`` every ``tick_s`` seconds.
-    ``OSError`` when ``listen`` cannot be bound.
+    ``upstream_tls``: call the upstream with mTLS as the harness. ``OSError``
+    when ``listen`` cannot be bound.
     """
     origin = time.perf_counter()
-    proxy = RecordingProxy(upstream, writer, metadata_allow=metadata_allow, record_responses=record_responses, max_calls=max_calls)
+    proxy = RecordingProxy(upstream, writer, metadata_allow=metadata_allow, record_responses=record_responses, max_calls=max_calls,
+                           upstream_tls=upstream_tls)
     try:
         await proxy.start(listen, origin=origin)
     except BaseException:

@@ -7,6 +7,8 @@ for the upstream's first gRPC service name, ``""`` for an upstream that has
 none) with a timeout of ``interval_s``, on a channel of its own (plain: no
 casemesh interceptors, so probes are not counted as mesh calls, and a short
 reconnect backoff, so a restarted upstream is seen within about a second).
+With the topology's ``tls:`` the probe channels use mTLS with the watching
+service's own certificate, as its calls do (tls.py).
 
 An upstream is *down* once no probe of it has succeeded (answered
 ``SERVING``) for ``unhealthy_after_s`` (topology ``server.dependency_unhealthy_after_s``,
@@ -41,6 +43,8 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Gauge
+
+from .tls import channel_credentials
 
 log = logging.getLogger("casemesh.runtime.dependencies")
 
@@ -80,7 +84,7 @@ class DependencyWatch:
 
     def __init__(self, service: str, grpc_services: tuple[str, ...], upstreams: list[Upstream],
                  set_status: Callable[[str, int], Awaitable[None]], *, unhealthy_after_s: float = 3.0,
-                 interval_s: float | None = None):
+                 interval_s: float | None = None, credentials: grpc.ChannelCredentials | None = None):
         if unhealthy_after_s <= 0:
             raise ValueError(f"unhealthy_after_s must be > 0 (got {unhealthy_after_s})")
         self.service = service
@@ -90,6 +94,7 @@ class DependencyWatch:
         self.unhealthy_after_s = unhealthy_after_s
         self.interval_s = interval_s or min(1.0, unhealthy_after_s / 3)
         self.serving = True
+        self._credentials = credentials  # mTLS as ``service`` (None: plaintext)
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._task: asyncio.Task | None = None
 
@@ -100,7 +105,9 @@ class DependencyWatch:
             upstream.last_ok = now
             DEPENDENCY_UP.labels(self.service, upstream.name).set(1)
             if upstream.address not in self._channels:
-                self._channels[upstream.address] = grpc.aio.insecure_channel(upstream.address, options=PROBE_CHANNEL_OPTIONS)
+                self._channels[upstream.address] = (
+                    grpc.aio.secure_channel(upstream.address, self._credentials, options=PROBE_CHANNEL_OPTIONS)
+                    if self._credentials is not None else grpc.aio.insecure_channel(upstream.address, options=PROBE_CHANNEL_OPTIONS))
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"dependency-health-{self.service}")
 
     async def stop(self) -> None:
@@ -172,7 +179,8 @@ def dependency_watches(definitions: list, topology, health_of: dict[str, Callabl
     health servicer its gRPC services are registered on. Each upstream is
     asked for its first gRPC service name (from the served definitions or the
     service catalog), ``""`` when it has none or is unknown. The bound is the
-    topology's ``server.dependency_unhealthy_after_s``.
+    topology's ``server.dependency_unhealthy_after_s``. With ``tls:`` each
+    watch probes with its service's certificate.
     """
     from ..catalog import SERVICES  # here, not at import: the catalog imports every service, which import the runtime
 
@@ -187,6 +195,8 @@ def dependency_watches(definitions: list, topology, health_of: dict[str, Callabl
             upstreams.append(Upstream(name=name, address=topology.endpoint(name).address,
                                       health_name=upstream.grpc_services[0] if upstream and upstream.grpc_services else "",
                                       required=name not in definition.optional_dependencies))
+        credentials = channel_credentials(topology.tls, definition.name) if topology.tls is not None else None
         watches.append(DependencyWatch(definition.name, definition.grpc_services, upstreams, health_of[definition.name],
-                                       unhealthy_after_s=topology.server.dependency_unhealthy_after_s))
+                                       unhealthy_after_s=topology.server.dependency_unhealthy_after_s,
+                                       credentials=credentials))
     return watches

@@ -31,6 +31,12 @@ several services in one process::
     data_dir: casemesh-data      # where services that persist keep their files (one folder each)
     settings:                    # per-service settings, checked by each service's settings model
       video-edge: {cache_bytes: 268435456}
+    tls:                         # mutual TLS everywhere (services/runtime/tls.py); absent: plaintext
+      dir: certs                 # casemesh certs init layout: ca.pem, <name>.pem, <name>.key
+      # ca: certs/ca.pem         # or explicit files (win over dir):
+      # services: {urlshortener: {cert: certs/urlshortener.pem, key: certs/urlshortener.key}}
+    reflection: false            # gRPC server reflection (lists every service); on for local development only
+    allow_insecure_public_bind: false   # plaintext on a non-loopback address is refused unless true
 
 Services that share an address in one process share one gRPC server (one port).
 The shipped default (``topology.default.yaml``) puts all three URL-shortener
@@ -209,6 +215,34 @@ class ServerPolicy(_Strict):
         return value
 
 
+class CertPair(_Strict):
+    """One identity's certificate chain and private key (PEM files)."""
+
+    cert: str
+    key: str
+
+
+class TlsSettings(_Strict):
+    """Mutual TLS for every server and outbound channel (services/runtime/tls.py; docs/security.md).
+
+    ``dir`` is a folder in the layout of ``casemesh certs init`` (``ca.pem``,
+    ``<name>.pem``, ``<name>.key``); ``ca`` (the CA bundle every peer must
+    chain to) and ``services`` (``{name: {cert, key}}``) name files
+    explicitly and win over ``dir``. At least one of ``dir`` and ``ca``.
+    Relative paths are relative to the working directory, as ``data_dir``.
+    """
+
+    dir: str | None = None
+    ca: str | None = None
+    services: dict[str, CertPair] = {}
+
+    @model_validator(mode="after")
+    def _check_source(self) -> TlsSettings:
+        if self.dir is None and self.ca is None:
+            raise ValueError("give dir (a casemesh certs init folder) or ca (with services: {NAME: {cert, key}})")
+        return self
+
+
 class Topology(_Strict):
     """The whole topology file.
 
@@ -216,6 +250,10 @@ class Topology(_Strict):
     its definition's ``settings_model`` validates; see
     :meth:`casemesh.services.runtime.component.RuntimeContext.settings`).
     ``data_dir`` is the parent folder of the services' persistent files.
+    ``tls`` turns on mutual TLS (:class:`TlsSettings`); ``reflection``
+    serves gRPC server reflection (off by default: it lists every internal
+    service); ``allow_insecure_public_bind`` lets a plaintext server bind a
+    non-loopback address (services/runtime/bind_check.py).
     """
 
     services: dict[str, Endpoint]
@@ -223,6 +261,9 @@ class Topology(_Strict):
     server: ServerPolicy = ServerPolicy()
     data_dir: str = "casemesh-data"
     settings: dict[str, dict[str, Any]] = {}
+    tls: TlsSettings | None = None
+    reflection: bool = False
+    allow_insecure_public_bind: bool = False
 
     @model_validator(mode="after")
     def _check_edges(self) -> Topology:
@@ -303,6 +344,8 @@ def _problem(error: Any) -> str:
         model = {"retry_budget": RetryBudget, "circuit_breaker": CircuitBreakerPolicy}.get(str(parent[3]))
     if model is None and len(parent) == 2 and parent[0] == "services":
         model = Endpoint
+    if model is None and len(parent) == 3 and parent[:2] == ("tls", "services"):
+        model = CertPair
     known = list(model.model_fields) if model is not None else []
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
     if close:
