@@ -178,6 +178,7 @@ def run(
     control: Annotated[bool, typer.Option("--control/--no-control", help="Drive the control stream beside the load: 20 zero-work calls/s to an echo server in the harness's process, the run's noise floor.")] = True,
     strict: Annotated[bool, typer.Option("--strict", help="Count an inconclusive SLO (missed where the machine's own floor or stalls explain it) as failed: exit 1.")] = False,
     report: Annotated[str, typer.Option("--report", help="OUT/report.html: `wait` (render it before exiting), `background` (exit with the verdict at once; a detached process renders the page a few seconds later) or `off`.")] = "wait",
+    fault: Annotated[Optional[list[str]], typer.Option("--fault", help="Inject a fault, repeatable (docs/cli.md): TARGET:ACTION[,OPTION...], e.g. 'idgen/LeaseIds:abort=UNAVAILABLE@20%,at=10s,for=5s', 'urlshortener/Resolve:delay=50ms,at=5s,for=10s', 'idgen:kill,at=10s,restart_after=5s', 'idgen:pause,at=10s,for=3s'. Times from the measured window's start; added to the profile's faults:.")] = None,
     tls: Annotated[Optional[str], typer.Option("--tls", metavar="DIR|auto", help=TLS_HELP + " `auto`: a fresh set in OUT/certs.")] = None,
 ) -> None:
     """Benchmark a profile open-loop and judge its SLOs; writes OUT/result.json and OUT/report.html.
@@ -203,6 +204,9 @@ def run(
         targets = _parse_targets(target or [], loaded.workload)
         if not targets and not loaded.services:
             raise ConfigError("the profile starts no services (services: []): pass --target", file=str(loaded.path), field="services")
+        from .faults.plan import plan_faults
+
+        faults = plan_faults(loaded, fault or [], external=bool(targets))
         if prometheus and prometheus_url:
             raise ConfigError("give --prometheus (start one) or --prometheus-url (use a running one), not both", field="--prometheus-url")
         prometheus_binary = find_prometheus() if prometheus else None
@@ -223,7 +227,8 @@ def run(
     try:
         code = uvloop.run(_run(loaded, targets, out_dir, show_live, seed, trace_ratio,
                                prometheus_binary=prometheus_binary, prometheus_url=prometheus_url, metrics_port=metrics_port,
-                               workers=workers_n, control=control, strict=strict, report=report, tls=tls_settings))
+                               workers=workers_n, control=control, strict=strict, report=report, tls=tls_settings,
+                               faults=faults))
     except ConfigError as error:  # found once Prometheus runs (a query it cannot parse): still before any load
         _print_error("config error", error)
         code = Exit.CONFIG_ERROR
@@ -369,8 +374,10 @@ def _send_lag_invalid(stats: Any) -> list[str]:
 async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: bool, seed: int, trace_ratio: float, *,
                prometheus_binary: str | None = None, prometheus_url: str | None = None, metrics_port: int = 0,
                workers: int | None = 1, control: bool = True, strict: bool = False, report: str = "wait",
-               tls: Any = None) -> Exit:
+               tls: Any = None, faults: tuple[Any, ...] = ()) -> Exit:
     """The body of ``casemesh run``: plan, start, seed, pilot, drive (beside the control stream), judge, report.
+
+    ``faults`` run in the measured window against the embedded mesh (harness/faults/).
 
     ``workers`` is N, or ``None`` for ``--workers auto`` (harness/planning.py);
     ``tls`` the ``--tls`` settings (mTLS for the embedded mesh and every harness channel).
@@ -397,9 +404,18 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
         calibration = await _calibration(say)
     provider = configure_tracing("casemesh-harness", sampler=ALWAYS_ON)  # the driver samples journeys itself
     mesh = None
+    fault_runner = None
+    if faults:
+        from .faults.runner import FaultRunner
+
+        fault_runner = FaultRunner(faults, None, out_dir / "faults", say=say)
+        fault_runner.prepare()
     if not targets:
         # The services start no traces of their own: every trace starts at a sampled journey.
-        mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"}, settings=profile.settings, tls=tls)
+        mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0", **(fault_runner.env if fault_runner else {})},
+                    settings=profile.settings, tls=tls)
+        if fault_runner is not None:
+            fault_runner.mesh = mesh
         say(f"starting {', '.join(profile.services)} on 127.0.0.1{' with mTLS' if tls else ''} (logs in {out_dir / 'logs'})")
         await mesh.start()
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
@@ -460,6 +476,8 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
             + _cut_note(profile)
             + (f", beside the control stream ({control_stream.rate_per_s:g} zero-work calls/s)" if control_stream else ""))
         watch.start()
+        if fault_runner is not None:  # switches each fault on and off at its time, from the driver's clock
+            fault_runner.start(driver.progress, profile.warmup_s, profile.duration_s)
         if show_live:
             with Live(console=console, refresh_per_second=2, transient=False) as live:
                 def tick() -> None:
@@ -487,6 +505,8 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
             pool.close()
         for channel in channels.values():
             await channel.close()
+        if fault_runner is not None:  # ends its task, resumes a paused service whatever happened
+            fault_runner.stop()
         if mesh:
             mesh.stop()
         monitor.stop()
@@ -522,6 +542,11 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
                                                     not_before_unix=started_at.timestamp() - 1),
                           environment=environment, plan=plan, strict=strict,
                           tail_breakdown=_tail_breakdown(stats, out_dir, started_at, trace_ratio))
+    if fault_runner is not None:
+        from .faults.summary import fault_results
+
+        fault_runner.read_service_events()
+        result["faults"] = fault_results(fault_runner, result)
     (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     console.print(summary_view(result))
     console.print(f"result: {out_dir / 'result.json'}", markup=False)

@@ -94,7 +94,9 @@ class Mesh:
     address with exponential backoff (``restart``, a
     :class:`~casemesh.harness.supervisor.RestartPolicy`; ``None`` turns it
     off), and logged. Processes stopped through :meth:`kill` or :meth:`stop`
-    are never restarted; :meth:`start_services` starts them again.
+    are never restarted; :meth:`start_services` starts them again. A process
+    paused with :meth:`pause` (SIGSTOP) is alive to the supervisor, and
+    :meth:`stop` resumes it before stopping it.
     :attr:`restarts` counts restarts per service (also exported as
     ``casemesh_mesh_restarts_total{service}`` by :meth:`collector`) and
     :attr:`restart_events` lists them (service, time, exit, delay).
@@ -115,6 +117,7 @@ class Mesh:
         self._supervised: set[str] = set()  # services that should be running (not stopped or killed on purpose)
         self._streaks: dict[str, CrashStreak] = {}
         self._restarting: set[str] = set()
+        self._paused: dict[str, subprocess.Popen] = {}  # SIGSTOPped by pause(), resumed by resume(), kill() or stop()
         self._supervisor: asyncio.Task | None = None
         self._closed = False
 
@@ -163,14 +166,48 @@ class Mesh:
         """Service ``name``'s per-second event-loop lag and GC series (``OUT/logs/<name>.loop.jsonl``, services/runtime/loop_probe.py)."""
         return self.out_dir / "logs" / f"{name}.loop.jsonl"
 
-    def kill(self, name: str) -> None:
-        """SIGKILL service ``name`` at once (a crash: nothing is flushed), and reap it; it is not restarted."""
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> int | None:
+        """Send ``sig`` to service ``name`` and reap it; it is not restarted (:meth:`start_services` starts it again).
+
+        SIGKILL (the default) is a crash: nothing is flushed. SIGTERM is a
+        graceful stop, escalated to SIGKILL after :data:`STOP_GRACE_S`
+        (blocking: call it in a thread from a running loop). A paused
+        process is resumed first. Returns its exit code (``-9`` for SIGKILL),
+        ``None`` when it was not running.
+        """
         self._supervised.discard(name)
         self._streaks.pop(name, None)
         process = self._processes.pop(name, None)
-        if process is not None and process.poll() is None:
+        self.resume(name)
+        if process is None or process.poll() is not None:
+            return None
+        process.send_signal(sig)
+        try:
+            return process.wait(None if sig == signal.SIGKILL else STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
+            return process.wait()
+
+    def pause(self, name: str) -> bool:
+        """SIGSTOP service ``name`` (it neither answers nor dies; the supervisor leaves it be); ``False`` when it is not running.
+
+        :meth:`resume` sends SIGCONT; :meth:`stop` and :meth:`kill` resume a paused process first.
+        """
+        process = self._processes.get(name)
+        if process is None or process.poll() is not None:
+            return False
+        process.send_signal(signal.SIGSTOP)
+        self._paused[name] = process
+        return True
+
+    def resume(self, name: str) -> bool:
+        """SIGCONT service ``name`` if :meth:`pause` stopped it; ``True`` when it was paused."""
+        paused = self._paused.pop(name, None)
+        if paused is None:
+            return False
+        if paused.poll() is None:
+            paused.send_signal(signal.SIGCONT)
+        return True
 
     async def _wait_serving(self, name: str, deadline: float) -> None:
         address = self.topology.endpoint(name).address
@@ -204,6 +241,8 @@ class Mesh:
             self._closed = True  # the supervisor task ends at its next poll
         order = [d.name for d in shutdown_order([SERVICES[n] for n in services or self.services])]
         self._supervised.difference_update(order)
+        for name in order:  # a paused process would hold SIGTERM until the grace ran out
+            self.resume(name)
         for name in order:
             process = self._processes.pop(name, None)
             if process is None or process.poll() is not None:

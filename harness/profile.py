@@ -25,6 +25,9 @@ from pydantic_core import ErrorDetails
 from . import arrivals
 from .arrivals import FieldError, RateCurve, RateShape, Schedule, SinusoidRate, Spacing, TimestampFormat, Trace, shaped
 from .errors import ConfigError
+from .faults.model import Fault, FaultEntry, check_plan
+from .faults.model import relocate as _fault_relocated
+from .faults.plan import faults_from_profile
 from .slo import Slo, load_slos
 from casemesh.services.catalog import SERVICES
 
@@ -401,6 +404,8 @@ class ProfileDocument(_Strict):
     rate_scale: Literal["auto"] | None = None
     #: The scales of the arrival rate this profile documents for ``rate_scale: auto``, tried highest first.
     rate_scales: Annotated[list[RateScale], Field(min_length=1, max_length=16)] | None = None
+    #: Faults injected during the measured window (harness/faults/, docs/profiles.md).
+    faults: list[FaultEntry] = []
 
 
 @dataclass(frozen=True)
@@ -444,6 +449,8 @@ class Profile:
     slos: tuple[Slo, ...]
     #: ``rate_scale: auto``: the scales to choose among on this machine (highest first); ``None``: the rate as written.
     rate_scales: tuple[float, ...] | None = None
+    #: ``faults:``, resolved against ``services`` (harness/faults/model.py); ``--fault`` adds to them at run time.
+    faults: tuple[Fault, ...] = ()
 
     @property
     def name(self) -> str:
@@ -480,8 +487,12 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
     seed = _params(workload.seed_model, parsed.seed, ("seed",), problems) if workload else None
     journeys = _journeys(parsed, workload, problems)
     problems.extend(Problem(("arrival", *p.loc), p.message) for p in parsed.arrival.problems(parsed.warmup_s + parsed.duration_s))
+    faults = faults_from_profile(parsed.faults, services, document, problems)
     if problems or workload is None or seed is None:
         raise document.error(problems)
+    timing = check_plan(faults, parsed.duration_s)
+    if timing:
+        raise ConfigError(timing[0].message, file=timing[0].file, line=timing[0].line, field=timing[0].field, more=timing[1:])
     arrival = _arrival_files(parsed.arrival, document, path, shown)
     return Profile(
         path=path,
@@ -497,6 +508,7 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
         journeys=journeys,
         slos=_slos(parsed, document, path, shown, workload, [*(j.name for j in journeys), *workload.measures]),
         rate_scales=_rate_scales(parsed),
+        faults=faults,
     )
 
 
@@ -572,6 +584,9 @@ def _arrival_relocated(error: ErrorDetails) -> Problem:
     Pydantic reports a field of a tagged union member under the tag
     (``arrival.poisson.rate_per_s``); the YAML path is ``arrival.rate_per_s``.
     """
+    fault = _fault_relocated(error)
+    if fault is not None:
+        return Problem(tuple(fault["loc"]), fault["msg"])
     loc, message = tuple(error["loc"]), error["msg"]
     if loc[:1] == ("arrival",):
         if error["type"] == "union_tag_not_found":

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from .driver import Progress
+from .faults.summary import fault_lines
 from .result import latency_summary
 from .stats import RunStats
 from .tail_breakdown import summary_lines
@@ -242,6 +243,7 @@ def summary_view(result: dict[str, Any], *, show_unevaluated: bool = False) -> G
         *([schedule_line(result["timeline"])] if "timeline" in result else []),
         *workers_lines(result),
         *machine_lines(result),
+        *fault_lines(result),
         slo_table(result["slos"] if show_unevaluated else hide_unevaluated_twins(result["slos"])),
     ]
     evaluated = [s for s in result["slos"] if s.get("evaluated", True)]

@@ -61,6 +61,8 @@ P50, P99, THRESHOLD, CAPACITY = "#4c72b0", "#dd8452", "#c44e52", "#55a868"
 #: The control stream's per-second p99 (the machine's own floor, harness/control.py) on latency plots.
 FLOOR = "#8c8c8c"
 WARMUP_SHADE, DRAIN_SHADE = "#9e9e9e", "#c9b6e4"
+#: Shades of the injected faults' active intervals (result.json ``faults``), one per fault in turn.
+FAULT_SHADES = ("#e15759", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948")
 #: Time plots draw at most this many points per line; longer runs are binned (:func:`bin_seconds`):
 #: 15 minutes at one point per second, an hour at one per 4 s. Keeps an hour's report near 1 MB.
 MAX_POINTS = 900
@@ -226,6 +228,14 @@ def _shade_run(axis: Any, timeline: Mapping[str, Any] | None, seconds: int) -> N
         axis.axvspan(end_s, seconds, color=DRAIN_SHADE, alpha=0.25, lw=0, zorder=0, label="drain (sending stopped)")
 
 
+def _shade_faults(axis: Any, faults: Sequence[Mapping[str, Any]] | None, warmup_s: float) -> None:
+    """One coloured band per injected fault over its actual active interval (else the planned one), on the run's time axis."""
+    for index, fault in enumerate(faults or []):
+        window = fault.get("actual") or fault["planned"]
+        axis.axvspan(warmup_s + window["start_s"], warmup_s + window["end_s"], color=FAULT_SHADES[index % len(FAULT_SHADES)],
+                     alpha=0.16, lw=0, zorder=0, label=f"fault {fault['name']} ({fault.get('describe', fault['kind'])})")
+
+
 # -- the run report --------------------------------------------------------------------------------
 
 
@@ -384,7 +394,8 @@ def _latency_over_time_section(result: Mapping[str, Any], thresholds: list[Thres
     note = (f'<p class="muted">p50 and p99 of the calls that ended in each second (warm-up included, shaded), from log buckets '
             f'({resolution.get("buckets_per_octave", "?")} per doubling: within ±{resolution.get("relative_error", 0):.1%}). '
             "Dashed: the latency threshold of an SLO on that RPC or journey. Dotted grey: the machine's own p99 in that second "
-            "(the control stream: zero-work calls beside the load), where the run had one.")
+            "(the control stream: zero-work calls beside the load), where the run had one. Coloured bands: injected faults "
+            "while they were active (result.json's faults).")
     width = bin_seconds(series.get("seconds", 0))
     if width > 1:
         note += (f" The run is long: one point per {width} s, the median of those seconds' p50s and the highest of their p99s "
@@ -396,13 +407,15 @@ def _latency_over_time_section(result: Mapping[str, Any], thresholds: list[Thres
         group = series.get(kind) or {}
         if group:
             parts.append(f"<h3>{heading}</h3>" + _svg(_latency_over_time_figure(group, kind, series, result.get("timeline"), thresholds,
-                                                                              (result.get("environment") or {}).get("control"))))
+                                                                              (result.get("environment") or {}).get("control"),
+                                                                              faults=result.get("faults"))))
     return "".join(parts) + "</section>"
 
 
 def _latency_over_time_figure(group: Mapping[str, Mapping[str, Any]], kind: str, series: Mapping[str, Any],
                               timeline: Mapping[str, Any] | None, thresholds: list[Threshold],
-                              control: Mapping[str, Any] | None = None) -> Figure:
+                              control: Mapping[str, Any] | None = None, *,
+                              faults: Sequence[Mapping[str, Any]] | None = None) -> Figure:
     seconds = series.get("seconds", 0)
     width = bin_seconds(seconds)
     floor_p99 = [s.get("p99_ms") for s in (control or {}).get("per_second", [])]
@@ -427,6 +440,7 @@ def _latency_over_time_figure(group: Mapping[str, Mapping[str, Any]], kind: str,
                 _threshold_line(axis, threshold)
                 values.append(threshold.latency_ms)
         _shade_run(axis, timeline, seconds)
+        _shade_faults(axis, faults, (timeline or {}).get("warmup_s") or 0.0)
         _ms_axis(axis, values)
         total = sum(points.get("count", []))
         axis.set_title(f"{_short(name) if kind == 'rpcs' else name}  ({total:,} calls, warm-up included)")

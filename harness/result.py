@@ -26,7 +26,8 @@ Shape (schema_version 1)::
       "timeline": TIMELINE,                # per second of the whole run, warm-up included
       "series": SERIES,                    # per second of the whole run: latency percentiles and errors per RPC and journey
       "event_loop": null | EVENT_LOOP,     # per process per second: event-loop lag and GC pauses (harness/loop_series.py)
-      "tail_breakdown": {JOURNEY: BREAKDOWN}   # where the sampled tail journeys' time went, by hop (harness/tail_breakdown.py)
+      "tail_breakdown": {JOURNEY: BREAKDOWN},  # where the sampled tail journeys' time went, by hop (harness/tail_breakdown.py)
+      "faults": [FAULT]                    # only with faults: planned/actual interval, errors in it (harness/faults/summary.py)
     }
 
     CALLS = {"count", "ok", "errors": {"NOT_FOUND": 12, ...}, "harness_side": {"DEADLINE_EXCEEDED": 3, ...}, "throughput_rps",

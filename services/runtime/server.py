@@ -30,6 +30,7 @@ from grpc_reflection.v1alpha import reflection
 from .admission import Admission, limits_from_policy
 from .component import Component, RuntimeContext, ServiceDefinition
 from .dependency_health import dependency_watches
+from .faults import watch_from_env
 from .interceptors.server import ServerInterceptor
 from .loop_probe import shared_probe
 from .metrics import serve_metrics
@@ -119,6 +120,8 @@ async def serve(
     for metrics_address in dict.fromkeys(topology.endpoint(d.name).metrics_address for d in definitions):
         if metrics_address:
             serve_metrics(metrics_address)
+    # Fault injection only when the harness names a schedule file (CASEMESH_FAULTS, faults.py); None otherwise.
+    fault_watch = watch_from_env(interceptor, [s for d in definitions for s in d.grpc_services])
     # Event-loop lag and GC pauses (casemesh_event_loop_lag_seconds, casemesh_gc_pause_seconds): loop_probe.py.
     probe = shared_probe(os.environ.get("OTEL_SERVICE_NAME") or "+".join(d.name for d in definitions))
 
@@ -141,6 +144,8 @@ async def serve(
             loop.remove_signal_handler(sig)
         for watch in watches:
             await watch.stop()
+        if fault_watch is not None:
+            await fault_watch.stop()
         await _shutdown(definitions, topology, servers, components, interceptor, context)
         provider.shutdown()
         if probe is not None:

@@ -21,6 +21,10 @@ Admission (``..admission``) runs first: a call that the service has no slot
 for, or whose deadline is too short for its method, is answered
 ``RESOURCE_EXHAUSTED`` with the ``grpc-retry-pushback-ms`` trailer before its
 body is decoded or its handler runs.
+
+Fault injection (``..faults``, only when the harness switched it on): an
+admitted call is delayed and/or aborted with the fault's code before its
+handler runs, and counted like any other call under the code it ended with.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from ..admission import DEADLINE, METHOD_LIMIT, Admission, Gate
 from ..deadlines import INBOUND_DEADLINE
 from ..decoding import DecodeLog, Undecodable, guarded, message_type_name
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unauthenticated
+from ..faults import FaultInjector
 from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
 from ..tracing import RpcTracing, end_span, split_method
 
@@ -152,6 +157,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         self.draining: set[str] = set()
         #: Calls being handled, per full gRPC service name.
         self.in_flight: dict[str, int] = {}
+        #: The fault injector while a fault is active (``..faults.FaultWatch`` sets it), else ``None``: one check per call.
+        self.faults: FaultInjector | None = None
 
     async def drain(self, service: str, timeout_s: float) -> bool:
         """Refuse new calls to ``service`` and wait (at most ``timeout_s``) for its calls in flight to end.
@@ -256,6 +263,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
             async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 async with _Call(interceptor, observer, gate, service, full_method, context):
+                    if interceptor.faults is not None:  # injected delay/abort (..faults), counted by _Call as any end
+                        await interceptor.faults.apply(service, method, context)
                     response = await inner(requests_of(request), context)
                     observer.sent.inc()
                     return response
@@ -267,6 +276,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         async def stream_response(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             async with _Call(interceptor, observer, gate, service, full_method, context):
+                if interceptor.faults is not None:
+                    await interceptor.faults.apply(service, method, context)
                 responses = inner_stream(requests_of(request), context)
                 if hasattr(responses, "__aiter__"):
                     async for response in responses:
