@@ -43,6 +43,13 @@ HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
 #: grpc-core's backlog of calls not yet taken by the server cancels calls (CANCELLED, counted nowhere)
 #: past 1,000-3,000 of them; raised so that overload reaches admission control (admission.py) instead.
+#: Largest request message a server accepts, in bytes: gRPC's own default (4 MiB), set on purpose. grpc-core
+#: refuses a larger message with RESOURCE_EXHAUSTED before any of it is decoded or reaches a handler. The largest
+#: legitimate casemesh requests stay below it: an UploadObject chunk (1 MiB of data plus a token of at most
+#: 2 KiB), an IndexVideos batch (1,000 documents, at most about 2.3 MB), a PublishVideo (3 renditions of at
+#: most 100,000 segment sizes, about 1.2 MB); segments go the other way (responses are not limited).
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
 CORE_BACKLOG_OPTIONS = (("grpc.server.max_pending_requests", 20_000),
                         ("grpc.server.max_pending_requests_hard_limit", 40_000))
 
@@ -85,7 +92,8 @@ async def serve(
         if address not in servers:
             server = grpc.aio.server(
                 interceptors=[interceptor],  # admission control sheds there; no uncounted grpc-side limit
-                options=[("grpc.so_reuseport", 0), *CORE_BACKLOG_OPTIONS],
+                options=[("grpc.so_reuseport", 0), *CORE_BACKLOG_OPTIONS,
+                         ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)],
             )
             health_servicer = health.aio.HealthServicer()
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

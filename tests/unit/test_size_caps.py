@@ -109,3 +109,20 @@ def test_one_call_cannot_pile_thousands_of_clicks_on_one_code():
     with pytest.raises(InvalidArgument, match="at most 1000 clicks of one code") as caught:
         validate_batch([_event("abc")] * 5000)
     assert caught.value.field == f"events[{MAX_EVENTS_PER_CODE}].code"
+
+
+def test_every_string_has_a_maximum_ignored_ids_and_tokens_included():
+    from casemesh.services.video.catalog.validation import validate_views
+    from casemesh.services.video.storage.validation import validate_upload_token_size
+
+    with pytest.raises(InvalidArgument, match="1 to 32 characters") as caught:
+        validate_views([("x" * 33, 1)])
+    assert caught.value.field == "views"
+    job = transcode_pb2.TranscodeJob(job_id="j" * 65, video_id="v", generation=1, raw_key="raw/v", duration_s=1)
+    with pytest.raises(InvalidArgument) as caught:
+        validate_enqueue(job)
+    assert caught.value.field == "job.job_id"
+    validate_upload_token_size("t" * 2048)
+    with pytest.raises(InvalidArgument) as caught:
+        validate_upload_token_size("t" * 2049)
+    assert caught.value.field == "upload_token"

@@ -83,14 +83,18 @@ class _MethodObserver:
         self.seconds = metrics.handling_seconds.labels(*labels)
         self.handled: dict[grpc.StatusCode, Any] = {}
 
-    def finish(self, code: grpc.StatusCode, started_at: float) -> float:
-        """Count the call as handled with ``code``; returns its duration in seconds."""
+    def finish(self, code: grpc.StatusCode, started_at: float, traced: bool = False) -> float:
+        """Count the call as handled with ``code``; returns its duration in seconds.
+
+        ``traced``: the call has a SERVER span, whose trace id becomes the
+        duration's exemplar (untraced calls skip the span lookup).
+        """
         child = self.handled.get(code)
         if child is None:
             child = self.handled[code] = self.metrics.handled.labels(*self.labels, code_label(code))
         child.inc()
         elapsed = time.perf_counter() - started_at
-        self.seconds.observe(elapsed, exemplar=trace_exemplar())
+        self.seconds.observe(elapsed, exemplar=trace_exemplar() if traced else None)
         return elapsed
 
 
@@ -363,7 +367,7 @@ class _Call:
         return False
 
     def _end(self, code: grpc.StatusCode) -> float:
-        elapsed = self.observer.finish(code, self.started_at)  # inside the span: its trace_id becomes the exemplar
+        elapsed = self.observer.finish(code, self.started_at, self.span is not None)  # inside the span: its trace_id is the exemplar
         if self.span_scope is not None:
             end_span(self.span, code.value[0], code.name)
             self.span_scope.__exit__(None, None, None)

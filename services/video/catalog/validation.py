@@ -135,8 +135,8 @@ def validate_comment(video_id: str, user_id: str, text: str) -> None:
 
 
 def validate_views(views: Sequence[tuple[str, int]]) -> None:
-    """RecordViewsRequest ``views`` as ``(video_id, count)``: 1 to 10,000 entries, each with an id and a count
-    of 1 to 1,000,000,000 (so no batch can overflow an int64 counter).
+    """RecordViewsRequest ``views`` as ``(video_id, count)``: 1 to 10,000 entries, each with a video id (1 to 32
+    characters of [A-Za-z0-9_-]) and a count of 1 to 1,000,000,000 (so no batch can overflow an int64 counter).
 
     The whole field is named (``views``) as the contract says, with the
     entry's index in the reason.
@@ -148,6 +148,9 @@ def validate_views(views: Sequence[tuple[str, int]]) -> None:
     for i, (video_id, count) in enumerate(views):
         if not video_id:
             raise InvalidArgument("views", f"entry {i} has an empty video_id")
+        if not _VIDEO_ID_RE.fullmatch(video_id):
+            raise InvalidArgument("views", f"entry {i} has video_id {_show(video_id)}; video ids are 1 to 32 "
+                                           "characters of [A-Za-z0-9_-]")
         if not 1 <= count <= MAX_VIEWS_PER_ENTRY:
             raise InvalidArgument("views", f"entry {i} ({_show(video_id)}) has count {count}; counts must be "
                                            f"1 to {MAX_VIEWS_PER_ENTRY}")

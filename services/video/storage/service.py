@@ -44,7 +44,7 @@ from .files import remove_temporaries
 from .raw_store import MAX_CHUNK_BYTES, RawObjectStore
 from .renditions import RenditionStore, StoredRendition, segment_range
 from .validation import (validate_put_rendition, validate_rendition_ref, validate_segment_index,
-                         validate_segment_range, video_id_of_key)
+                         validate_segment_range, validate_upload_token_size, video_id_of_key)
 
 log = logging.getLogger("casemesh.video.storage")
 
@@ -108,6 +108,7 @@ class ObjectStoreServicer(pb_grpc.ObjectStoreServiceServicer):
             async for chunk in request_iterator:
                 if obj is None:
                     token = chunk.upload_token
+                    validate_upload_token_size(token)
                     grant = self._tokens.verify(token, _now_ms())
                     obj = await self._raw.open(grant)
                 elif chunk.upload_token != token:
@@ -122,6 +123,7 @@ class ObjectStoreServicer(pb_grpc.ObjectStoreServiceServicer):
         return pb.UploadObjectResponse(key=obj.key, stored_bytes=stored, expected_size_bytes=expected)
 
     async def GetUploadOffset(self, request: pb.GetUploadOffsetRequest, context: grpc.aio.ServicerContext) -> pb.GetUploadOffsetResponse:
+        validate_upload_token_size(request.upload_token)
         grant = self._tokens.verify(request.upload_token, _now_ms())
         stored, expected = self._raw.offset(await self._raw.open(grant))
         return pb.GetUploadOffsetResponse(stored_bytes=stored, expected_size_bytes=expected)

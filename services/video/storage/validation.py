@@ -17,6 +17,8 @@ from ..ladder import BY_RENDITION
 from ..limits import MAX_SEGMENT_BYTES, MAX_SEGMENTS
 from ..tokens import VIDEO_ID_RE
 
+#: Longest ``upload_token`` accepted, in characters (a token is about 200; storage.proto).
+MAX_UPLOAD_TOKEN_CHARS = 2048
 #: Largest GetSegment range (``max_bytes``), in bytes (storage.proto: 4 MiB).
 MAX_RANGE_BYTES = 4 << 20
 _SEED_RE = re.compile(r"[0-9a-f]{64}")
@@ -33,6 +35,12 @@ def validate_video_id(video_id: str, field: str = "video_id") -> None:
         raise InvalidArgument(field, "is required")
     if not VIDEO_ID_RE.fullmatch(video_id):
         raise InvalidArgument(field, f"must be 1 to 32 characters of [A-Za-z0-9_-] (got {_show(video_id)})")
+
+
+def validate_upload_token_size(token: str) -> None:
+    """``upload_token``: at most 2,048 characters (checked before the token is parsed)."""
+    if len(token) > MAX_UPLOAD_TOKEN_CHARS:
+        raise InvalidArgument("upload_token", f"must be at most {MAX_UPLOAD_TOKEN_CHARS} characters (got {len(token)})")
 
 
 def video_id_of_key(key: str) -> str:

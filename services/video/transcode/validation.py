@@ -21,6 +21,8 @@ MIN_LEASE_MS, MAX_LEASE_MS = 100, 600_000
 #: Longest long-poll wait, in milliseconds.
 MAX_WAIT_MS = 30_000
 _ID_RE = re.compile(r"[0-9a-f]{32}")
+#: Longest ``job.job_id`` EnqueueJob accepts (the field is ignored there: the queue assigns ids).
+MAX_IGNORED_ID_CHARS = 64
 
 
 def _show(value: str, limit: int = 40) -> str:
@@ -30,7 +32,10 @@ def _show(value: str, limit: int = 40) -> str:
 def validate_enqueue(job: transcode_pb2.TranscodeJob) -> None:
     """EnqueueJobRequest.job: a video id, ``generation`` >= 1, ``raw_key`` = ``raw/{video_id}``,
     ``duration_s`` finite, > 0 and at most 43,200 (12 h, UploadService's limit: a larger one would make a
-    worker build an unbounded segment list and stall the queue). ``job_id`` and ``attempt`` are ignored."""
+    worker build an unbounded segment list and stall the queue). ``job_id`` (at most 64 characters) and
+    ``attempt`` are ignored."""
+    if len(job.job_id) > MAX_IGNORED_ID_CHARS:  # ignored, but not unbounded
+        raise InvalidArgument("job.job_id", f"is assigned by the queue; at most {MAX_IGNORED_ID_CHARS} characters (got {len(job.job_id)})")
     if not job.video_id:
         raise InvalidArgument("job.video_id", "is required")
     if not VIDEO_ID_RE.fullmatch(job.video_id):

@@ -63,8 +63,13 @@ class AnalyticsServiceServicer:
         """RecordClicks adds a batch of click events to the per-code counters.
 
         Errors: INVALID_ARGUMENT (naming the field, e.g. `events[3].code`) when
-        the batch is empty, holds more than 5000 events, or an event breaks the
-        rules of ClickEvent; no event of a rejected batch is recorded.
+        the batch is empty, holds more than 5000 events or more than 1000 of one
+        code, or an event breaks the rules of ClickEvent; no event of a rejected
+        batch is recorded.
+
+        Memory is bounded (the service's `max_counters` setting): past it the
+        codes clicked least recently are evicted, and their stats start again
+        from zero when they are next clicked.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -72,8 +77,8 @@ class AnalyticsServiceServicer:
 
     def GetClickStats(self, request, context):
         """GetClickStats returns the counters of one short code. A code that was
-        never clicked has zero clicks (not NOT_FOUND): analytics does not know
-        which codes exist.
+        never clicked (or evicted, see RecordClicks) has zero clicks (not
+        NOT_FOUND): analytics does not know which codes exist.
 
         Errors: INVALID_ARGUMENT when `code` is empty or longer than 32 characters.
         """

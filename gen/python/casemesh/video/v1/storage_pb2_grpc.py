@@ -95,11 +95,17 @@ class ObjectStoreServiceServicer:
         upload from GetUploadOffset). The response is sent after the bytes are
         fsynced.
 
+        Sizes are enforced on every chunk, whatever the token says: a token that
+        declares more than the store's largest object (`max_object_bytes`,
+        256 MiB by default, the same as InitiateUpload's limit) opens nothing,
+        and a chunk that would end past the declared size is refused whole.
+
         Errors: UNAUTHENTICATED when `upload_token` is missing, forged or expired;
-        INVALID_ARGUMENT naming `offset_bytes` (out of order, with the expected
-        offset) or `data` (empty, larger than 1 MiB, or beyond the size declared
-        at InitiateUpload); FAILED_PRECONDITION when the upload is already
-        complete.
+        INVALID_ARGUMENT naming `upload_token` (longer than 2,048 characters, or
+        declaring more than the largest object), `offset_bytes` (out of order,
+        with the expected offset) or `data` (empty, larger than 1 MiB, or beyond
+        the declared size); FAILED_PRECONDITION when the upload is already
+        complete (its token no longer works).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -109,7 +115,10 @@ class ObjectStoreServiceServicer:
         """GetUploadOffset returns how many bytes of an upload are stored, the
         offset to resume from.
 
-        Errors: UNAUTHENTICATED for a bad `upload_token`.
+        Errors: UNAUTHENTICATED for a bad `upload_token`; INVALID_ARGUMENT naming
+        `upload_token` as for UploadObject; FAILED_PRECONDITION when the upload
+        is complete: a completed upload's token no longer works (call
+        CompleteUpload).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -80,8 +80,8 @@ class TranscodeQueueServiceServicer:
         """EnqueueJob queues a transcode job. Idempotent per (video_id, generation):
         the existing job is returned.
 
-        Errors: INVALID_ARGUMENT naming the field (`video_id`, `generation`,
-        `raw_key`, `duration_s`).
+        Errors: INVALID_ARGUMENT naming the field (`job.video_id`,
+        `job.generation`, `job.raw_key`, `job.duration_s`, `job.job_id`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
