@@ -180,6 +180,7 @@ def run(
     report: Annotated[str, typer.Option("--report", help="OUT/report.html: `wait` (render it before exiting), `background` (exit with the verdict at once; a detached process renders the page a few seconds later) or `off`.")] = "wait",
     fault: Annotated[Optional[list[str]], typer.Option("--fault", help="Inject a fault, repeatable (docs/cli.md): TARGET:ACTION[,OPTION...], e.g. 'idgen/LeaseIds:abort=UNAVAILABLE@20%,at=10s,for=5s', 'urlshortener/Resolve:delay=50ms,at=5s,for=10s', 'idgen:kill,at=10s,restart_after=5s', 'idgen:pause,at=10s,for=3s'. Times from the measured window's start; added to the profile's faults:.")] = None,
     tls: Annotated[Optional[str], typer.Option("--tls", metavar="DIR|auto", help=TLS_HELP + " `auto`: a fresh set in OUT/certs.")] = None,
+    connect_timeout: Annotated[float, typer.Option("--connect-timeout", min=0.0, help="With --target: how long to wait for the targets to be ready (grpc.health.v1 SERVING, or answering at all without a health service), seconds.")] = DEFAULT_CONNECT_TIMEOUT_S,
 ) -> None:
     """Benchmark a profile open-loop and judge its SLOs; writes OUT/result.json and OUT/report.html.
 
@@ -228,7 +229,7 @@ def run(
         code = uvloop.run(_run(loaded, targets, out_dir, show_live, seed, trace_ratio,
                                prometheus_binary=prometheus_binary, prometheus_url=prometheus_url, metrics_port=metrics_port,
                                workers=workers_n, control=control, strict=strict, report=report, tls=tls_settings,
-                               faults=faults))
+                               faults=faults, connect_timeout_s=connect_timeout))
     except ConfigError as error:  # found once Prometheus runs (a query it cannot parse): still before any load
         _print_error("config error", error)
         code = Exit.CONFIG_ERROR
@@ -374,7 +375,7 @@ def _send_lag_invalid(stats: Any) -> list[str]:
 async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: bool, seed: int, trace_ratio: float, *,
                prometheus_binary: str | None = None, prometheus_url: str | None = None, metrics_port: int = 0,
                workers: int | None = 1, control: bool = True, strict: bool = False, report: str = "wait",
-               tls: Any = None, faults: tuple[Any, ...] = ()) -> Exit:
+               tls: Any = None, faults: tuple[Any, ...] = (), connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> Exit:
     """The body of ``casemesh run``: plan, start, seed, pilot, drive (beside the control stream), judge, report.
 
     ``faults`` run in the measured window against the embedded mesh (harness/faults/).
@@ -436,6 +437,8 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
             monitor.metrics.registry.register(mesh.collector())
         await monitor.start(scrape, check=lambda api: check_queries(profile.slos, api))
         tracer = provider.get_tracer("casemesh.harness")
+        if mesh is None:  # --target: a server still starting must not lose the race with seeding (harness/readiness.py)
+            await wait_ready(targets, channels, connect_timeout_s, say)
         seeder = Driver(profile, channels, rng_seed=seed, tracer=tracer, trace_ratio=trace_ratio)
         await _seed(seeder, profile)
         if profile.rate_scales:
@@ -627,6 +630,7 @@ def capacity(
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live table and progress line (default: on a terminal).")] = None,
     control: Annotated[bool, typer.Option("--control/--no-control", help="Drive the control stream beside each step: a step whose misses the machine's stalls or floor explain is re-run once, not believed.")] = True,
     tls: Annotated[Optional[str], typer.Option("--tls", metavar="DIR|auto", help=TLS_HELP + " `auto`: a fresh set in OUT/certs.")] = None,
+    connect_timeout: Annotated[float, typer.Option("--connect-timeout", min=0.0, help="With --target: how long to wait for the targets to be ready, seconds.")] = DEFAULT_CONNECT_TIMEOUT_S,
 ) -> None:
     """Find the highest offered rate that meets every SLO: step the rate up until a step fails, then bisect; writes OUT/capacity.json.
 
@@ -663,7 +667,8 @@ def capacity(
     os.environ.setdefault("CASEMESH_TRACES_DIR", str(out_dir / "traces"))
     show_live = console.is_terminal if progress is None else progress
     try:
-        code = uvloop.run(_capacity(loaded, targets, out_dir, plan, show_live, seed, with_control=control, tls=tls_settings))
+        code = uvloop.run(_capacity(loaded, targets, out_dir, plan, show_live, seed, with_control=control, tls=tls_settings,
+                                    connect_timeout_s=connect_timeout))
     except HarnessError as error:
         _print_error("harness error", error)
         code = Exit.HARNESS_ERROR
@@ -671,7 +676,7 @@ def capacity(
 
 
 async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: Any, show_live: bool, seed: int,
-                    with_control: bool = True, tls: Any = None) -> Exit:
+                    with_control: bool = True, tls: Any = None, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> Exit:
     """The search of ``casemesh capacity`` (harness/capacity.py): one mesh, one seeding, one Driver per step.
 
     ``profile`` carries the step's warm-up and duration already; each step
