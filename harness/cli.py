@@ -37,6 +37,7 @@ from casemesh.services.runtime.topology import check_address
 
 from .channels import open_mesh_channel
 from .errors import ConfigError, HarnessError
+from .readiness import DEFAULT_CONNECT_TIMEOUT_S, wait_ready
 from .prometheus import find_binary as find_prometheus
 from .prometheus import loopback_url
 
