@@ -88,13 +88,13 @@ def test_enqueue_accepts_the_longest_video():
 
 async def test_distinct_codes_stay_within_max_counters_coldest_evicted():
     evicted = []
-    counters = ClickCounters(max_counters=20_000, on_evict=evicted.append)
+    counters = ClickCounters(max_counters=2_000, on_evict=evicted.append)
     await counters.record([("hot", 1.0, "DE")])
-    for batch in range(100):  # ~500,000 distinct codes, as in the attack, with one hot code kept busy
-        await counters.record([(f"c{batch}x{i}", 2.0, "US") for i in range(4999)] + [("hot", 3.0, "DE")])
-    assert counters.counters <= 20_000 and len(counters) <= 10_000
-    assert sum(evicted) == counters.evicted_codes == 100 * 4999 + 1 - len(counters)
-    assert await counters.stats("hot") == (101, {"DE": 101}, 3.0)  # the busy code kept its counts
+    for batch in range(30):  # 30,000 distinct codes (the attack sent 500,000), with one hot code kept busy
+        await counters.record([(f"c{batch}x{i}", 2.0, "US") for i in range(999)] + [("hot", 3.0, "DE")])
+    assert counters.counters <= 2_000 and len(counters) <= 1_000
+    assert sum(evicted) == counters.evicted_codes == 30 * 999 + 1 - len(counters)
+    assert await counters.stats("hot") == (31, {"DE": 31}, 3.0)  # the busy code kept its counts
     assert await counters.stats("c0x0") == (0, {}, None)  # the coldest were evicted
 
 
