@@ -149,3 +149,18 @@ async def test_a_cancelled_stream_gives_its_budget_back():
     assert node.budget.in_use == 256 * 1024
     await stream.aclose()
     assert node.budget.in_use == 0
+
+
+async def test_a_stream_cancelled_while_waiting_for_the_budget_gives_back_nothing():
+    node = EdgeNode(fast(cache_bytes=0, buffer_bytes=16 * MIB, origin_chunk_bytes=4 * MIB), Origin(8 * MIB))
+    holders = [node.stream(SegmentKey("v", 1, 3, i), 1) for i in range(4)]
+    for stream in holders:
+        await anext(stream)  # four streams hold 4 MiB each: the budget is full
+    waiting = asyncio.create_task(anext(node.stream(SegmentKey("v", 1, 3, 9), 1)))
+    await asyncio.sleep(0.05)
+    assert not waiting.done() and node.budget.in_use == 16 * MIB
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    for stream in holders:
+        await stream.aclose()
+    assert node.budget.in_use == 0

@@ -115,8 +115,9 @@ class _SegmentReader:
             data = node.cache.read(self._key, offset, length)
             if data is not None:
                 return data
-            self._held = min(node.settings.origin_chunk_bytes, self.size)
-            await node.budget.acquire(self._held)  # from here on, this stream reads the origin
+            want = min(node.settings.origin_chunk_bytes, self.size)
+            await node.budget.acquire(want)  # from here on, this stream reads the origin
+            self._held = want  # only once acquired: a stream cancelled while waiting gives back nothing
         end = min(offset + length, self.size)
         if not (self._range_start <= offset and end <= self._range_start + len(self._range)):
             self._range = b""  # drop the old range before fetching the next: one range held at a time
