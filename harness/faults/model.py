@@ -296,3 +296,13 @@ CLI_NAMES = {"at_s": "at", "for_s": "for", "restart_after_s": "restart_after", "
 def cli_field(name: str) -> str:
     return CLI_NAMES.get(name, name)
 
+
+
+def fault_named(faults: tuple[Fault, ...] | list[Fault], name: str) -> Fault | None:
+    """The fault called ``name`` among ``faults`` (e.g. ``Profile.faults``), ``None`` when there is none.
+
+    For other parts of a profile that refer to a fault by name (a recovery
+    SLO: "after fault X ends"): its window is ``at_s`` to
+    ``end_s(duration_s)``, seconds from the measured window's start.
+    """
+    return next((fault for fault in faults if fault.name == name), None)
