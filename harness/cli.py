@@ -1072,9 +1072,10 @@ def replay(
     fail_on_divergence: Annotated[bool, typer.Option("--fail-on-divergence", help="Exit 1 when a call's status code differs from the recorded one.")] = False,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live table (default: on a terminal).")] = None,
     tls: Annotated[Optional[Path], typer.Option("--tls", metavar="DIR", help="Call the target with mTLS as the harness (DIR/ca.pem, DIR/harness.pem and .key of `casemesh certs init`).")] = None,
+    include_seed: Annotated[bool, typer.Option("--include-seed", help="Also replay the harness's seeding calls (recorded with casemesh-phase: seed), left out by default.")] = False,
 ) -> None:
     """Replay a recording open-loop against TARGET, compare status codes, judge SLOs; writes OUT/result.json."""
-    from .recording.format import RecordingError, read_recording
+    from .recording.format import RecordingError, read_recording, without_seed
     from .recording.replay import check_slos
     from .slo import load_slos
 
@@ -1092,8 +1093,15 @@ def replay(
             loaded = read_recording(recording)
         except RecordingError as error:
             raise ConfigError(str(error)) from None
+        seeding = 0
+        if not include_seed:
+            loaded, seeding = without_seed(loaded)
         if not loaded.calls:
-            raise ConfigError("the recording holds no calls", file=str(recording))
+            raise ConfigError("the recording holds no calls" + (f" besides {seeding:,} seeding calls (--include-seed replays them)" if seeding else ""),
+                              file=str(recording))
+        if seeding:
+            console.print(f"left out {seeding:,} seeding calls (casemesh-phase: seed; --include-seed replays them)",
+                          highlight=False, soft_wrap=True, markup=False)
         slos = []
         for path in slo or []:
             if not path.is_file():
@@ -1236,8 +1244,10 @@ def recording_to_profile(
     workload: Annotated[str, typer.Option("--workload", help="Workload whose journeys the profile drives (e.g. url-shortener).")],
     out: Annotated[Path, typer.Option("--out", help="Profile YAML to write; the arrival CSV goes next to it (same name, .csv).")],
     name: Annotated[Optional[str], typer.Option("--name", help="Profile name (default: the --out file's stem).")] = None,
+    include_seed: Annotated[bool, typer.Option("--include-seed", help="Count the harness's seeding calls (recorded with casemesh-phase: seed) as arrivals too; left out by default.")] = False,
 ) -> None:
     """Write a profile whose arrivals are the recording's call times (a `trace` arrival CSV beside it)."""
+    from .recording.format import without_seed
     from .recording.to_profile import write_profile
     from .workloads import get_workload
 
@@ -1250,6 +1260,12 @@ def recording_to_profile(
         _print_error("config error", f"--out: {out} must end in .yaml (the CSV is written beside it)")
         raise typer.Exit(Exit.CONFIG_ERROR)
     loaded = _read_recording_or_exit(recording)
+    seeding = 0
+    if not include_seed:
+        loaded, seeding = without_seed(loaded)
+    if seeding:
+        console.print(f"left out {seeding:,} seeding calls (casemesh-phase: seed; --include-seed counts them)",
+                      highlight=False, soft_wrap=True, markup=False)
     try:
         csv_path, draft = write_profile(loaded, chosen, out, name=name)
     except (ValueError, OSError) as error:  # no calls; --out cannot be written

@@ -41,6 +41,7 @@ from opentelemetry import trace
 from casemesh.services.runtime.tracing import RpcTracing, end_span, inject_metadata
 
 from .arrivals import Schedule, set_arrival_size
+from .phases import SEED_METADATA
 from .stats import OK, RunStats
 from .tail_breakdown import SEND_LAG_ATTRIBUTE
 
@@ -136,13 +137,13 @@ class Driver:
         self.abandon_behind_s = ABANDON_BEHIND_S
 
     async def seed(self) -> None:
-        """Create the workload's data (calls are not recorded)."""
+        """Create the workload's data (calls are not recorded, and carry ``casemesh-phase: seed``: harness/phases.py)."""
         self.progress.phase = "seeding"
         self._state = await self.profile.workload.seed(self._unrecorded_call, self.profile.seed, self._rng)
 
     async def _unrecorded_call(self, service: str, method: str, request: Any) -> Any:
         stub_method, _ = self._methods.get(service, method)
-        return await stub_method(request, timeout=self._timeout_s)
+        return await stub_method(request, timeout=self._timeout_s, metadata=SEED_METADATA)  # marked: harness/phases.py
 
     @property
     def state(self) -> Any:

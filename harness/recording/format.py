@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
@@ -35,6 +35,8 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from casemesh.harness.v1 import recording_pb2 as pb
+
+from ..phases import PHASE_KEY, SEED
 
 #: The version of the format this module writes and the only one it reads.
 FORMAT_VERSION = 1
@@ -114,6 +116,20 @@ def call_metadata(call: pb.RecordedCall) -> tuple[tuple[str, str | bytes], ...]:
         for entry in call.metadata
         if not is_reserved_metadata(entry.key)
     )
+
+
+_SEED_BYTES = SEED.encode()
+
+
+def is_seed(call: pb.RecordedCall) -> bool:
+    """Whether ``call`` was one of the harness's seeding calls (``casemesh-phase: seed``, harness/phases.py)."""
+    return any(entry.key == PHASE_KEY and entry.value == _SEED_BYTES for entry in call.metadata)
+
+
+def without_seed(recording: Recording) -> tuple[Recording, int]:
+    """``(recording without its seeding calls, how many were left out)``."""
+    kept = tuple(call for call in recording.calls if not is_seed(call))
+    return replace(recording, calls=kept), len(recording.calls) - len(kept)
 
 
 def new_header(*, upstream: str, listen: str, recorder: str, metadata_allow: list[str], response_data: bool,

@@ -34,6 +34,7 @@ import grpc
 from casemesh.services.runtime.topology import TlsSettings
 
 from ..channels import open_mesh_channel
+from ..phases import PHASE_KEY
 from . import format as fmt
 
 log = logging.getLogger("casemesh.recording.proxy")
@@ -70,7 +71,8 @@ def check_loopback(address: str) -> str:
 class MetadataAllowList:
     """Which request metadata keys are recorded: those matching a pattern (fnmatch, case-insensitive).
 
-    Reserved gRPC/HTTP/2 headers are never recorded. Keys that look like
+    Reserved gRPC/HTTP/2 headers are never recorded; ``casemesh-phase``
+    (which marks the harness's seeding calls, harness/phases.py) always is. Keys that look like
     credentials (:data:`SENSITIVE_KEY`: ``authorization``, ``x-api-key``,
     ``cookie``, ...) are recorded only when a pattern names them exactly,
     never through a wildcard.
@@ -88,7 +90,7 @@ class MetadataAllowList:
         if kept is None:
             if fmt.is_reserved_metadata(key):
                 kept = False
-            elif key in self._exact:
+            elif key in self._exact or key == PHASE_KEY:
                 kept = True
             else:
                 kept = not SENSITIVE_KEY.search(key) and any(fnmatch.fnmatchcase(key, p) for p in self._wild)
