@@ -1304,6 +1304,35 @@ def report(
     console.print(f"report: {path}", highlight=False, soft_wrap=True, markup=False)
 
 
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="The baseline run: its result.json or its run directory (OUT/).")],
+    b: Annotated[Path, typer.Argument(help="The run compared with it: result.json or run directory.")],
+    percentiles: Annotated[str, typer.Option("--percentiles", help="Percentiles compared, comma-separated.")] = "50,90,99,99.9",
+    fail_on: Annotated[Optional[list[str]], typer.Option("--fail-on", help="Exit 1 when B is significantly slower beyond a threshold: [NAME:]PERCENTILE:+N% or +Nms, e.g. p99:+10% or resolve:p99:+2ms; repeatable.")] = None,
+    min_effect: Annotated[str, typer.Option("--min-effect", help="A difference counts as significant only from this size, relative to A.")] = "5%",
+    confidence: Annotated[float, typer.Option("--confidence", help="Confidence level of the intervals.")] = 0.95,
+    resamples: Annotated[int, typer.Option("--resamples", min=100, max=100_000, help="Bootstrap resamples per percentile.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (same inputs and seed: same figures).")] = 1,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the comparison document (JSON) to this file.")] = None,
+    html_out: Annotated[Optional[Path], typer.Option("--html", help="Write the comparison page (HTML, self-contained) to this file.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Directory for compare.json and compare.html.")] = None,
+) -> None:
+    """Compare two runs' latency percentiles with confidence intervals, per RPC and journey, and their SLO verdicts (docs/cli.md).
+
+    Exit codes: 0 no regression beyond --fail-on (or no --fail-on); 1 a significant regression beyond it; 2 bad input.
+    """
+    from .compare.command import compare_command
+
+    try:
+        code = compare_command(a, b, percentiles=percentiles, confidence=confidence, min_effect=min_effect, fail_on=fail_on or [],
+                               resamples=resamples, seed=seed, json_out=json_out, html_out=html_out, out=out, console=console)
+    except ConfigError as error:
+        _print_error("config error", error)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    raise typer.Exit(code)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
