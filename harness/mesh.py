@@ -32,8 +32,9 @@ from prometheus_client.registry import Collector
 from casemesh.services.catalog import SERVICES
 from casemesh.services.runtime.loop_probe import SERIES_ENV
 from casemesh.services.runtime.server import shutdown_order
-from casemesh.services.runtime.topology import Endpoint, Topology
+from casemesh.services.runtime.topology import Endpoint, TlsSettings, Topology
 
+from .channels import open_mesh_channel
 from .errors import HarnessError
 from .supervisor import CrashStreak, RestartPolicy, describe_exit
 
@@ -42,6 +43,9 @@ log = logging.getLogger("casemesh.harness.mesh")
 LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0
+#: Channel options of the startup health wait: reconnect within a second of a failed attempt.
+WAIT_CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
+                        ("grpc.max_reconnect_backoff_ms", 1000))
 
 
 #: Ports handed to services: below Linux's default ephemeral range (32768-60999), so that between
@@ -71,9 +75,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def embedded_topology(services: list[str], data_dir: Path, settings: dict[str, dict[str, Any]] | None = None) -> Topology:
-    """One free loopback port (and metrics port) per service; persistent files under ``data_dir``."""
+def embedded_topology(services: list[str], data_dir: Path, settings: dict[str, dict[str, Any]] | None = None,
+                      tls: TlsSettings | None = None, reflection: bool = False) -> Topology:
+    """One free loopback port (and metrics port) per service; persistent files under ``data_dir``; mTLS with ``tls``."""
     return Topology(
+        tls=tls, reflection=reflection,
         services={
             name: Endpoint(address=f"{LOOPBACK}:{free_port()}", metrics_address=f"{LOOPBACK}:{free_port()}")
             for name in services
@@ -88,6 +94,9 @@ class Mesh:
 
     ``settings`` are the services' settings (``{service: {key: value}}``),
     written into the topology file; persistent files go to ``OUT/data``.
+    ``tls`` (a topology ``tls:`` section with absolute paths) makes every
+    service serve and call with mTLS; the health wait then uses the harness's certificate.
+    ``reflection`` turns on gRPC server reflection (off by default, as in any topology).
 
     Supervision: after :meth:`start`, a service process that exits without
     being asked to (a crash, a SIGKILL from outside) is restarted on the same
@@ -103,9 +112,10 @@ class Mesh:
     """
 
     def __init__(self, services: list[str], out_dir: Path, env: dict[str, str] | None = None,
-                 settings: dict[str, dict[str, Any]] | None = None, restart: RestartPolicy | None = RestartPolicy()):
+                 settings: dict[str, dict[str, Any]] | None = None, restart: RestartPolicy | None = RestartPolicy(),
+                 tls: TlsSettings | None = None, reflection: bool = False):
         self.services = services
-        self.topology = embedded_topology(services, out_dir / "data", settings)
+        self.topology = embedded_topology(services, out_dir / "data", settings, tls, reflection)
         self.out_dir = out_dir
         self._env = {**os.environ, **(env or {})}
         self._processes: dict[str, subprocess.Popen] = {}
@@ -211,7 +221,9 @@ class Mesh:
 
     async def _wait_serving(self, name: str, deadline: float) -> None:
         address = self.topology.endpoint(name).address
-        async with grpc.aio.insecure_channel(address) as channel:
+        # A short reconnect backoff: grpc's default grows past 10 s, so a service slow to start (a loaded
+        # machine) could be seen SERVING only after the startup deadline.
+        async with open_mesh_channel(address, self.topology.tls, options=WAIT_CHANNEL_OPTIONS) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 process = self._processes[name]

@@ -86,7 +86,8 @@ class Meshes:
     def get(self, services: tuple[str, ...]) -> Mesh:
         mesh = self._running.get(services)
         if mesh is None:
-            mesh = Mesh(list(services), self._out_dir / "-".join(services))
+            # Reflection on, as `casemesh serve`'s shipped topology has it for local use: grpcurl needs it.
+            mesh = Mesh(list(services), self._out_dir / "-".join(services), reflection=True)
             try:
                 asyncio.run(mesh.start())
             except BaseException:
