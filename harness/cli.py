@@ -1073,6 +1073,7 @@ def replay(
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Live table (default: on a terminal).")] = None,
     tls: Annotated[Optional[Path], typer.Option("--tls", metavar="DIR", help="Call the target with mTLS as the harness (DIR/ca.pem, DIR/harness.pem and .key of `casemesh certs init`).")] = None,
     include_seed: Annotated[bool, typer.Option("--include-seed", help="Also replay the harness's seeding calls (recorded with casemesh-phase: seed), left out by default.")] = False,
+    max_inflight: Annotated[int, typer.Option("--max-inflight", min=1, help="Calls in flight at most; a call due beyond it waits (its send lag shows it), so replaying many slow or expired calls cannot flood the target.")] = 4096,
 ) -> None:
     """Replay a recording open-loop against TARGET, compare status codes, judge SLOs; writes OUT/result.json."""
     from .recording.format import RecordingError, read_recording, without_seed
@@ -1120,7 +1121,8 @@ def replay(
     out_dir.mkdir(parents=True, exist_ok=True)
     show_live = console.is_terminal if progress is None else progress
     try:
-        code = uvloop.run(_replay(loaded, target, speed, slos, out_dir, timeout_ms / 1000, fail_on_divergence, show_live, tls_settings))
+        code = uvloop.run(_replay(loaded, target, speed, slos, out_dir, timeout_ms / 1000, fail_on_divergence, show_live, tls_settings,
+                                  max_inflight=max_inflight))
     except HarnessError as error:
         _print_error("harness error", error)
         code = Exit.HARNESS_ERROR
@@ -1147,7 +1149,7 @@ async def _connected(channel: grpc.aio.Channel, target: str, timeout_s: float) -
 
 
 async def _replay(recording: Any, target: str, speed: float, slos: list[Any], out_dir: Path, default_timeout_s: float,
-                  fail_on_divergence: bool, show_live: bool, tls: Any = None) -> Exit:
+                  fail_on_divergence: bool, show_live: bool, tls: Any = None, max_inflight: int = 4096) -> Exit:
     from .report import live_view, progress_line
     from .recording.replay import CHANNEL_OPTIONS, Replayer, build_replay_result, replay_summary_view
     from .slo import evaluate
@@ -1155,7 +1157,7 @@ async def _replay(recording: Any, target: str, speed: float, slos: list[Any], ou
     started_at = datetime.now(timezone.utc)
     async with open_mesh_channel(target, tls, options=CHANNEL_OPTIONS) as channel:
         await _connected(channel, target, REPLAY_CONNECT_TIMEOUT_S)
-        replayer = Replayer(recording, channel, speed=speed, default_timeout_s=default_timeout_s)
+        replayer = Replayer(recording, channel, speed=speed, default_timeout_s=default_timeout_s, max_inflight=max_inflight)
         total_s = max(replayer.outcome.scheduled_s, 0.001)
         console.print(f"replaying {len(recording.calls):,} calls of {recording.path} against {target} at speed {speed:g} "
                       f"({replayer.outcome.scheduled_s:,.1f} s)", highlight=False, soft_wrap=True, markup=False)

@@ -17,8 +17,13 @@ send time to the final status, so a slow target cannot hold the schedule back
 (coordinated-omission free); HDR histograms per RPC split by status code
 (:class:`~casemesh.harness.stats.RunStats`); send lag per call. Each call's
 final status code is compared with the recorded one; mismatches are
-divergences, counted per method and expected → actual code, with the first
-few as examples.
+divergences, counted per method, expected → actual code and the side that
+made the actual status (:mod:`.status_side`: the server, or the client's own
+gRPC stack: its deadline, its core, its connection), with one example message
+per group and the first few calls as examples. At most ``max_inflight`` calls
+are in flight at once: a call due while the limit is reached waits (its send
+lag shows it), so a replay of many slow or expired calls cannot flood the
+target with streams and resets.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from ..report import calls_table, slo_table
 from ..result import build_result
 from ..stats import RunStats
 from . import format as fmt
+from .status_side import SERVER, status_side
 
 log = logging.getLogger("casemesh.recording.replay")
 
@@ -51,6 +57,8 @@ log = logging.getLogger("casemesh.recording.replay")
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 #: Examples of divergences kept for the report.
 MAX_EXAMPLES = 5
+#: Default of ``--max-inflight``: calls of a replay in flight at once.
+DEFAULT_MAX_INFLIGHT = 4096
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,8 @@ class DivergenceExample:
     ``index`` is the call's position in start order (0-based), ``offset_s``
     its recorded start offset from the first call (s), ``method``
     ``package.Service/Method``, ``expected``/``actual`` ``grpc.StatusCode``
-    names, ``details`` the actual status message.
+    names, ``details`` the actual status message, ``side`` who made it
+    (``server``, ``client`` or ``transport``: :func:`.status_side.status_side`).
     """
 
     index: int
@@ -69,16 +78,24 @@ class DivergenceExample:
     expected: str
     actual: str
     details: str
+    side: str = SERVER
 
 
 @dataclass
 class ReplayOutcome:
-    """What a replay measured: stats as ``casemesh run`` keeps them, divergences, and timing (s)."""
+    """What a replay measured: stats as ``casemesh run`` keeps them, divergences, and timing (s).
+
+    ``divergences`` counts calls per (method, expected, actual) code;
+    ``sides`` the same per (method, expected, actual, side), with
+    ``group_examples`` holding the first message of each such group.
+    """
 
     stats: RunStats
     calls: int
     completed: int = 0
     divergences: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    sides: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    group_examples: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
     examples: list[DivergenceExample] = field(default_factory=list)
     scheduled_s: float = 0.0
     elapsed_s: float = 0.0
@@ -98,9 +115,12 @@ class Replayer:
     """
 
     def __init__(self, recording: fmt.Recording, channel: grpc.aio.Channel, *, speed: float = 1.0,
-                 default_timeout_s: float = 10.0, max_examples: int = MAX_EXAMPLES):
+                 default_timeout_s: float = 10.0, max_examples: int = MAX_EXAMPLES, max_inflight: int = DEFAULT_MAX_INFLIGHT):
         if speed <= 0:
             raise ValueError(f"speed must be > 0, not {speed}")
+        if max_inflight < 1:
+            raise ValueError(f"max_inflight must be at least 1, not {max_inflight}")
+        self._slots = asyncio.Semaphore(max_inflight)
         self.recording = recording
         self.speed = speed
         self.default_timeout_s = default_timeout_s
@@ -188,6 +208,7 @@ class Replayer:
         writer: asyncio.Task | None = None
         cancelled_by_us = False
         first_us: float | None = None
+        await self._slots.acquire()  # --max-inflight: released when the call has ended (below)
         try:
             timeout = record.timeout_us / 1e6 if record.timeout_us else self.default_timeout_s
             call = self._method(record.method)(timeout=timeout, metadata=fmt.call_metadata(record) or None)
@@ -217,6 +238,7 @@ class Replayer:
             log.exception("replaying call %d (%s) failed", index, record.method)
             code, details = grpc.StatusCode.UNKNOWN, f"replay: {type(error).__name__}: {error}"
         finally:
+            self._slots.release()
             if cancel_handle is not None:
                 cancel_handle.cancel()
             if writer is not None:
@@ -231,10 +253,13 @@ class Replayer:
         expected = fmt.status_name(record.status_code)
         if code.name != expected:
             outcome = self.outcome
+            side = status_side(code, details)
             outcome.divergences[(key, expected, code.name)] += 1
+            outcome.sides[(key, expected, code.name, side)] += 1
+            outcome.group_examples.setdefault((key, expected, code.name, side), details)
             if len(outcome.examples) < self.max_examples:
                 outcome.examples.append(DivergenceExample(index, round((record.start_offset_us - self._base_us) / 1e6, 6),
-                                                          key, expected, code.name, details))
+                                                          key, expected, code.name, details, side))
 
     async def _write_requests(self, call: grpc.aio.StreamStreamCall, record: fmt.RecordedCall, intended: float) -> None:
         """Each request at its recorded offset from the call's start (÷ speed), then half-close."""
@@ -315,6 +340,8 @@ def build_replay_result(*, recording: fmt.Recording, outcome: ReplayOutcome, ver
     result["throughput"]["completed_rps"] = round(outcome.completed / measured_s, 2)  # calls: a replay has no journeys
     header = recording.header
     by_method = [{"method": m, "expected": e, "actual": a, "count": n} for (m, e, a), n in outcome.divergences.most_common()]
+    by_side = [{"method": m, "expected": e, "actual": a, "side": s, "count": n, "example": outcome.group_examples[(m, e, a, s)]}
+               for (m, e, a, s), n in outcome.sides.most_common()]
     result["replay"] = {
         "recording": str(recording.path),
         "format_version": header.format_version,
@@ -330,7 +357,9 @@ def build_replay_result(*, recording: fmt.Recording, outcome: ReplayOutcome, ver
         "fail_on_divergence": fail_on_divergence,
         "divergences": {
             "count": outcome.divergence_count,
+            "client_side": sum(n for (_, _, _, side), n in outcome.sides.items() if side != SERVER),
             "by_method": by_method,
+            "by_side": by_side,
             "examples": [vars(e) for e in outcome.examples],
         },
     }
@@ -355,11 +384,17 @@ def replay_summary_view(result: dict[str, Any]) -> Group:
     ]
     if divergences["count"]:
         table = Table(title=f"Divergences from the recorded status codes ({divergences['count']:,} calls)", title_justify="left")
-        for column, justify in (("method", "left"), ("recorded", "left"), ("replayed", "left"), ("calls", "right")):
+        for column, justify in (("method", "left"), ("recorded", "left"), ("replayed", "left"), ("made by", "left"),
+                                ("calls", "right"), ("example message", "left")):
             table.add_column(column, justify=justify)
-        for row in divergences["by_method"]:
-            table.add_row(escape(row["method"].rsplit(".", 1)[-1]), row["expected"], row["actual"], f"{row['count']:,}")
+        for row in divergences.get("by_side") or [{**r, "side": SERVER, "example": ""} for r in divergences["by_method"]]:
+            table.add_row(escape(row["method"].rsplit(".", 1)[-1]), row["expected"], row["actual"], row["side"], f"{row['count']:,}",
+                          escape(row["example"][:120]))
         parts.append(table)
+        if divergences.get("client_side"):
+            parts.append(Text(f"{divergences['client_side']:,} of them made by the client's own gRPC stack or the connection, not sent by "
+                              "the target (its deadline expired, its core failed, the connection broke): they point at the replaying "
+                              "machine or the network", style="yellow"))
         for example in divergences["examples"]:
             parts.append(Text(f"  call #{example['index']} at {example['offset_s']:.3f} s {example['method']}: recorded {example['expected']}, "
                               f"got {example['actual']}" + (f" ({example['details']})" if example["details"] else "")))
