@@ -172,7 +172,7 @@ def qualify(verdicts: Sequence[SloVerdict], slos: Sequence[Slo], stats: RunStats
         threshold = slo.good.latency_le_ms
         if threshold is not None:
             floor_ms = floor_histogram.get_value_at_percentile(slo.target * 100) / 1000
-        if not verdict.passed and stalls:
+        if not verdict.passed and stalls and slo.recovery is None:  # a recovery SLO is judged per window, not over the run
             where = ", ".join(stall.describe() for stall in stalls)
             without = _without_seconds(slo, stats, range(first, end), left_out)
             if without is not None and without >= slo.target:

@@ -28,6 +28,8 @@ from .errors import ConfigError
 from .faults.model import Fault, FaultEntry, check_plan
 from .faults.model import relocate as _fault_relocated
 from .faults.plan import faults_from_profile
+from .call_policy import HarnessRetry, ProfileTopology
+from .recovery import resolve as resolve_recovery
 from .slo import Slo, load_slos
 from casemesh.services.catalog import SERVICES
 
@@ -404,6 +406,10 @@ class ProfileDocument(_Strict):
     rate_scale: Literal["auto"] | None = None
     #: The scales of the arrival rate this profile documents for ``rate_scale: auto``, tried highest first.
     rate_scales: Annotated[list[RateScale], Field(min_length=1, max_length=16)] | None = None
+    #: The ``calls:`` and ``server:`` topology sections of the mesh ``casemesh run`` starts (harness/call_policy.py).
+    topology: ProfileTopology | None = None
+    #: A gRPC retry policy on the harness's own channels (harness/call_policy.py); absent: the harness never retries.
+    harness_retry: HarnessRetry | None = None
     #: Faults injected during the measured window (harness/faults/, docs/profiles.md).
     faults: list[FaultEntry] = []
 
@@ -449,6 +455,10 @@ class Profile:
     slos: tuple[Slo, ...]
     #: ``rate_scale: auto``: the scales to choose among on this machine (highest first); ``None``: the rate as written.
     rate_scales: tuple[float, ...] | None = None
+    #: ``topology:`` (calls and server sections for the embedded mesh), ``None``: the topology's defaults.
+    topology: ProfileTopology | None = None
+    #: ``harness_retry:``, ``None``: the harness does not retry.
+    harness_retry: HarnessRetry | None = None
     #: ``faults:``, resolved against ``services`` (harness/faults/model.py); ``--fault`` adds to them at run time.
     faults: tuple[Fault, ...] = ()
 
@@ -487,6 +497,8 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
     seed = _params(workload.seed_model, parsed.seed, ("seed",), problems) if workload else None
     journeys = _journeys(parsed, workload, problems)
     problems.extend(Problem(("arrival", *p.loc), p.message) for p in parsed.arrival.problems(parsed.warmup_s + parsed.duration_s))
+    if parsed.topology is not None:
+        problems.extend(Problem(("topology", *p.loc), p.message) for p in parsed.topology.problems(services))
     faults = faults_from_profile(parsed.faults, services, document, problems)
     if problems or workload is None or seed is None:
         raise document.error(problems)
@@ -506,10 +518,26 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
         duration_s=parsed.duration_s,
         request_timeout_ms=parsed.request_timeout_ms,
         journeys=journeys,
-        slos=_slos(parsed, document, path, shown, workload, [*(j.name for j in journeys), *workload.measures]),
+        slos=_recovery_events(_slos(parsed, document, path, shown, workload, [*(j.name for j in journeys), *workload.measures]),
+                              parsed, document),
         rate_scales=_rate_scales(parsed),
+        topology=parsed.topology,
+        harness_retry=parsed.harness_retry,
         faults=faults,
     )
+
+
+def _recovery_events(slos: tuple[Slo, ...], parsed: ProfileDocument, document: Document) -> tuple[Slo, ...]:
+    """The SLOs with each recovery SLO's event resolved (the end of the profile's spike) and its timing checked against the run."""
+    resolved: list[Slo] = []
+    for slo in slos:
+        if slo.recovery is not None:
+            recovery, problem = resolve_recovery(slo.recovery, parsed.arrival, parsed.warmup_s, parsed.duration_s)
+            if problem is not None:
+                raise document.error([Problem(("slos",), f"SLO {slo.name}: {problem}")])
+            slo = replace(slo, recovery=recovery)
+        resolved.append(slo)
+    return tuple(resolved)
 
 
 def _rate_scales(parsed: ProfileDocument) -> tuple[float, ...] | None:

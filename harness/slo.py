@@ -18,6 +18,12 @@ sides use the same metric source:
   server such an SLO is *not evaluated*: its verdict has ``passed=None`` and
   does not fail the run.
 
+A ``casemesh`` latency SLO with ``spec.recovery`` (a casemesh extension) is
+a *recovery* SLO: instead of the whole window, it asks that the objective
+holds again within ``within_s`` seconds after an event ends (the profile's
+load spike, or a time in the run), judged on the per-second series
+(:mod:`casemesh.harness.recovery`).
+
 An SLO may name the SLO it mirrors with the ``casemesh.dev/twin-of``
 annotation (an SLO of the same file), typically a server-side Prometheus twin
 of a client-side ``casemesh`` SLO; reports show twins side by side.
@@ -43,6 +49,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from .errors import ConfigError
 from .prometheus import PrometheusApi, PrometheusError, QueryWindow
+from .recovery import Recovery, RecoverySpec, judge
 from .stats import CallStats, RunStats
 from .yaml_lines import Document, Loc, Problem, load_documents, problems_from
 
@@ -305,6 +312,8 @@ class SloSpec(_OpenSlo):
     budgeting_method: Annotated[str, _only("Occurrences", ": the SLO counts good calls over all calls of the run")]
     objectives: Annotated[list[Objective], AfterValidator(_exactly_one)]
     alert_policies: _AlertPolicies = None
+    #: casemesh extension: a recovery SLO (harness/recovery.py); snake_case keys.
+    recovery: RecoverySpec | None = None
 
 
 class SloDocument(_OpenSlo):
@@ -396,6 +405,8 @@ class Slo:
     good: Selector | PromQuery
     total: Selector | PromQuery
     twin_of: str | None = None
+    #: ``spec.recovery`` (:class:`~casemesh.harness.recovery.Recovery`), ``None`` for an SLO over the whole window.
+    recovery: Recovery | None = None
 
     @property
     def source(self) -> str:
@@ -415,6 +426,8 @@ class Slo:
             text += f" within {self.good.latency_le_ms:g} ms"
         if self.good.codes != self.total.codes:
             text += f" with status in {', '.join(self.good.codes or ())}"
+        if self.recovery is not None:
+            text += f", again within {self.recovery.within_s:g} s after {self.recovery.describe_event()} ends"
         return text
 
 
@@ -498,6 +511,8 @@ def _cross_field_problems(document: SloDocument, rpcs: Collection[str] | None, j
         return [Problem((*_RATIO_LOC, "good", "metricSource", "type"),
                         f"good uses {good_source.type!r} but total uses {total_source.type!r}: both sides must use the same metric source type")]
     if not isinstance(good_source, CasemeshSource) or not isinstance(total_source, CasemeshSource):
+        if document.spec.recovery is not None:
+            return [Problem(("spec", "recovery"), "a recovery SLO reads the harness's per-second series: use metricSource type casemesh")]
         return []
     good, total = good_source.spec, total_source.spec
     problems: list[Problem] = []
@@ -511,6 +526,8 @@ def _cross_field_problems(document: SloDocument, rpcs: Collection[str] | None, j
             problems.append(Problem((*loc, "journey"), f"journey {query.journey!r} is not in the profile; its journeys: {', '.join(journeys)}"))
     if total.latency_le_ms is not None:
         problems.append(Problem((*_query_loc("total"), "latency_le_ms"), "total counts calls of any latency: put latency_le_ms on good"))
+    if document.spec.recovery is not None:
+        problems.extend(_recovery_problems(good, total))
     if (good.rpc, good.journey) != (total.rpc, total.journey):
         key = "rpc" if good.rpc is not None else "journey" if good.journey is not None else None
         problems.append(
@@ -523,6 +540,19 @@ def _cross_field_problems(document: SloDocument, rpcs: Collection[str] | None, j
         outside = [code for code in good.codes if code not in total.codes]
         if outside:
             problems.append(Problem((*_query_loc("good"), "codes"), f"{', '.join(outside)} not among total's codes ({', '.join(total.codes)}): good must count a subset of total's calls"))
+    return problems
+
+
+def _recovery_problems(good: CasemeshQuery, total: CasemeshQuery) -> list[Problem]:
+    """A recovery SLO reads one RPC's or journey's per-second series: it needs a latency threshold and no codes on total."""
+    problems: list[Problem] = []
+    if good.latency_le_ms is None:
+        problems.append(Problem(("spec", "recovery"), "a recovery SLO is a latency SLO: give good.metricSource.spec.latency_le_ms"))
+    if total.rpc is None and total.journey is None:
+        problems.append(Problem((*_query_loc("total"), "rpc"), "a recovery SLO follows one RPC or journey: give rpc or journey"))
+    if total.codes is not None:
+        problems.append(Problem((*_query_loc("total"), "codes"), "a recovery SLO counts every call of the RPC or journey: "
+                                                                 "put codes on good (other codes count as bad)"))
     return problems
 
 
@@ -553,6 +583,7 @@ def _slo(document: SloDocument, source: Document, prefix: str) -> Slo:
         good=good,
         total=total,
         twin_of=document.metadata.annotations.get(TWIN_ANNOTATION),
+        recovery=None if (spec := document.spec.recovery) is None else Recovery(spec.after, spec.within_s, spec.window_s),
     )
 
 
@@ -609,6 +640,8 @@ class SloVerdict:
     floor_ms: float | None = None
     machine_note: str | None = None
     inconclusive: bool = False
+    #: A recovery SLO's findings (harness/recovery.py): event end, recovered_at_s, recovery_s, the windows; else ``None``.
+    recovery: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The verdict as a JSON-ready dict (the fields above, in that order)."""
@@ -636,6 +669,8 @@ def _error_budget(target: float) -> float:
 
 def _verdict(slo: Slo, stats: RunStats) -> SloVerdict:
     assert isinstance(slo.good, Selector) and isinstance(slo.total, Selector)
+    if slo.recovery is not None:
+        return _recovery_verdict(slo, stats)
     total = slo.total.count(stats)
     good = slo.good.count(stats)
     error_budget = _error_budget(slo.target)
@@ -656,6 +691,21 @@ def _verdict(slo: Slo, stats: RunStats) -> SloVerdict:
         source=slo.source,
         twin_of=slo.twin_of,
     )
+
+
+def _recovery_verdict(slo: Slo, stats: RunStats) -> SloVerdict:
+    """A recovery SLO's verdict (harness/recovery.py): ``good``/``total`` and ``measured`` count the seconds after the allowance."""
+    assert isinstance(slo.good, Selector) and slo.recovery is not None and slo.good.latency_le_ms is not None
+    series = stats.series.rpcs.get(slo.total.rpc) if slo.total.rpc is not None else stats.series.journeys.get(slo.total.journey or "")
+    outcome = judge(slo.recovery, series, threshold_ms=slo.good.latency_le_ms, target=slo.target, good_codes=slo.good.codes,
+                    stats=stats)
+    error_budget = _error_budget(slo.target)
+    total, good = outcome.total, outcome.good
+    return SloVerdict(
+        name=slo.name, display_name=slo.display_name, passed=outcome.passed, objective=slo.objective_text,
+        target=slo.target, measured=good / total if total else None, good=good, total=total, error_budget=error_budget,
+        budget_burnt=(total - good) / total / error_budget if total else None, note=outcome.note, source=slo.source,
+        twin_of=slo.twin_of, recovery=outcome.details)
 
 
 def _prometheus_verdict(slo: Slo, window: QueryWindow | None, not_evaluated_note: str) -> SloVerdict:

@@ -124,6 +124,7 @@ def test_verdict_dict_and_objective_text(tmp_path: Path):
         "floor_ms": None,  # set against the run's control stream (harness/floor.py)
         "machine_note": None,
         "inconclusive": False,
+        "recovery": None,  # only recovery SLOs (harness/recovery.py) fill it
     }
 
 
