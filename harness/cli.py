@@ -35,7 +35,6 @@ from rich.markup import escape
 
 from casemesh.services.runtime.topology import check_address
 
-from .call_policy import harness_channel_options
 from .channels import open_mesh_channel
 from .errors import ConfigError, HarnessError
 from .readiness import DEFAULT_CONNECT_TIMEOUT_S, wait_ready
@@ -419,13 +418,10 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
                     settings=profile.settings, tls=tls)
         if fault_runner is not None:
             fault_runner.mesh = mesh
-        if profile.topology is not None:  # the profile's calls: and server: sections (harness/call_policy.py)
-            mesh.topology = profile.topology.applied(mesh.topology)
         say(f"starting {', '.join(profile.services)} on 127.0.0.1{' with mTLS' if tls else ''} (logs in {out_dir / 'logs'})")
         await mesh.start()
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
-    channels = {service: open_mesh_channel(address, tls, options=harness_channel_options(profile.harness_retry))
-                for service, address in targets.items()}
+    channels = {service: open_mesh_channel(address, tls) for service, address in targets.items()}
     started_at = datetime.now(timezone.utc)
     pool = None
     control_stream = None
@@ -718,8 +714,6 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
     if not targets:
         # Tracing is off for the search (no journey is sampled), so the services start no traces either.
         mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"}, settings=profile.settings, tls=tls)
-        if profile.topology is not None:  # the profile's calls: and server: sections (harness/call_policy.py)
-            mesh.topology = profile.topology.applied(mesh.topology)
         say(f"starting {', '.join(profile.services)} on 127.0.0.1{' with mTLS' if tls else ''} once for the whole search (logs in {out_dir / 'logs'})")
         try:
             await mesh.start()
@@ -728,8 +722,7 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
             raise
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
     target_info = {"mode": "external" if mesh is None else "embedded", "services": targets, "tls": tls is not None}
-    channels = {service: open_mesh_channel(address, tls, options=harness_channel_options(profile.harness_retry))
-                for service, address in targets.items()}
+    channels = {service: open_mesh_channel(address, tls) for service, address in targets.items()}
     document_path = out_dir / "capacity.json"
 
     def at_rate(rate: float) -> Any:
@@ -851,6 +844,7 @@ def serve(
     use_uvloop: Annotated[bool, typer.Option("--uvloop/--no-uvloop", help="Run on uvloop.")] = True,
     supervise: Annotated[bool, typer.Option("--supervise/--no-supervise",
                                             help="Serve in a child process and restart it with backoff when it crashes.")] = True,
+    tls: Annotated[Optional[Path], typer.Option("--tls", metavar="DIR", help="Serve and call with mTLS from this `casemesh certs init` folder (replaces the topology's tls:).")] = None,
 ) -> None:
     """Serve case-study services on their topology addresses until SIGTERM/SIGINT.
 
@@ -859,10 +853,16 @@ def serve(
     configuration error) it is restarted with exponential backoff (0.5 s
     doubling to 10 s; left down after 10 crashes in a row), each restart
     logged. SIGTERM/SIGINT are passed to the child, which drains and stops.
+
+    Refuses (exit 2) a plaintext non-loopback address unless the topology
+    sets ``allow_insecure_public_bind: true``. The shipped topology turns
+    server reflection on for local use (grpcurl), with a printed note.
     """
     from casemesh.services.catalog import definitions
+    from casemesh.services.runtime.bind_check import check_binds
     from casemesh.services.runtime.server import serve as serve_services
-    from casemesh.services.runtime.topology import TopologyError, load_topology
+    from casemesh.services.runtime.tls import load_identity
+    from casemesh.services.runtime.topology import TlsSettings, TopologyError, load_topology
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -870,6 +870,13 @@ def serve(
         chosen = definitions(services or list(loaded.services))
         for d in chosen:
             loaded.endpoint(d.name)
+        if tls is not None:
+            if not tls.is_dir():
+                raise TopologyError(f"--tls: {tls} is not a folder (make one with: casemesh certs init {tls})")
+            loaded = loaded.model_copy(update={"tls": TlsSettings(dir=str(tls.resolve()))})
+        check_binds(loaded, [d.name for d in chosen], warn=not supervise)  # the serving process warns
+        for d in chosen if loaded.tls is not None else ():
+            load_identity(loaded.tls, d.name)
     except (KeyError, TopologyError) as error:
         _print_error("config error", error.args[0])
         raise typer.Exit(Exit.CONFIG_ERROR) from None
@@ -877,9 +884,14 @@ def serve(
         from .supervisor import supervise as run_supervised
 
         child = [sys.executable, "-m", "casemesh.harness.cli", "serve", *(services or []), "--no-supervise",
-                 "--uvloop" if use_uvloop else "--no-uvloop", *(["--topology", str(topology)] if topology else [])]
+                 "--uvloop" if use_uvloop else "--no-uvloop", *(["--topology", str(topology)] if topology else []),
+                 *(["--tls", str(tls)] if tls else [])]
         code = run_supervised(child)
         raise typer.Exit(code if code >= 0 else 128 - code)
+    if loaded.reflection:
+        errors.print("note: server reflection is on (topology reflection: true, as in the shipped topology for local use): "
+                     "anyone who can reach the port can list every service, internal ones included. "
+                     "Set reflection: false outside development (docs/security.md).", markup=False, highlight=False, soft_wrap=True)
     (uvloop.run if use_uvloop else asyncio.run)(serve_services(chosen, loaded))
 
 
@@ -903,6 +915,39 @@ def list_profiles() -> None:
 
     for name in shipped_profiles():
         console.print(f"{name}: {load_profile(name).metadata.description}", markup=False)
+
+
+certs_app = typer.Typer(no_args_is_help=True, help="Certificates for mTLS across the mesh (docs/security.md).")
+app.add_typer(certs_app, name="certs")
+
+
+@certs_app.command("init")
+def certs_init(
+    directory: Annotated[Path, typer.Argument(help="Folder to write ca.pem, ca.key and NAME.pem/NAME.key into (created 0700).")],
+    days: Annotated[int, typer.Option("--days", help="Validity of the leaf certificates in days (1..825); the CA lives 30 days longer.")] = 365,
+    force: Annotated[bool, typer.Option("--force", help="Replace a set already in the folder.")] = False,
+) -> None:
+    """Make a development CA and one key and certificate per service, plus `harness` and `test`, for topology `tls: {dir: DIRECTORY}`.
+
+    Each certificate carries its identity as a URI SAN (spiffe://casemesh.local/svc/NAME, .../harness, .../test)
+    and DNS localhost and NAME, IP 127.0.0.1 and ::1. Keys are ECDSA P-256, written 0600. Exit 2 when the folder
+    already holds a set (without --force) or cannot be written.
+    """
+    from .certs import CertsError, init_certs, spiffe_id
+
+    try:
+        made = init_certs(directory, days=days, force=force)
+    except CertsError as error:
+        _print_error("config error", error)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    except OSError as error:
+        _print_error("config error", f"cannot write {error.filename or directory}: {error.strerror or error}")
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    say = lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)  # noqa: E731
+    say(f"CA: {made.ca} (key {directory / 'ca.key'}, 0600: keep it private; it is only needed to issue more certificates)")
+    for name, (cert, key) in made.leaves.items():
+        say(f"{name}: {cert}, {key}  {spiffe_id(name)}")
+    say(f"use it: topology `tls: {{dir: {directory.resolve()}}}`, or casemesh run PROFILE --tls {directory}")
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Write a profile as a script of another load tool.")

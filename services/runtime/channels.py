@@ -19,7 +19,8 @@ import json
 import grpc
 from .circuit_breaker import CircuitBreaker
 from .interceptors.client import ClientInterceptor
-from .topology import CallPolicy
+from .tls import channel_credentials
+from .topology import CallPolicy, TlsSettings
 from .tracing import RpcTracing
 
 
@@ -55,8 +56,13 @@ MAX_RECEIVE_BYTES = 32 * 1024 * 1024
 
 
 def open_channel(address: str, policy: CallPolicy, tracing: RpcTracing | None = None,
-                 target: str | None = None) -> grpc.aio.Channel:
-    """An insecure ``grpc.aio`` channel to ``address`` (``host:port``) with the mesh interceptors.
+                 target: str | None = None, *, caller: str | None = None, tls: TlsSettings | None = None) -> grpc.aio.Channel:
+    """A ``grpc.aio`` channel to ``address`` (``host:port``) with the mesh interceptors.
+
+    Plaintext when ``tls`` is ``None``; otherwise mTLS with the certificate of
+    ``caller`` (the calling service's topology name, required then) and the
+    topology's CA (:func:`.tls.channel_credentials`; ``TlsError`` when its
+    files are unusable).
 
     ``target`` is the topology name of the service at ``address``: its
     ``calls.edges`` entry applies, and its circuit breaker (when enabled)
@@ -73,4 +79,8 @@ def open_channel(address: str, policy: CallPolicy, tracing: RpcTracing | None = 
         ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
     ]
     interceptor = ClientInterceptor(default_timeout_s=policy.timeout_ms / 1000, tracing=tracing, breaker=breaker)
+    if tls is not None:
+        if caller is None:
+            raise ValueError(f"open_channel({address!r}): tls needs the calling service's name (caller)")
+        return grpc.aio.secure_channel(address, channel_credentials(tls, caller), options=options, interceptors=[interceptor])
     return grpc.aio.insecure_channel(address, options=options, interceptors=[interceptor])

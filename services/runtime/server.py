@@ -3,7 +3,8 @@
 ``serve`` builds the given services from the topology and runs them until
 SIGTERM/SIGINT (or ``stop``): one ``grpc.aio`` server per distinct address,
 each with the gRPC health service (``grpc.health.v1.Health``, per-service
-status plus ``""`` for the whole server), server reflection, the casemesh
+status plus ``""`` for the whole server), server reflection when the topology
+turns it on, mTLS when it has ``tls:`` (tls.py), the casemesh
 interceptor (SERVER spans, metrics, deadline, error mapping), and ``/metrics`` on each distinct ``metrics_address``.
 One event-loop lag and GC pause probe per process (:mod:`.loop_probe`) feeds ``/metrics`` and, when
 ``CASEMESH_LOOP_SERIES`` is set, a per-second series file.
@@ -28,12 +29,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .admission import Admission, limits_from_policy
+from .bind_check import check_binds
 from .component import Component, RuntimeContext, ServiceDefinition
 from .dependency_health import dependency_watches
 from .faults import watch_from_env
 from .interceptors.server import ServerInterceptor
 from .loop_probe import shared_probe
 from .metrics import serve_metrics
+from .tls import load_identity, server_credentials
 from .topology import Topology
 from .tracing import RpcTracing, configure_tracing, root_ratio
 
@@ -77,9 +80,22 @@ async def serve(
 
     ``on_ready`` receives ``{service name: bound port}`` once every server
     listens and reports SERVING. Raises ``OSError`` when an address cannot be
-    bound, ``KeyError`` when a service is missing from the topology.
+    bound, ``KeyError`` when a service is missing from the topology,
+    ``TopologyError`` when a plaintext address is not loopback (bind_check.py)
+    or a ``tls:`` file is unusable (tls.py). With ``tls:`` every server
+    listens with mTLS only (the certificate of the first service at its
+    address); reflection is served only when the topology's ``reflection`` is true.
     """
     stop = stop or asyncio.Event()
+    check_binds(topology, [d.name for d in definitions])
+    credentials: dict[str, grpc.ServerCredentials] = {}
+    if topology.tls is not None:
+        for definition in definitions:
+            address = topology.endpoint(definition.name).address
+            if address not in credentials:
+                credentials[address] = server_credentials(topology.tls, definition.name)
+            else:  # its outbound calls present it: checked now, not at its first call
+                load_identity(topology.tls, definition.name)
     provider = configure_tracing(os.environ.get("OTEL_SERVICE_NAME") or "+".join(d.name for d in definitions))
     tracing = RpcTracing(provider.get_tracer("casemesh.services.runtime"),
                          trace_roots=root_ratio() > 0 or "OTEL_TRACES_SAMPLER" in os.environ)
@@ -106,8 +122,12 @@ async def serve(
 
     ports: dict[str, int] = {}
     for address, (server, _, hosted) in servers.items():
-        reflection.enable_server_reflection((*hosted, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
-        port = server.add_insecure_port(address)
+        if topology.reflection:
+            reflection.enable_server_reflection((*hosted, HEALTH_SERVICE, reflection.SERVICE_NAME), server)
+        if address in credentials:
+            port = server.add_secure_port(address, credentials[address])
+        else:
+            port = server.add_insecure_port(address)
         if port == 0:
             raise OSError(f"cannot listen on {address}")
         for definition in definitions:

@@ -30,6 +30,7 @@ def served(tmp_path):
     topology.write_text(
         f"services:\n  urlshortener: {{address: '127.0.0.1:{port}', metrics_address: '127.0.0.1:{metrics_port}'}}\n"
         f"  idgen: {{address: '127.0.0.1:{port}'}}\n  analytics: {{address: '127.0.0.1:{port}'}}\n"
+        "reflection: true\n"  # as the shipped topology has it for local use
     )
     process = subprocess.Popen([sys.executable, "-m", "casemesh.harness.cli", "serve", "--topology", str(topology)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
