@@ -74,8 +74,14 @@ class Exit(IntEnum):
 MAX_SEND_LAG_P99_MS = 10.0
 
 
-def _parse_targets(values: list[str], workload: Any) -> dict[str, str]:
-    """``--target [SERVICE=]HOST:PORT`` values → {service: address}; a bare address needs a one-service workload."""
+def _parse_targets(values: list[str], workload: Any, started: Sequence[str] = ()) -> dict[str, str]:
+    """``--target [SERVICE=]HOST:PORT`` values → {service: address}; a bare address needs a one-service workload.
+
+    ``started`` are the profile's ``services:`` (what the embedded mesh
+    starts): naming one that the workload does not call is explained (the
+    harness only talks to the services its journeys call; the others sit
+    behind them).
+    """
     targets: dict[str, str] = {}
     for value in values:
         name, sep, address = value.rpartition("=")
@@ -84,7 +90,10 @@ def _parse_targets(values: list[str], workload: Any) -> dict[str, str]:
                 raise ConfigError(f"workload {workload.name} calls {', '.join(workload.services)}: write SERVICE=HOST:PORT", field="--target")
             name = workload.services[0]
         if name not in workload.services:
-            raise ConfigError(f"{name!r} is not a service the workload calls ({', '.join(workload.services)})", field="--target")
+            behind = (f": the embedded mesh starts {name} for the services the journeys call, but the harness never calls it; with "
+                      f"--target, your {', '.join(workload.services)} call{'s' if len(workload.services) == 1 else ''} your {name} itself "
+                      "(docs/bring-your-own-service.md)") if name in started else ""
+            raise ConfigError(f"{name!r} is not a service the workload calls ({', '.join(workload.services)}){behind}", field="--target")
         try:
             targets[name] = check_address(address)
         except ValueError as error:
@@ -203,7 +212,7 @@ def run(
 
             loaded = _replace(loaded, rate_scales=DEFAULT_RATE_SCALES)
         loaded = with_settings(loaded, set_ or [])
-        targets = _parse_targets(target or [], loaded.workload)
+        targets = _parse_targets(target or [], loaded.workload, loaded.services)
         if not targets and not loaded.services:
             raise ConfigError("the profile starts no services (services: []): pass --target", file=str(loaded.path), field="services")
         from .faults.plan import plan_faults
@@ -642,7 +651,7 @@ def capacity(
 
     try:
         loaded = with_settings(load_profile(profile), set_ or [])
-        targets = _parse_targets(target or [], loaded.workload)
+        targets = _parse_targets(target or [], loaded.workload, loaded.services)
         if not targets and not loaded.services:
             raise ConfigError("the profile starts no services (services: []): pass --target", file=str(loaded.path), field="services")
         if loaded.arrival.process not in STEADY_PROCESSES:
