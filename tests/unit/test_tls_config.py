@@ -96,3 +96,24 @@ def test_plaintext_servers_stay_on_loopback_unless_allowed(caplog):
     caplog.clear()
     assert check_binds(Topology.model_validate({"services": services, "tls": {"dir": "certs"}}), ["idgen"]) == []
     assert not caplog.records
+
+
+def test_the_compose_tls_override_gives_every_service_and_the_harness_the_certificates():
+    from pathlib import Path
+
+    import yaml
+
+    deploy = Path(__file__).resolve().parents[2] / "deploy"
+    base = yaml.safe_load((deploy / "compose.yaml").read_text())["services"]
+    override = yaml.safe_load((deploy / "compose.tls.yaml").read_text())["services"]
+    plain, tls = load_topology(deploy / "topology.yaml"), load_topology(deploy / "topology.tls.yaml")
+    assert plain.tls is None and plain.allow_insecure_public_bind  # the default stays plaintext on the compose network
+    assert tls.tls is not None and not tls.allow_insecure_public_bind and tls.services == plain.services
+    for name in tls.services:
+        mounts = dict(volume.split(":")[1::-1] for volume in override[name]["volumes"])  # target -> source
+        assert mounts[base[name]["environment"]["CASEMESH_TOPOLOGY"]] == "./topology.tls.yaml"
+        assert mounts[tls.tls.dir] == "./certs"
+        assert override[name]["user"] == base["harness"]["user"]  # the keys are 0600, owned by whoever made them
+    harness_mounts = dict(volume.split(":")[1::-1] for volume in override["harness"]["volumes"])
+    assert harness_mounts[tls.tls.dir] == "./certs"
+    assert override["harness"]["entrypoint"] == [*base["harness"]["entrypoint"], "--tls", tls.tls.dir]
