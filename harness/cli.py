@@ -228,7 +228,7 @@ def run(
     out_dir = out or Path("out") / loaded.name
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        tls_settings = _tls_option(tls, services=[] if targets else list(loaded.services), auto_dir=out_dir / "certs")
+        tls_settings = _tls_option(tls, services=[] if targets else list(loaded.services), auto_dir=None if targets else out_dir / "certs")
     except ConfigError as error:
         _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
@@ -332,7 +332,7 @@ def _tls_option(value: str | None, *, services: Sequence[str] = (), auto_dir: Pa
         return None
     if value.strip().lower() == "auto":
         if auto_dir is None:
-            raise ConfigError("auto makes certificates for the embedded mesh only: give a casemesh certs init folder", field="--tls")
+            raise ConfigError("auto makes certificates for the embedded mesh only; a --target needs the folder its CA issued from (casemesh certs init)", field="--tls")
         from .certs import init_certs
 
         try:
@@ -670,7 +670,7 @@ def capacity(
     out_dir = out or Path("out") / f"{loaded.name}-capacity"
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        tls_settings = _tls_option(tls, services=[] if targets else list(loaded.services), auto_dir=out_dir / "certs")
+        tls_settings = _tls_option(tls, services=[] if targets else list(loaded.services), auto_dir=None if targets else out_dir / "certs")
     except ConfigError as error:
         _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None

@@ -117,3 +117,17 @@ def test_the_compose_tls_override_gives_every_service_and_the_harness_the_certif
     harness_mounts = dict(volume.split(":")[1::-1] for volume in override["harness"]["volumes"])
     assert harness_mounts[tls.tls.dir] == "./certs"
     assert override["harness"]["entrypoint"] == [*base["harness"]["entrypoint"], "--tls", tls.tls.dir]
+
+
+def test_tls_option_names_the_problem(certs, tmp_path):
+    from casemesh.harness.cli import _tls_option
+    from casemesh.harness.errors import ConfigError
+
+    assert _tls_option(None) is None
+    assert _tls_option(str(certs.directory), services=["urlshortener"]).dir == str(certs.directory.resolve())
+    with pytest.raises(ConfigError, match="auto makes certificates for the embedded mesh only"):
+        _tls_option("auto")  # with --target: its CA is not one made now
+    made = _tls_option("auto", services=["idgen"], auto_dir=tmp_path / "auto")
+    assert (tmp_path / "auto" / "harness.pem").is_file() and made.dir == str((tmp_path / "auto").resolve())
+    with pytest.raises(ConfigError, match=r"--tls.*cannot read .*video-edge.pem"):
+        _tls_option(str(init_certs(tmp_path / "partial", ["harness"]).directory), services=["video-edge"])
