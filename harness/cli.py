@@ -18,6 +18,7 @@ import gc
 import json
 import logging
 import os
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -348,7 +349,9 @@ def _tls_option(value: str | None, *, services: Sequence[str] = (), auto_dir: Pa
     try:
         check_tls(tls, [HARNESS_IDENTITY, *services])
     except TlsError as error:
-        raise ConfigError(str(error).replace("tls.dir: ", "", 1), field="--tls") from None
+        # "tls.dir (harness key): cannot read ..." -> "harness key: cannot read ...": --tls is the field here.
+        raise ConfigError(re.sub(r"^tls\.dir(?: \((.*?)\))?: ", lambda m: f"{m.group(1)}: " if m.group(1) else "", str(error)),
+                          field="--tls") from None
     return tls
 
 
