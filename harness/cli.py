@@ -857,8 +857,14 @@ def serve(
     supervise: Annotated[bool, typer.Option("--supervise/--no-supervise",
                                             help="Serve in a child process and restart it with backoff when it crashes.")] = True,
     tls: Annotated[Optional[Path], typer.Option("--tls", metavar="DIR", help="Serve and call with mTLS from this `casemesh certs init` folder (replaces the topology's tls:).")] = None,
+    dev_secret: Annotated[bool, typer.Option("--dev-secret", help="Use a random mesh secret made for this command (local use: only services served by this command accept its calls and upload tokens).")] = False,
 ) -> None:
     """Serve case-study services on their topology addresses until SIGTERM/SIGINT.
+
+    Needs the mesh secret, shared by every process of the mesh:
+    ``CASEMESH_SECRET`` or ``CASEMESH_SECRET_FILE`` (docs/security.md,
+    "Secrets"); exit 2 without one, with a weak one, or with the old public
+    constant. ``--dev-secret`` makes a random one instead, for local use.
 
     With ``--supervise`` (the default) the services run in one child process;
     when it crashes (killed by a signal, or exits non-zero other than a
@@ -892,6 +898,20 @@ def serve(
     except (KeyError, TopologyError) as error:
         _print_error("config error", error.args[0])
         raise typer.Exit(Exit.CONFIG_ERROR) from None
+    from casemesh.services.runtime.secrets import SECRET_ENV, SECRET_FILE_ENV, SecretError, generate_secret, load_mesh_secret
+
+    try:
+        if dev_secret:
+            if os.environ.get(SECRET_ENV) or os.environ.get(SECRET_FILE_ENV):
+                raise SecretError(f"--dev-secret and {SECRET_ENV}/{SECRET_FILE_ENV} are both given; use one")
+            os.environ[SECRET_ENV] = generate_secret()  # the supervised child inherits it; never on a command line
+            errors.print("note: --dev-secret: a random mesh secret for these services only; other processes cannot "
+                         "call their internal methods or sign upload tokens for them. Set CASEMESH_SECRET or "
+                         "CASEMESH_SECRET_FILE to share one (docs/security.md).", markup=False, highlight=False, soft_wrap=True)
+        secret = load_mesh_secret()
+    except SecretError as error:
+        _print_error("config error", error)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
     if supervise:
         from .supervisor import supervise as run_supervised
 
@@ -904,7 +924,7 @@ def serve(
         errors.print("note: server reflection is on (topology reflection: true, as in the shipped topology for local use): "
                      "anyone who can reach the port can list every service, internal ones included. "
                      "Set reflection: false outside development (docs/security.md).", markup=False, highlight=False, soft_wrap=True)
-    (uvloop.run if use_uvloop else asyncio.run)(serve_services(chosen, loaded))
+    (uvloop.run if use_uvloop else asyncio.run)(serve_services(chosen, loaded, secret=secret))
 
 
 @app.command()

@@ -8,6 +8,9 @@ with SIGTERM, dependents first (so the URL shortener flushes its click buffer
 to a still-running analytics service), escalating to SIGKILL after a grace
 period. Each process's output goes to ``OUT/logs/<service>.log``, its
 per-second event-loop lag and GC pauses to ``OUT/logs/<service>.loop.jsonl``.
+Every mesh gets a random mesh secret (caller tokens, upload tokens), passed
+to its processes through ``CASEMESH_SECRET`` in their environment, never on a
+command line or in a file.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from prometheus_client.registry import Collector
 
 from casemesh.services.catalog import SERVICES
 from casemesh.services.runtime.loop_probe import SERIES_ENV
+from casemesh.services.runtime.secrets import PREVIOUS_SECRETS_FILE_ENV, SECRET_FILE_ENV, MeshSecret, secret_environment
 from casemesh.services.runtime.server import shutdown_order
 from casemesh.services.runtime.topology import Endpoint, TlsSettings, Topology
 
@@ -113,11 +117,15 @@ class Mesh:
 
     def __init__(self, services: list[str], out_dir: Path, env: dict[str, str] | None = None,
                  settings: dict[str, dict[str, Any]] | None = None, restart: RestartPolicy | None = RestartPolicy(),
-                 tls: TlsSettings | None = None, reflection: bool = False):
+                 tls: TlsSettings | None = None, secret: MeshSecret | None = None, reflection: bool = False):
         self.services = services
         self.topology = embedded_topology(services, out_dir / "data", settings, tls, reflection)
         self.out_dir = out_dir
-        self._env = {**os.environ, **(env or {})}
+        #: This run's mesh secret (random), handed to the processes in their environment only (docs/security.md, "Secrets").
+        self.secret = secret or MeshSecret.generate()
+        self._env = {name: value for name, value in {**os.environ, **(env or {})}.items()
+                     if name not in (SECRET_FILE_ENV, PREVIOUS_SECRETS_FILE_ENV)}
+        self._env.update(secret_environment(self.secret))
         self._processes: dict[str, subprocess.Popen] = {}
         self.restart_policy = restart
         #: Restarts by the supervisor, per service.

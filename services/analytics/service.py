@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from casemesh.analytics.v1 import analytics_pb2 as pb
 from casemesh.analytics.v1 import analytics_pb2_grpc as pb_grpc
 
+from ..runtime.authorization import Access
 from ..runtime.component import RuntimeContext, ServiceDefinition, StatelessComponent
 from .counters import DEFAULT_MAX_COUNTERS, ClickCounters
 from .validation import MAX_BATCH_EVENTS, to_tuples, validate_batch, validate_stats_code
@@ -72,4 +73,7 @@ async def build(context: RuntimeContext) -> StatelessComponent:
 
 
 DEFINITION = ServiceDefinition(name=NAME, grpc_services=(FULL_NAME,), dependencies=(), build=build,
-                               settings_model=AnalyticsSettings)
+                               settings_model=AnalyticsSettings,
+                               # Users read click counts through UrlShortenerService.GetStats.
+                               access=Access(internal={"RecordClicks": ("urlshortener",),
+                                                       "GetClickStats": ("urlshortener",)}))

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from casemesh.idgen.v1 import idgen_pb2 as pb
 from casemesh.idgen.v1 import idgen_pb2_grpc as pb_grpc
 
+from ..runtime.authorization import Access
 from ..runtime.component import RuntimeContext, ServiceDefinition, StatelessComponent
 from ..runtime.errors import InvalidArgument
 from .generators import COUNTER_MAXIMUM, MAX_TIMESTAMP, CounterGenerator, SnowflakeGenerator
@@ -107,4 +108,5 @@ async def build(context: RuntimeContext) -> StatelessComponent:
 
 
 DEFINITION = ServiceDefinition(name=NAME, grpc_services=(FULL_NAME,), dependencies=(), build=build,
-                               settings_model=IdgenSettings)
+                               settings_model=IdgenSettings,
+                               access=Access(internal={"LeaseIds": ("urlshortener",)}))

@@ -18,6 +18,7 @@ import json
 
 import grpc
 from .circuit_breaker import CircuitBreaker
+from .identity import CallerToken
 from .interceptors.client import ClientInterceptor
 from .tls import channel_credentials
 from .topology import CallPolicy, TlsSettings
@@ -56,13 +57,17 @@ MAX_RECEIVE_BYTES = 32 * 1024 * 1024
 
 
 def open_channel(address: str, policy: CallPolicy, tracing: RpcTracing | None = None,
-                 target: str | None = None, *, caller: str | None = None, tls: TlsSettings | None = None) -> grpc.aio.Channel:
+                 target: str | None = None, *, caller: str | None = None, tls: TlsSettings | None = None,
+                 caller_token: CallerToken | None = None) -> grpc.aio.Channel:
     """A ``grpc.aio`` channel to ``address`` (``host:port``) with the mesh interceptors.
 
     Plaintext when ``tls`` is ``None``; otherwise mTLS with the certificate of
     ``caller`` (the calling service's topology name, required then) and the
     topology's CA (:func:`.tls.channel_credentials`; ``TlsError`` when its
     files are unusable).
+
+    ``caller_token`` (the calling service's, :mod:`.identity`) is added to
+    every call's metadata, so the target can authorize it without mTLS.
 
     ``target`` is the topology name of the service at ``address``: its
     ``calls.edges`` entry applies, and its circuit breaker (when enabled)
@@ -78,9 +83,10 @@ def open_channel(address: str, policy: CallPolicy, tracing: RpcTracing | None = 
         # Segments fetched from the video origin are up to 16 MiB (storage.proto); gRPC's default limit is 4 MiB.
         ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
     ]
-    interceptor = ClientInterceptor(default_timeout_s=policy.timeout_ms / 1000, tracing=tracing, breaker=breaker)
+    interceptor = ClientInterceptor(default_timeout_s=policy.timeout_ms / 1000, tracing=tracing, breaker=breaker,
+                                    caller_token=caller_token)
     if tls is not None:
         if caller is None:
             raise ValueError(f"open_channel({address!r}): tls needs the calling service's name (caller)")
-        return grpc.aio.secure_channel(address, channel_credentials(tls, caller), options=options, interceptors=[interceptor])
-    return grpc.aio.insecure_channel(address, options=options, interceptors=[interceptor])
+        return grpc.aio.secure_channel(address, channel_credentials(tls, caller), options=options, interceptors=interceptor.channel_interceptors())
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptor.channel_interceptors())

@@ -12,14 +12,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import grpc
 from pydantic import BaseModel, ValidationError
 
 from .channels import open_channel
+from .identity import CallerToken, service_identity
+from .secrets import SERVICE_TOKEN, UPLOAD_TOKEN, Keyring, MeshSecret
 from .topology import Topology, TopologyError
 from .tracing import RpcTracing
+
+if TYPE_CHECKING:
+    from .authorization import Access
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
@@ -35,12 +40,32 @@ class Component(Protocol):
 
 
 class RuntimeContext:
-    """What a component gets from the runtime: the topology and channels to its dependencies."""
+    """What a component gets from the runtime: the topology, the mesh secret's keys, and channels to its dependencies.
 
-    def __init__(self, topology: Topology, tracing: RpcTracing | None = None):
+    ``serve`` hands each service ``context.for_service(NAME)``: its outbound
+    channels carry that service's identity (a caller token signed with
+    ``secret``'s ``service-token`` key, and its certificate under mTLS).
+    Channels are shared per (caller, target) by every context made from the
+    same root. A context without ``secret`` gets a random one (tests of one
+    component: its tokens are good only inside the process).
+    """
+
+    def __init__(self, topology: Topology, tracing: RpcTracing | None = None, *, secret: MeshSecret | None = None,
+                 caller: str | None = None, _channels: dict[tuple[str | None, str], grpc.aio.Channel] | None = None):
         self.topology = topology
         self._tracing = tracing
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self.secret = secret or MeshSecret.generate()
+        #: Topology name of the service this context is for (``None``: the process's root context, no identity).
+        self.caller = caller
+        self._channels: dict[tuple[str | None, str], grpc.aio.Channel] = {} if _channels is None else _channels
+
+    def for_service(self, name: str) -> RuntimeContext:
+        """The context of service ``name``: the same topology, secret and channel pool; outbound calls as ``name``."""
+        return RuntimeContext(self.topology, self._tracing, secret=self.secret, caller=name, _channels=self._channels)
+
+    def upload_keys(self) -> Keyring:
+        """The keyring of upload tokens (``upload-token`` keys of the mesh secret, current and previous)."""
+        return self.secret.keyring(UPLOAD_TOKEN)
 
     def settings(self, service: str, model: type[SettingsT]) -> SettingsT:
         """Service ``service``'s settings from the topology's ``settings`` section, validated by ``model``.
@@ -62,11 +87,15 @@ class RuntimeContext:
         return path
 
     def channel(self, service: str) -> grpc.aio.Channel:
-        """The shared outbound channel to topology service ``service`` (opened on first use)."""
-        channel = self._channels.get(service)
+        """The shared outbound channel from this context's service to topology service ``service`` (opened on first use)."""
+        key = (self.caller, service)
+        channel = self._channels.get(key)
         if channel is None:
             address = self.topology.endpoint(service).address
-            channel = self._channels[service] = open_channel(address, self.topology.calls, self._tracing, target=service)
+            token = (CallerToken(service_identity(self.caller), self.secret.keyring(SERVICE_TOKEN))
+                     if self.caller is not None else None)
+            channel = self._channels[key] = open_channel(address, self.topology.calls, self._tracing, target=service,
+                                                         caller=self.caller, caller_token=token, tls=self.topology.tls)
         return channel
 
     async def close(self) -> None:
@@ -105,7 +134,9 @@ class ServiceDefinition:
     checked against before anything starts; ``optional_dependencies`` are
     the dependencies it can serve without (most calls still succeed while
     they are down), so their loss does not turn its health NOT_SERVING
-    (:mod:`.dependency_health`).
+    (:mod:`.dependency_health`); ``access`` says which callers may use which
+    of its methods (:class:`~.authorization.Access`; ``None``: every method
+    open, for test doubles only; every casemesh service declares one).
     """
 
     name: str
@@ -114,3 +145,4 @@ class ServiceDefinition:
     build: Callable[[RuntimeContext], Awaitable[Component]]
     settings_model: type[BaseModel] | None = None
     optional_dependencies: tuple[str, ...] = ()
+    access: Access | None = None

@@ -5,7 +5,7 @@ SIGTERM/SIGINT (or ``stop``): one ``grpc.aio`` server per distinct address,
 each with the gRPC health service (``grpc.health.v1.Health``, per-service
 status plus ``""`` for the whole server), server reflection when the topology
 turns it on, mTLS when it has ``tls:`` (tls.py), the casemesh
-interceptor (SERVER spans, metrics, deadline, error mapping), and ``/metrics`` on each distinct ``metrics_address``.
+interceptor (SERVER spans, metrics, deadline, per-method authorization, error mapping), and ``/metrics`` on each distinct ``metrics_address``.
 One event-loop lag and GC pause probe per process (:mod:`.loop_probe`) feeds ``/metrics`` and, when
 ``CASEMESH_LOOP_SERIES`` is set, a per-second series file.
 
@@ -29,13 +29,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .admission import Admission, limits_from_policy
+from .authorization import ALLOW_TEST_IDENTITY_ENV, Authorizer, allow_test_identity_from_env
 from .bind_check import check_binds
 from .component import Component, RuntimeContext, ServiceDefinition
 from .dependency_health import dependency_watches
+from .identity import TEST_IDENTITY, CallerIdentifier, TokenVerifier
 from .faults import watch_from_env
 from .interceptors.server import ServerInterceptor
 from .loop_probe import shared_probe
 from .metrics import serve_metrics
+from .secrets import SERVICE_TOKEN, MeshSecret, load_mesh_secret
 from .tls import load_identity, server_credentials
 from .topology import Topology
 from .tracing import RpcTracing, configure_tracing, root_ratio
@@ -75,6 +78,8 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[dict[str, int]], None] | None = None,
+    secret: MeshSecret | None = None,
+    allow_test_identity: bool | None = None,
 ) -> None:
     """Serve ``definitions`` at their topology addresses until SIGTERM/SIGINT or ``stop`` is set.
 
@@ -85,9 +90,20 @@ async def serve(
     or a ``tls:`` file is unusable (tls.py). With ``tls:`` every server
     listens with mTLS only (the certificate of the first service at its
     address); reflection is served only when the topology's ``reflection`` is true.
+
+    ``secret`` is the mesh secret (default: from the environment,
+    :func:`.secrets.load_mesh_secret`, which raises ``SecretError`` when there
+    is none). Every call is authorized by the services' ``access``
+    (:mod:`.authorization`); ``allow_test_identity`` (default: from
+    ``CASEMESH_ALLOW_TEST_IDENTITY``) lets the test identity call every method.
     """
     stop = stop or asyncio.Event()
     check_binds(topology, [d.name for d in definitions])
+    secret = secret or load_mesh_secret()
+    if allow_test_identity is None:
+        allow_test_identity = allow_test_identity_from_env()
+    if allow_test_identity:
+        log.warning("the test identity (%s) may call every method (%s): for tests only", TEST_IDENTITY, ALLOW_TEST_IDENTITY_ENV)
     credentials: dict[str, grpc.ServerCredentials] = {}
     if topology.tls is not None:
         for definition in definitions:
@@ -99,8 +115,11 @@ async def serve(
     provider = configure_tracing(os.environ.get("OTEL_SERVICE_NAME") or "+".join(d.name for d in definitions))
     tracing = RpcTracing(provider.get_tracer("casemesh.services.runtime"),
                          trace_roots=root_ratio() > 0 or "OTEL_TRACES_SAMPLER" in os.environ)
-    context = RuntimeContext(topology, tracing)
-    interceptor = ServerInterceptor(tracing=tracing, admission=Admission(limits_from_policy(topology.server)))
+    context = RuntimeContext(topology, tracing, secret=secret)
+    authorizer = Authorizer(definitions, CallerIdentifier(TokenVerifier(secret.keyring(SERVICE_TOKEN))),
+                            allow_test_identity=allow_test_identity)
+    interceptor = ServerInterceptor(tracing=tracing, admission=Admission(limits_from_policy(topology.server)),
+                                    authorizer=authorizer)
     servers: dict[str, tuple[grpc.aio.Server, health.aio.HealthServicer, list[str]]] = {}
     components: dict[str, Component] = {}
     for definition in definitions:
@@ -115,7 +134,7 @@ async def serve(
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
             servers[address] = (server, health_servicer, [])
         server, _, hosted = servers[address]
-        component = await definition.build(context)
+        component = await definition.build(context.for_service(definition.name))  # its calls carry its identity
         component.register(server)
         components[definition.name] = component
         hosted.extend(definition.grpc_services)

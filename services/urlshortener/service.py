@@ -36,6 +36,7 @@ from casemesh.idgen.v1 import idgen_pb2, idgen_pb2_grpc
 from casemesh.urlshortener.v1 import urlshortener_pb2 as pb
 from casemesh.urlshortener.v1 import urlshortener_pb2_grpc as pb_grpc
 
+from ..runtime.authorization import Access
 from ..runtime.component import RuntimeContext, ServiceDefinition
 from ..runtime.errors import AlreadyExists, NotFound
 from .cache import ResolveCache
@@ -210,4 +211,5 @@ DEFINITION = ServiceDefinition(
     name="urlshortener", grpc_services=(FULL_NAME,), dependencies=("idgen", "analytics"), build=build,
     # Resolve and Shorten work while analytics is down (clicks wait in the buffer); only GetStats fails.
     optional_dependencies=("analytics",),
+    access=Access(public={"Shorten", "Resolve", "GetStats", "Delete"}),
 )

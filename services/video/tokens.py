@@ -6,17 +6,22 @@ servers "only handle metadata". Here ``video-upload`` signs a token at
 InitiateUpload and ``video-storage`` checks it on every UploadObject and
 GetUploadOffset call, without calling back: both hold the same secret.
 
-A token is ``v1.<payload>.<mac>``: ``payload`` is the URL-safe base64 (no
-padding) of a compact JSON object ``{"v": video_id, "k": object key, "s":
-declared size in bytes, "e": expiry in Unix milliseconds}``; ``mac`` is the
-URL-safe base64 of HMAC-SHA256(secret, ``"casemesh-upload-v1." + payload``).
-Verification recomputes the MAC (constant-time comparison), then checks the
-expiry and the payload's shape. Tokens are bearer credentials: whoever holds
-one may upload that one object until it expires, nothing else.
+A token is ``v2.<kid>.<payload>.<mac>``: ``kid`` is the id of the key it is
+signed with; ``payload`` is the URL-safe base64 (no padding) of a compact JSON
+object ``{"v": video_id, "k": object key, "s": declared size in bytes, "e":
+expiry in Unix milliseconds}``; ``mac`` is the URL-safe base64 of
+HMAC-SHA256(key, ``"casemesh-upload-v2." + kid + "." + payload``).
+Verification looks the key up by ``kid``, recomputes the MAC (constant-time
+comparison), then checks the expiry and the payload's shape. Tokens are
+bearer credentials: whoever holds one may upload that one object until it
+expires, nothing else.
 
-The secret is a setting of both services (``upload_token_secret``); the
-default below is for a laptop and tests only, and the two services' values
-must match or every upload is refused with ``UNAUTHENTICATED``.
+The key is the mesh secret's ``upload-token`` key (HKDF-derived,
+``casemesh.services.runtime.secrets``), so both services hold it without a
+setting of their own and there is no default: a token signed under a rotated
+out secret (no longer in ``CASEMESH_PREVIOUS_SECRETS_FILE``), or under any
+key the mesh does not hold (the old public ``casemesh-dev-upload-token-secret``
+included), is refused with ``UNAUTHENTICATED``; so is a ``v1`` token.
 """
 
 from __future__ import annotations
@@ -30,14 +35,10 @@ import re
 from dataclasses import dataclass
 
 from casemesh.services.runtime.errors import Unauthenticated
+from casemesh.services.runtime.secrets import Keyring
 
-#: Default ``upload_token_secret`` of video-upload and video-storage (development only: override both).
-DEFAULT_UPLOAD_TOKEN_SECRET = "casemesh-dev-upload-token-secret"
-#: Shortest accepted secret, in characters.
-MIN_SECRET_CHARS = 16
-
-_VERSION = "v1"
-_DOMAIN = b"casemesh-upload-v1."
+_VERSION = "v2"
+_DOMAIN = b"casemesh-upload-v2."
 #: Video ids are URL-safe, at most 32 characters (video.proto, ``Video.video_id``).
 VIDEO_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -66,47 +67,53 @@ def _unb64(text: str) -> bytes:
 
 
 class UploadTokenSigner:
-    """Signs and verifies upload tokens with one secret (``str``, at least 16 characters).
+    """Signs upload tokens with the keyring's current key and verifies them with any key it holds.
 
-    ``ValueError`` for a shorter secret. Stateless and cheap: one HMAC-SHA256
-    per call.
+    ``keyring`` is the mesh secret's ``upload-token`` keyring
+    (``MeshSecret.keyring(UPLOAD_TOKEN)``). Stateless and cheap: one
+    HMAC-SHA256 per call.
     """
 
-    def __init__(self, secret: str):
-        if len(secret) < MIN_SECRET_CHARS:
-            raise ValueError(f"upload token secret must be at least {MIN_SECRET_CHARS} characters")
-        self._key = secret.encode("utf-8")
+    def __init__(self, keyring: Keyring):
+        self._keyring = keyring
 
-    def _mac(self, payload: str) -> bytes:
-        return hmac.new(self._key, _DOMAIN + payload.encode("ascii"), hashlib.sha256).digest()
+    @staticmethod
+    def _mac(key: bytes, kid: str, payload: str) -> bytes:
+        return hmac.new(key, _DOMAIN + f"{kid}.{payload}".encode("ascii"), hashlib.sha256).digest()
 
     def sign(self, grant: UploadGrant) -> str:
-        """The token of ``grant`` (ASCII, URL-safe)."""
+        """The token of ``grant`` (ASCII, URL-safe), under the current key."""
         body = json.dumps({"v": grant.video_id, "k": grant.key, "s": grant.size_bytes, "e": grant.expire_at_ms},
                           separators=(",", ":"), sort_keys=True)
         payload = _b64(body.encode("utf-8"))
-        return f"{_VERSION}.{payload}.{_b64(self._mac(payload))}"
+        kid = self._keyring.current_kid
+        return f"{_VERSION}.{kid}.{payload}.{_b64(self._mac(self._keyring.current_key, kid, payload))}"
 
     def verify(self, token: str, now_ms: int) -> UploadGrant:
         """The grant of a genuine, unexpired ``token`` at ``now_ms`` (Unix ms).
 
         Raises :class:`Unauthenticated` (→ ``UNAUTHENTICATED``) when the token
-        is missing, malformed, signed with another secret, altered, or expired
-        (``now_ms >= expire_at_ms``). The message never echoes the token.
+        is missing, malformed, signed with a key the mesh does not hold (another
+        or a rotated-out secret), altered, or expired (``now_ms >= expire_at_ms``).
+        The message never echoes the token.
         """
         if not token:
             raise Unauthenticated("upload_token is missing")
         parts = token.split(".")
-        if len(parts) != 3 or parts[0] != _VERSION:
+        if len(parts) != 4 or parts[0] != _VERSION:
             raise Unauthenticated("upload_token is malformed")
-        _, payload, mac = parts
+        _, kid, payload, mac = parts
+        key = self._keyring.key(kid)
+        if key is None:
+            raise Unauthenticated("upload_token is signed with a key this mesh does not hold (another secret, or one "
+                                  "rotated out)")
         try:
             given = _unb64(mac)
-            expected = self._mac(payload)
+            expected = self._mac(key, kid, payload)
         except (binascii.Error, ValueError, UnicodeEncodeError):
             raise Unauthenticated("upload_token is malformed") from None
         if not hmac.compare_digest(given, expected):
-            raise Unauthenticated("upload_token signature is invalid (forged, altered, or signed with another secret)")
+            raise Unauthenticated("upload_token signature is invalid (forged or altered)")
         try:
             fields = json.loads(_unb64(payload))
             grant = UploadGrant(str(fields["v"]), str(fields["k"]), int(fields["s"]), int(fields["e"]))

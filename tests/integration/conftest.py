@@ -17,9 +17,16 @@ from casemesh.services.runtime.component import ServiceDefinition
 from casemesh.services.runtime.server import serve
 from casemesh.services.runtime.topology import Endpoint, Topology
 
+from ..caller_identity import TEST_SECRET, identified_channel
+
 
 class RunningMesh:
-    """Services served in-process; ``channel(name)`` opens a plain client channel to one of them."""
+    """Services served in-process; ``channel(name)`` opens a client channel to one of them.
+
+    Its calls carry the test identity (tests/caller_identity.py), which these
+    servers accept on every method (``allow_test_identity``); ``anonymous_channel``
+    carries none, as any client on the network.
+    """
 
     def __init__(self, topology: Topology):
         self.topology = topology
@@ -29,6 +36,11 @@ class RunningMesh:
         return self.topology.endpoint(name).address
 
     def channel(self, name: str) -> grpc.aio.Channel:
+        channel = identified_channel(self.address(name))
+        self._channels.append(channel)
+        return channel
+
+    def anonymous_channel(self, name: str) -> grpc.aio.Channel:
         channel = grpc.aio.insecure_channel(self.address(name))
         self._channels.append(channel)
         return channel
@@ -39,9 +51,13 @@ class RunningMesh:
 
 
 async def start_mesh(chosen: Sequence[ServiceDefinition], topology: Topology) -> tuple[RunningMesh, asyncio.Event, asyncio.Task]:
-    """Serve ``chosen`` in a background task; returns once every server reports SERVING."""
+    """Serve ``chosen`` in a background task; returns once every server reports SERVING.
+
+    The servers hold the tests' mesh secret and let the test identity call every method.
+    """
     stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve(chosen, topology, stop=stop, on_ready=lambda ports: ready.set()))
+    task = asyncio.create_task(serve(chosen, topology, stop=stop, on_ready=lambda ports: ready.set(),
+                                     secret=TEST_SECRET, allow_test_identity=True))
     waiter = asyncio.create_task(ready.wait())
     await asyncio.wait({task, waiter}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
     if task.done():

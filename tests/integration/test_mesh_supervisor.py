@@ -82,7 +82,7 @@ def test_casemesh_serve_restarts_its_crashed_child(tmp_path):
     port = free_port()
     topology = tmp_path / "topology.yaml"
     topology.write_text(f"services:\n  analytics: {{address: '127.0.0.1:{port}'}}\ndata_dir: {tmp_path / 'data'}\n")
-    supervisor = subprocess.Popen([sys.executable, "-m", "casemesh.harness.cli", "serve", "--topology", str(topology)],
+    supervisor = subprocess.Popen([sys.executable, "-m", "casemesh.harness.cli", "serve", "--dev-secret", "--topology", str(topology)],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
 
     def serving_child(not_pid: int | None = None) -> int:

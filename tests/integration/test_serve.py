@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from casemesh.harness.mesh import Mesh, free_port
 from casemesh.urlshortener.v1 import urlshortener_pb2 as pb
 from casemesh.urlshortener.v1 import urlshortener_pb2_grpc as pb_grpc
 
+from ..caller_identity import identified_channel, serve_environment
+
 GRPCURL = shutil.which("grpcurl") or str(Path(sys.executable).with_name("grpcurl"))
 
 
@@ -32,8 +35,10 @@ def served(tmp_path):
         f"  idgen: {{address: '127.0.0.1:{port}'}}\n  analytics: {{address: '127.0.0.1:{port}'}}\n"
         "reflection: true\n"  # as the shipped topology has it for local use
     )
-    process = subprocess.Popen([sys.executable, "-m", "casemesh.harness.cli", "serve", "--topology", str(topology)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    # --dev-secret: a random mesh secret for this command, as a user serving locally would run it.
+    process = subprocess.Popen([sys.executable, "-m", "casemesh.harness.cli", "serve", "--dev-secret", "--topology", str(topology)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               env={k: v for k, v in os.environ.items() if not k.startswith("CASEMESH_SECRET")})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -100,15 +105,21 @@ def test_metrics_endpoint_serves_event_loop_lag_and_gc_pauses(served):
 
 def test_clicks_buffered_at_shutdown_reach_analytics(tmp_path):
     async def scenario() -> int:
-        mesh = Mesh(["urlshortener", "idgen", "analytics"], tmp_path)
+        mesh = Mesh(["urlshortener", "idgen", "analytics"], tmp_path, env=serve_environment())
         await mesh.start()
         try:
+            # The run's own random secret reaches the processes through their environment only.
+            secret = mesh.secret.current
+            assert secret != serve_environment()["CASEMESH_SECRET"]
+            assert all(secret not in " ".join(map(str, process.args)) for process in mesh._processes.values())
+            assert secret not in (tmp_path / "topology.yaml").read_text()
             async with grpc.aio.insecure_channel(mesh.topology.endpoint("urlshortener").address) as channel:
                 stub = pb_grpc.UrlShortenerServiceStub(channel)
                 code = (await stub.Shorten(pb.ShortenRequest(long_url="https://example.com/flush"))).code
                 await asyncio.gather(*(stub.Resolve(pb.ResolveRequest(code=code, country_code="FR")) for _ in range(300)))
             mesh.stop(["urlshortener"])  # SIGTERM right away: clicks are still in its buffer
-            async with grpc.aio.insecure_channel(mesh.topology.endpoint("analytics").address) as channel:
+            # GetClickStats is internal (urlshortener only): read it as the test identity, which this mesh lets in.
+            async with identified_channel(mesh.topology.endpoint("analytics").address, mesh.secret) as channel:
                 stats = await analytics_pb2_grpc.AnalyticsServiceStub(channel).GetClickStats(analytics_pb2.GetClickStatsRequest(code=code))
                 return stats.total_clicks
         finally:

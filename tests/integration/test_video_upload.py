@@ -18,11 +18,13 @@ from prometheus_client import REGISTRY
 from casemesh.harness.mesh import Mesh, embedded_topology
 from casemesh.services.catalog import definitions
 from casemesh.services.video.ladder import LADDER, segment_sizes
-from casemesh.services.video.tokens import DEFAULT_UPLOAD_TOKEN_SECRET, UploadGrant, UploadTokenSigner
+from casemesh.services.runtime.secrets import UPLOAD_TOKEN
+from casemesh.services.video.tokens import UploadGrant, UploadTokenSigner
 from casemesh.services.video.transcode.worker import rendition_requests
 from casemesh.video.v1 import catalog_pb2, catalog_pb2_grpc, storage_pb2, storage_pb2_grpc, transcode_pb2, transcode_pb2_grpc
 from casemesh.video.v1 import upload_pb2, upload_pb2_grpc, video_pb2
 
+from ..caller_identity import TEST_SECRET, identified_channel
 from .conftest import loopback_topology, start_mesh
 
 PLANE = ["video-upload", "video-storage", "video-transcode", "video-transcoder", "video-catalog", "video-search"]
@@ -41,7 +43,7 @@ class Clients:
         self._channels = []
 
         def channel(name):
-            ch = grpc.aio.insecure_channel(address(name))
+            ch = identified_channel(address(name))  # the test identity: internal methods too
             self._channels.append(ch)
             return ch
 
@@ -198,8 +200,8 @@ async def test_bad_input_gets_the_right_codes_and_publishes_nothing(plane):
 
 async def test_acknowledged_upload_survives_a_storage_restart(tmp_path):
     data = raw_bytes(900_000, b"restart")
-    # video-upload is not needed to sign a token: the storage verifies with the shared (default) secret.
-    grant_token = UploadTokenSigner(DEFAULT_UPLOAD_TOKEN_SECRET).sign(
+    # video-upload is not needed to sign a token: the storage verifies with the mesh secret's upload key.
+    grant_token = UploadTokenSigner(TEST_SECRET.keyring(UPLOAD_TOKEN)).sign(
         UploadGrant("restart-1", "raw/restart-1", len(data), int((time.time() + 600) * 1000)))
 
     async def serving():
@@ -247,7 +249,7 @@ async def test_killed_transcode_worker_job_is_redelivered_and_published(tmp_path
     topology = embedded_topology(PLANE, tmp_path / "data", settings)
     others = [name for name in PLANE if name != "video-transcoder"]
     running, stop, task = await start_mesh(definitions(others), topology)
-    mesh = Mesh(["video-transcoder"], tmp_path, settings=settings)
+    mesh = Mesh(["video-transcoder"], tmp_path, settings=settings, secret=TEST_SECRET)  # the in-process services' secret
     mesh.topology = topology  # the worker process finds the in-process services through the same topology
     clients = Clients(running.address)
     try:

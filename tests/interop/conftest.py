@@ -24,6 +24,7 @@ import pytest
 
 from casemesh.harness.mesh import Mesh
 
+from ..caller_identity import serve_environment
 from .support import NODE_BIN, URL_SHORTENER_SERVICES
 
 #: Set (to 1) by .ci/run: a missing tool fails the tests that need it instead of skipping them.
@@ -87,7 +88,8 @@ class Meshes:
         mesh = self._running.get(services)
         if mesh is None:
             # Reflection on, as `casemesh serve`'s shipped topology has it for local use: grpcurl needs it.
-            mesh = Mesh(list(services), self._out_dir / "-".join(services), reflection=True)
+            # The test identity may call internal methods here (tests/caller_identity.py), as in every test mesh.
+            mesh = Mesh(list(services), self._out_dir / "-".join(services), reflection=True, env=serve_environment())
             try:
                 asyncio.run(mesh.start())
             except BaseException:

@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 
+from ..caller_identity import caller_header
 from .support import URL_SHORTENER_SERVICES, run
 
 #: grpcurl's exit code for a call that ended with gRPC status N is 64 + N.
 GRPCURL_STATUS_BASE = 64
 INVALID_ARGUMENT = 3
+PERMISSION_DENIED = 7
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,9 @@ class CaseStudy:
     talks to, whose full gRPC service name is ``service``; ``method`` is
     called with ``request`` (proto3 JSON) and its JSON answer must pass
     ``check``; ``invalid`` is a request the server must reject with
-    INVALID_ARGUMENT naming ``invalid_field``.
+    INVALID_ARGUMENT naming ``invalid_field``. ``internal``: ``method`` serves
+    the mesh only, so grpcurl calls it with the test identity's caller token
+    (``-H``), and without one gets PERMISSION_DENIED.
     """
 
     services: tuple[str, ...]
@@ -42,6 +46,7 @@ class CaseStudy:
     check: Callable[[dict[str, Any]], bool]
     invalid: dict[str, Any]
     invalid_field: str
+    internal: bool = False
 
 
 CASE_STUDIES = [
@@ -69,6 +74,7 @@ CASE_STUDIES = [
             and answer["video"]["tags"] == ["cats"] and answer["video"]["create_time"].endswith("Z"),
             invalid={"channel_id": "ch-grpcurl", "title": "", "duration_s": 60},
             invalid_field="title",
+            internal=True,  # the upload service's (docs/security.md): grpcurl calls it as the test identity
         ),
         id="video",
     ),
@@ -82,7 +88,9 @@ def _grpcurl(grpcurl: str, *args: str):
 
 @pytest.mark.parametrize("case", CASE_STUDIES)
 def test_grpcurl_lists_the_services_and_calls_an_rpc(case: CaseStudy, grpcurl, meshes):
-    address = meshes.get(case.services).topology.endpoint(case.entry).address
+    mesh = meshes.get(case.services)
+    address = mesh.topology.endpoint(case.entry).address
+    identity = ["-H", caller_header(mesh.secret)] if case.internal else []
 
     listed = _grpcurl(grpcurl, address, "list")
     assert listed.returncode == 0, listed.stderr
@@ -90,11 +98,14 @@ def test_grpcurl_lists_the_services_and_calls_an_rpc(case: CaseStudy, grpcurl, m
     methods = _grpcurl(grpcurl, address, "list", case.service)
     assert f"{case.service}.{case.method}" in methods.stdout.split(), methods.stdout
 
-    called = _grpcurl(grpcurl, "-d", json.dumps(case.request), address, f"{case.service}/{case.method}")
+    if case.internal:
+        denied = _grpcurl(grpcurl, "-d", json.dumps(case.request), address, f"{case.service}/{case.method}")
+        assert denied.returncode == GRPCURL_STATUS_BASE + PERMISSION_DENIED, denied.stdout + denied.stderr
+    called = _grpcurl(grpcurl, *identity, "-d", json.dumps(case.request), address, f"{case.service}/{case.method}")
     assert called.returncode == 0, called.stderr
     assert case.check(json.loads(called.stdout)), called.stdout
 
-    rejected = _grpcurl(grpcurl, "-format-error", "-d", json.dumps(case.invalid), address, f"{case.service}/{case.method}")
+    rejected = _grpcurl(grpcurl, *identity, "-format-error", "-d", json.dumps(case.invalid), address, f"{case.service}/{case.method}")
     assert rejected.returncode == GRPCURL_STATUS_BASE + INVALID_ARGUMENT, rejected.stdout + rejected.stderr
     status = json.loads(rejected.stderr)  # -format-error: the status as JSON, on stderr
     assert status["code"] == INVALID_ARGUMENT and status["message"].startswith(f"{case.invalid_field}:"), status

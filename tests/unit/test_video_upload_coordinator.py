@@ -6,11 +6,12 @@ import grpc
 import pytest
 
 from casemesh.services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from casemesh.services.runtime.secrets import UPLOAD_TOKEN, MeshSecret
 from casemesh.services.video.tokens import UploadTokenSigner
 from casemesh.services.video.upload.coordinator import UploadCoordinator
 from casemesh.video.v1 import catalog_pb2, storage_pb2, transcode_pb2, upload_pb2, video_pb2
 
-SECRET = "unit-test-secret-0123"
+SECRET = MeshSecret("unit-test-secret-0123456789abcdef-0123").keyring(UPLOAD_TOKEN)
 
 
 def rpc_error(code: grpc.StatusCode, details: str = "") -> grpc.aio.AioRpcError:

@@ -7,7 +7,8 @@ A call without a timeout gets the channel's default (the topology's
 ``calls.timeout_ms``); every outbound call's timeout is then cut to what is left of the inbound call's
 deadline (``services.runtime.deadlines``). Unary calls are observed in full
 (started, handled by code, handling seconds with a ``trace_id`` exemplar);
-streaming calls get the deadline and the started count.
+streaming calls get the deadline and the started count. With a caller token
+(``..identity.CallerToken``), every call carries it in its metadata.
 
 With a circuit breaker (``..circuit_breaker``), a unary call it does not
 admit fails at once with its ``UNAVAILABLE`` error, no network call made, and
@@ -24,6 +25,7 @@ import grpc
 
 from ..circuit_breaker import CircuitBreaker
 from ..deadlines import bounded_timeout
+from ..identity import CallerToken
 from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
 from ..tracing import RpcTracing, end_span, inject_metadata, split_method
 
@@ -35,17 +37,44 @@ def _with_deadline(details: grpc.aio.ClientCallDetails, default_timeout_s: float
     return details._replace(timeout=timeout)
 
 
+def _with_caller(details: grpc.aio.ClientCallDetails, caller_token: CallerToken | None) -> grpc.aio.ClientCallDetails:
+    if caller_token is None:
+        return details
+    return details._replace(metadata=(*(details.metadata or ()), *caller_token.metadata()))
+
+
+class _UnaryStreamView(grpc.aio.UnaryStreamClientInterceptor):
+    """``inner``'s unary-stream interception, as an object grpc.aio files under unary-stream calls."""
+
+    def __init__(self, inner: ClientInterceptor):
+        self._inner = inner
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):
+        return await self._inner.intercept_unary_stream(continuation, client_call_details, request)
+
+
 def _method_name(details: grpc.aio.ClientCallDetails) -> str:
     method = details.method
     return method.decode() if isinstance(method, bytes) else method
 
 
 class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
-    """Bounds timeouts by the inbound deadline and records ``grpc_client_*`` metrics."""
+    """Bounds timeouts by the inbound deadline and records ``grpc_client_*`` metrics.
+
+    Give a channel :meth:`channel_interceptors`, not the object itself:
+    ``grpc.aio`` files an interceptor under the first call kind it implements
+    only (unary-unary), so its unary-stream half needs an object of its own.
+    """
+
+    def channel_interceptors(self) -> list[grpc.aio.ClientInterceptor]:
+        """The interceptors to open a channel with: this one (unary calls) and its unary-stream view."""
+        return [self, _UnaryStreamView(self)]
 
     def __init__(self, metrics: RpcMetrics | None = None, default_timeout_s: float | None = None,
-                 tracing: RpcTracing | None = None, breaker: CircuitBreaker | None = None):
+                 tracing: RpcTracing | None = None, breaker: CircuitBreaker | None = None,
+                 caller_token: CallerToken | None = None):
         self._default_timeout_s = default_timeout_s
+        self._caller_token = caller_token
         self._breaker = breaker
         self._tracing = tracing
         self._metrics = metrics or rpc_metrics("client")
@@ -75,7 +104,7 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStre
         breaker = self._breaker
         if breaker is not None and not breaker.admit():
             raise breaker.rejection()
-        details = _with_deadline(client_call_details, self._default_timeout_s)
+        details = _with_caller(_with_deadline(client_call_details, self._default_timeout_s), self._caller_token)
         method = _method_name(details)
         started, sent, received, seconds, handled = self._observer("unary", method)
         started.inc()
@@ -108,7 +137,7 @@ class ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStre
                 scope.__exit__(None, None, None)
 
     async def intercept_unary_stream(self, continuation, client_call_details, request):
-        details = _with_deadline(client_call_details, self._default_timeout_s)
+        details = _with_caller(_with_deadline(client_call_details, self._default_timeout_s), self._caller_token)
         method = _method_name(details)
         started, sent, *_ = self._observer("server_stream", method)
         started.inc()

@@ -22,6 +22,10 @@ for, or whose deadline is too short for its method, is answered
 ``RESOURCE_EXHAUSTED`` with the ``grpc-retry-pushback-ms`` trailer before its
 body is decoded or its handler runs.
 
+Authorization (``..authorization``) comes next, before the handler: a caller
+an internal method does not allow gets ``PERMISSION_DENIED`` (``UNAUTHENTICATED``
+for a bad caller token), counted under the method like any other call.
+
 Fault injection (``..faults``, only when the harness switched it on): an
 admitted call is delayed and/or aborted with the fault's code before its
 handler runs, and counted like any other call under the code it ended with.
@@ -40,6 +44,7 @@ from typing import Any
 import grpc
 
 from ..admission import DEADLINE, METHOD_LIMIT, Admission, Gate
+from ..authorization import Authorizer
 from ..deadlines import INBOUND_DEADLINE
 from ..decoding import DecodeLog, Undecodable, guarded, message_type_name
 from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unauthenticated
@@ -151,12 +156,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     """
 
     def __init__(self, metrics: RpcMetrics | None = None, tracing: RpcTracing | None = None,
-                 admission: Admission | None = None, decode_log: DecodeLog | None = None):
+                 admission: Admission | None = None, decode_log: DecodeLog | None = None,
+                 authorizer: Authorizer | None = None):
         self._metrics = metrics or rpc_metrics("server")
         self.tracing = tracing
         self.admission = admission or Admission()
         self.decode_log = decode_log or DecodeLog()
         self._cache: dict[str, _Method] = {}
+        #: Per-method authorization (``..authorization``); ``None``: every method open.
+        self.authorizer = authorizer
         #: Full gRPC service names that refuse new calls with UNAVAILABLE (shutting down).
         self.draining: set[str] = set()
         #: Calls being handled, per full gRPC service name.
@@ -326,6 +334,12 @@ class _Call:
         if self.service in self.interceptor.draining:
             self._end(grpc.StatusCode.UNAVAILABLE)
             await self.context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.service} is shutting down")
+        authorizer = self.interceptor.authorizer
+        if authorizer is not None:  # a public method: one dict lookup; an internal one: the caller's identity checked
+            denial = authorizer.check(self.full_method, self.context)
+            if denial is not None:
+                self._end(denial.code)
+                await self.context.abort(denial.code, denial.message)
         gate = self.gate
         if gate is not None:
             waited = self.started_at - _ACCEPTED_AT.get()

@@ -38,6 +38,7 @@ from casemesh.video.v1 import catalog_pb2 as pb
 from casemesh.video.v1 import catalog_pb2_grpc as pb_grpc
 from casemesh.video.v1 import search_pb2, search_pb2_grpc, video_pb2
 
+from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from ...runtime.errors import InvalidArgument
 from .. import page_tokens
@@ -238,4 +239,10 @@ async def build(context: RuntimeContext) -> CatalogComponent:
 
 DEFINITION = ServiceDefinition(
     name=NAME, grpc_services=(FULL_NAME,), dependencies=("video-search",), build=build, settings_model=CatalogSettings,
+    access=Access(
+        public={"GetVideo", "LikeVideo", "AddComment", "ListComments", "Subscribe", "Unsubscribe",
+                "ListChannelVideos", "GetHomeFeed"},
+        # The write plane: a video is created and marked by the upload API, published by a transcode worker.
+        internal={"CreateVideo": ("video-upload",), "MarkProcessing": ("video-upload",),
+                  "PublishVideo": ("video-transcoder",), "RecordViews": ("video-playback",)}),
 )

@@ -40,6 +40,7 @@ from casemesh.video.v1 import edge_pb2 as pb
 from casemesh.video.v1 import edge_pb2_grpc as pb_grpc
 from casemesh.video.v1 import storage_pb2, storage_pb2_grpc
 
+from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition, StatelessComponent
 from ...runtime.errors import NotFound
 from ...runtime.metrics import LATENCY_BUCKETS_S
@@ -141,5 +142,5 @@ async def build(context: RuntimeContext) -> StatelessComponent:
 
 DEFINITION = ServiceDefinition(
     name=NAME, grpc_services=(FULL_NAME,), dependencies=("video-storage",), build=build,
-    settings_model=EdgeSettings,
+    settings_model=EdgeSettings, access=Access(public={"StreamSegments"}),
 )

@@ -36,6 +36,7 @@ from casemesh.video.v1 import playback_pb2 as pb
 from casemesh.video.v1 import playback_pb2_grpc as pb_grpc
 from casemesh.video.v1 import video_pb2
 
+from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from ...runtime.errors import InvalidArgument, NotFound
 from ..view_metrics import VIEW_EVENTS
@@ -147,5 +148,5 @@ async def build(context: RuntimeContext) -> PlaybackComponent:
 
 DEFINITION = ServiceDefinition(
     name=NAME, grpc_services=(FULL_NAME,), dependencies=("video-catalog",), build=build,
-    settings_model=PlaybackSettings,
+    settings_model=PlaybackSettings, access=Access(public={"GetMasterPlaylist", "GetVariantPlaylist"}),
 )

@@ -34,6 +34,7 @@ from prometheus_client import Counter, Histogram
 from casemesh.video.v1 import search_pb2 as pb
 from casemesh.video.v1 import search_pb2_grpc as pb_grpc
 
+from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from ...runtime.errors import InvalidArgument
 from .. import page_tokens
@@ -121,4 +122,5 @@ async def build(context: RuntimeContext) -> SearchComponent:
 
 DEFINITION = ServiceDefinition(
     name=NAME, grpc_services=(FULL_NAME,), dependencies=(), build=build, settings_model=SearchSettings,
+    access=Access(public={"SearchVideos"}, internal={"IndexVideos": ("video-catalog",)}),
 )

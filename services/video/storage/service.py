@@ -30,16 +30,17 @@ from collections.abc import AsyncIterator
 
 import grpc
 from prometheus_client import Counter
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
 
 from casemesh.video.v1 import storage_pb2 as pb
 from casemesh.video.v1 import storage_pb2_grpc as pb_grpc
 
+from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from ...runtime.errors import InvalidArgument, Unauthenticated
 from ..byte_budget import ByteBudget
 from ..limits import DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES_LIMIT, MAX_SEGMENT_BYTES
-from ..tokens import DEFAULT_UPLOAD_TOKEN_SECRET, MIN_SECRET_CHARS, UploadTokenSigner
+from ..tokens import UploadTokenSigner
 from .files import remove_temporaries
 from .raw_store import MAX_CHUNK_BYTES, RawObjectStore
 from .renditions import RenditionStore, StoredRendition, segment_range
@@ -62,10 +63,8 @@ SEGMENT_BUDGET_WAITS = Counter("casemesh_video_storage_segment_budget_waits",
 class StorageSettings(BaseModel):
     """``settings.video-storage`` of the topology.
 
-    ``upload_token_secret``: HMAC-SHA256 key upload tokens are verified with
-    (at least 16 characters). Must equal ``settings.video-upload.upload_token_secret``,
-    or every upload is refused with UNAUTHENTICATED. The default is for
-    development only.
+    Upload tokens are verified with the mesh secret's ``upload-token`` keys
+    (``..tokens``; docs/security.md, "Secrets"): there is no secret setting.
 
     ``max_object_bytes``: largest raw object, in bytes, enforced on every
     UploadObject chunk whatever the token declares (default 256 MiB, 1 to
@@ -82,8 +81,6 @@ class StorageSettings(BaseModel):
 
     max_object_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, ge=1, le=MAX_FILE_BYTES_LIMIT)
     segment_buffer_bytes: int = Field(default=DEFAULT_SEGMENT_BUFFER_BYTES, ge=MAX_SEGMENT_BYTES, le=16 << 30)
-
-    upload_token_secret: SecretStr = Field(default=SecretStr(DEFAULT_UPLOAD_TOKEN_SECRET), min_length=MIN_SECRET_CHARS)
 
 
 def _now_ms() -> int:
@@ -173,7 +170,7 @@ class StorageComponent:
         self.raw = RawObjectStore(root, settings.max_object_bytes)
         self.renditions = RenditionStore(root)
         self.servicer = ObjectStoreServicer(self.raw, self.renditions,
-                                            UploadTokenSigner(settings.upload_token_secret.get_secret_value()),
+                                            UploadTokenSigner(context.upload_keys()),
                                             ByteBudget(settings.segment_buffer_bytes, on_wait=SEGMENT_BUDGET_WAITS.inc))
 
     def register(self, server: grpc.aio.Server) -> None:
@@ -194,4 +191,12 @@ async def build(context: RuntimeContext) -> StorageComponent:
 
 DEFINITION = ServiceDefinition(
     name=NAME, grpc_services=(FULL_NAME,), dependencies=(), build=build, settings_model=StorageSettings,
+    # Uploads are public (each call carries an upload token); the rest serves the mesh.
+    access=Access(public={"UploadObject", "GetUploadOffset"}, internal={
+        "StatObject": ("video-upload",),
+        "ReadObject": ("video-transcoder",),
+        "PutRendition": ("video-transcoder",),
+        "GetRendition": ("video-playback", "video-edge"),
+        "GetSegment": ("video-edge",),
+    }),
 )

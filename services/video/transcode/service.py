@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from casemesh.video.v1 import transcode_pb2 as pb
 from casemesh.video.v1 import transcode_pb2_grpc as pb_grpc
 
+from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from .queue import Job, TranscodeQueue
 from .validation import validate_enqueue, validate_job_ref, validate_lease_job, validate_lease_ms
@@ -151,4 +152,9 @@ async def build(context: RuntimeContext) -> TranscodeQueueComponent:
 
 DEFINITION = ServiceDefinition(
     name=NAME, grpc_services=(FULL_NAME,), dependencies=(), build=build, settings_model=TranscodeQueueSettings,
+    access=Access(internal={
+        "EnqueueJob": ("video-upload",),
+        "LeaseJob": ("video-transcoder",), "ExtendLease": ("video-transcoder",), "AckJob": ("video-transcoder",),
+        "GetQueueStats": ("video-upload", "video-transcoder"),
+    }),
 )

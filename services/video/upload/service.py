@@ -12,15 +12,16 @@ stored, marks the video PROCESSING and queues the transcode job on
 from __future__ import annotations
 
 import grpc
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
 
 from casemesh.video.v1 import catalog_pb2_grpc, storage_pb2_grpc, transcode_pb2_grpc
 from casemesh.video.v1 import upload_pb2 as pb
 from casemesh.video.v1 import upload_pb2_grpc as pb_grpc
 
+from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition, StatelessComponent
 from ..limits import DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES_LIMIT
-from ..tokens import DEFAULT_UPLOAD_TOKEN_SECRET, MIN_SECRET_CHARS, UploadTokenSigner
+from ..tokens import UploadTokenSigner
 from .coordinator import UploadCoordinator
 
 NAME = "video-upload"
@@ -36,16 +37,15 @@ class UploadSettings(BaseModel):
       caps every write with the same default: raise both together.
     - ``token_ttl_s``: how long an upload token is accepted, in seconds
       (default 3,600; > 0, at most 7 days).
-    - ``upload_token_secret``: HMAC-SHA256 key tokens are signed with (at
-      least 16 characters); must equal ``settings.video-storage.upload_token_secret``.
-      The default is for development only.
+
+    Upload tokens are signed with the mesh secret's ``upload-token`` key
+    (``..tokens``; docs/security.md, "Secrets"): there is no secret setting.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_file_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, ge=1, le=MAX_FILE_BYTES_LIMIT)
     token_ttl_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
-    upload_token_secret: SecretStr = Field(default=SecretStr(DEFAULT_UPLOAD_TOKEN_SECRET), min_length=MIN_SECRET_CHARS)
 
 
 class UploadServicer(pb_grpc.UploadServiceServicer):
@@ -67,7 +67,7 @@ async def build(context: RuntimeContext) -> StatelessComponent:
         catalog_pb2_grpc.CatalogServiceStub(context.channel("video-catalog")),
         storage_pb2_grpc.ObjectStoreServiceStub(context.channel("video-storage")),
         transcode_pb2_grpc.TranscodeQueueServiceStub(context.channel("video-transcode")),
-        UploadTokenSigner(settings.upload_token_secret.get_secret_value()),
+        UploadTokenSigner(context.upload_keys()),
         max_file_bytes=settings.max_file_bytes, token_ttl_s=settings.token_ttl_s,
     )
     return StatelessComponent(UploadServicer(coordinator), pb_grpc.add_UploadServiceServicer_to_server)
@@ -76,4 +76,5 @@ async def build(context: RuntimeContext) -> StatelessComponent:
 DEFINITION = ServiceDefinition(
     name=NAME, grpc_services=(FULL_NAME,), dependencies=("video-catalog", "video-storage", "video-transcode"),
     build=build, settings_model=UploadSettings,
+    access=Access(public={"InitiateUpload", "CompleteUpload"}),
 )
