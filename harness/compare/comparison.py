@@ -31,14 +31,13 @@ or ``faster``. Method: harness/compare/stats.py.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
 from .document import KINDS, RunDocument
 from .gate import FailRule, percentile_label
-from .stats import compare_quantile, design_effect
+from .stats import compare_quantile, design_effect, generator
 
 COMPARE_VERSION = 1
 METHOD = ("bootstrap of each run's HDR histogram (order-statistic draws, exact for the multinomial bootstrap), "
@@ -99,7 +98,7 @@ def _compare_one(a: RunDocument, b: RunDocument, kind: str, name: str, percentil
         effect_a = design_effect(a.series_points(kind, name), a.warmup, p, da)
         effect_b = design_effect(b.series_points(kind, name), b.warmup, p, db)
         # one generator per (seed, RPC, percentile): a row's figures do not depend on which others were compared
-        rng = random.Random(f"{seed}:{kind}:{name}:{p!r}")
+        rng = generator(seed, kind, name, p)
         q = compare_quantile(da, db, p, a_effect=effect_a.value, b_effect=effect_b.value, confidence=confidence,
                              resamples=resamples, rng=rng)
         ratio = q.ratio

@@ -28,7 +28,8 @@ def parse_percentile(text: str, flag: str) -> float:
     if not match:
         raise ConfigError(f"{text!r} is not a percentile: write p50, p99, p99.9 (or p999)", field=flag)
     digits = match.group(1)
-    value = float(digits[:2] + "." + digits[2:]) if "." not in digits and len(digits) > 2 else float(digits)
+    nines = "." not in digits and len(digits) > 2 and digits.startswith("99")  # p999, p9999: result.json's spelling
+    value = float(digits[:2] + "." + digits[2:]) if nines else float(digits)
     if not 0 < value < 100:
         raise ConfigError(f"{text!r}: a percentile is above 0 and below 100 (the max is not estimable with an interval)", field=flag)
     return value

@@ -25,7 +25,7 @@ values drawn from the empirical distribution ``F̂`` are ``F̂⁻¹`` of ``n``
 uniform values, and the ``k``-th smallest of ``n`` uniforms follows
 ``Beta(k, n + 1 - k)``. So one resample of the quantile is
 ``F̂⁻¹(U)``, ``U ~ Beta(k, n + 1 - k)``: exact, ``O(log buckets)`` per
-resample, pure Python (:func:`quantile_draws`). The same Beta law gives
+resample, one vectorised numpy call per percentile (:func:`quantile_draws`). The same Beta law gives
 the classic exact distribution-free interval of a quantile from order
 statistics (the binomial ranks around ``n p``), so the per-run intervals
 agree with that method; the difference's interval comes from independent
@@ -65,13 +65,15 @@ Values are in µs here (the histograms' unit); callers convert to ms.
 
 from __future__ import annotations
 
+import hashlib
 import math
-import random
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 #: Block lengths (seconds) the design effect is estimated over; each needs at least :data:`MIN_BLOCKS` blocks.
@@ -95,15 +97,10 @@ class Distribution:
 
     @classmethod
     def from_histogram(cls, histogram: HdrHistogram) -> Distribution:
-        values, cumulative, total = [], [], 0
-        counts = histogram.counts
-        for index in range(histogram.counts_len):
-            count = counts[index]
-            if count:
-                total += count
-                values.append(histogram.get_highest_equivalent_value(histogram.get_value_from_index(index)))
-                cumulative.append(total)
-        return cls(tuple(values), tuple(cumulative))
+        counts = np.ctypeslib.as_array(histogram.counts)[:histogram.counts_len]
+        occupied = np.flatnonzero(counts)
+        values = tuple(histogram.get_highest_equivalent_value(histogram.get_value_from_index(int(i))) for i in occupied)
+        return cls(values, tuple(int(c) for c in np.cumsum(counts[occupied])))
 
     @property
     def count(self) -> int:
@@ -131,24 +128,74 @@ def min_calls(percentile: float, confidence: float) -> float:
     return max(math.log(alpha_half) / math.log(p), math.log(alpha_half) / math.log(1 - p))
 
 
-def quantile_draws(distribution: Distribution, percentile: float, n_eff: float, resamples: int, rng: random.Random) -> list[int]:
+def quantile_draws(distribution: Distribution, percentile: float, n_eff: float, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """``resamples`` bootstrap replicates (µs) of ``percentile`` of ``n_eff`` calls drawn from ``distribution``.
 
     Each is ``F̂⁻¹(U)``, ``U ~ Beta(k, n_eff + 1 - k)``, ``k = max(1, p n_eff / 100)``: the ``k``-th smallest
-    of ``n_eff`` values drawn with replacement, without drawing them (module docstring).
+    of ``n_eff`` values drawn with replacement, without drawing them (module docstring). Vectorised: one
+    ``Generator.beta`` call and one ``searchsorted``.
     """
     k = max(1.0, percentile * n_eff / 100)
-    a, b = k, max(n_eff + 1 - k, 1e-9)
-    return [distribution.inverse(rng.betavariate(a, b)) for _ in range(resamples)]
+    u = rng.beta(k, max(n_eff + 1 - k, 1e-9), size=resamples)
+    cumulative = np.asarray(distribution.cumulative, dtype=np.float64)
+    index = np.minimum(np.searchsorted(cumulative, u * distribution.count, side="left"), len(cumulative) - 1)
+    return np.asarray(distribution.values_us, dtype=np.float64)[index]
 
 
-def interval(values: Sequence[float], confidence: float) -> tuple[float, float]:
-    """The percentile interval of ``values``: their ``(1 - c)/2`` and ``(1 + c)/2`` quantiles (nearest rank)."""
-    ordered = sorted(values)
-    n = len(ordered)
-    low = ordered[max(0, math.floor((1 - confidence) / 2 * n))]
-    high = ordered[min(n - 1, math.ceil((1 + confidence) / 2 * n) - 1)]
-    return low, high
+def generator(*key: object) -> np.random.Generator:
+    """A numpy generator seeded from ``key`` (e.g. the seed, the RPC and the percentile): the same key, the same draws."""
+    digest = hashlib.sha256(":".join(map(repr, key)).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+
+
+def interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The percentile interval of ``values``: their ``(1 - c)/2`` and ``(1 + c)/2`` quantiles (nearest rank, no interpolation)."""
+    low, high = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2], method="inverted_cdf")
+    return float(low), float(high)
+
+
+_NORMAL = NormalDist()
+#: Normal scores are clamped to ±this many standard deviations (probabilities beyond ~1e-9 are not told apart).
+MAX_SCORE = 6.0
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (modified Lentz), as in Numerical Recipes' ``betacf``."""
+    tiny, eps = 1e-300, 1e-12
+    qab, qap, qam = a + b, a + 1, a - 1
+    c, d = 1.0, 1 - qab * x / qap
+    d = 1 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 2000):
+        m2 = 2 * m
+        for numerator in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1 + numerator * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1) < eps:
+            break
+    return h
+
+
+def regularized_beta(a: float, b: float, x: float) -> float:
+    """``I_x(a, b)``: the CDF at ``x`` of ``Beta(a, b)`` (``a, b > 0``); for integers, ``P(Binomial(a + b - 1, x) >= a)``."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1) / (a + b + 2):
+        return front * _betacf(a, b, x) / a
+    return 1 - front * _betacf(b, a, 1 - x) / b
+
+
+def _normal_score(k: int, n: int, u: float) -> float:
+    """Where ``u`` falls in the law of the ``k``-th smallest of ``n`` uniforms, ``Beta(k, n + 1 - k)``, as a standard normal score."""
+    probability = regularized_beta(k, n + 1 - k, u)
+    bound = _NORMAL.cdf(-MAX_SCORE)
+    return _NORMAL.inv_cdf(min(max(probability, bound), 1 - bound))
 
 
 @dataclass(frozen=True)
@@ -203,32 +250,32 @@ def design_effect(points: Mapping[str, Any] | None, warmup: Sequence[bool], perc
     best = DesignEffect(1.0, None)
     for key, fraction in _stored_statistics(percentile):
         values = points.get(key) or []
-        residuals, variances = [], []
+        scores, present = [], []
         for i in seconds:
             n = counts[i] or 0
             value = values[i] if i < len(values) else None
             if not n or value is None:
-                residuals.append(0.0)
-                variances.append(0.0)
+                scores.append(0.0)
+                present.append(0)
                 continue
             k = n if fraction >= 1 else max(int(fraction * n + 0.5), 1)
             # F̂ at the second's value: the share of the run's calls at or below it (values are µs, the series' ms)
             at = bisect_right(distribution.values_us, value * 1000)
             u = distribution.cumulative[at - 1] / count if at else 0.0
-            residuals.append(u - k / (n + 1))
-            variances.append(k * (n + 1 - k) / ((n + 1) ** 2 * (n + 2)))
+            scores.append(_normal_score(k, n, u))
+            present.append(1)
         for width in BLOCK_SECONDS:
-            blocks = len(residuals) // width
+            blocks = len(scores) // width
             if blocks < MIN_BLOCKS:
                 break
-            sums = [sum(residuals[j * width:(j + 1) * width]) for j in range(blocks)]
-            expected = sum(sum(variances[j * width:(j + 1) * width]) for j in range(blocks))
-            if expected <= 0:
+            sums = [sum(scores[j * width:(j + 1) * width]) for j in range(blocks)]
+            sizes = [sum(present[j * width:(j + 1) * width]) for j in range(blocks)]
+            if sum(sizes) == 0:
                 continue
-            mean = sum(sums) / blocks
-            observed = blocks / (blocks - 1) * sum((r - mean) ** 2 for r in sums)
-            if observed / expected > best.value:
-                best = DesignEffect(observed / expected, width)
+            mean = sum(sums) / sum(sizes)
+            observed = blocks / (blocks - 1) * sum((total - mean * size) ** 2 for total, size in zip(sums, sizes))
+            if observed / sum(sizes) > best.value:
+                best = DesignEffect(observed / sum(sizes), width)
     return best
 
 
@@ -259,7 +306,7 @@ class QuantileComparison:
 
 
 def compare_quantile(a: Distribution, b: Distribution, percentile: float, *, a_effect: float = 1.0, b_effect: float = 1.0,
-                     confidence: float = 0.95, resamples: int = 2000, rng: random.Random) -> QuantileComparison:
+                     confidence: float = 0.95, resamples: int = 2000, rng: np.random.Generator) -> QuantileComparison:
     """Compare ``percentile`` of ``a`` and ``b``: point values, bootstrap intervals (``resamples`` draws each) and the difference's.
 
     ``a_effect``/``b_effect`` are the runs' design effects (:func:`design_effect`): the bootstrap draws
@@ -275,7 +322,7 @@ def compare_quantile(a: Distribution, b: Distribution, percentile: float, *, a_e
         return QuantileComparison(percentile, a_us, b_us, a_n, b_n, None, None, None, None, False, why)
     a_draws = quantile_draws(a, percentile, a_n, resamples, rng)
     b_draws = quantile_draws(b, percentile, b_n, resamples, rng)
-    diffs = [y - x for x, y in zip(a_draws, b_draws)]
-    ratios = [y / x - 1 for x, y in zip(a_draws, b_draws) if x > 0]
+    positive = a_draws > 0
+    ratios = b_draws[positive] / a_draws[positive] - 1
     return QuantileComparison(percentile, a_us, b_us, a_n, b_n, interval(a_draws, confidence), interval(b_draws, confidence),
-                              interval(diffs, confidence), interval(ratios, confidence) if ratios else None, True, None)
+                              interval(b_draws - a_draws, confidence), interval(ratios, confidence) if ratios.size else None, True, None)
