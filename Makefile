@@ -7,10 +7,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 BUF    := node_modules/.bin/buf
 NODE_STAMP := node_modules/.installed
+NODE_IDGEN := build/node/idgen/server.js
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test protos gen-ts lint check-protos clean
+.PHONY: run test protos gen-ts lint check-protos clean node-idgen
 
 ## make run ARGS="--duration 30": start the URL-shortener mesh and benchmark it against its SLOs
 ## (the same as ./casemesh run url-shortener, except that make exits 2 whenever casemesh exits non-zero:
@@ -20,7 +21,7 @@ run: $(STAMP)
 
 ## make test: buf lint, format and breaking checks, stub staleness check, then the default (fast) test suite
 ## (which includes tests/interop: TypeScript client, k6, grpcurl against real services on 127.0.0.1)
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(NODE_IDGEN)
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
 	BUF=$(BUF) bash tools/buf-breaking.sh  # against main: which commit, and why, is explained in the script
@@ -45,6 +46,14 @@ $(NODE_STAMP): package.json
 	touch $@
 
 $(BUF): $(NODE_STAMP)
+
+## make node-idgen: compile the Node implementation of idgen (services/idgen/node/src/*.ts, docs/polyglot.md) into
+## build/node/idgen/ with the project's tsc; `casemesh run --set idgen.impl=node` runs this target itself when needed
+node-idgen: $(NODE_IDGEN)
+
+$(NODE_IDGEN): $(NODE_STAMP) services/idgen/node/tsconfig.json $(wildcard services/idgen/node/src/*.ts)
+	node_modules/.bin/tsc -p services/idgen/node
+	touch $@
 
 ## make gen-ts: TypeScript client code of protos/ in gen/ts (buf.gen.yaml; not committed: docs/clients.md)
 gen-ts: $(NODE_STAMP)
