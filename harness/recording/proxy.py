@@ -42,7 +42,8 @@ log = logging.getLogger("casemesh.recording.proxy")
 #: Request metadata recorded unless ``--metadata`` says otherwise: application headers by convention.
 DEFAULT_METADATA_ALLOW = ("x-*",)
 #: Keys that look like credentials: a wildcard pattern never records them; only an exact key does.
-SENSITIVE_KEY = re.compile(r"auth|token|cookie|secret|passw|api[-_]?key|session|credential|signature|csrf|xsrf", re.IGNORECASE)
+SENSITIVE_KEY = re.compile(r"auth|token|cookie|secret|passw|api[-_]?key|session|credential|signature|csrf|xsrf|casemesh-caller",
+                           re.IGNORECASE)  # casemesh-caller: the mesh's caller token (services/runtime/identity.py)
 #: Channel and server options: no message size limit, the proxy relays what the two ends accept.
 _UNLIMITED = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 #: Time a stopping proxy leaves calls in flight to finish before cancelling them (s).

@@ -183,6 +183,7 @@ def test_metadata_allow_list_never_records_credentials_through_a_wildcard():
     assert not allow("authorization") and not allow("cookie") and not allow("traceparent")
     assert not allow("x-api-key") and not allow("x-auth-token")  # credential-like, matched only by a wildcard
     assert not allow("user-agent") and not allow(":authority") and not allow("grpc-timeout")
+    assert not MetadataAllowList(["*"])("casemesh-caller")  # the mesh's caller token (a credential)
     named = MetadataAllowList(["x-*", "X-API-Key"])
     assert named("x-api-key") and not named("authorization")  # an exact name is a deliberate choice
 
