@@ -427,7 +427,7 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     if not targets:
         # The services start no traces of their own: every trace starts at a sampled journey.
         mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0", **(fault_runner.env if fault_runner else {})},
-                    settings=profile.settings, tls=tls)
+                    settings=profile.settings, tls=tls, impls=dict(profile.impls))
         if fault_runner is not None:
             fault_runner.mesh = mesh
         say(f"starting {', '.join(profile.services)} on 127.0.0.1{' with mTLS' if tls else ''} (logs in {out_dir / 'logs'})")
@@ -725,7 +725,8 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
     mesh = None
     if not targets:
         # Tracing is off for the search (no journey is sampled), so the services start no traces either.
-        mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"}, settings=profile.settings, tls=tls)
+        mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"}, settings=profile.settings, tls=tls,
+                    impls=dict(profile.impls))
         say(f"starting {', '.join(profile.services)} on 127.0.0.1{' with mTLS' if tls else ''} once for the whole search (logs in {out_dir / 'logs'})")
         try:
             await mesh.start()
@@ -920,11 +921,36 @@ def serve(
                  *(["--tls", str(tls)] if tls else [])]
         code = run_supervised(child)
         raise typer.Exit(code if code >= 0 else 128 - code)
+    node_served = [d.name for d in chosen if loaded.endpoint(d.name).impl == "node"]
+    if node_served:  # another implementation (harness/implementations.py): this process becomes it
+        _exec_node(node_served, [d.name for d in chosen], loaded, topology)
     if loaded.reflection:
         errors.print("note: server reflection is on (topology reflection: true, as in the shipped topology for local use): "
                      "anyone who can reach the port can list every service, internal ones included. "
                      "Set reflection: false outside development (docs/security.md).", markup=False, highlight=False, soft_wrap=True)
     (uvloop.run if use_uvloop else asyncio.run)(serve_services(chosen, loaded, secret=secret))
+
+
+def _exec_node(node_served: list[str], chosen: list[str], loaded: Any, topology: Path | None) -> None:
+    """Replace this process with the Node implementation of the one service asked for (exit 2 when it cannot serve it)."""
+    from casemesh.services.runtime.topology import DEFAULT_TOPOLOGY, ENV_VAR
+
+    from .implementations import check_impl, node_command
+
+    try:
+        if len(chosen) != 1:
+            raise ConfigError(f"{', '.join(node_served)} has impl: node in the topology and is served by its own "
+                              f"process: serve it alone (casemesh serve {node_served[0]}), the others in another command")
+        check_impl(node_served[0], "node")
+        if loaded.tls is not None:
+            raise ConfigError(f"{node_served[0]} impl: node serves plaintext only: mTLS (tls:, --tls) is not implemented there")
+        command = node_command(node_served[0], Path(topology or os.environ.get(ENV_VAR) or DEFAULT_TOPOLOGY).resolve())
+    except (ConfigError, HarnessError) as error:
+        _print_error("config error", str(error).removeprefix("--set: "))
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)
 
 
 @app.command()

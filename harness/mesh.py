@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ from casemesh.services.runtime.server import shutdown_order
 from casemesh.services.runtime.topology import Endpoint, TlsSettings, Topology
 
 from .channels import open_mesh_channel
-from .errors import HarnessError
+from .errors import ConfigError, HarnessError
+from .implementations import check_impl, node_command
 from .supervisor import CrashStreak, RestartPolicy, describe_exit
 
 log = logging.getLogger("casemesh.harness.mesh")
@@ -80,12 +82,15 @@ def free_port() -> int:
 
 
 def embedded_topology(services: list[str], data_dir: Path, settings: dict[str, dict[str, Any]] | None = None,
-                      tls: TlsSettings | None = None, reflection: bool = False) -> Topology:
-    """One free loopback port (and metrics port) per service; persistent files under ``data_dir``; mTLS with ``tls``."""
+                      tls: TlsSettings | None = None, reflection: bool = False,
+                      impls: Mapping[str, str] | None = None) -> Topology:
+    """One free loopback port (and metrics port) per service; persistent files under ``data_dir``; mTLS with ``tls``;
+    each service's implementation from ``impls`` (default python)."""
     return Topology(
         tls=tls, reflection=reflection,
         services={
-            name: Endpoint(address=f"{LOOPBACK}:{free_port()}", metrics_address=f"{LOOPBACK}:{free_port()}")
+            name: Endpoint(address=f"{LOOPBACK}:{free_port()}", metrics_address=f"{LOOPBACK}:{free_port()}",
+                           impl=(impls or {}).get(name, "python"))
             for name in services
         },
         data_dir=str(data_dir),
@@ -101,6 +106,9 @@ class Mesh:
     ``tls`` (a topology ``tls:`` section with absolute paths) makes every
     service serve and call with mTLS; the health wait then uses the harness's certificate.
     ``reflection`` turns on gRPC server reflection (off by default, as in any topology).
+    ``impls`` chooses a service's implementation (``{"idgen": "node"}``, harness/implementations.py):
+    a Node one is built if needed and started as ``node .../server.js --topology FILE`` with the same
+    environment; ``ConfigError`` for an implementation the service does not have, or a Node one with ``tls``.
 
     Supervision: after :meth:`start`, a service process that exits without
     being asked to (a crash, a SIGKILL from outside) is restarted on the same
@@ -117,9 +125,15 @@ class Mesh:
 
     def __init__(self, services: list[str], out_dir: Path, env: dict[str, str] | None = None,
                  settings: dict[str, dict[str, Any]] | None = None, restart: RestartPolicy | None = RestartPolicy(),
-                 tls: TlsSettings | None = None, secret: MeshSecret | None = None, reflection: bool = False):
+                 tls: TlsSettings | None = None, secret: MeshSecret | None = None, reflection: bool = False,
+                 impls: Mapping[str, str] | None = None):
         self.services = services
-        self.topology = embedded_topology(services, out_dir / "data", settings, tls, reflection)
+        for name, impl in (impls or {}).items():
+            check_impl(name, impl)
+            if impl != "python" and tls is not None:
+                raise ConfigError(f"{name}.impl={impl} serves plaintext only: mTLS (--tls) is not implemented there "
+                                  f"(docs/polyglot.md)", field="--set")
+        self.topology = embedded_topology(services, out_dir / "data", settings, tls, reflection, impls)
         self.out_dir = out_dir
         #: This run's mesh secret (random), handed to the processes in their environment only (docs/security.md, "Secrets").
         self.secret = secret or MeshSecret.generate()
@@ -172,6 +186,8 @@ class Mesh:
             log_file = (self.out_dir / "logs" / f"{name}.log").open("ab")
             command = [sys.executable, "-m", "casemesh.harness.cli", "serve", name, "--topology", str(self._topology_file),
                        "--no-supervise"]  # the mesh supervises its processes itself
+            if self.topology.endpoint(name).impl == "node":  # same topology file and environment (harness/implementations.py)
+                command = node_command(name, self._topology_file)
             self._processes[name] = subprocess.Popen(
                 command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**self._env, "OTEL_SERVICE_NAME": name, SERIES_ENV: str(self.loop_series(name))},

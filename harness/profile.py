@@ -28,6 +28,7 @@ from .errors import ConfigError
 from .faults.model import Fault, FaultEntry, check_plan
 from .faults.model import relocate as _fault_relocated
 from .faults.plan import faults_from_profile
+from .implementations import IMPL_KEY, check_impl
 from .call_policy import HarnessRetry, ProfileTopology
 from .recovery import resolve as resolve_recovery
 from .slo import Slo, load_slos
@@ -461,6 +462,8 @@ class Profile:
     harness_retry: HarnessRetry | None = None
     #: ``faults:``, resolved against ``services`` (harness/faults/model.py); ``--fault`` adds to them at run time.
     faults: tuple[Fault, ...] = ()
+    #: The implementation of each service the embedded mesh starts, when not Python (``{"idgen": "node"}``; ``--set idgen.impl=node``).
+    impls: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -746,13 +749,27 @@ def with_settings(profile: Profile, assignments: list[str]) -> Profile:
     is checked against the service's settings model; a malformed assignment,
     a service the profile does not start or an invalid value raises
     ``ConfigError`` with the field ``--set``.
+
+    The key ``impl`` is not a setting: ``SERVICE.impl=node`` chooses the
+    implementation the embedded mesh starts (``Profile.impls``, the topology
+    endpoint's ``impl``), checked against those the service has
+    (harness/implementations.py).
     """
     settings = {name: dict(values) for name, values in profile.settings.items()}
+    impls = dict(profile.impls)
     for assignment in assignments:
         target, sep, raw = assignment.partition("=")
         service, dot, key = target.rpartition(".")
         if not sep or not dot or not service or not key:
             raise ConfigError(f"{assignment!r} is not SERVICE.KEY=VALUE (e.g. video-edge.cache_bytes=0)", field="--set")
+        if key == IMPL_KEY:
+            if service not in profile.services:
+                raise ConfigError(f"{service!r} is not a service this profile starts ({', '.join(profile.services)})", field="--set")
+            impl = check_impl(service, raw.strip())
+            impls.pop(service, None)
+            if impl != "python":
+                impls[service] = impl
+            continue
         definition = SERVICES.get(service)
         if service not in profile.services or definition is None or definition.settings_model is None:
             raise ConfigError(f"{service!r} is not a service with settings that this profile starts ({', '.join(profile.services)})", field="--set")
@@ -766,4 +783,4 @@ def with_settings(profile: Profile, assignments: list[str]) -> Profile:
         except ValidationError as error:
             problem = problems_from(error, model=definition.settings_model)[0]
             raise ConfigError(f"{service}.{dotted(problem.loc)}: {problem.message}", field="--set") from None
-    return replace(profile, settings=settings)
+    return replace(profile, settings=settings, impls=tuple(sorted(impls.items())))

@@ -6,7 +6,7 @@ several services in one process::
 
     services:
       urlshortener: {address: 127.0.0.1:50051, metrics_address: 127.0.0.1:9464}
-      idgen:        {address: 127.0.0.1:50051}
+      idgen:        {address: 127.0.0.1:50051}   # impl: node serves it from services/idgen/node
       analytics:    {address: 127.0.0.1:50051}
     calls:                       # outbound channel policy (all optional; docs/services.md "Retries, retry budgets and circuit breaking")
       timeout_ms: 500            # per call default when the caller sets none
@@ -48,7 +48,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import grpc
 import yaml
@@ -71,10 +71,16 @@ def check_address(value: str) -> str:
 
 
 class Endpoint(_Strict):
-    """Where one service listens (``host:port``) and, optionally, where its process serves ``/metrics``."""
+    """Where one service listens (``host:port``) and, optionally, where its process serves ``/metrics``.
+
+    ``impl`` is the implementation that serves it: ``python`` (the default) or
+    ``node`` (idgen only: services/idgen/node, docs/polyglot.md); ``casemesh
+    serve`` and the embedded mesh start the one named.
+    """
 
     address: str
     metrics_address: str | None = None
+    impl: Literal["python", "node"] = "python"
 
     _addr = field_validator("address", "metrics_address")(lambda v: v if v is None else check_address(v))
 
