@@ -80,11 +80,16 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
     axis.axhline(300, color="black", linestyle="--", linewidth=0.8, label="recovery SLO threshold (300 ms)")
     axis.set_xlabel("seconds from the start of the run")
     axis.set_ylabel("GetStats p99 (ms)")
-    axis.set_ylim(0, 1300)
+    highest = max(v for r in results.values() for v in r["series"]["rpcs"][GET_STATS]["p99_ms"] if v is not None)
+    axis.set_ylim(0, max(1100, highest * 1.05))
+    (verdict,) = [v for v in any_result["slos"] if v["name"] == "stats-recovery"]
+    if verdict.get("recovery") and verdict["recovery"].get("event_end_s") is not None:
+        deadline = verdict["recovery"]["event_end_s"] + verdict["recovery"]["within_s"]
+        axis.axvline(deadline, color="black", linestyle=":", linewidth=0.8, label="recovery deadline (spike end + 5 s)")
     axis.legend(fontsize=7, loc="upper right")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, optimize=True)
+    figure.savefig(path)
     print(f"plot: {path} ({path.stat().st_size / 1024:.0f} KiB)")
 
 
