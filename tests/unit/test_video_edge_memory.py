@@ -164,3 +164,13 @@ async def test_a_stream_cancelled_while_waiting_for_the_budget_gives_back_nothin
     for stream in holders:
         await stream.aclose()
     assert node.budget.in_use == 0
+
+
+@pytest.mark.parametrize("chunk, origin_chunk", [(1 * MIB, 256 * 1024), (64 * 1024, 100_000), (4096, 4096)])
+async def test_uncached_streams_deliver_every_byte_whatever_the_chunk_and_range_sizes(chunk, origin_chunk):
+    size = 1_000_003
+    node = EdgeNode(fast(cache_bytes=0, chunk_bytes=chunk, origin_chunk_bytes=origin_chunk), Origin(size))
+    chunks = [c async for c in node.stream(SegmentKey("v", 1, 3, 5), 1)]
+    assert b"".join(c.data for c in chunks) == content(5, 0, size)
+    assert [c.offset_bytes for c in chunks] == list(range(0, size, chunk))
+    assert node.budget.in_use == 0

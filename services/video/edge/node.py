@@ -115,7 +115,8 @@ class _SegmentReader:
             data = node.cache.read(self._key, offset, length)
             if data is not None:
                 return data
-            want = min(node.settings.origin_chunk_bytes, self.size)
+            # A range always covers the chunk asked for, even with chunk_bytes above origin_chunk_bytes.
+            want = min(max(node.settings.origin_chunk_bytes, length), self.size)
             await node.budget.acquire(want)  # from here on, this stream reads the origin
             self._held = want  # only once acquired: a stream cancelled while waiting gives back nothing
         end = min(offset + length, self.size)

@@ -59,4 +59,5 @@ class EdgeSettings(BaseModel):
         "Byte budget of segment bytes held outside the cache: fills being read from the origin and the ranges "
         "uncached streams hold; past it they wait their turn (at least 16 MiB, the largest segment)."))
     origin_chunk_bytes: int = Field(default=256 * 1024, ge=4096, le=4 * 1024 * 1024, description=(
-        "Bytes one origin read (a GetSegment range) asks for; an uncached stream holds one such range at a time."))
+        "Bytes one origin read (a GetSegment range) asks for (at least chunk_bytes when streaming); an uncached "
+        "stream holds one such range at a time."))
