@@ -36,6 +36,7 @@ from rich.markup import escape
 
 from casemesh.services.runtime.topology import check_address
 
+from .call_policy import harness_channel_options
 from .channels import open_mesh_channel
 from .errors import ConfigError, HarnessError
 from .readiness import DEFAULT_CONNECT_TIMEOUT_S, wait_ready
@@ -430,10 +431,13 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
                     settings=profile.settings, tls=tls, impls=dict(profile.impls))
         if fault_runner is not None:
             fault_runner.mesh = mesh
+        if profile.topology is not None:  # the profile's calls: and server: sections (harness/call_policy.py)
+            mesh.topology = profile.topology.applied(mesh.topology)
         say(f"starting {', '.join(profile.services)} on 127.0.0.1{' with mTLS' if tls else ''} (logs in {out_dir / 'logs'})")
         await mesh.start()
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
-    channels = {service: open_mesh_channel(address, tls) for service, address in targets.items()}
+    channels = {service: open_mesh_channel(address, tls, options=harness_channel_options(profile.harness_retry))
+                for service, address in targets.items()}
     started_at = datetime.now(timezone.utc)
     pool = None
     control_stream = None
@@ -727,6 +731,8 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
         # Tracing is off for the search (no journey is sampled), so the services start no traces either.
         mesh = Mesh(list(profile.services), out_dir, env={RATIO_ENV: "0"}, settings=profile.settings, tls=tls,
                     impls=dict(profile.impls))
+        if profile.topology is not None:  # the profile's calls: and server: sections (harness/call_policy.py)
+            mesh.topology = profile.topology.applied(mesh.topology)
         say(f"starting {', '.join(profile.services)} on 127.0.0.1{' with mTLS' if tls else ''} once for the whole search (logs in {out_dir / 'logs'})")
         try:
             await mesh.start()
@@ -735,7 +741,8 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
             raise
         targets = {s: mesh.topology.endpoint(s).address for s in profile.workload.services}
     target_info = {"mode": "external" if mesh is None else "embedded", "services": targets, "tls": tls is not None}
-    channels = {service: open_mesh_channel(address, tls) for service, address in targets.items()}
+    channels = {service: open_mesh_channel(address, tls, options=harness_channel_options(profile.harness_retry))
+                for service, address in targets.items()}
     document_path = out_dir / "capacity.json"
 
     def at_rate(rate: float) -> Any:
