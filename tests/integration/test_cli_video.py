@@ -60,9 +60,11 @@ def casemesh(*args: str) -> subprocess.CompletedProcess:
 
 def test_video_run_judges_playback_start_and_records_stream_first_message(tmp_path):
     out = tmp_path / "out"
-    done = casemesh("run", str(video_profile(tmp_path)), "--out", str(out), "--no-progress")
+    # Over mTLS (certificates made for the run in OUT/certs): every hop of both planes, and the harness, with certificates.
+    done = casemesh("run", str(video_profile(tmp_path)), "--out", str(out), "--no-progress", "--tls", "auto")
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads((out / "result.json").read_text())
+    assert result["target"]["tls"] is True and (out / "certs" / "video-edge.pem").is_file()
     playback = result["journeys"]["playback_start"]
     assert playback["count"] > 5 and playback["errors"] == {}
     histogram = HdrHistogram.decode(playback["histogram"])  # the journey's histogram, exact and mergeable
