@@ -522,7 +522,7 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
         request_timeout_ms=parsed.request_timeout_ms,
         journeys=journeys,
         slos=_recovery_events(_slos(parsed, document, path, shown, workload, [*(j.name for j in journeys), *workload.measures]),
-                              parsed, document),
+                              parsed, document, faults),
         rate_scales=_rate_scales(parsed),
         topology=parsed.topology,
         harness_retry=parsed.harness_retry,
@@ -530,12 +530,13 @@ def load_profile(name_or_path: str | Path, *, known_services: Collection[str] | 
     )
 
 
-def _recovery_events(slos: tuple[Slo, ...], parsed: ProfileDocument, document: Document) -> tuple[Slo, ...]:
-    """The SLOs with each recovery SLO's event resolved (the end of the profile's spike) and its timing checked against the run."""
+def _recovery_events(slos: tuple[Slo, ...], parsed: ProfileDocument, document: Document,
+                     faults: tuple[Fault, ...]) -> tuple[Slo, ...]:
+    """The SLOs with each recovery SLO's event resolved (the end of the profile's spike or of one of its faults) and its timing checked."""
     resolved: list[Slo] = []
     for slo in slos:
         if slo.recovery is not None:
-            recovery, problem = resolve_recovery(slo.recovery, parsed.arrival, parsed.warmup_s, parsed.duration_s)
+            recovery, problem = resolve_recovery(slo.recovery, parsed.arrival, parsed.warmup_s, parsed.duration_s, faults)
             if problem is not None:
                 raise document.error([Problem(("slos",), f"SLO {slo.name}: {problem}")])
             slo = replace(slo, recovery=recovery)

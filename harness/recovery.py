@@ -1,4 +1,4 @@
-"""Recovery SLOs: after an event ends (a load spike, a time in the run), the objective holds again within ``within_s`` seconds.
+"""Recovery SLOs: after an event ends (a load spike, a fault, a time in the run), the objective holds again within ``within_s`` seconds.
 
 A recovery SLO is a ``casemesh`` latency SLO (docs/slos.md) with a
 ``spec.recovery`` section, a casemesh extension of OpenSLO (snake_case keys,
@@ -8,7 +8,7 @@ as in the ``casemesh`` metric source)::
       indicator: ...            # good: {rpc: X, latency_le_ms: 300, codes: [OK]}, total: {rpc: X}
       objectives: [{target: 0.99}]  # p99 within 300 ms ...
       recovery:
-        after: spike            # ... once the profile's spike has ended; or seconds into the measured window
+        after: spike            # ... once the profile's spike has ended; or fault:NAME; or seconds into the measured window
         within_s: 5             # ... at most 5 s after it
         window_s: 3             # judged over sliding 3 s windows
 
@@ -16,8 +16,9 @@ It is judged on the run's per-second series (``RunStats.series``:
 :class:`~casemesh.harness.stats.LatencySeries`, every call by the second it
 ended in). ``E`` is when the event ends, in seconds from the start of the run:
 for ``after: spike``, the end of the profile's ``spike`` arrival (``at_s +
-duration_s``, resolved by the profile loader); for ``after: N``, ``warmup_s
-+ N``. A window ``[t, t + window_s)`` (whole seconds, ``t ≥ ceil(E)``, inside
+duration_s``, resolved by the profile loader); for ``after: fault:NAME``, the
+end of that fault of the profile's ``faults:`` (``warmup_s + at_s + for_s``);
+for ``after: N``, ``warmup_s + N``. A window ``[t, t + window_s)`` (whole seconds, ``t ≥ ceil(E)``, inside
 the measured window) *holds* when at least ``target`` of its calls are good.
 The system **recovered at** the earliest ``t`` from which every later window
 holds, up to the end of the measured window; the SLO passes when
@@ -37,14 +38,28 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 
 from .stats import LatencySeries, RunStats, series_bucket_us, series_percentiles
 
 #: ``after`` value naming the end of the profile's ``spike`` arrival.
 SPIKE = "spike"
+#: Prefix of an ``after`` value naming a fault of the profile: ``fault:NAME``.
+FAULT_PREFIX = "fault:"
+
+
+def _check_after(value: Any) -> str | float:
+    """``spike``, ``fault:NAME`` or a number of seconds ≥ 0; ``ValueError`` saying which forms there are."""
+    if isinstance(value, bool):
+        pass
+    elif isinstance(value, (int, float)) and math.isfinite(value) and value >= 0:
+        return float(value)
+    elif isinstance(value, str) and (value == SPIKE or (value.startswith(FAULT_PREFIX) and len(value) > len(FAULT_PREFIX))):
+        return value
+    raise ValueError(f"{value!r} is not an event: give spike (the end of the profile's spike arrival), fault:NAME "
+                     "(the end of that fault of the profile) or seconds ≥ 0 into the measured window")
 
 
 class RecoverySpec(BaseModel):
@@ -52,29 +67,41 @@ class RecoverySpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    after: Literal["spike"] | Annotated[float, Field(ge=0)]
+    after: Annotated[str | float, PlainValidator(_check_after)]
     within_s: Annotated[float, Field(ge=0, le=3600)]
     window_s: Annotated[int, Field(ge=1, le=600)] = 3
 
 
 @dataclass(frozen=True)
 class Recovery:
-    """A loaded recovery spec; ``event_end_run_s`` is ``E`` for ``after: spike`` (set by the profile loader), else ``None``."""
+    """A loaded recovery spec, with the event's end the profile loader resolved.
+
+    ``event_end_run_s``: the spike's end, in seconds from the start of the
+    run; ``event_end_measured_s``: a fault's end, from the start of the
+    measured window. ``None`` until resolved.
+    """
 
     after: str | float
     within_s: float
     window_s: int
     event_end_run_s: float | None = None
+    event_end_measured_s: float | None = None
 
     def event_end(self, warmup_s: float) -> float | None:
-        """``E`` in seconds from the start of the run; ``None`` for a spike the profile did not resolve."""
+        """``E`` in seconds from the start of the run; ``None`` for a spike or fault the profile did not resolve."""
         if self.after == SPIKE:
             return self.event_end_run_s
+        if isinstance(self.after, str):
+            return None if self.event_end_measured_s is None else warmup_s + self.event_end_measured_s
         return warmup_s + float(self.after)
 
     def describe_event(self) -> str:
-        """``the spike`` or ``23 s into the measured window``."""
-        return "the spike" if self.after == SPIKE else f"{float(self.after):g} s into the measured window"
+        """``the spike``, ``fault NAME`` or ``23 s into the measured window``."""
+        if self.after == SPIKE:
+            return "the spike"
+        if isinstance(self.after, str):
+            return f"fault {self.after.removeprefix(FAULT_PREFIX)}"
+        return f"{float(self.after):g} s into the measured window"
 
     def needed_s(self) -> float:
         """Seconds the measured window must last after ``E`` for a verdict: ``within_s + window_s``."""
@@ -168,19 +195,32 @@ def judge(recovery: Recovery, series: LatencySeries | None, *, threshold_ms: flo
     return RecoveryOutcome(passed, good, total, note, details)
 
 
-def resolve(recovery: Recovery, arrival: Any, warmup_s: float, duration_s: float) -> tuple[Recovery, str | None]:
-    """``recovery`` with the end of the profile's spike filled in (``after: spike``), and a problem when the run cannot judge it.
+def resolve(recovery: Recovery, arrival: Any, warmup_s: float, duration_s: float,
+            faults: Sequence[Any] = ()) -> tuple[Recovery, str | None]:
+    """``recovery`` with the end of its event filled in, and a problem when the run cannot judge it.
 
     ``arrival`` is the profile's arrival model (``process``, and ``at_s`` /
-    ``duration_s`` for a spike, in seconds from the start of the run).
-    Problems: ``after: spike`` without a spike arrival; a measured window
-    that ends less than ``within_s + window_s`` after the event.
+    ``duration_s`` for a spike, in seconds from the start of the run);
+    ``faults`` the profile's faults (``name``, ``at_s``, ``for_s``: seconds
+    from the start of the measured window; harness/faults/model.py).
+    Problems: ``after: spike`` without a spike arrival; ``after: fault:NAME``
+    naming no fault of the profile, or one that lasts to the window's end; a
+    measured window that ends less than ``within_s + window_s`` after the event.
     """
-    if recovery.after == SPIKE:
+    if isinstance(recovery.after, str) and recovery.after.startswith(FAULT_PREFIX):
+        name = recovery.after.removeprefix(FAULT_PREFIX)
+        fault = next((f for f in faults if f.name == name), None)
+        if fault is None:
+            known = ", ".join(f.name for f in faults) or "none"
+            return recovery, f"spec.recovery.after: no fault named {name!r} in the profile's faults (its faults: {known})"
+        if fault.for_s is None:
+            return recovery, f"spec.recovery.after: fault {name} lasts until the measured window ends: there is no after to judge"
+        recovery = Recovery(recovery.after, recovery.within_s, recovery.window_s, event_end_measured_s=fault.at_s + fault.for_s)
+    elif recovery.after == SPIKE:
         process = getattr(arrival, "process", None)
         if process != "spike":
             return recovery, (f"spec.recovery.after: 'spike' needs the profile's arrival process to be spike (it is {process}); "
-                              "give seconds into the measured window instead")
+                              "give fault:NAME or seconds into the measured window instead")
         recovery = Recovery(recovery.after, recovery.within_s, recovery.window_s, arrival.at_s + arrival.duration_s)
     event = recovery.event_end(warmup_s)
     assert event is not None

@@ -89,7 +89,7 @@ def test_a_run_too_short_after_the_event_cannot_pass(tmp_path: Path):
 @pytest.mark.parametrize(("change", "field", "message"), [
     ({"good": {"rpc": STATS}}, "spec.recovery", "give good.metricSource.spec.latency_le_ms"),
     ({"total": {"rpc": STATS, "codes": ["OK"]}}, "total.metricSource.spec.codes", "put codes on good"),
-    ({"recovery": {"after": "later", "within_s": 3}}, "spec.recovery.after", ""),
+    ({"recovery": {"after": "later", "within_s": 3}}, "spec.recovery.after", "fault:"),
     ({"recovery": {"after": 5, "within_s": -1}}, "spec.recovery.within_s", "greater than or equal to 0"),
     ({"recovery": {"after": 5, "within_s": 3, "windows": 2}}, "spec.recovery.windows", ""),
 ])
@@ -109,6 +109,17 @@ def test_after_spike_resolves_to_the_end_of_the_profiles_spike():
     assert "needs the profile's arrival process to be spike (it is poisson)" in problem
     _, problem = resolve(Recovery("spike", 5, 5), spike, warmup_s=2, duration_s=20)
     assert "a verdict needs 10 s after it" in problem
+
+
+def test_after_a_fault_resolves_to_the_end_of_that_fault():
+    faults = [SimpleNamespace(name="abort:idgen/LeaseIds", at_s=10, for_s=5), SimpleNamespace(name="kill:idgen", at_s=20, for_s=None)]
+    recovery, problem = resolve(Recovery("fault:abort:idgen/LeaseIds", 5, 3), SimpleNamespace(process="poisson"),
+                                warmup_s=2, duration_s=30, faults=faults)
+    assert problem is None and recovery.event_end(2) == 17 and recovery.describe_event() == "fault abort:idgen/LeaseIds"
+    _, problem = resolve(Recovery("fault:nope", 5, 3), None, warmup_s=2, duration_s=30, faults=faults)
+    assert "no fault named 'nope' in the profile's faults (its faults: abort:idgen/LeaseIds, kill:idgen)" in problem
+    _, problem = resolve(Recovery("fault:kill:idgen", 5, 3), None, warmup_s=2, duration_s=30, faults=faults)
+    assert "lasts until the measured window ends" in problem
 
 
 def test_shipped_retry_storm_profiles_load_with_their_recovery_slo():
