@@ -16,6 +16,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from casemesh.harness.certs import init_certs
 from casemesh.harness.channels import open_mesh_channel
 from casemesh.harness.mesh import free_port
+from casemesh.harness.recording import format as fmt
+from casemesh.harness.recording import proxy as px
 from casemesh.services.catalog import definitions
 from casemesh.services.runtime.bind_check import BindRefused
 from casemesh.services.runtime.server import serve
@@ -89,6 +91,23 @@ async def test_a_valid_certificate_of_the_wrong_identity_is_denied_internal_meth
     async with open_mesh_channel(running.address("analytics"), tls, identity="test") as channel:
         reply = await analytics_pb2_grpc.AnalyticsServiceStub(channel).RecordClicks(clicks, timeout=5)
     assert reply.accepted_count == 1
+
+
+async def test_the_recording_proxy_reaches_an_mtls_upstream_as_the_harness(tls_mesh, tmp_path):
+    running, tls = tls_mesh
+    upstream = running.address("urlshortener")
+    writer = fmt.RecordingWriter(tmp_path / "calls.cmrec", fmt.new_header(upstream=upstream, listen="127.0.0.1:0", recorder="test",
+                                                                          metadata_allow=["x-*"], response_data=False))
+    proxy = px.RecordingProxy(upstream, writer, upstream_tls=tls)  # casemesh record --tls DIR
+    await proxy.start("127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{proxy.port}") as channel:  # the proxy listens plaintext on loopback
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await pb_grpc.UrlShortenerServiceStub(channel).Resolve(pb.ResolveRequest(code="zzzzzzz"), timeout=5)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND  # answered by the handler: the mTLS hop held
+    finally:
+        await proxy.stop(0)
+        writer.close()
 
 
 async def test_reflection_is_off_by_default(tls_mesh):
