@@ -233,8 +233,11 @@ class HarnessRun:
 
 
 def casemesh_run(profile: Path, rate: float, *, warmup_s: float, duration_s: float,
-                 target: str | None = None, server: EchoServer | None = None) -> HarnessRun:
-    """``casemesh run PROFILE`` at ``rate``/s as a child process, with its CPU measured."""
+                 target: str | None = None, server: EchoServer | None = None, extra: tuple[str, ...] = ()) -> HarnessRun:
+    """``casemesh run PROFILE`` at ``rate``/s as a child process, with its CPU measured.
+
+    ``server``: anything with ``cpu_s()`` (the external server's CPU seconds so far); ``extra``: more options.
+    """
     if KEEP_DIR is not None:
         out = KEEP_DIR / f"{next(_RUN_NUMBER):03d}-{profile.stem}-{rate:g}"
         out.mkdir(parents=True, exist_ok=True)
@@ -244,6 +247,7 @@ def casemesh_run(profile: Path, rate: float, *, warmup_s: float, duration_s: flo
                "--warmup", f"{warmup_s:g}", "--duration", f"{duration_s:g}", "--no-progress", "--out", str(out)]
     if target:
         command += ["--target", target]
+    command += list(extra)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "160"}
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
