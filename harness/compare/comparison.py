@@ -19,7 +19,8 @@ Shape (``compare_version`` 1; ms, fractions for ``%`` fields)::
     ROW = {"percentile": 99.0, "label": "p99", "a_ms", "b_ms", "diff_ms", "diff_pct",   # diff_pct = b / a - 1
            "ci_ms": [low, high] | null, "ci_pct": [low, high] | null,              # interval of B - A (and of b / a - 1)
            "a_ci_ms", "b_ci_ms",                                                   # each run's own interval
-           "a_design_effect", "b_design_effect", "a_effective_calls", "b_effective_calls",
+           "a_design_effect", "b_design_effect", "a_effective_calls", "b_effective_calls",  # design effect >= 1 (stats.py)
+           "a_design_effect_note", "b_design_effect_note",                          # why it is 1 by default, or null
            "judged": bool, "excludes_zero": bool, "significant": bool,
            "change": "slower" | "faster" | "no change" | "too few calls", "note": str | null}
     VERDICT = "PASS" | "FAIL" | "INCONCLUSIVE" | "NOT EVALUATED"
@@ -74,6 +75,13 @@ def compare_runs(a: RunDocument, b: RunDocument, *, percentiles: Sequence[float]
                    for rule in rules for c in comparisons if rule.matches(c["kind"], c["name"])
                    for row in c["rows"] if row["percentile"] == rule.percentile and rule.exceeded_by(row)]
     warnings, notes = environment_differences(a.data, b.data)
+    for side, key in (("A", "a_design_effect_note"), ("B", "b_design_effect_note")):
+        found: dict[str, list[str]] = {}
+        for c in comparisons:
+            for note in {row[key] for row in c["rows"] if row["judged"] and row[key]}:
+                found.setdefault(note, []).append(c["label"])
+        for note, labels in sorted(found.items()):
+            warnings.append(f"{side}: {note} for {', '.join(labels)}: those intervals may be too narrow")
     return {
         "compare_version": COMPARE_VERSION,
         "a": _run_facts(a),
@@ -115,6 +123,7 @@ def _compare_one(a: RunDocument, b: RunDocument, kind: str, name: str, percentil
             "ci_ms": _ms_pair(q.diff_interval_us), "ci_pct": None if q.ratio_interval is None else [round(v, 6) for v in q.ratio_interval],
             "a_ci_ms": _ms_pair(q.a_interval_us), "b_ci_ms": _ms_pair(q.b_interval_us),
             "a_design_effect": round(effect_a.value, 3), "b_design_effect": round(effect_b.value, 3),
+            "a_design_effect_note": effect_a.note, "b_design_effect_note": effect_b.note,
             "a_effective_calls": round(q.a_n_eff), "b_effective_calls": round(q.b_n_eff),
             "judged": q.judged, "excludes_zero": excludes_zero, "significant": significant, "change": change, "note": note,
         })

@@ -245,7 +245,8 @@ def design_effect(points: Mapping[str, Any] | None, warmup: Sequence[bool], perc
     counts = points["count"]
     seconds = [i for i in range(len(counts)) if not (i < len(warmup) and warmup[i])]
     if len(seconds) < MIN_BLOCKS:
-        return DesignEffect(1.0, None, f"fewer than {MIN_BLOCKS} measured seconds: calls treated as independent")
+        return DesignEffect(1.0, None, f"fewer than {MIN_BLOCKS} measured seconds, too few to see whether slow calls bunch "
+                                        "(calls treated as independent)")
     count = distribution.count
     best = DesignEffect(1.0, None)
     for key, fraction in _stored_statistics(percentile):

@@ -56,7 +56,8 @@ def print_comparison(console: Console, document: Mapping[str, Any]) -> None:
     table = Table(title=f"Latency, B against A: {confidence:.0%} interval of B − A; significant: it excludes 0 and |Δ| ≥ {method['min_effect']:.0%}",
                   title_justify="left")
     for column in ("RPC / journey", "calls A / B", "pct", "A ms", "B ms", "Δ ms", "Δ %", f"{confidence:.0%} interval Δ ms", "Δ % interval", "change"):
-        table.add_column(column, justify="left" if column in ("RPC / journey", "change") else "right")
+        table.add_column(column, justify="left" if column in ("RPC / journey", "change") else "right",
+                         overflow="fold" if column == "RPC / journey" else "ellipsis", min_width=12 if column == "RPC / journey" else None)
     for comparison in document["comparisons"]:
         for index, row in enumerate(comparison["rows"]):
             first = index == 0

@@ -152,6 +152,7 @@ def run_stats(seed: int, factor: float, *, seconds: int = 31, rate: int = 200) -
             if second >= 1:
                 stats.rpc(RESOLVE).record("OK", value)
                 stats.journey("resolve").record("OK", value + 40)
+        stats.series.rpc(SHORTEN).record("OK", 3000 + second, second + 0.5)
         if second >= 1:
             stats.rpc(SHORTEN).record("OK", 3000 + second)
         timeline.add_sent(second, rate)
