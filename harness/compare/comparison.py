@@ -12,7 +12,8 @@ Shape (``compare_version`` 1; ms, fractions for ``%`` fields)::
       "only_in_a": {"rpcs": [...], "journeys": [...]}, "only_in_b": {...},
       "slos": [{"name", "display_name", "a": VERDICT | null, "b": VERDICT | null, "changed": bool}],
       "warnings": ["..."], "notes": ["..."],
-      "gate": {"rules": ["p99:+10%"], "regressions": [{"rule", "kind", "name", "percentile", "diff_ms", "diff_pct"}], "failed": false}
+      "gate": {"rules": ["p99:+10%"], "regressions": [{"rule", "kind", "name", "percentile", "diff_ms", "diff_pct"}], "failed": false},
+      "exit_code": 0                      # added by the command: 0, or 1 when the gate failed
     }
     RUN = {"path", "profile", "workload", "started_at", "casemesh_version", "valid", "passed", "noisy",
            "offered_rps", "measured_s", "faults": ["delay:urlshortener/Resolve", ...]}

@@ -89,10 +89,28 @@ def load_run(given: Path) -> RunDocument:
     slos = data.get("slos", [])
     if not isinstance(slos, list) or not all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in slos):
         raise ConfigError("expected a list of SLO verdicts, each with a name", file=where, field="slos")
-    series = data.get("series")
-    if series is not None and not (isinstance(series, dict) and all(isinstance(series.get(k, {}), dict) for k in KINDS)):
-        raise ConfigError("expected an object with rpcs and journeys", file=where, field="series")
+    _check_series(data.get("series"), where)
     return document
+
+
+def _check_series(series: Any, where: str) -> None:
+    """``series`` (optional) as compare reads it: per RPC and journey, lists of counts and of ms (or null) per second."""
+    if series is None:
+        return
+    if not (isinstance(series, dict) and all(isinstance(series.get(k, {}), dict) for k in KINDS)):
+        raise ConfigError("expected an object with rpcs and journeys", file=where, field="series")
+    if not isinstance(series.get("warmup", []), list):
+        raise ConfigError("expected a list of booleans", file=where, field="series.warmup")
+    for kind in KINDS:
+        for name, points in series.get(kind, {}).items():
+            field_name = f"series.{kind}[{json.dumps(name)}]"
+            if not isinstance(points, dict) or not isinstance(points.get("count"), list) or not all(
+                    isinstance(n, int) for n in points["count"]):
+                raise ConfigError("expected count: a list of integers per second", file=where, field=field_name)
+            for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms"):
+                values = points.get(key, [])
+                if not isinstance(values, list) or not all(v is None or isinstance(v, (int, float)) for v in values):
+                    raise ConfigError("expected a list of numbers (ms) or null per second", file=where, field=f"{field_name}.{key}")
 
 
 def _distribution(entry: Any, where: str, field_name: str) -> Distribution | None:

@@ -17,7 +17,7 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-from ..report_html import _PERCENTILE_TICKS, _RC, _e, _ms_axis, _page, _svg, _table
+from ..report_html import _PERCENTILE_TICKS, _RC, _e, _ms_axis, _page, _percentile_points, _svg, _table
 from ..stats import decode
 from .document import RunDocument
 from .terminal import run_line
@@ -119,8 +119,6 @@ def _curves(document: Mapping[str, Any], a: RunDocument, b: RunDocument) -> str:
 
 
 def _overlay_figure(comparison: Mapping[str, Any], curves: Mapping[str, Any]) -> Figure:
-    from ..report_html import _percentile_points
-
     figure = Figure(figsize=(10, 3.2), layout="constrained")
     axis = figure.subplots()
     values, x_max = [], 10.0
@@ -135,7 +133,7 @@ def _overlay_figure(comparison: Mapping[str, Any], curves: Mapping[str, Any]) ->
         for side, colour, shift in (("a", A_COLOUR, 0.94), ("b", B_COLOUR, 1.06)):
             pair = row[f"{side}_ci_ms"]
             if pair:
-                axis.plot([x * shift] * 2, pair, color=colour, lw=3, alpha=0.6, solid_capstyle="butt")
+                axis.plot([x * shift] * 2, pair, color=colour, lw=4, alpha=0.8, solid_capstyle="butt")
     axis.set_xscale("log")
     ticks = [t for t in _PERCENTILE_TICKS if t[0] <= x_max * 10]
     axis.xaxis.set_major_locator(FixedLocator([t[0] for t in ticks]))

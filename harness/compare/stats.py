@@ -111,11 +111,6 @@ class Distribution:
         rank = max(int(percentile * self.count / 100 + 0.5), 1)
         return self.values_us[bisect_left(self.cumulative, rank)]
 
-    def inverse(self, u: float) -> int:
-        """``F̂⁻¹(u)``: the smallest recorded value with at least ``u`` of the calls at or below it (``0 < u <= 1``)."""
-        index = bisect_left(self.cumulative, u * self.count)
-        return self.values_us[min(index, len(self.values_us) - 1)]
-
 
 def min_calls(percentile: float, confidence: float) -> float:
     """Fewest (effective) calls for which the exact order-statistic interval of ``percentile`` is bounded on both sides.

@@ -263,12 +263,16 @@ def test_bad_input_exits_2_naming_the_file(runs, tmp_path):
     edited = json.loads(runs["base"].read_text())
     edited["journeys"]["resolve"]["count"] += 1
     (tmp_path / "edited.json").write_text(json.dumps(edited))
+    bad_series = json.loads(runs["base"].read_text())
+    bad_series["series"]["rpcs"][RESOLVE]["p99_ms"][3] = "slow"
+    (tmp_path / "bad-series.json").write_text(json.dumps(bad_series))
     (tmp_path / "empty-run").mkdir()
     cases = {
         not_json: "not JSON",
         tmp_path / "newer.json": "schema_version: 2",
         tmp_path / "damaged.json": f'rpcs["{RESOLVE}"].histogram',
         tmp_path / "edited.json": 'journeys["resolve"].histogram: the histogram holds',
+        tmp_path / "bad-series.json": f'series.rpcs["{RESOLVE}"].p99_ms',
         tmp_path / "empty-run": "result.json",
     }
     for path, expected in cases.items():
