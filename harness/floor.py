@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .slo import Selector, Slo, SloVerdict, quantile_label
+from .slo import Selector, Slo, SloVerdict, quantile_label, recovery_verdict
 from .stats import LatencySeries, RunStats, series_bucket, series_percentiles
 
 #: A latency threshold within this factor of the machine's floor at the same quantile cannot be judged (the issue's 3x).
@@ -172,7 +172,15 @@ def qualify(verdicts: Sequence[SloVerdict], slos: Sequence[Slo], stats: RunStats
         threshold = slo.good.latency_le_ms
         if threshold is not None:
             floor_ms = floor_histogram.get_value_at_percentile(slo.target * 100) / 1000
-        if not verdict.passed and stalls and slo.recovery is None:  # a recovery SLO is judged per window, not over the run
+        if not verdict.passed and stalls and slo.recovery is not None:  # its windows judged again, the stalls left out
+            where = ", ".join(stall.describe() for stall in stalls)
+            again = recovery_verdict(slo, stats, left_out)
+            if again.passed:
+                inconclusive = True
+                notes.append(f"the machine stalled in {where}; without those seconds: {again.note}")
+            else:
+                notes.append(f"the machine stalled in {where}, but without those seconds too: {again.note}")
+        elif not verdict.passed and stalls:
             where = ", ".join(stall.describe() for stall in stalls)
             without = _without_seconds(slo, stats, range(first, end), left_out)
             if without is not None and without >= slo.target:

@@ -36,7 +36,7 @@ seconds the objective must hold in.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -136,13 +136,16 @@ def _per_second(series: LatencySeries, first: int, end: int, threshold_us: float
 
 
 def judge(recovery: Recovery, series: LatencySeries | None, *, threshold_ms: float, target: float,
-          good_codes: Sequence[str] | None, stats: RunStats) -> RecoveryOutcome:
+          good_codes: Sequence[str] | None, stats: RunStats, left_out: Collection[int] = ()) -> RecoveryOutcome:
     """The recovery verdict of one RPC's or journey's ``series`` (see the module docstring).
 
     ``threshold_ms`` and ``target`` are the SLO's ``latency_le_ms`` and
     objective; ``good_codes`` the ``codes`` of its good side (``None``: any
     status is good when fast enough); ``stats`` gives the measured window
-    (``stats.timeline``).
+    (``stats.timeline``). ``left_out``: seconds (from the start of the run)
+    not to judge, the machine's stalls (harness/floor.py): a window holding
+    one is neither held nor missed (``holds: null``), and they are not
+    counted in ``good``/``total``.
     """
     timeline = stats.timeline
     warmup_s, end_s = timeline.warmup_s, timeline.end_s
@@ -169,24 +172,28 @@ def judge(recovery: Recovery, series: LatencySeries | None, *, threshold_ms: flo
             for bucket, count in buckets.items():
                 merged[bucket] = merged.get(bucket, 0) + count
         value = series_percentiles(merged, [target * 100])[0]
-        holds = total > 0 and (total - bad) / total >= target
+        holds: bool | None = total > 0 and (total - bad) / total >= target
+        if any(first + offset + i in left_out for i in range(recovery.window_s)):
+            holds = None
         windows.append({"start_s": first + offset, "calls": total, "bad": bad, "good_ratio": round((total - bad) / total, 5) if total else None,
                         f"{label}_ms": None if value is None else round(value / 1000, 3), "holds": holds})
-    recovered_index = len(windows)
-    while recovered_index > 0 and windows[recovered_index - 1]["holds"]:
-        recovered_index -= 1
+    missed = [i for i, window in enumerate(windows) if window["holds"] is False]
+    after_last_miss = (missed[-1] + 1) if missed else 0
+    held_since = any(window["holds"] for window in windows[after_last_miss:])
     allowance_end = event + recovery.within_s
-    judged = [s for s in range(first, end) if s >= allowance_end]
+    judged = [s for s in range(first, end) if s >= allowance_end and s not in left_out]
     good = sum(totals[s - first] - bads[s - first] for s in judged)
     total = sum(totals[s - first] for s in judged)
     details["windows"] = windows
     after = recovery.describe_event()
-    if recovered_index == len(windows):
-        worst = max(windows[-recovery.window_s:], key=lambda w: (w[f"{label}_ms"] or math.inf))
-        note = (f"not recovered: {label} still {worst[f'{label}_ms'] or 0:,.0f} ms > {threshold_ms:g} ms in the "
-                f"{recovery.window_s} s window at {worst['start_s']} s, {worst['start_s'] - event:.0f} s after {after} ended")
+    if not held_since:
+        if not missed:
+            return RecoveryOutcome(False, good, total, "no window after the event could be judged", details)
+        last = windows[missed[-1]]
+        note = (f"not recovered: {label} still {last[f'{label}_ms'] or 0:,.0f} ms > {threshold_ms:g} ms in the "
+                f"{recovery.window_s} s window at {last['start_s']} s, {last['start_s'] - event:.0f} s after {after} ended")
         return RecoveryOutcome(False, good, total, note, details)
-    recovered_at = windows[recovered_index]["start_s"]
+    recovered_at = windows[after_last_miss]["start_s"]
     recovery_s = max(recovered_at - event, 0.0)
     details.update(recovered_at_s=recovered_at, recovery_s=round(recovery_s, 3))
     passed = recovery_s <= recovery.within_s

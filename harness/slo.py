@@ -670,7 +670,7 @@ def _error_budget(target: float) -> float:
 def _verdict(slo: Slo, stats: RunStats) -> SloVerdict:
     assert isinstance(slo.good, Selector) and isinstance(slo.total, Selector)
     if slo.recovery is not None:
-        return _recovery_verdict(slo, stats)
+        return recovery_verdict(slo, stats)
     total = slo.total.count(stats)
     good = slo.good.count(stats)
     error_budget = _error_budget(slo.target)
@@ -693,12 +693,15 @@ def _verdict(slo: Slo, stats: RunStats) -> SloVerdict:
     )
 
 
-def _recovery_verdict(slo: Slo, stats: RunStats) -> SloVerdict:
-    """A recovery SLO's verdict (harness/recovery.py): ``good``/``total`` and ``measured`` count the seconds after the allowance."""
+def recovery_verdict(slo: Slo, stats: RunStats, left_out: Collection[int] = ()) -> SloVerdict:
+    """A recovery SLO's verdict (harness/recovery.py): ``good``/``total`` and ``measured`` count the seconds after the allowance.
+
+    ``left_out``: seconds not judged (the machine's stalls, harness/floor.py).
+    """
     assert isinstance(slo.good, Selector) and slo.recovery is not None and slo.good.latency_le_ms is not None
     series = stats.series.rpcs.get(slo.total.rpc) if slo.total.rpc is not None else stats.series.journeys.get(slo.total.journey or "")
     outcome = judge(slo.recovery, series, threshold_ms=slo.good.latency_le_ms, target=slo.target, good_codes=slo.good.codes,
-                    stats=stats)
+                    stats=stats, left_out=left_out)
     error_budget = _error_budget(slo.target)
     total, good = outcome.total, outcome.good
     return SloVerdict(

@@ -5,7 +5,10 @@ Each run takes about a minute (35 s of load plus start-up), so the test is
 analytics service's capacity is set by a delay fault and a concurrency
 limit, not by the CPU, so the verdicts hold on a loaded 2-core machine; a run
 the harness judged invalid (its own send lag on a saturated machine) still
-has its verdicts in result.json, and they are what is checked here.
+has its verdicts in result.json, and they are what is checked here. On a
+machine that stalls (the control stream's p99 jumping, harness/floor.py) the
+guarded verdict may be *inconclusive*: missed only in windows holding a
+stall, met without them; that is accepted, a miss outside the stalls is not.
 """
 
 from __future__ import annotations
@@ -36,5 +39,8 @@ def test_the_storm_outlives_the_spike_without_budgets_and_the_guarded_mesh_recov
     assert storm["recovery"]["event_end_s"] == 15
 
     guarded = recovery_verdict("url-shortener-retry-storm-guarded", tmp_path / "guarded")
-    assert guarded["passed"] is True, guarded["note"]
-    assert guarded["recovery"]["recovery_s"] <= 5
+    if guarded["inconclusive"]:  # missed only in windows where the machine itself stalled (harness/floor.py)
+        assert "without those seconds: recovered" in guarded["machine_note"], guarded["machine_note"]
+    else:
+        assert guarded["passed"] is True, (guarded["note"], guarded["machine_note"])
+        assert guarded["recovery"]["recovery_s"] <= 5

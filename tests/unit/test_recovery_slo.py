@@ -10,7 +10,7 @@ import pytest
 from casemesh.harness.errors import ConfigError
 from casemesh.harness.profile import load_profile
 from casemesh.harness.recovery import Recovery, resolve
-from casemesh.harness.slo import evaluate, load_slos
+from casemesh.harness.slo import evaluate, load_slos, recovery_verdict
 from casemesh.harness.stats import RunStats
 from tests.unit.test_slo import slo_document, write_documents
 
@@ -70,6 +70,17 @@ def test_a_relapse_counts_recovery_from_after_it(tmp_path: Path):
     verdict = verdict_of(tmp_path, stats)
     assert verdict.passed is False and verdict.recovery["recovered_at_s"] is None
     assert verdict.note.startswith("not recovered: p99 still 8") and "> 100 ms" in verdict.note
+
+
+def test_seconds_left_out_are_not_judged(tmp_path: Path):
+    # Recovered at 8, but a machine stall made second 15 slow: with 15 and 16 left out (harness/floor.py), it recovered.
+    stats = run(lambda s: [("OK", 900 if 5 <= s <= 7 or s == 15 else 10)] * 50)
+    path, _ = write_documents(tmp_path, recovery_document())
+    (slo,) = load_slos(path, rpcs=[STATS])
+    assert recovery_verdict(slo, stats).passed is False
+    again = recovery_verdict(slo, stats, left_out={15, 16})
+    assert again.passed is True and again.recovery["recovered_at_s"] == 8 and again.total == 50 * (20 - 10 - 2)
+    assert [w["holds"] for w in again.recovery["windows"] if w["start_s"] in (14, 15, 16, 17)] == [None, None, None, True]
 
 
 def test_fast_errors_are_bad_when_good_names_codes(tmp_path: Path):
