@@ -24,13 +24,13 @@ nonparametric bootstrap of the quantile. It needs no ``n`` draws: ``n``
 values drawn from the empirical distribution ``F̂`` are ``F̂⁻¹`` of ``n``
 uniform values, and the ``k``-th smallest of ``n`` uniforms follows
 ``Beta(k, n + 1 - k)``. So one resample of the quantile is
-``F̂⁻¹(U)``, ``U ~ Beta(k, n + 1 - k)``: exact, ``O(log buckets)`` per
-resample, one vectorised numpy call per percentile (:func:`quantile_draws`). The same Beta law gives
-the classic exact distribution-free interval of a quantile from order
-statistics (the binomial ranks around ``n p``), so the per-run intervals
-agree with that method; the difference's interval comes from independent
-resamples of A and B (``q_B* - q_A*``, percentile interval), which is
-tighter than combining the two separate intervals and stays honest.
+``F̂⁻¹(U)``, ``U ~ Beta(k, n + 1 - k)``: exact, one vectorised numpy call
+per percentile (:func:`quantile_draws`). The same Beta law gives the
+classic exact distribution-free interval of a quantile from order
+statistics (the binomial ranks around ``n p``), so each run's interval
+agrees with that method. The difference's interval is the percentile
+interval of ``q_B* - q_A*`` over independent resamples of A and B (the
+runs are independent).
 
 **Too few calls.** The bootstrap cannot draw a value above the slowest
 call, so for a tail percentile of a small run it is overconfident. The
@@ -43,22 +43,37 @@ percentile is reported but not judged: never significant.
 a GC pause, a stall of the machine, a queue that builds up slow down every
 call of the same second or seconds. An i.i.d. bootstrap then understates
 the variance. We correct for it with a design effect (Kish), estimated per
-run, RPC or journey and percentile from ``series``: the fraction of each
-second's calls at or below the run's ``q(p)`` (read from that second's
-p50/p90/p99/max, log-linear between them) gives the variance of
-``F̂(q)`` between blocks of seconds, which is compared with the binomial
-variance ``p (1 - p) / n`` (:func:`design_effect`). The variance of a
-quantile estimate is ``Var F̂(q) / f(q)²``, and autocorrelation changes
-only the numerator, so the bootstrap is run with the effective sample size
-``n / deff`` (the m-out-of-n bootstrap): the interval widens by
-``sqrt(deff)``. Blocks of 1, 2, 5 and 10 s are tried (at least 10 blocks
-each) and the largest effect is kept; it is never below 1. This is an
-estimate (per-second fractions are interpolated), erring wide: correlation
-longer than 10 s, and the difference between runs (one run per side
-cannot measure how much two runs of the same build differ), are not in
-the interval. That is why a difference also needs a minimum relative size
+run, RPC or journey and percentile from ``series`` (:func:`design_effect`).
+Each second stores order statistics of its own calls (its p50, p90, p99
+and max: the ``k``-th of its ``n`` calls). Mapped through the run's CDF,
+were calls independent, each would follow ``Beta(k, n + 1 - k)``, the same
+from second to second; its normal score (``Φ⁻¹`` of that Beta CDF,
+clamped to ±6) would be a standard normal. The variance of the scores
+summed over blocks of 1, 2, 5 and 10 s, per second, is how much the
+seconds disagree beyond chance: the design effect (1 when independent).
+The variance of a quantile estimate is ``Var F̂(q) / f(q)²`` and
+autocorrelation inflates only the numerator, so the bootstrap draws the
+effective sample size ``n / deff`` (the m-out-of-n bootstrap): the
+interval widens by ``sqrt(deff)``. The effect is taken from the stored
+statistics bracketing ``p`` (p99 and max for the p99.9), the largest over
+the block lengths with at least 10 blocks, and never below 1; on
+independent synthetic calls it averages about 1.1, on runs with a few 3x
+slower seconds 4 to 55. It errs wide, and what it cannot see stays out of
+the interval: correlation longer than 10 s, runs shorter than 10 measured
+seconds (calls then treated as independent, with a warning), and the
+difference between two runs of the same build (one run per side cannot
+measure it). That is why a difference also needs a minimum relative size
 to count (``--min-effect``, 5 % by default) and why the comparison warns
 when the two runs' machines, noise or rates differ.
+
+**Why not the two exact intervals.** Each run's exact distribution-free
+interval (the order statistics at binomial ranks around ``n p``) could be
+combined into one for the difference (lower B minus upper A, upper B
+minus lower A). That is valid but conservative, about ``sqrt(2)`` too
+wide, so it misses real regressions of the size CI gates care about; the
+joint bootstrap above uses the same Beta law and is not. The exact
+interval is kept where it matters: to decide whether a percentile can be
+judged at all.
 
 Values are in µs here (the histograms' unit); callers convert to ms.
 """
