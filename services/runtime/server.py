@@ -181,7 +181,8 @@ async def serve(
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     for definition in definitions:
-        log.info("serving %s on %s", definition.name, topology.endpoint(definition.name).address)
+        log.info("serving %s on %s (%s%s)", definition.name, topology.endpoint(definition.name).address,
+                 "mTLS" if topology.tls is not None else "plaintext", ", reflection on" if topology.reflection else "")
     if on_ready:
         on_ready(ports)
     try:
