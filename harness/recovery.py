@@ -158,8 +158,11 @@ def judge(recovery: Recovery, series: LatencySeries | None, *, threshold_ms: flo
     if series is None or end_s <= 0:
         return RecoveryOutcome(False, 0, 0, "no calls recorded", details)
     first, end = math.ceil(event), int(end_s)  # whole seconds after the event, up to the last whole measured second
+    if end_s <= event:
+        return RecoveryOutcome(False, 0, 0, f"sending stopped at {end_s:.1f} s, before {recovery.describe_event()} ended "
+                                            f"(at {event:g} s): nothing to judge", details)
     if end - first < recovery.window_s or end_s < event + recovery.needed_s():
-        return RecoveryOutcome(False, 0, 0, f"the measured window ends {max(end_s - event, 0):.1f} s after {recovery.describe_event()}: "
+        return RecoveryOutcome(False, 0, 0, f"the measured window ends {end_s - event:.1f} s after {recovery.describe_event()}: "
                                             f"a verdict needs {recovery.needed_s():g} s (within_s + window_s)", details)
     bad_codes = None if good_codes is None else [code for code in series.errors() if code not in good_codes]
     totals, bads, histograms = _per_second(series, first, end, threshold_ms * 1000, bad_codes)

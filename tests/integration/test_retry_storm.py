@@ -28,7 +28,10 @@ def recovery_verdict(profile: str, out: Path) -> dict:
                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert done.returncode in (0, 1, 4), done.stdout[-3000:] + done.stderr[-3000:]  # passed, SLO missed, run invalid
     result = json.loads((out / "result.json").read_text())
+    if result["timeline"]["abandoned_at_s"] is not None:  # the harness itself fell seconds behind: nothing was measured after the spike
+        pytest.skip(f"{profile}: this machine was too busy to run it: {'; '.join(result['invalid_reasons'])}")
     (verdict,) = [v for v in result["slos"] if v["name"] == "stats-recovery"]
+    assert verdict["recovery"]["windows"], verdict["note"]  # judged on data, not for lack of it
     return verdict
 
 
