@@ -27,9 +27,10 @@ bound the probes of its half-open state; the interceptor needs a synchronous
 check and a status-code (not exception) verdict on each call.
 
 Metrics (process registry): ``casemesh_circuit_state{target}`` (gauge: 0
-closed, 1 open, 2 half-open), ``casemesh_circuit_rejected_total{target}``
-(calls failed fast), ``casemesh_circuit_opened_total{target}`` (transitions
-to open).
+closed, 1 open, 2 half-open; open turns half-open when the first call after
+``open_ms`` asks), ``casemesh_circuit_rejected_total{target}`` (calls failed
+fast; they never reach ``grpc_client_*``), ``casemesh_circuit_opened_total{target}``
+(transitions to open).
 """
 
 from __future__ import annotations
