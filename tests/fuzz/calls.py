@@ -1,0 +1,118 @@
+"""One fuzzed call of any kind (unary, server-, client- or bidi-streaming) with raw bytes, and what it showed.
+
+Bodies go out as raw bytes (no serializer), answers come back as raw bytes
+and are decoded here against the response type, so a server that answers
+``OK`` with bytes that are not its response type is caught too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf import message_factory
+from google.protobuf.message import DecodeError
+
+from .contracts import Rpc
+
+#: Deadline of every fuzzed call (s).
+DEADLINE_S = 2.0
+#: How late after its deadline a call may end, client side, on a loaded machine (s).
+SLACK_S = 3.0
+#: Responses read from a server stream before the client cuts it (cancels the call).
+MAX_RESPONSES = 16
+
+#: Codes that are findings whatever the input: a server bug (UNKNOWN: an exception escaped a handler; INTERNAL),
+#: a call not answered within its deadline, or an answer that is not the response type (DATA_LOSS is used below).
+BAD_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DEADLINE_EXCEEDED})
+#: Text in a status's details that only an escaped Python exception puts there.
+LEAKS = ("Traceback", "Unexpected <class", "<class '", 'File "/')
+
+
+@dataclass
+class Outcome:
+    """What one call returned: its status, how many responses, how long it took, and whether the client cut it."""
+
+    code: grpc.StatusCode
+    details: str
+    responses: list[bytes]
+    elapsed_s: float
+    cut: bool = False
+    undecodable_response: bool = False
+
+    def problems(self) -> list[str]:
+        """Why this outcome is a finding (empty when it is not)."""
+        found = []
+        if self.code in BAD_CODES and not (self.cut and self.code == grpc.StatusCode.CANCELLED):
+            found.append(f"status {self.code.name}: {self.details!r}")
+        if any(leak in (self.details or "") for leak in LEAKS):
+            found.append(f"details leak internals: {self.details!r}")
+        if self.elapsed_s > DEADLINE_S + SLACK_S:
+            found.append(f"answered {self.elapsed_s:.2f} s after the call, past its {DEADLINE_S} s deadline + {SLACK_S} s")
+        if self.undecodable_response:
+            found.append("a response is not the method's response type")
+        return found
+
+
+def invoke(channel: grpc.Channel, rpc: Rpc, bodies: Sequence[bytes], metadata: Sequence[tuple[str, str]] = ()) -> Outcome:
+    """Call ``rpc`` on ``channel`` with ``bodies`` (the first only, unless the client streams), deadline :data:`DEADLINE_S`.
+
+    A server stream is read up to :data:`MAX_RESPONSES` responses, then cut.
+    Never raises for a gRPC status: it is the outcome's ``code``.
+    """
+    responses: list[bytes] = []
+    cut = False
+    started = time.monotonic()
+    try:
+        if rpc.kind == "unary":
+            responses.append(channel.unary_unary(rpc.path)(bodies[0], timeout=DEADLINE_S, metadata=metadata))
+        elif rpc.kind == "client_stream":
+            responses.append(channel.stream_unary(rpc.path)(iter(bodies), timeout=DEADLINE_S, metadata=metadata))
+        else:
+            if rpc.kind == "server_stream":
+                call = channel.unary_stream(rpc.path)(bodies[0], timeout=DEADLINE_S, metadata=metadata)
+            else:
+                call = channel.stream_stream(rpc.path)(iter(bodies), timeout=DEADLINE_S, metadata=metadata)
+            try:
+                for response in call:
+                    responses.append(response)
+                    if len(responses) >= MAX_RESPONSES:
+                        cut = True
+                        call.cancel()
+                        break
+            finally:
+                if not cut:
+                    call.cancel()  # no-op once the stream ended
+        code, details = grpc.StatusCode.OK, ""
+    except grpc.RpcError as error:
+        code, details = error.code(), error.details() or ""
+    elapsed = time.monotonic() - started
+    decode = message_factory.GetMessageClass(rpc.response).FromString
+    undecodable = False
+    for response in responses:
+        try:
+            decode(response)
+        except DecodeError:
+            undecodable = True
+    return Outcome(code, details, responses, elapsed, cut, undecodable)
+
+
+@dataclass
+class RpcTally:
+    """Per RPC: examples run, calls made, bodies sent, statuses seen, streams cut."""
+
+    examples: int = 0
+    calls: int = 0
+    bodies: int = 0
+    cut: int = 0
+    codes: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def add(self, outcome: Outcome, bodies: int) -> None:
+        self.calls += 1
+        self.bodies += bodies
+        self.cut += outcome.cut
+        self.codes[outcome.code.name] += 1
