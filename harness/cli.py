@@ -193,6 +193,9 @@ def run(
     fault: Annotated[Optional[list[str]], typer.Option("--fault", metavar="SPEC", help="Inject a fault, repeatable (docs/cli.md): TARGET:ACTION[,OPTION...], e.g. 'idgen/LeaseIds:abort=UNAVAILABLE@20%,at=10s,for=5s', 'urlshortener/Resolve:delay=50ms,at=5s,for=10s', 'idgen:kill,at=10s,restart_after=5s', 'idgen:pause,at=10s,for=3s'. Times from the measured window's start; added to the profile's faults:.")] = None,
     tls: Annotated[Optional[str], typer.Option("--tls", metavar="DIR|auto", help=TLS_HELP + " `auto`: a fresh set in OUT/certs.")] = None,
     connect_timeout: Annotated[float, typer.Option("--connect-timeout", min=0.0, help="With --target: how long to wait for the targets to be ready (grpc.health.v1 SERVING, or answering at all without a health service), seconds.")] = DEFAULT_CONNECT_TIMEOUT_S,
+    coordinator_listen: Annotated[Optional[str], typer.Option("--coordinator-listen", metavar="HOST:PORT", help="Distributed run (docs/scale-out.md): serve the coordinator here and split the load across --expect-workers `casemesh worker` processes that join it, instead of local --workers. A non-loopback address needs CASEMESH_COORDINATOR_TOKEN.")] = None,
+    expect_workers: Annotated[Optional[int], typer.Option("--expect-workers", min=1, max=64, help="With --coordinator-listen: how many workers share the run.")] = None,
+    join_timeout: Annotated[float, typer.Option("--join-timeout", min=1.0, help="With --coordinator-listen: how long to wait for every worker to join and be ready, seconds.")] = 300.0,
 ) -> None:
     """Benchmark a profile open-loop and judge its SLOs; writes OUT/result.json and OUT/report.html.
 
@@ -224,6 +227,7 @@ def run(
             raise ConfigError("give --prometheus (start one) or --prometheus-url (use a running one), not both", field="--prometheus-url")
         prometheus_binary = find_prometheus() if prometheus else None
         prometheus_url = loopback_url(prometheus_url) if prometheus_url else None
+        coordinator = _coordinator_options(coordinator_listen, expect_workers, join_timeout, workers_n, loaded)
     except ConfigError as error:
         _print_error("config error", error)
         raise typer.Exit(Exit.CONFIG_ERROR) from None
@@ -241,7 +245,7 @@ def run(
         code = uvloop.run(_run(loaded, targets, out_dir, show_live, seed, trace_ratio,
                                prometheus_binary=prometheus_binary, prometheus_url=prometheus_url, metrics_port=metrics_port,
                                workers=workers_n, control=control, strict=strict, report=report, tls=tls_settings,
-                               faults=faults, connect_timeout_s=connect_timeout))
+                               faults=faults, connect_timeout_s=connect_timeout, coordinator=coordinator))
     except ConfigError as error:  # found once Prometheus runs (a query it cannot parse): still before any load
         _print_error("config error", error)
         code = Exit.CONFIG_ERROR
@@ -309,6 +313,39 @@ def _workers_option(value: str) -> int | None:
     if not 1 <= count <= MAX_WORKERS_OPTION:
         raise ConfigError(f"must be between 1 and {MAX_WORKERS_OPTION}, not {count}", field="--workers")
     return count
+
+
+def _coordinator_options(listen: str | None, expect: int | None, join_timeout_s: float, workers: int | None, profile: Any) -> dict[str, Any] | None:
+    """``--coordinator-listen``/``--expect-workers`` as ``{listen, workers, join_timeout_s, token}``; ``None`` for a local run.
+
+    ``ConfigError`` naming the option: one without the other, with a number
+    of ``--workers``, ``rate_scale: auto`` (it pilots on this machine, not the
+    workers': give ``--rate-scale``), a malformed address, or a non-loopback
+    one without ``CASEMESH_COORDINATOR_TOKEN`` (harness/distributed/coordinator.py).
+    """
+    if listen is None:
+        if expect is not None:
+            raise ConfigError("needs --coordinator-listen HOST:PORT", field="--expect-workers")
+        return None
+    from casemesh.services.runtime.bind_check import is_loopback
+
+    from .distributed.coordinator import TOKEN_ENV
+
+    if expect is None:
+        raise ConfigError("say how many workers will join: --expect-workers N", field="--coordinator-listen")
+    if workers is not None:
+        raise ConfigError("the load is split across the workers that join --coordinator-listen: leave out --workers", field="--workers")
+    if profile.rate_scales:
+        raise ConfigError("rate_scale: auto pilots rates on this machine, not on the workers': give --rate-scale X", field="--rate-scale")
+    try:
+        check_address(listen)
+    except ValueError as error:
+        raise ConfigError(str(error), field="--coordinator-listen") from None
+    token = os.environ.get(TOKEN_ENV) or None
+    if token is None and not is_loopback(listen):
+        raise ConfigError(f"{listen} is not a loopback address: set {TOKEN_ENV} (the same on every worker) so that only "
+                          "your workers can join and receive the run", field="--coordinator-listen")
+    return {"listen": listen, "workers": expect, "join_timeout_s": join_timeout_s, "token": token}
 
 
 #: Help of ``--tls`` on the commands that start or reach the mesh.
@@ -389,13 +426,15 @@ def _send_lag_invalid(stats: Any) -> list[str]:
 async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: bool, seed: int, trace_ratio: float, *,
                prometheus_binary: str | None = None, prometheus_url: str | None = None, metrics_port: int = 0,
                workers: int | None = 1, control: bool = True, strict: bool = False, report: str = "wait",
-               tls: Any = None, faults: tuple[Any, ...] = (), connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> Exit:
+               tls: Any = None, faults: tuple[Any, ...] = (), connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+               coordinator: dict[str, Any] | None = None) -> Exit:
     """The body of ``casemesh run``: plan, start, seed, pilot, drive (beside the control stream), judge, report.
 
     ``faults`` run in the measured window against the embedded mesh (harness/faults/).
 
     ``workers`` is N, or ``None`` for ``--workers auto`` (harness/planning.py);
-    ``tls`` the ``--tls`` settings (mTLS for the embedded mesh and every harness channel).
+    ``tls`` the ``--tls`` settings (mTLS for the embedded mesh and every harness channel);
+    ``coordinator`` the distributed run's options (:func:`_coordinator_options`), ``None`` for a local one.
     """
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
@@ -414,6 +453,8 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
     from .slo import check_queries, evaluate
 
     say = lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)  # noqa: E731
+    if coordinator is not None:
+        workers = coordinator["workers"]
     calibration = None
     if (workers is None and offered_rate(profile) > ONE_PROCESS_ALWAYS_PER_S) or profile.rate_scales:
         calibration = await _calibration(say)
@@ -465,14 +506,25 @@ async def _run(profile: Any, targets: dict[str, str], out_dir: Path, show_live: 
             profile = scaled_for(profile, choice)
             plan["rate"] = choice.to_dict()
             say(f"rate chosen: {choice.rate_per_s:,.0f}/s (x{choice.scale:g}): {choice.reason}")
-        if workers is None:
+        if coordinator is not None:
+            plan["workers"] = {"count": workers, "mode": "remote", "reason": f"--expect-workers, joined at --coordinator-listen {coordinator['listen']}"}
+        elif workers is None:
             workers, why = auto_workers(offered_rate(profile), calibration, os.cpu_count() or 1)
             plan["workers"] = {"count": workers, "mode": "auto", "reason": why}
             if workers > 1:
                 say(f"--workers auto: {workers} load processes ({why})")
         else:
             plan["workers"] = {"count": workers, "mode": "given", "reason": "--workers"}
-        if workers > 1:  # the schedule split across N processes (harness/workers.py)
+        if coordinator is not None:  # the schedule split across workers that join over gRPC (harness/distributed/)
+            from .distributed.coordinator import RemoteWorkerPool
+
+            pool = driver = RemoteWorkerPool(profile, channels, targets, workers=workers, listen=coordinator["listen"],
+                                             token=coordinator["token"], join_timeout_s=coordinator["join_timeout_s"], rng_seed=seed,
+                                             trace_ratio=trace_ratio, say=say, on_snapshot=monitor.metrics.collector.attach, tls=tls)
+            pool.state = seeder.state
+            await pool.start()
+            monitor.metrics.collector.attach(pool.stats, pool.progress)
+        elif workers > 1:  # the schedule split across N processes (harness/workers.py)
             from .workers import WorkerPool
 
             pool = driver = WorkerPool(profile, channels, targets, workers=workers, rng_seed=seed, trace_ratio=trace_ratio,
@@ -938,6 +990,42 @@ def serve(
     (uvloop.run if use_uvloop else asyncio.run)(serve_services(chosen, loaded, secret=secret))
 
 
+@app.command()
+def worker(
+    coordinator: Annotated[str, typer.Option("--coordinator", metavar="HOST:PORT", help="The coordinator to join (casemesh run ... --coordinator-listen HOST:PORT --expect-workers N).")],
+    tls: Annotated[Optional[str], typer.Option("--tls", metavar="DIR", help="mTLS to the targets: a `casemesh certs init` folder with ca.pem and harness.pem/.key (the coordinator's own port is plaintext).")] = None,
+    connect_timeout: Annotated[float, typer.Option("--connect-timeout", min=1.0, help="How long to keep trying to reach the coordinator and get an assignment, seconds (the coordinator may start later).")] = 300.0,
+) -> None:
+    """Join a distributed run's coordinator and drive this worker's share of its load (docs/scale-out.md).
+
+    The coordinator hands over the profile, the seed, the targets and this worker's index; the worker sends
+    every N-th arrival of the run's schedule from the agreed start and streams its histograms back. Sends
+    CASEMESH_COORDINATOR_TOKEN as the join token when set. Exit codes: 0 share done; 2 configuration error;
+    3 harness error (coordinator unreachable or refused us, a target unreachable, the run stopped).
+    """
+    from .distributed.coordinator import TOKEN_ENV
+    from .distributed.worker import run_worker
+
+    try:
+        check_address(coordinator)
+    except ValueError as error:
+        _print_error("config error", ConfigError(str(error), field="--coordinator"))
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    try:
+        tls_settings = _tls_option(tls)
+    except ConfigError as error:
+        _print_error("config error", error)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    say = lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)  # noqa: E731
+    say(f"joining the coordinator at {coordinator}")
+    try:
+        uvloop.run(run_worker(coordinator, tls=tls_settings, token=os.environ.get(TOKEN_ENV) or None,
+                              connect_timeout_s=connect_timeout, say=say))
+    except HarnessError as error:
+        _print_error("harness error", error)
+        raise typer.Exit(Exit.HARNESS_ERROR) from None
+
+
 def _exec_node(node_served: list[str], chosen: list[str], loaded: Any, topology: Path | None) -> None:
     """Replace this process with the Node implementation of the one service asked for (exit 2 when it cannot serve it)."""
     from casemesh.services.runtime.topology import DEFAULT_TOPOLOGY, ENV_VAR
@@ -1013,6 +1101,48 @@ def certs_init(
     for name, (cert, key) in made.leaves.items():
         say(f"{name}: {cert}, {key}  {spiffe_id(name)}")
     say(f"use it: topology `tls: {{dir: {directory.resolve()}}}`, or casemesh run PROFILE --tls {directory}")
+
+
+deploy_app = typer.Typer(no_args_is_help=True, help="Deploy a mesh (and a distributed harness) beyond one machine (docs/scale-out.md).")
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("k8s")
+def deploy_k8s(
+    topology: Annotated[Path, typer.Option("--topology", help="Topology YAML of the mesh: its services, ports, tls: and policies.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the Kustomize base (kustomization.yaml and the manifests).")],
+    namespace: Annotated[str, typer.Option("--namespace", help="Namespace of every object; services are dialled as NAME.NAMESPACE.svc.")] = "casemesh",
+    image: Annotated[str, typer.Option("--image", help="Image built from deploy/Dockerfile.")] = "casemesh:local",
+    with_harness: Annotated[Optional[str], typer.Option("--with-harness", metavar="PROFILE", help="Also a distributed harness driving this profile: a coordinator Job and Service, and an Indexed Job of workers.")] = None,
+    harness_workers: Annotated[int, typer.Option("--harness-workers", min=1, max=64, help="With --with-harness: load workers (pods of the Indexed Job).")] = 2,
+    rate_scale: Annotated[float, typer.Option("--rate-scale", min=0.0, help="With --with-harness: the run's --rate-scale (rate_scale: auto pilots on one machine, so a scale is fixed here).")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed", help="With --with-harness: the run's --seed.")] = 1,
+    duration: Annotated[Optional[float], typer.Option("--duration", help="With --with-harness: the run's --duration, seconds.", show_default="the profile's")] = None,
+) -> None:
+    """Write Kubernetes manifests for a topology's mesh as a Kustomize base: Deployments, Services, the topology ConfigMap, Secret placeholders.
+
+    Fill the Secret placeholders before applying (`kubectl apply -k OUT`). Exit 2 for an unusable topology or profile.
+    """
+    from casemesh.services.runtime.topology import TopologyError, load_topology
+
+    from .deploy.k8s import HarnessPlan, generate, write
+    from .deploy.objects import ManifestError
+
+    try:
+        loaded = load_topology(topology)
+        plan = None if with_harness is None else HarnessPlan(with_harness, harness_workers, rate_scale, seed, duration)
+        written = write(generate(loaded, namespace=namespace, image=image, harness=plan), out)
+    except (TopologyError, ManifestError, ConfigError, KeyError) as error:
+        _print_error("config error", error.args[0] if isinstance(error, KeyError) else error)
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    except OSError as error:
+        _print_error("config error", f"cannot write {error.filename or out}: {error.strerror or error}")
+        raise typer.Exit(Exit.CONFIG_ERROR) from None
+    say = lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)  # noqa: E731
+    say(f"wrote {len(written)} files to {out}: {', '.join(p.name for p in written)}")
+    say(f"before kubectl apply -k {out}: fill the Secret placeholders (mesh-secret.yaml"
+        + (", harness-token-secret.yaml" if plan else "") + ")"
+        + ("; create the TLS Secret: kubectl -n " + namespace + " create secret generic casemesh-tls --from-file=CERTS_DIR" if loaded.tls else ""))
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Write a profile as a script of another load tool.")

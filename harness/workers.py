@@ -98,7 +98,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,6 +278,28 @@ async def _connect(channel: grpc.aio.Channel, what: str) -> None:
 
 
 async def _work(spec: WorkerSpec, conn: Any, outbox: queue.SimpleQueue[Any]) -> None:
+    async def wait_start() -> float:
+        command, start_at = await asyncio.to_thread(conn.recv)
+        if command != "start":
+            raise HarnessError(f"unexpected message from the coordinator: {command!r}")
+        return start_at
+
+    await drive_share(spec, outbox.put, wait_start)
+
+
+async def drive_share(spec: WorkerSpec, emit: Callable[[tuple[Any, ...]], Any], wait_start: Callable[[], Awaitable[float]]) -> None:
+    """Drive worker ``spec.index``'s share of the run; the body of a worker, whatever carries its messages.
+
+    Connects to every target, then ``emit("ready", {"pid"})``, awaits
+    ``wait_start()`` (the agreed start instant on this process's
+    ``time.perf_counter()`` clock), drives, emitting ``("tick", COUNTS,
+    WIRE)`` every second and ``("done", COUNTS, WIRE, {"start_skew_s",
+    "cpu_s"})`` at the end (the messages of :func:`worker_main`). The local
+    pool's pipe (:func:`worker_main`) and the distributed harness's gRPC
+    stream (harness/distributed/worker.py) both use it. ``emit`` must not
+    block the event loop. Raises :class:`HarnessError` when a target cannot be
+    reached.
+    """
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
     from casemesh.services.runtime.tracing import configure_tracing
@@ -295,10 +317,8 @@ async def _work(spec: WorkerSpec, conn: Any, outbox: queue.SimpleQueue[Any]) -> 
         driver.state = spec.state
         progress = watch_arrivals(driver)
         gc.freeze()  # as the single process does: what lives for the whole run stays out of the collector's scans
-        outbox.put(("ready", {"pid": os.getpid()}))
-        command, start_at = await asyncio.to_thread(conn.recv)
-        if command != "start":
-            raise HarnessError(f"unexpected message from the coordinator: {command!r}")
+        emit(("ready", {"pid": os.getpid()}))
+        start_at = await wait_start()
         delay = start_at - time.perf_counter()
         if delay > 0.002:
             await asyncio.sleep(delay - 0.002)
@@ -308,11 +328,11 @@ async def _work(spec: WorkerSpec, conn: Any, outbox: queue.SimpleQueue[Any]) -> 
 
         def tick() -> None:
             if progress.phase != "done":
-                outbox.put(("tick", _counts(progress), driver.stats.to_wire(series=False)))
+                emit(("tick", _counts(progress), driver.stats.to_wire(series=False)))
 
         stats = await driver.run(on_tick=tick)
         cpu_s = time.process_time() - cpu_start
-        outbox.put(("done", _counts(progress), stats.to_wire(), {"start_skew_s": progress.started_at - start_at, "cpu_s": cpu_s}))
+        emit(("done", _counts(progress), stats.to_wire(), {"start_skew_s": progress.started_at - start_at, "cpu_s": cpu_s}))
     finally:
         for channel in channels.values():
             await channel.close()
@@ -365,11 +385,16 @@ class WorkerPool:
     ``grpc.aio.AioRpcError`` from :meth:`seed` as the driver's does.
     """
 
+    #: Fewest workers a pool drives (one process is the driver's own path, not a pool's).
+    min_workers = 2
+    #: How far ahead of "all workers ready" the shared start instant is (s).
+    start_delay_s = START_DELAY_S
+
     def __init__(self, profile: Any, channels: Mapping[str, grpc.aio.Channel], targets: Mapping[str, str], *, workers: int,
                  rng_seed: int = 1, trace_ratio: float = 0.0, say: Callable[[str], Any] = print,
                  on_snapshot: Callable[[RunStats, PoolProgress], Any] | None = None, tls: TlsSettings | None = None):
-        if not 2 <= workers <= MAX_WORKERS:
-            raise ValueError(f"a pool has 2..{MAX_WORKERS} workers, not {workers}")
+        if not self.min_workers <= workers <= MAX_WORKERS:
+            raise ValueError(f"a pool has {self.min_workers}..{MAX_WORKERS} workers, not {workers}")
         self.profile = profile
         self.count = workers
         self.stats = RunStats()
@@ -469,16 +494,15 @@ class WorkerPool:
             raise RuntimeError("WorkerPool.run before start")
         profile = self.profile
         total_s = profile.warmup_s + profile.duration_s
-        start_at = time.perf_counter() + START_DELAY_S
-        for worker in self._workers:
-            worker.conn.send(("start", start_at))
+        start_at = time.perf_counter() + self.start_delay_s
+        self._send_start(start_at)
         progress = self.progress
         progress.started_at = start_at
         progress.phase = "warm-up" if profile.warmup_s > 0 else "measuring"
         loop = asyncio.get_running_loop()
         drain_s = profile.request_timeout_ms / 1000 * 10 + 5  # the driver's own bound on its drain
-        deadline = loop.time() + START_DELAY_S + total_s + drain_s + FINISH_MARGIN_S
-        next_tick = loop.time() + START_DELAY_S + 1.0
+        deadline = loop.time() + self.start_delay_s + total_s + drain_s + FINISH_MARGIN_S
+        next_tick = loop.time() + self.start_delay_s + 1.0
         finished = 0
         dirty = False
         while finished < self.count:
@@ -493,7 +517,7 @@ class WorkerPool:
                 continue
             if now >= deadline:
                 silent = [str(w.index) for w in self._workers if w.final is None]
-                raise HarnessError(f"load worker(s) {', '.join(silent)} did not finish within {deadline - start_at + START_DELAY_S:.0f} s")
+                raise HarnessError(f"load worker(s) {', '.join(silent)} did not finish within {deadline - start_at + self.start_delay_s:.0f} s")
             try:
                 index, message = await asyncio.wait_for(self._inbox.get(), min(next_tick, deadline) - now)
             except asyncio.TimeoutError:
@@ -520,9 +544,18 @@ class WorkerPool:
             self.on_snapshot(merged, progress)
         if on_tick:
             on_tick()
+        self._finished()
+        return merged
+
+    def _send_start(self, start_at: float) -> None:
+        """Hand every worker the start instant (``time.perf_counter()`` of this machine)."""
+        for worker in self._workers:
+            worker.conn.send(("start", start_at))
+
+    def _finished(self) -> None:
+        """After the final merge: let the worker processes exit."""
         for worker in self._workers:
             worker.process.join(STOP_GRACE_S)
-        return merged
 
     def _merge_snapshots(self) -> None:
         merged = RunStats()
