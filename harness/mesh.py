@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 
 from casemesh.services.catalog import SERVICES
 from casemesh.services.runtime.loop_probe import SERIES_ENV
+from casemesh.services.runtime.parent_watch import parent_environment
 from casemesh.services.runtime.secrets import PREVIOUS_SECRETS_FILE_ENV, SECRET_FILE_ENV, MeshSecret, secret_environment
 from casemesh.services.runtime.server import shutdown_order
 from casemesh.services.runtime.topology import Endpoint, TlsSettings, Topology
@@ -140,6 +141,7 @@ class Mesh:
         self._env = {name: value for name, value in {**os.environ, **(env or {})}.items()
                      if name not in (SECRET_FILE_ENV, PREVIOUS_SECRETS_FILE_ENV)}
         self._env.update(secret_environment(self.secret))
+        self._env.update(parent_environment())  # the services stop by themselves if this process dies (parent_watch.py)
         self._processes: dict[str, subprocess.Popen] = {}
         self.restart_policy = restart
         #: Restarts by the supervisor, per service.

@@ -17,11 +17,14 @@ not restart forever.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
+
+from casemesh.services.runtime.parent_watch import parent_environment
 
 log = logging.getLogger("casemesh.harness.supervisor")
 
@@ -106,7 +109,7 @@ def supervise(command: list[str], policy: RestartPolicy = RestartPolicy(), name:
     try:
         while True:
             # Its own process group: a terminal's Ctrl-C reaches it once, forwarded from here.
-            child = subprocess.Popen(command, start_new_session=True)
+            child = subprocess.Popen(command, start_new_session=True, env={**os.environ, **parent_environment()})
             streak.started()
             returncode = child.wait()
             if stopping.is_set() or returncode == 0 or returncode in FATAL_EXIT_CODES:

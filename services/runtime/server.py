@@ -37,6 +37,7 @@ from .identity import TEST_IDENTITY, CallerIdentifier, TokenVerifier
 from .faults import watch_from_env
 from .interceptors.server import ServerInterceptor
 from .loop_probe import shared_probe
+from .parent_watch import watch_parent
 from .metrics import serve_metrics
 from .secrets import SERVICE_TOKEN, MeshSecret, load_mesh_secret
 from .tls import load_identity, server_credentials
@@ -173,6 +174,7 @@ async def serve(
     probe = shared_probe(os.environ.get("OTEL_SERVICE_NAME") or "+".join(d.name for d in definitions))
 
     loop = asyncio.get_running_loop()
+    orphan_watch = watch_parent(stop)  # a mesh child stops when the harness that started it is gone (parent_watch.py)
     handled: list[signal.Signals] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -190,6 +192,8 @@ async def serve(
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
+        if orphan_watch is not None:
+            orphan_watch.cancel()
         for watch in watches:
             await watch.stop()
         if fault_watch is not None:
