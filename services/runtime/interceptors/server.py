@@ -42,6 +42,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import grpc
+from grpc._cython.cygrpc import ExecuteBatchError  # what abort raises once core has ended the call
 
 from ..admission import DEADLINE, METHOD_LIMIT, Admission, Gate
 from ..authorization import Authorizer
@@ -125,19 +126,47 @@ class _Method:
         self.rejecters: dict[str, grpc.RpcMethodHandler] = {}
 
 
+class _CallEnded(asyncio.CancelledError):
+    """The call had already ended in grpc-core (its deadline passed, or the client cancelled) when the handler failed.
+
+    Nothing can be sent any more; raised instead of ``abort``'s
+    ``ExecuteBatchError`` so grpc treats the handler as cancelled (no
+    traceback) and the call is counted under ``code``.
+    """
+
+    def __init__(self, code: grpc.StatusCode):
+        super().__init__(code.name)
+        self.code = code
+
+
+async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, details: str) -> None:
+    """``context.abort(code, details)``; :class:`_CallEnded` when grpc-core had already ended the call."""
+    try:
+        await context.abort(code, details)
+    except ExecuteBatchError:
+        # Seen in a retry storm: a dependency call expired with the inbound deadline, and core ended the
+        # inbound call before the handler could answer it (shared/NOTES.md's grpc.aio pitfalls).
+        remaining = context.time_remaining()
+        expired = remaining is not None and remaining <= 0.001
+        raise _CallEnded(grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED) from None
+
+
 async def _fail(exc: BaseException, context: grpc.aio.ServicerContext, full_method: str) -> grpc.StatusCode:
-    """Abort the call for a domain error or a crash; returns the status code (``abort`` raises)."""
+    """Abort the call for a domain error or a crash; returns the status code (``abort`` raises).
+
+    Raises :class:`_CallEnded` instead when the call had already ended.
+    """
     if isinstance(exc, UndecodableRequest):
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     for kind, code in _DOMAIN_CODES:
         if isinstance(exc, kind):
-            await context.abort(code, str(exc))
+            await _abort(context, code, str(exc))
     if isinstance(exc, grpc.aio.AioRpcError):
         # A dependency failed: keep a deadline as a deadline, anything else means "try again later".
         code = grpc.StatusCode.DEADLINE_EXCEEDED if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED else grpc.StatusCode.UNAVAILABLE
-        await context.abort(code, f"dependency call failed with {exc.code().name}: {exc.details()}")
+        await _abort(context, code, f"dependency call failed with {exc.code().name}: {exc.details()}")
     log.exception("unhandled error in %s", full_method, exc_info=exc)
-    await context.abort(grpc.StatusCode.UNKNOWN, f"unexpected {type(exc).__name__} in {full_method}")
+    await _abort(context, grpc.StatusCode.UNKNOWN, f"unexpected {type(exc).__name__} in {full_method}")
     raise AssertionError("unreachable")  # pragma: no cover - abort always raises
 
 
@@ -369,10 +398,14 @@ class _Call:
             elif isinstance(exc, asyncio.CancelledError):
                 code = grpc.StatusCode.CANCELLED
             elif isinstance(exc, Exception):  # every error becomes a status, never a dead server
+                ended: _CallEnded | None = None
                 try:
                     await _fail(exc, context, self.full_method)
+                except _CallEnded as error:
+                    ended = error
+                    raise
                 finally:
-                    code = _status(context, grpc.StatusCode.UNKNOWN)
+                    code = ended.code if ended is not None else _status(context, grpc.StatusCode.UNKNOWN)
         finally:
             self.interceptor.in_flight[self.service] -= 1
             elapsed = self._end(code)
