@@ -145,7 +145,7 @@ async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, detai
         await context.abort(code, details)
     except ExecuteBatchError:
         # Seen in a retry storm: a dependency call expired with the inbound deadline, and core ended the
-        # inbound call before the handler could answer it (shared/NOTES.md's grpc.aio pitfalls).
+        # inbound call before the handler could answer it; abort then failed with a traceback per call.
         remaining = context.time_remaining()
         expired = remaining is not None and remaining <= 0.001
         raise _CallEnded(grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED) from None
