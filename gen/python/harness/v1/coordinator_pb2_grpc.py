@@ -55,8 +55,9 @@ class CoordinatorServiceServicer:
         closes the stream. Status codes: UNAUTHENTICATED when the coordinator has
         a join token and the call's `casemesh-join-token` metadata does not match
         it; RESOURCE_EXHAUSTED when the run already has all its workers;
-        INVALID_ARGUMENT for a message out of this order; CANCELLED when the run
-        stops (a harness error, Ctrl-C) before this worker finished.
+        FAILED_PRECONDITION for a worker of another casemesh version;
+        INVALID_ARGUMENT when the first message is not hello; CANCELLED when the
+        run stops (a harness error, Ctrl-C) before this worker finished.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
