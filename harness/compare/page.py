@@ -88,7 +88,7 @@ def _differences(document: Mapping[str, Any]) -> str:
             + "".join(f'<p class="muted">{_e(line)}</p>' for line in only)
             + '<p class="muted">Δ = B − A. The interval is a bootstrap of each run\'s exact HDR histogram, with the calls counted as '
             "fewer (their number divided by the design effect) when the per-second series shows that slow calls come in bunches. "
-            "A percentile is not judged when either run has too few calls for a bounded interval (e.g. 367 for a p99 at 95 %). "
+            "A percentile is not judged when either run has too few calls for a bounded interval (e.g. 368 for a p99 at 95 %). "
             "One run per side cannot show how much two runs of the same build differ: read small significant changes with care "
             "(harness/compare/stats.py).</p></section>")
 

@@ -35,8 +35,8 @@ runs are independent).
 **Too few calls.** The bootstrap cannot draw a value above the slowest
 call, so for a tail percentile of a small run it is overconfident. The
 exact order-statistic interval says when: its upper bound exists only if
-``(p/100)^n <= (1 - confidence) / 2`` (at 95 %, ``n >= 367`` for the p99,
-``n >= 3,687`` for the p99.9). Below that (:func:`min_calls`) the
+``(p/100)^n <= (1 - confidence) / 2`` (at 95 %, ``n >= 368`` for the p99,
+``n >= 3,688`` for the p99.9). Below that (:func:`min_calls`) the
 percentile is reported but not judged: never significant.
 
 **Calls within a run are not independent.** Latencies are autocorrelated:
@@ -131,7 +131,7 @@ def min_calls(percentile: float, confidence: float) -> float:
     """Fewest (effective) calls for which the exact order-statistic interval of ``percentile`` is bounded on both sides.
 
     Bounded above when ``(p/100)^n <= (1 - confidence)/2``, below when
-    ``(1 - p/100)^n <= (1 - confidence)/2``: at 95 %, 367 calls for the p99.
+    ``(1 - p/100)^n <= (1 - confidence)/2``: at 95 %, 368 calls for the p99 (367.04, rounded up).
     """
     alpha_half = (1 - confidence) / 2
     p = percentile / 100

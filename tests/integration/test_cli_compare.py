@@ -2,7 +2,7 @@
 
 Each run is ``casemesh run`` as a user runs it (a subprocess, the embedded
 url-shortener mesh, ``--no-control --report off``), 0.5 s warm-up + 3 s at
-200 arrivals/s: about 600 Resolves, enough for a judged p99 (367 calls at
+200 arrivals/s: about 600 Resolves, enough for a judged p99 (368 calls at
 95 %). A machine this loaded may leave the driver behind its schedule
 (exit 4); the result is written all the same and compare warns about it.
 
