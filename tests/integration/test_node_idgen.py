@@ -165,3 +165,41 @@ def test_casemesh_run_with_the_node_idgen_traces_across_python_and_node(tmp_path
     _, node_span = crossing[0]
     assert node_span["kind"] == "SPAN_KIND_SERVER"
     assert {a["key"]: a["value"] for a in node_span["attributes"]}["rpc.grpc.status_code"] == {"intValue": 0}
+
+
+def _serve_node(topology: Path, secret: str) -> subprocess.Popen:
+    from casemesh.harness.implementations import node_command
+
+    return subprocess.Popen(node_command("idgen", topology), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL, env={**os.environ, "CASEMESH_SECRET": secret, ALLOW_TEST_IDENTITY_ENV: "1"})
+
+
+async def test_node_idgen_counter_exhaustion_and_a_bad_mark_file(tmp_path, node_idgen):
+    from casemesh.harness.mesh import free_port
+    from casemesh.services.idgen.generators import COUNTER_MAXIMUM
+    from casemesh.services.runtime.secrets import MeshSecret
+
+    secret = MeshSecret.generate()
+    address = f"127.0.0.1:{free_port()}"
+    topology = tmp_path / "topology.yaml"
+    topology.write_text(f"services:\n  idgen: {{address: '{address}', impl: node}}\ndata_dir: {tmp_path / 'data'}\n"
+                        f"settings:\n  idgen: {{counter_start: {COUNTER_MAXIMUM - 4}}}\n")
+    process = _serve_node(topology, secret.current)
+    try:
+        async with identified_channel(address, secret) as channel:
+            await asyncio.wait_for(channel.channel_ready(), 60)
+            stub = pb_grpc.IdGeneratorServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as exhausted:  # 5 IDs left: a lease of 6 gets none of them
+                await _lease(stub, 6, pb.ID_LAYOUT_COUNTER)
+            assert exhausted.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "counter ID space exhausted: 5 IDs left, 6 asked" in exhausted.value.details()
+            assert (await _lease(stub, 5, pb.ID_LAYOUT_COUNTER)).ranges[0].start == COUNTER_MAXIMUM - 4
+    finally:
+        process.terminate()
+        assert process.wait(30) == 0, process.stdout.read()
+    assert _mark(tmp_path, "counter.mark") == COUNTER_MAXIMUM
+
+    (tmp_path / "data" / "idgen" / "counter.mark").write_text("12ab\n")
+    process = _serve_node(topology, secret.current)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2 and "counter.mark: expected one non-negative integer" in output, output
