@@ -982,7 +982,7 @@ def serve(
         raise typer.Exit(code if code >= 0 else 128 - code)
     node_served = [d.name for d in chosen if loaded.endpoint(d.name).impl == "node"]
     if node_served:  # another implementation (harness/implementations.py): this process becomes it
-        _exec_node(node_served, [d.name for d in chosen], loaded, topology)
+        _exec_node(node_served, [d.name for d in chosen], topology, tls)
     if loaded.reflection:
         errors.print("note: server reflection is on (topology reflection: true, as in the shipped topology for local use): "
                      "anyone who can reach the port can list every service, internal ones included. "
@@ -1026,7 +1026,7 @@ def worker(
         raise typer.Exit(Exit.HARNESS_ERROR) from None
 
 
-def _exec_node(node_served: list[str], chosen: list[str], loaded: Any, topology: Path | None) -> None:
+def _exec_node(node_served: list[str], chosen: list[str], topology: Path | None, tls_option: Path | None) -> None:
     """Replace this process with the Node implementation of the one service asked for (exit 2 when it cannot serve it)."""
     from casemesh.services.runtime.topology import DEFAULT_TOPOLOGY, ENV_VAR
 
@@ -1037,8 +1037,9 @@ def _exec_node(node_served: list[str], chosen: list[str], loaded: Any, topology:
             raise ConfigError(f"{', '.join(node_served)} has impl: node in the topology and is served by its own "
                               f"process: serve it alone (casemesh serve {node_served[0]}), the others in another command")
         check_impl(node_served[0], "node")
-        if loaded.tls is not None:
-            raise ConfigError(f"{node_served[0]} impl: node serves plaintext only: mTLS (tls:, --tls) is not implemented there")
+        if tls_option is not None:
+            raise ConfigError(f"--tls: {node_served[0]} impl: node reads tls: from the topology file only: "
+                              f"write tls: {{dir: {tls_option}}} there instead")
         command = node_command(node_served[0], Path(topology or os.environ.get(ENV_VAR) or DEFAULT_TOPOLOGY).resolve())
     except (ConfigError, HarnessError) as error:
         _print_error("config error", str(error).removeprefix("--set: "))

@@ -41,7 +41,7 @@ from casemesh.services.runtime.server import shutdown_order
 from casemesh.services.runtime.topology import Endpoint, TlsSettings, Topology
 
 from .channels import open_mesh_channel
-from .errors import ConfigError, HarnessError
+from .errors import HarnessError
 from .implementations import check_impl, node_command
 from .supervisor import CrashStreak, RestartPolicy, describe_exit
 
@@ -111,7 +111,7 @@ class Mesh:
     ``reflection`` turns on gRPC server reflection (off by default, as in any topology).
     ``impls`` chooses a service's implementation (``{"idgen": "node"}``, harness/implementations.py):
     a Node one is built if needed and started as ``node .../server.js --topology FILE`` with the same
-    environment; ``ConfigError`` for an implementation the service does not have, or a Node one with ``tls``.
+    environment; ``ConfigError`` for an implementation the service does not have.
 
     Supervision: after :meth:`start`, a service process that exits without
     being asked to (a crash, a SIGKILL from outside) is restarted on the same
@@ -133,9 +133,6 @@ class Mesh:
         self.services = services
         for name, impl in (impls or {}).items():
             check_impl(name, impl)
-            if impl != "python" and tls is not None:
-                raise ConfigError(f"{name}.impl={impl} serves plaintext only: mTLS (--tls) is not implemented there "
-                                  f"(docs/polyglot.md)", field="--set")
         self.topology = embedded_topology(services, out_dir / "data", settings, tls, reflection, impls)
         self.out_dir = out_dir
         #: This run's mesh secret (random), handed to the processes in their environment only (docs/security.md, "Secrets").

@@ -203,3 +203,24 @@ async def test_node_idgen_counter_exhaustion_and_a_bad_mark_file(tmp_path, node_
     process = _serve_node(topology, secret.current)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 2 and "counter.mark: expected one non-negative integer" in output, output
+
+
+async def test_node_idgen_over_mtls_authorizes_by_the_peer_certificate(tmp_path, node_idgen):
+    from casemesh.harness.certs import init_certs
+    from casemesh.harness.channels import open_mesh_channel
+    from casemesh.services.runtime.topology import TlsSettings
+
+    certs = init_certs(tmp_path / "certs")
+    tls = TlsSettings(dir=str(certs.directory))
+    async with Mesh(["urlshortener", "idgen", "analytics"], tmp_path, impls={"idgen": "node"}, tls=tls, restart=None) as mesh:
+        assert "with mTLS" in (tmp_path / "logs" / "idgen.log").read_text()
+        async with open_mesh_channel(mesh.topology.endpoint("urlshortener").address, tls) as front:
+            shortener = us_grpc.UrlShortenerServiceStub(front)
+            replies = await asyncio.gather(*(shortener.Shorten(us_pb.ShortenRequest(long_url=f"https://example.com/tls/{i}"), timeout=10)
+                                             for i in range(8)))
+            assert len({reply.code for reply in replies}) == 8  # urlshortener's certificate (its SPIFFE ID) is let in
+        async with open_mesh_channel(mesh.topology.endpoint("idgen").address, tls) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as denied:  # the harness's certificate is not
+                await _lease(pb_grpc.IdGeneratorServiceStub(channel), 1, pb.ID_LAYOUT_COUNTER)
+            assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert denied.value.details().endswith("may not be called by spiffe://casemesh.local/harness")

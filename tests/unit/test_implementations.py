@@ -13,7 +13,7 @@ from casemesh.harness.implementations import check_impl, implementations
 from casemesh.harness.mesh import Mesh, embedded_topology
 from casemesh.harness.profile import load_profile, with_settings
 from casemesh.services.runtime.secrets import generate_secret
-from casemesh.services.runtime.topology import TlsSettings, TopologyError, load_topology
+from casemesh.services.runtime.topology import TopologyError, load_topology
 
 
 def test_set_impl_chooses_the_implementation_not_a_setting():
@@ -46,9 +46,7 @@ def test_the_topology_endpoint_names_its_implementation(tmp_path):
     assert "services.idgen.impl: Input should be 'python' or 'node'" in str(error.value)
 
 
-def test_the_mesh_refuses_a_node_service_with_mtls_or_an_unknown_implementation(tmp_path):
-    with pytest.raises(ConfigError, match="serves plaintext only"):
-        Mesh(["idgen"], tmp_path, impls={"idgen": "node"}, tls=TlsSettings(dir=str(tmp_path)))
+def test_the_mesh_refuses_an_unknown_implementation(tmp_path):
     with pytest.raises(ConfigError, match="not an implementation of analytics"):
         Mesh(["analytics"], tmp_path, impls={"analytics": "node"})
     check_impl("idgen", "node")

@@ -11,7 +11,8 @@
  *   accepted from 300 s before issued_ms to 3600 s after it; the identity is
  *   `spiffe://casemesh.local/<path>`. Verified tokens are cached until they expire.
  *
- * mTLS peer identities are not read: this server serves plaintext only (topology.ts refuses `tls:`).
+ * Over mTLS the caller's identity is its certificate's one `spiffe://` URI SAN (as verified by the TLS
+ * handshake against the mesh CA), and the token is not needed (tlsIdentity).
  */
 
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
@@ -159,11 +160,15 @@ export class Authorizer {
     readonly allowTestIdentity: boolean,
   ) {}
 
-  /** `null` when the call's caller may call `fullMethod`, else the Denial. */
-  check(fullMethod: string, token: string | undefined): Denial | null {
+  /** `null` when the call's caller may call `fullMethod`, else the Denial; `peer` is the mTLS peer's SPIFFE ID. */
+  check(fullMethod: string, token: string | undefined, peer: string | null = null): Denial | null {
     const allowed = this.allowed.get(fullMethod);
     if (allowed === undefined) return null;
     const name = fullMethod.replace(/^\//, "");
+    if (peer !== null) {
+      if (allowed.has(peer) || (this.allowTestIdentity && peer === TEST_IDENTITY)) return null;
+      return { code: "PERMISSION_DENIED", caller: peer, message: `${name} may not be called by ${peer}` };
+    }
     if (token === undefined) {
       return { code: "PERMISSION_DENIED", caller: "none",
         message: `${name} may not be called by an unidentified caller (an internal method: mesh services only)` };
@@ -178,6 +183,16 @@ export class Authorizer {
     if (allowed.has(identity) || (this.allowTestIdentity && identity === TEST_IDENTITY)) return null;
     return { code: "PERMISSION_DENIED", caller: identity, message: `${name} may not be called by ${identity}` };
   }
+}
+
+/**
+ * The one `spiffe://` URI SAN of a TLS peer certificate's `subjectaltname` ("DNS:x, URI:spiffe://..."),
+ * or null (no certificate, none or several).
+ */
+export function tlsIdentity(subjectAltName: string | undefined): string | null {
+  if (!subjectAltName) return null;
+  const found = subjectAltName.split(", ").filter((entry) => entry.startsWith("URI:spiffe://")).map((entry) => entry.slice(4));
+  return found.length === 1 ? found[0] : null;
 }
 
 /** Whether CASEMESH_ALLOW_TEST_IDENTITY is 1, true or yes. */

@@ -12,8 +12,10 @@
  *   it is returned, in the same files as the Python idgen (highWater.ts), so a restart of either
  *   implementation on the same data folder never re-issues an ID. Worker ID: CASEMESH_IDGEN_WORKER_ID.
  * - Authorization: LeaseIds is internal, callable by spiffe://casemesh.local/svc/urlshortener only (the
- *   `access` of the Python definition), proven by a caller token signed with the mesh secret
- *   (identity.ts); PERMISSION_DENIED or UNAUTHENTICATED otherwise. Health is open.
+ *   `access` of the Python definition), proven by the mTLS peer certificate's SPIFFE ID or else a caller
+ *   token signed with the mesh secret (identity.ts); PERMISSION_DENIED or UNAUTHENTICATED otherwise.
+ *   Health is open.
+ * - mTLS when the topology has `tls:` (topology.ts): the server requires a client certificate.
  * - grpc.health.v1.Health: SERVING for "" and casemesh.idgen.v1.IdGeneratorService; NOT_SERVING while draining.
  * - /metrics on the topology's metrics_address (metrics.ts); spans (tracing.ts).
  *
@@ -21,7 +23,7 @@
  * error (topology, settings, mesh secret, mark file); 1 when the address cannot be bound.
  */
 
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -35,10 +37,10 @@ import {
 import { DurableLeases, HighWaterMark, MarkFileError } from "./highWater.js";
 import {
   allowTestIdentityFromEnv, Authorizer, CALLER_METADATA_KEY, loadMeshSecrets, SecretError, serviceIdentity,
-  TEST_IDENTITY, TokenVerifier,
+  TEST_IDENTITY, tlsIdentity, TokenVerifier,
 } from "./identity.js";
 import { GO_CODE_NAMES, ServerMetrics } from "./metrics.js";
-import { loadTopology, TopologyError } from "./topology.js";
+import { loadTopology, TopologyError, type TlsFiles } from "./topology.js";
 import { RpcTracing } from "./tracing.js";
 
 export const FULL_SERVICE = "casemesh.idgen.v1.IdGeneratorService";
@@ -149,6 +151,20 @@ function buildLeases(folder: string, settings: ReturnType<typeof loadTopology>["
   return new Map([[LAYOUT_COUNTER, counterLeases], [LAYOUT_SNOWFLAKE, snowflakeLeases]]);
 }
 
+/** Plaintext, or with `tls` mutual TLS: a client certificate chaining to the CA is required. */
+function serverCredentials(tls: TlsFiles | null): grpc.ServerCredentials {
+  if (tls === null) return grpc.ServerCredentials.createInsecure();
+  const read = (path: string, what: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new ConfigError(`tls: cannot read the ${what} ${path}: ${(error as Error).message}`);
+    }
+  };
+  return grpc.ServerCredentials.createSsl(read(tls.ca, "CA bundle"),
+    [{ cert_chain: read(tls.cert, "certificate"), private_key: read(tls.key, "key") }], true);
+}
+
 function first(metadata: grpc.Metadata, key: string): string | undefined {
   const value = metadata.get(key)[0];
   return typeof value === "string" ? value : undefined;
@@ -160,12 +176,14 @@ async function main(): Promise<number> {
   let secrets: string[];
   let leases: Map<number, DurableLeases>;
   let workerId: number;
+  let credentials: grpc.ServerCredentials;
   try {
     options = parseArgs(process.argv.slice(2));
     topology = loadTopology(options.topology, options.service);
     secrets = loadMeshSecrets();
     workerId = workerIdFromEnv();
     leases = buildLeases(join(topology.dataDir, options.service), topology.settings, workerId);
+    credentials = serverCredentials(topology.tls);
   } catch (error) {
     if (error instanceof ConfigError || error instanceof TopologyError || error instanceof SecretError || error instanceof MarkFileError) {
       console.error(`config error: ${error.message}`);
@@ -208,7 +226,8 @@ async function main(): Promise<number> {
       finish(grpc.status.UNAVAILABLE, `${options.service} is shutting down`);
       return;
     }
-    const denial = authorizer.check(LEASE_METHOD, first(call.metadata, CALLER_METADATA_KEY));
+    const peer = topology.tls === null ? null : tlsIdentity(call.getAuthContext().sslPeerCertificate?.subjectaltname);
+    const denial = authorizer.check(LEASE_METHOD, first(call.metadata, CALLER_METADATA_KEY), peer);
     if (denial !== null) {
       metrics.denied.inc({ grpc_service: FULL_SERVICE, grpc_method: "LeaseIds", caller: denial.caller });
       finish(grpc.status[denial.code], denial.message);
@@ -232,13 +251,14 @@ async function main(): Promise<number> {
   health.addToServer(server);
   try {
     await new Promise<number>((done, fail) =>
-      server.bindAsync(topology.address, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? fail(error) : done(port))));
+      server.bindAsync(topology.address, credentials, (error, port) => (error ? fail(error) : done(port))));
     if (topology.metricsAddress !== null) await metrics.serve(topology.metricsAddress);
   } catch (error) {
     console.error(`cannot listen: ${(error as Error).message}`);
     return 1;
   }
   console.log(`serving ${options.service} (Node ${process.version}, @grpc/grpc-js) on ${topology.address}` +
+    (topology.tls ? " with mTLS" : "") +
     (topology.metricsAddress ? `, /metrics on ${topology.metricsAddress}` : ""));
 
   await new Promise<void>((done) => {

@@ -7,12 +7,14 @@
  * - `settings.idgen`: `counter_start` (>= 1, default 1), `counter_reserve_ids` (>= 0, default 0),
  *   `snowflake_reserve_ms` (>= 0, default 1000), as IdgenSettings in services/idgen/service.py;
  * - `server.grace_s` (default 5): drain time on SIGTERM/SIGINT;
- * - `tls`: mTLS is not implemented here; a topology with `tls:` is refused (TopologyError).
+ * - `tls`: mutual TLS (services/runtime/tls.py): the CA bundle `tls.ca`, else `tls.dir/ca.pem`; this
+ *   service's certificate and key `tls.services.NAME.cert`/`.key`, else `tls.dir/NAME.pem`/`.key`.
  *
  * Everything else in the file is the Python services' business and is ignored.
  */
 
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parse } from "yaml";
 
 /** The topology file is missing or invalid; the message names the file and field. */
@@ -24,8 +26,16 @@ export interface IdgenSettings {
   snowflakeReserveMs: bigint;
 }
 
+/** The PEM files of mutual TLS: the CA bundle every peer must chain to, and this service's certificate and key. */
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
 export interface IdgenTopology {
   address: string;
+  tls: TlsFiles | null;
   metricsAddress: string | null;
   dataDir: string;
   settings: IdgenSettings;
@@ -59,6 +69,24 @@ function integer(values: Mapping, key: string, fallback: number, minimum: number
   return BigInt(value);
 }
 
+function tlsFiles(tls: unknown, service: string, file: string): TlsFiles {
+  if (!isMapping(tls)) throw new TopologyError(`${file}: tls: expected a mapping with dir or ca`);
+  const dir = typeof tls.dir === "string" ? tls.dir : null;
+  const ca = typeof tls.ca === "string" ? tls.ca : null;
+  if (dir === null && ca === null) {
+    throw new TopologyError(`${file}: tls: give dir (a casemesh certs init folder) or ca (with services: {NAME: {cert, key}})`);
+  }
+  const services = isMapping(tls.services) ? tls.services : {};
+  const pair = services[service];
+  if (isMapping(pair) && typeof pair.cert === "string" && typeof pair.key === "string") {
+    return { ca: ca ?? join(dir as string, "ca.pem"), cert: pair.cert, key: pair.key };
+  }
+  if (dir === null) {
+    throw new TopologyError(`${file}: tls.services.${service}: no certificate for ${JSON.stringify(service)}: give tls.services.${service}.cert and .key, or tls.dir`);
+  }
+  return { ca: ca ?? join(dir, "ca.pem"), cert: join(dir, `${service}.pem`), key: join(dir, `${service}.key`) };
+}
+
 const SETTINGS = ["counter_start", "counter_reserve_ids", "snowflake_reserve_ms"];
 
 /** The idgen part of topology `file` under the name `service`; TopologyError naming the field otherwise. */
@@ -76,9 +104,7 @@ export function loadTopology(file: string, service = "idgen"): IdgenTopology {
   if (!isMapping(endpoint)) {
     throw new TopologyError(`${file}: service ${JSON.stringify(service)} is not in the topology (has: ${Object.keys(data.services).sort().join(", ")})`);
   }
-  if (data.tls !== undefined && data.tls !== null) {
-    throw new TopologyError(`${file}: tls: the Node idgen serves plaintext only (mTLS is not implemented there); use impl: python with tls`);
-  }
+  const tls = data.tls == null ? null : tlsFiles(data.tls, service, file);
   const settings = isMapping(data.settings) && data.settings[service] !== undefined ? data.settings[service] : {};
   if (!isMapping(settings)) {
     throw new TopologyError(`${file}: settings.${service}: expected a mapping`);
@@ -97,6 +123,7 @@ export function loadTopology(file: string, service = "idgen"): IdgenTopology {
     address: checkAddress(endpoint.address, `services.${service}.address`, file),
     metricsAddress: endpoint.metrics_address == null ? null
       : checkAddress(endpoint.metrics_address, `services.${service}.metrics_address`, file),
+    tls,
     dataDir: typeof data.data_dir === "string" ? data.data_dir : "casemesh-data",
     settings: {
       counterStart: integer(settings, "counter_start", 1, 1, file),
