@@ -98,32 +98,53 @@ async def _session(call: Any, coordinator: str, tls: TlsSettings | None, connect
     say(f"worker {spec.index} of {spec.count}: {profile.name}, seed {spec.seed}, arrivals i with i % {spec.count} == {spec.index}; "
         f"targets {', '.join(f'{s}={a}' for s, a in spec.targets.items())}")
     outgoing: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
+    share_done = False
+    watcher: asyncio.Task[bool] | None = None
+
+    def emit(message: tuple[Any, ...]) -> None:
+        nonlocal share_done
+        share_done = share_done or message[0] == "done"
+        outgoing.put_nowait(message)
 
     async def write_all() -> None:
         while (message := await outgoing.get()) is not None:
             await call.write(request_of(message))
 
     async def wait_start() -> float:
+        nonlocal watcher
         response = await _read(call, coordinator, "the start")
         if response.WhichOneof("event") != "start":
             raise HarnessError(f"coordinator {coordinator} sent {response.WhichOneof('event')} instead of the start")
         start_at = time.perf_counter() + (response.start.start_unix_nanos - time.time_ns()) / 1e9
         say(f"worker {spec.index}: starting in {max(start_at - time.perf_counter(), 0.0):.2f} s")
+        # From here on only the end of the stream can come: if it comes before this worker is done
+        # (the coordinator stopped the run, or is gone), stop sending load at once.
+        watcher = asyncio.create_task(_read_end(call))
+        watcher.add_done_callback(lambda _: None if share_done else drive.cancel())
         return start_at
 
     writer = asyncio.create_task(write_all())
+    drive = asyncio.create_task(drive_share(spec, emit, wait_start))
     failure: BaseException | None = None
     try:
-        await drive_share(spec, outgoing.put_nowait, wait_start)
+        await drive
+    except asyncio.CancelledError:
+        if watcher is None or not watcher.done():
+            raise  # this worker itself is being cancelled
+        failure = watcher.exception() or HarnessError("the coordinator closed the stream before this worker finished")
     except Exception as error:  # reported to the coordinator, then raised here too
         failure = error
-        outgoing.put_nowait(("error", str(error) if isinstance(error, HarnessError) else "".join(traceback.format_exception(error)).strip()))
+        emit(("error", str(error) if isinstance(error, HarnessError) else "".join(traceback.format_exception(error)).strip()))
     outgoing.put_nowait(None)
-    await writer
-    await call.done_writing()
+    try:
+        await writer
+        await call.done_writing()
+    except grpc.aio.AioRpcError:
+        if failure is None:
+            raise
     if failure is not None:
         raise failure
-    if await _read_end(call):
+    if watcher is not None and await watcher:
         say(f"worker {spec.index}: results sent")
     return spec.index
 

@@ -4,10 +4,13 @@ What can be "the same" between a distributed run and ``--workers 2``: the
 latencies differ from run to run, but the schedule does not. With the same
 profile and seed both split the one arrival schedule the same way (worker i
 sends arrivals k with k % 2 == i), so per worker the arrivals sent, and per
-RPC the number of calls in each merged histogram, are equal, and both equal
-the single-process schedule computed here. That the merge of histograms
-across the wire is exact (bucket for bucket) is tests/unit/test_distributed.py.
-Every process runs on 127.0.0.1; the load is 40 calls/s for 2.5 s.
+RPC the number of calls in the merged histograms, are equal, and both equal
+the single-process schedule computed here. The default suite checks the
+distributed run against that schedule (tests/integration/test_workers.py
+checks ``--workers 2`` against it); the slow test runs both and compares them
+directly. That the merge of histograms across the wire is exact (bucket for
+bucket) is tests/unit/test_distributed.py. Every process runs on 127.0.0.1;
+the load is 40 calls/s for 2.5 s.
 """
 
 from __future__ import annotations
@@ -68,8 +71,17 @@ def profile_path(tmp_path: Path) -> Path:
     return path
 
 
-def test_two_workers_started_by_hand_merge_to_the_same_counts_as_local_workers(tmp_path: Path, profile_path: Path, echo_server: str):
-    common = [str(profile_path), "--target", echo_server, "--seed", "5", "--no-control", "--report", "off", "--no-progress"]
+def _schedule(profile_path: Path, seed: int) -> tuple[list[float], int]:
+    """The single-process schedule's intended offsets and how many fall in the measured window."""
+    profile = load_profile(profile_path)
+    arrivals, journeys = plan_rngs(seed)
+    run_s = profile.warmup_s + profile.duration_s
+    schedule = [offset for offset, _ in plan_arrivals((profile.arrival.schedule(arrivals, run_s), journeys.choices), profile)]
+    return schedule, sum(1 for offset in schedule if offset >= profile.warmup_s)
+
+
+def _distributed_run(tmp_path: Path, common: list[str]) -> tuple[dict, list[str]]:
+    """``casemesh run`` as coordinator plus two ``casemesh worker`` processes started before it; (result.json, worker logs)."""
     port = free_port()
     # The workers start first, on their own: they keep trying until the coordinator listens.
     workers = [subprocess.Popen([*CLI, "worker", "--coordinator", f"127.0.0.1:{port}", "--connect-timeout", "120"],
@@ -78,32 +90,50 @@ def test_two_workers_started_by_hand_merge_to_the_same_counts_as_local_workers(t
     try:
         remote = subprocess.run([*CLI, "run", *common, "--coordinator-listen", f"127.0.0.1:{port}", "--expect-workers", "2",
                                  "--out", str(tmp_path / "remote")], capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
-        worker_logs = [w.communicate(timeout=60)[0] for w in workers]
+        logs = [w.communicate(timeout=60)[0] for w in workers]
     finally:
         for w in workers:
             w.kill()
     # 4 only if this machine was so loaded that a worker fell behind by > 10 ms at p99: the result is written either way.
     assert remote.returncode in (0, 4), remote.stdout + remote.stderr
-    assert [w.returncode for w in workers] == [0, 0], worker_logs
+    assert [w.returncode for w in workers] == [0, 0], logs
+    return json.loads((tmp_path / "remote" / "result.json").read_text()), logs
+
+
+def _check_split(result: dict, schedule: list[float], measured: int) -> None:
+    """The result's per-worker arrivals and per-RPC counts are the single-process schedule's, split by index."""
+    assert result["timeline"]["intended_total"] == result["timeline"]["sent_total"] == len(schedule)
+    assert [w["sent"] for w in result["workers"]] == [len(schedule[0::2]), len(schedule[1::2])]
+    assert result["rpcs"][ECHO_RPC]["count"] == result["send_lag"]["count"] == measured
+
+
+def test_two_workers_started_by_hand_send_the_split_schedule_and_merge_every_call(tmp_path: Path, profile_path: Path, echo_server: str):
+    """The distributed run sends what ``--workers 2`` sends: tests/integration/test_workers.py checks ``--workers 2``
+    against the same split of the single-process schedule, so this run is checked against that split too (the direct
+    comparison of the two runs is the slow test below)."""
+    common = [str(profile_path), "--target", echo_server, "--seed", "5", "--no-control", "--report", "off", "--no-progress"]
+    result, logs = _distributed_run(tmp_path, common)
+    schedule, measured = _schedule(profile_path, 5)
+    _check_split(result, schedule, measured)
+    assert result["plan"]["workers"]["mode"] == "remote"
+    assert all(w["host"] and w["pid"] for w in result["workers"])
+    assert sorted(re.search(r"worker (\d) of 2:", log).group(1) for log in logs) == ["0", "1"], logs
+
+
+@pytest.mark.slow
+def test_a_distributed_run_and_workers_2_give_the_same_counts(tmp_path: Path, profile_path: Path, echo_server: str):
+    common = [str(profile_path), "--target", echo_server, "--seed", "6", "--no-control", "--report", "off", "--no-progress"]
+    remote, _ = _distributed_run(tmp_path, common)
     local = subprocess.run([*CLI, "run", *common, "--workers", "2", "--out", str(tmp_path / "local")],
                            capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
     assert local.returncode in (0, 4), local.stdout + local.stderr
-
-    results = {name: json.loads((tmp_path / name / "result.json").read_text()) for name in ("remote", "local")}
-    profile = load_profile(profile_path)
-    arrivals, journeys = plan_rngs(5)
-    schedule = [offset for offset, _ in plan_arrivals((profile.arrival.schedule(arrivals, 2.5), journeys.choices), profile)]
-    measured = sum(1 for offset in schedule if offset >= profile.warmup_s)
-    for name, result in results.items():
-        assert result["timeline"]["intended_total"] == result["timeline"]["sent_total"] == len(schedule), name
-        assert [w["sent"] for w in result["workers"]] == [len(schedule[0::2]), len(schedule[1::2])], name
-        assert result["rpcs"][ECHO_RPC]["count"] == result["send_lag"]["count"] == measured, name
-    remote_result, local_result = results["remote"], results["local"]
-    assert remote_result["timeline"]["intended"] == local_result["timeline"]["intended"]
-    assert [w["send_lag"]["count"] for w in remote_result["workers"]] == [w["send_lag"]["count"] for w in local_result["workers"]]
-    assert remote_result["plan"]["workers"]["mode"] == "remote"
-    assert all(w["host"] and w["pid"] for w in remote_result["workers"])
-    assert sorted(re.search(r"worker (\d) of 2:", log).group(1) for log in worker_logs) == ["0", "1"], worker_logs
+    local_result = json.loads((tmp_path / "local" / "result.json").read_text())
+    schedule, measured = _schedule(profile_path, 6)
+    for result in (remote, local_result):
+        _check_split(result, schedule, measured)
+    assert remote["timeline"]["intended"] == local_result["timeline"]["intended"]
+    assert [w["send_lag"]["count"] for w in remote["workers"]] == [w["send_lag"]["count"] for w in local_result["workers"]]
+    assert {k: v["count"] for k, v in remote["journeys"].items()} == {k: v["count"] for k, v in local_result["journeys"].items()}
 
 
 async def test_the_coordinator_refuses_a_wrong_token_another_version_and_a_worker_too_many(profile_path: Path):
