@@ -174,7 +174,7 @@ def _serve_node(topology: Path, secret: str) -> subprocess.Popen:
                             stdin=subprocess.DEVNULL, env={**os.environ, "CASEMESH_SECRET": secret, ALLOW_TEST_IDENTITY_ENV: "1"})
 
 
-async def test_node_idgen_counter_exhaustion_and_a_bad_mark_file(tmp_path, node_idgen):
+async def test_node_idgen_exhaustion_an_unwritable_mark_and_a_bad_mark_file(tmp_path, node_idgen):
     from casemesh.harness.mesh import free_port
     from casemesh.services.idgen.generators import COUNTER_MAXIMUM
     from casemesh.services.runtime.secrets import MeshSecret
@@ -184,11 +184,16 @@ async def test_node_idgen_counter_exhaustion_and_a_bad_mark_file(tmp_path, node_
     topology = tmp_path / "topology.yaml"
     topology.write_text(f"services:\n  idgen: {{address: '{address}', impl: node}}\ndata_dir: {tmp_path / 'data'}\n"
                         f"settings:\n  idgen: {{counter_start: {COUNTER_MAXIMUM - 4}}}\n")
+    (tmp_path / "data" / "idgen" / "snowflake-0.mark.tmp").mkdir(parents=True)  # the Snowflake mark cannot be written
     process = _serve_node(topology, secret.current)
     try:
         async with identified_channel(address, secret) as channel:
             await asyncio.wait_for(channel.channel_ready(), 60)
             stub = pb_grpc.IdGeneratorServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as unwritable:
+                await _lease(stub, 1, pb.ID_LAYOUT_SNOWFLAKE)
+            assert unwritable.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert unwritable.value.details().startswith("cannot persist the ID high-water mark: ")
             with pytest.raises(grpc.aio.AioRpcError) as exhausted:  # 5 IDs left: a lease of 6 gets none of them
                 await _lease(stub, 6, pb.ID_LAYOUT_COUNTER)
             assert exhausted.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

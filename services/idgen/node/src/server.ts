@@ -26,6 +26,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { getSystemErrorMap } from "node:util";
 
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -116,7 +117,8 @@ export class IdGenerator {
       const errno = error as NodeJS.ErrnoException;
       if (typeof errno.code === "string" && typeof errno.syscall === "string") {
         console.error(`cannot write the ID high-water mark ${leases.mark.path}: ${errno.message}`);
-        throw new CallError(grpc.status.UNAVAILABLE, `cannot persist the ID high-water mark: ${errno.code}`);
+        const reason = getSystemErrorMap().get(errno.errno ?? 0)?.[1] ?? errno.code; // "no space left on device"
+        throw new CallError(grpc.status.UNAVAILABLE, `cannot persist the ID high-water mark: ${reason}`);
       }
       throw error;
     }
