@@ -223,6 +223,10 @@ def run(
         from .faults.plan import plan_faults
 
         faults = plan_faults(loaded, fault or [], external=bool(targets))
+        if not targets:  # delay/abort faults need the Python runtime (harness/implementations.py)
+            from .implementations import check_faults
+
+            check_faults(faults, dict(loaded.impls))
         if prometheus and prometheus_url:
             raise ConfigError("give --prometheus (start one) or --prometheus-url (use a running one), not both", field="--prometheus-url")
         prometheus_binary = find_prometheus() if prometheus else None

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError, HarnessError
+from .faults.model import SERVER_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The ``--set SERVICE.KEY=VALUE`` key that chooses the implementation instead of setting a setting.
@@ -74,3 +77,18 @@ def ensure_built(service: str) -> Path:
         output = (done.stdout + done.stderr).strip()[-2000:]
         raise HarnessError(f"building {service} impl node failed (make {target}, exit {done.returncode}):\n{output}")
     return entry
+
+
+def check_faults(faults: Iterable[Any], impls: Mapping[str, str]) -> None:
+    """``ConfigError`` for a fault that delays or aborts calls of a service whose implementation is not Python.
+
+    Those faults are applied by the Python runtime's server interceptor
+    (services/runtime/faults.py), which another implementation does not
+    have; a kill or a pause acts on the process and works for any.
+    """
+    for fault in faults:
+        impl = impls.get(fault.service, "python")
+        if impl != "python" and fault.kind in SERVER_KINDS:
+            raise ConfigError(f"{fault.kind} faults act in the Python runtime's interceptor, and {fault.service} runs its "
+                              f"{impl} implementation (--set {fault.service}.impl={impl}): use kill or pause, or impl python",
+                              file=fault.file, line=fault.line, field=fault.field)

@@ -60,3 +60,14 @@ def test_serve_refuses_a_node_service_served_with_others(tmp_path):
                           env={**os.environ, "CASEMESH_SECRET": generate_secret()})
     assert done.returncode == 2, done.stdout + done.stderr
     assert "idgen has impl: node in the topology and is served by its own process" in " ".join((done.stdout + done.stderr).split())
+
+
+def test_a_call_fault_on_a_node_service_is_refused_a_process_fault_is_not():
+    from casemesh.harness.faults.plan import plan_faults
+    from casemesh.harness.implementations import check_faults
+
+    profile = with_settings(load_profile("url-shortener"), ["idgen.impl=node"])
+    check_faults(plan_faults(profile, ["idgen:kill,at=1s,restart_after=1s"], external=False), dict(profile.impls))
+    with pytest.raises(ConfigError) as error:
+        check_faults(plan_faults(profile, ["idgen/LeaseIds:abort=UNAVAILABLE@20%,at=1s,for=1s"], external=False), dict(profile.impls))
+    assert error.value.field == "--fault" and "idgen runs its node implementation" in error.value.message
