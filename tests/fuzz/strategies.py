@@ -78,49 +78,64 @@ PLAIN_URLS = st.text("abcdefxyz0123456789/", max_size=20).map(lambda path: f"htt
 class Echoes:
     """Strings the servers handed back (codes, ids, tokens), so fuzzed requests can name things that exist.
 
-    Holds at most ``limit`` distinct strings, oldest dropped first. :meth:`pick`
-    is deterministic in its index, so a derandomized run that sees the same
-    answers draws the same requests.
+    Kept by the name of the field they came in (``video_id``, ``upload_token``),
+    so a request field of the same name gets them back first: contracts name
+    the same thing the same way across messages. At most ``limit`` distinct
+    strings per name and overall, oldest dropped first, each at most
+    :data:`MAX_ECHO_CHARS` long. :meth:`pick` is deterministic in its index,
+    so a derandomized run that sees the same answers draws the same requests.
     """
 
     def __init__(self, limit: int = 512):
         self.limit = limit
         self._items: dict[str, None] = {}
+        self._by_name: dict[str, dict[str, None]] = {}
 
     def __len__(self) -> int:
         return len(self._items)
 
     def add_from(self, message: Message) -> None:
-        """Keep the non-empty string fields (at any depth, map keys and values included) of ``message`` up to 200 characters."""
+        """Keep the non-empty string fields of ``message`` (at any depth, map keys and values included)."""
         for field, value in message.ListFields():
             if field.type == FieldDescriptor.TYPE_STRING:
                 for text in (value if field.is_repeated else [value]):
-                    self._add(text)
+                    self._add(field.name, text)
             elif field.type == FieldDescriptor.TYPE_MESSAGE:
                 if _is_map(field):
                     for key, item in value.items():
-                        self._add(key) if isinstance(key, str) else None
+                        if isinstance(key, str):
+                            self._add(field.name, key)
                         if isinstance(item, Message):
                             self.add_from(item)
                         elif isinstance(item, str):
-                            self._add(item)
+                            self._add(field.name, item)
                 else:
                     for item in (value if field.is_repeated else [value]):
                         self.add_from(item)
 
-    def _add(self, text: str) -> None:
-        if 0 < len(text) <= 200:
-            self._items.pop(text, None)
-            self._items[text] = None
-            while len(self._items) > self.limit:
-                self._items.pop(next(iter(self._items)))
+    def _add(self, name: str, text: str) -> None:
+        if 0 < len(text) <= MAX_ECHO_CHARS:
+            for kept in (self._items, self._by_name.setdefault(name, {})):
+                kept.pop(text, None)
+                kept[text] = None
+                while len(kept) > self.limit:
+                    kept.pop(next(iter(kept)))
 
-    def pick(self, index: int) -> str:
-        """The ``index``-th kept string modulo their number (``""`` while none is kept)."""
-        if not self._items:
+    def pick(self, index: int, name: str | None = None) -> str:
+        """The ``index``-th string kept under field name ``name`` (else under any name), modulo their number; ``""`` if none."""
+        kept = self._by_name.get(name) or self._items
+        if not kept:
             return ""
-        items = list(self._items)
-        return items[index % len(items)]
+        items = list(kept)
+        return items[-1 - index % len(items)]  # the newest first: index 0 is the last one seen
+
+    def picks(self, name: str | None = None) -> st.SearchStrategy[str]:
+        """A strategy of kept strings (those of field ``name`` first), read when drawn."""
+        return st.integers(0, 2**16).map(lambda index: self.pick(index, name))
+
+
+#: Longest string kept by :class:`Echoes` (upload tokens are a few hundred characters).
+MAX_ECHO_CHARS = 2048
 
 
 def _is_map(field: FieldDescriptor) -> bool:
@@ -150,7 +165,7 @@ def strings(echoes: Echoes | None = None, *, small: bool = False, huge: tuple[in
     options = [PLAIN_IDS, PLAIN_IDS, PLAIN_URLS, st.sampled_from(ODD_STRINGS),
                st.text(st.characters(exclude_categories=("Cs",)), max_size=24)]
     if echoes is not None:
-        options += [st.integers(0, 2**16).map(echoes.pick)] * 2
+        options += [echoes.picks()] * 2
     if not small:
         options.append(st.sampled_from(("x", "\U0010ffff", "\u202e", "\x00")).flatmap(lambda unit: _huge(unit, huge)))
     return st.one_of(options)
@@ -294,7 +309,7 @@ class MessageStrategies:
                 return st.sampled_from(["US", "DE", "JP"])
             options = [PLAIN_IDS, st.sampled_from(["", "hello world"])]
             if self.echoes is not None:
-                options += [st.integers(0, 2**16).map(self.echoes.pick)] * 2
+                options += [self.echoes.picks(field.name)] * 3
             return st.one_of(options)
         if t == FieldDescriptor.TYPE_BYTES:
             return st.binary(max_size=64)
@@ -336,8 +351,10 @@ def payloads(descriptor: Descriptor, strategies: MessageStrategies) -> st.Search
     kinds = {
         "plain": strategies.message(descriptor, plain=True).map(lambda m: m.SerializeToString()),
         "hostile": strategies.message(descriptor).map(lambda m: m.SerializeToString()),
-        "truncated": encoded.filter(bool).flatmap(lambda b: st.integers(0, len(b) - 1).map(lambda n: b[:n])),
-        "flipped": encoded.filter(bool).flatmap(lambda b: st.integers(0, len(b) * 8 - 1).map(lambda bit: _flip(b, bit))),
+        # Where to cut or which bit to flip is drawn apart from the body's length, which may depend on strings
+        # the servers returned (Echoes): hypothesis needs the same choices to replay a failing example.
+        "truncated": st.tuples(encoded, st.integers(0, 2**20)).map(lambda t: t[0][:t[1] % len(t[0])] if t[0] else t[0]),
+        "flipped": st.tuples(encoded, st.integers(0, 2**23)).map(lambda t: _flip(t[0], t[1] % (len(t[0]) * 8)) if t[0] else b"\x80"),
         "random": st.binary(max_size=96),
     }
     # sampled_from picks about uniformly, where one_of favours its first branches in short runs.

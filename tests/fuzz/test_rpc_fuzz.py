@@ -145,9 +145,19 @@ def test_fuzzed_rpc_long_run(fuzz_mesh: FuzzMesh, rpc: Rpc):
     fuzz(fuzz_mesh, rpc, LONG_EXAMPLES, derandomize=os.environ.get("CASEMESH_FUZZ_RANDOM") is None)
 
 
-def test_the_server_survived_the_fuzzing_with_bounded_memory(fuzz_mesh: FuzzMesh):
-    assert fuzz_mesh.alive(), f"the server died:\n{fuzz_mesh.log_tail()}"
+def survived_with_bounded_memory(mesh: FuzzMesh) -> None:
+    assert mesh.alive(), f"the server died:\n{mesh.log_tail()}"
     for rpc in RPCS:
-        assert fuzz_mesh.health(rpc.topology_name, rpc.service) == health_pb2.HealthCheckResponse.SERVING, rpc.service
-    growth = fuzz_mesh.rss() - fuzz_mesh.rss_at_start
+        assert mesh.health(rpc.topology_name, rpc.service) == health_pb2.HealthCheckResponse.SERVING, rpc.service
+    growth = mesh.rss() - mesh.rss_at_start
     assert growth < RSS_GROWTH_LIMIT, f"the server's RSS grew by {growth / 2**20:.0f} MiB over the fuzzing"
+
+
+# After the fuzzing tests above (pytest runs a module's tests in order): one for each run.
+def test_the_server_survived_the_fuzzing_with_bounded_memory(fuzz_mesh: FuzzMesh):
+    survived_with_bounded_memory(fuzz_mesh)
+
+
+@pytest.mark.slow
+def test_the_server_survived_the_long_run_with_bounded_memory(fuzz_mesh: FuzzMesh):
+    survived_with_bounded_memory(fuzz_mesh)

@@ -167,7 +167,9 @@ def test_strings_are_odd_huge_plain_or_handed_back_by_servers():
     reply = message_factory.GetMessageClass(EVERY)(f_string="code-from-a-server")
     reply.child.names.append("id-from-a-server")
     echoes.add_from(reply)
-    assert echoes.pick(0) == "code-from-a-server" and echoes.pick(1) == "id-from-a-server"
+    assert echoes.pick(0) == "id-from-a-server" and echoes.pick(1) == "code-from-a-server"
+    assert echoes.pick(0, "f_string") == echoes.pick(5, "f_string") == "code-from-a-server"
+    assert echoes.pick(0, "no_such_field") == "id-from-a-server"
     seen: set[str] = set()
 
     @settings(max_examples=100, database=None, derandomize=True, deadline=None, phases=[Phase.generate],
