@@ -818,6 +818,8 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
             live.update(Group(steps_table(done, subjects, title="Capacity steps (so far)"), status))
 
     try:
+        if mesh is None:  # --target: wait until the targets are ready (harness/readiness.py)
+            await wait_ready(targets, channels, connect_timeout_s, say)
         seeder = Driver(at_rate(plan.start_per_s), channels, rng_seed=seed)
         await _seed(seeder, profile)
         state = seeder.state
