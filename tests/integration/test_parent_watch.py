@@ -10,19 +10,27 @@ import sys
 import textwrap
 import time
 
+import pytest
+
+from casemesh.harness.implementations import NODE_ENTRY_POINTS
 from casemesh.harness.mesh import free_port
 
+PYTHON_SERVE = [sys.executable, "-m", "casemesh.harness.cli", "serve", "idgen", "--no-supervise", "--topology"]
+NODE_SERVE = ["node", str(NODE_ENTRY_POINTS["idgen"][0]), "--service", "idgen", "--topology"]
 
-def test_a_served_process_stops_when_the_process_that_started_it_is_killed(tmp_path):
+
+@pytest.mark.parametrize("command", [PYTHON_SERVE, NODE_SERVE], ids=["python", "node"])
+def test_a_served_process_stops_when_the_process_that_started_it_is_killed(tmp_path, command):
+    if command is NODE_SERVE and not NODE_ENTRY_POINTS["idgen"][0].is_file():
+        subprocess.run(["make", "-s", "node-idgen"], check=True, timeout=300)
     topology = tmp_path / "topology.yaml"
     topology.write_text(f"services:\n  idgen: {{address: 127.0.0.1:{free_port()}}}\ndata_dir: {tmp_path / 'data'}\n")
     # A stand-in harness: starts the service as the embedded mesh does (its pid in CASEMESH_PARENT_PID), then waits.
     parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import os, subprocess, sys, time
         from casemesh.services.runtime.parent_watch import parent_environment
-        child = subprocess.Popen([sys.executable, "-m", "casemesh.harness.cli", "serve", "idgen", "--topology", {str(topology)!r},
-                                  "--no-supervise"], env={{**os.environ, **parent_environment()}},
-                                 stdout=subprocess.DEVNULL, stderr=open({str(tmp_path / 'idgen.log')!r}, "w"))
+        log = open({str(tmp_path / 'idgen.log')!r}, "w")
+        child = subprocess.Popen({[*command, str(topology)]!r}, env={{**os.environ, **parent_environment()}}, stdout=log, stderr=log)
         print(child.pid, flush=True)
         time.sleep(120)
         """)], stdout=subprocess.PIPE, text=True, env={**os.environ, "CASEMESH_SECRET": secrets.token_hex(32)})

@@ -278,6 +278,18 @@ async function main(): Promise<number> {
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
+    // As services/runtime/parent_watch.py: a mesh child stops when the process that started it is gone.
+    const parent = Number(process.env.CASEMESH_PARENT_PID ?? "");
+    if (Number.isInteger(parent) && parent > 0) {
+      const watch = setInterval(() => {
+        if (process.ppid !== parent) {
+          clearInterval(watch);
+          console.log(`parent process ${parent} is gone: stopping, as on SIGTERM`);
+          stop("parent exit");
+        }
+      }, 1000);
+      watch.unref();
+    }
   });
   await tracing.shutdown();
   return 0;
