@@ -26,7 +26,7 @@ SLACK_S = 3.0
 MAX_RESPONSES = 16
 
 #: Codes that are findings whatever the input: a server bug (UNKNOWN: an exception escaped a handler; INTERNAL),
-#: a call not answered within its deadline, or an answer that is not the response type (DATA_LOSS is used below).
+#: or a call not answered within its deadline.
 BAD_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DEADLINE_EXCEEDED})
 #: Text in a status's details that only an escaped Python exception puts there.
 LEAKS = ("Traceback", "Unexpected <class", "<class '", 'File "/')

@@ -150,6 +150,8 @@ def fuzz_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzMesh]:
 
 #: Per RPC id (``Service/Method``): what the fuzzers did, printed at the end of the session.
 TALLIES: dict[str, RpcTally] = {}
+#: The server's resident memory (bytes) at the start and at the last check, printed at the end of the session.
+RSS: dict[str, int] = {}
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
@@ -166,3 +168,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         total_bodies += tally.bodies
     write(f"{len(TALLIES)} RPCs, {total_calls} calls, {total_bodies} request bodies, "
           f"{sum(t.seconds for t in TALLIES.values()):.1f} s fuzzing")
+    if "end" in RSS:
+        write(f"server RSS {RSS['start'] / 2**20:.0f} MiB after start, {RSS['end'] / 2**20:.0f} MiB after the fuzzing")

@@ -17,9 +17,15 @@ RPC's examples the server must still run and report SERVING; after all of
 them its resident memory must have grown by less than :data:`RSS_GROWTH_LIMIT`.
 
 The default run is short and reproducible (``derandomize``, no example
-database, :data:`SHORT_EXAMPLES` per RPC). The long run, marked slow::
+database, :data:`SHORT_EXAMPLES` per RPC). The long run, marked slow,
+takes ``CASEMESH_FUZZ_EXAMPLES`` per RPC (300 by default; the variable sets
+tests/unit/test_loader_fuzz.py's count too), derandomized unless
+``CASEMESH_FUZZ_RANDOM`` is set (then a new search each time)::
 
-    CASEMESH_FUZZ_EXAMPLES=500 .venv/bin/python -m pytest tests/fuzz -m slow -q
+    CASEMESH_FUZZ_EXAMPLES=1000 CASEMESH_FUZZ_RANDOM=1 .venv/bin/python -m pytest tests/fuzz -m slow -q
+
+Each run ends with a table of examples, calls and statuses per RPC and the
+server's RSS.
 
 A hypothesis failure prints the smallest request found; ``@example`` rows
 below pin the ones that once broke a server.
@@ -40,7 +46,7 @@ from google.protobuf import message_factory
 from casemesh.services.runtime.identity import CALLER_METADATA_KEY
 
 from .calls import RpcTally, invoke
-from .conftest import TALLIES, FuzzMesh
+from .conftest import RSS, TALLIES, FuzzMesh
 from .contracts import Rpc, declared_services, served_rpcs
 from .strategies import Echoes, MessageStrategies, payloads
 
@@ -149,7 +155,8 @@ def survived_with_bounded_memory(mesh: FuzzMesh) -> None:
     assert mesh.alive(), f"the server died:\n{mesh.log_tail()}"
     for rpc in RPCS:
         assert mesh.health(rpc.topology_name, rpc.service) == health_pb2.HealthCheckResponse.SERVING, rpc.service
-    growth = mesh.rss() - mesh.rss_at_start
+    RSS["start"], RSS["end"] = mesh.rss_at_start, mesh.rss()
+    growth = RSS["end"] - RSS["start"]
     assert growth < RSS_GROWTH_LIMIT, f"the server's RSS grew by {growth / 2**20:.0f} MiB over the fuzzing"
 
 
