@@ -76,7 +76,7 @@ PLAIN_URLS = st.text("abcdefxyz0123456789/", max_size=20).map(lambda path: f"htt
 
 
 class Echoes:
-    """Strings the servers handed back (codes, ids, tokens), so fuzzed requests can name things that exist.
+    """Strings and integers the servers handed back (codes, ids, tokens, generations), so fuzzed requests can name things that exist.
 
     Kept by the name of the field they came in (``video_id``, ``upload_token``),
     so a request field of the same name gets them back first: contracts name
@@ -90,6 +90,7 @@ class Echoes:
         self.limit = limit
         self._items: dict[str, None] = {}
         self._by_name: dict[str, dict[str, None]] = {}
+        self._numbers: dict[str, dict[int, None]] = {}
 
     def __len__(self) -> int:
         return len(self._items)
@@ -100,6 +101,12 @@ class Echoes:
             if field.type == FieldDescriptor.TYPE_STRING:
                 for text in (value if field.is_repeated else [value]):
                     self._add(field.name, text)
+            elif field.type in _INTEGER_RANGES and not field.is_repeated:
+                kept = self._numbers.setdefault(field.name, {})
+                kept.pop(value, None)
+                kept[value] = None
+                while len(kept) > self.limit:
+                    kept.pop(next(iter(kept)))
             elif field.type == FieldDescriptor.TYPE_MESSAGE:
                 if _is_map(field):
                     for key, item in value.items():
@@ -128,6 +135,11 @@ class Echoes:
             return ""
         items = list(kept)
         return items[-1 - index % len(items)]  # the newest first: index 0 is the last one seen
+
+    def number(self, index: int, name: str) -> int:
+        """The ``index``-th integer kept under field name ``name`` (a generation, a size), modulo their number; 0 if none."""
+        kept = list(self._numbers.get(name, ()))
+        return kept[-1 - index % len(kept)] if kept else 0
 
     def picks(self, name: str | None = None) -> st.SearchStrategy[str]:
         """A strategy of kept strings (those of field ``name`` first), read when drawn."""
@@ -296,7 +308,12 @@ class MessageStrategies:
     def _plain(self, field: FieldDescriptor) -> st.SearchStrategy[Any]:
         t = field.type
         if t in _INTEGER_RANGES:
-            return st.integers(1, 100)
+            options = [st.integers(1, 100), st.just(0)]
+            if self.echoes is not None:
+                low, high = _INTEGER_RANGES[t]  # an echoed uint64 may not fit a same-named int32
+                options.append(st.integers(0, 2**16).map(
+                    lambda index: v if low <= (v := self.echoes.number(index, field.name)) <= high else 0))
+            return st.one_of(options)
         if t in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
             return st.floats(0.5, 100, width=64 if t == FieldDescriptor.TYPE_DOUBLE else 32)
         if t == FieldDescriptor.TYPE_BOOL:
