@@ -25,8 +25,9 @@ servers more often than random ones do:
 A strategy draws only the choices; huge and wide values are made by
 repetition after the draw, so hypothesis's buffers stay small. Values that
 could multiply (a huge string inside a wide repeated field) are not combined:
-inside a wide field every value is small, so one message stays below
-~4 MiB, gRPC's default receive limit.
+inside a wide field every value is small, so one message stays within a
+few MiB (past 4 MiB, gRPC's default receive limit, the server answers
+``RESOURCE_EXHAUSTED`` before decoding: an answer, not a finding).
 """
 
 from __future__ import annotations

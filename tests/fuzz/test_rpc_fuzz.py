@@ -27,8 +27,9 @@ tests/unit/test_loader_fuzz.py's count too), derandomized unless
 Each run ends with a table of examples, calls and statuses per RPC and the
 server's RSS.
 
-A hypothesis failure prints the smallest request found; ``@example`` rows
-below pin the ones that once broke a server.
+A hypothesis failure prints the smallest request found (as bytes, with the
+caller metadata); a finding fixed in a service gets a regression test that
+replays that request. None has been found yet (docs/security.md, "Fuzzing").
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from .conftest import RSS, TALLIES, FuzzMesh
 from .contracts import Rpc, declared_services, served_rpcs
 from .strategies import Echoes, MessageStrategies, payloads
 
-#: Examples per RPC in the default suite (about 40 RPCs: the whole file stays near 40 s on a loaded 2-core machine).
+#: Examples per RPC in the default suite: 38 RPCs, 950 calls, tests/fuzz about 20 s on a 2-vCPU VM (60 s under heavy load).
 SHORT_EXAMPLES = 25
 #: Examples per RPC in the slow run; ``CASEMESH_FUZZ_EXAMPLES`` overrides it.
 LONG_EXAMPLES = int(os.environ.get("CASEMESH_FUZZ_EXAMPLES", "300"))
@@ -68,8 +69,7 @@ ECHOES = Echoes()
 STRATEGIES = MessageStrategies(max_depth=3, echoes=ECHOES)
 COMMON = dict(deadline=None, database=None, derandomize=True, print_blob=False,
               phases=(Phase.explicit, Phase.generate, Phase.shrink),
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
-                                     HealthCheck.filter_too_much])
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 
 
 def bodies_for(rpc: Rpc) -> st.SearchStrategy[list[bytes]]:
