@@ -45,6 +45,7 @@ import uvloop
 
 from casemesh.bench.v1 import echo_pb2 as pb
 from casemesh.bench.v1 import echo_pb2_grpc as pb_grpc
+from casemesh.services.runtime.parent_watch import watch_parent
 
 LOOPBACK = "127.0.0.1"
 
@@ -108,8 +109,11 @@ async def serve(port: int, service_time_ms: float = 0.0) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    orphan_watch = watch_parent(stop)  # started by `casemesh calibrate`: stop if it dies (services/runtime/parent_watch.py)
     print(f"listening on {LOOPBACK}:{bound}", flush=True)
     await stop.wait()
+    if orphan_watch is not None:
+        orphan_watch.cancel()
     await server.stop(1.0)
 
 

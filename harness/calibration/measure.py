@@ -26,6 +26,7 @@ A calibration takes 20-40 s and is cached per machine fingerprint
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -34,6 +35,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import grpc
+
+from casemesh.services.runtime.parent_watch import parent_environment
 
 from ..errors import HarnessError
 from ..result import latency_summary
@@ -57,7 +60,7 @@ STEP_PAUSE_S = 0.5
 
 def _start_server() -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen([sys.executable, "-m", "casemesh.harness.calibration.echo_server", "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **parent_environment()})
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line.startswith("listening on "):
