@@ -5,10 +5,10 @@ Usage::
     .venv/bin/python benchmarks/interceptor_cost.py [--calls 20000] [--repeat 5] [--trace-share 0.01]
 
 One process, no network: an Echo handler is called the way grpc.aio calls
-it, one task per call, bare and then through the runtime's interceptor as
-``services/runtime/server.py`` builds it (admission gate, authorization of a
-public method, SERVER span when the call carries ``traceparent``, metrics
-with exemplars, inbound deadline, error mapping). ``--trace-share`` of the
+it, one task per call, bare and then through the runtime's interceptor with
+the default admission limits and tracing (admission gate, SERVER span when
+the call carries ``traceparent``, metrics with exemplars, inbound deadline,
+error mapping; authorization is measured by benchmarks/authz_cost.py). ``--trace-share`` of the
 calls carry a sampled ``traceparent`` (1 %: what the harness's default
 ``--trace-ratio`` sends), so spans are made for them and recorded by a
 tracer provider without an exporter. Phases alternate bare/intercepted
