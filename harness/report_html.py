@@ -528,6 +528,18 @@ def _percentile_points(histogram: HdrHistogram) -> tuple[list[float], list[float
     return xs, ys
 
 
+def percentile_axes(axis: Any, x_max: float, values: list[float]) -> None:
+    """HdrHistogram's percentile axis (log of 1 / (1 − p), ticks 0 %, 50 %, 90 %, 99 % ... up to ``x_max``) and a ms axis for ``values``."""
+    axis.set_xscale("log")
+    ticks = [t for t in _PERCENTILE_TICKS if t[0] <= x_max * 10]
+    axis.xaxis.set_major_locator(FixedLocator([t[0] for t in ticks]))
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: dict(ticks).get(v, "")))
+    axis.xaxis.set_minor_formatter(NullFormatter())
+    axis.set_xlim(1, x_max * 1.5)
+    _ms_axis(axis, values)
+    axis.set_xlabel("percentile (log scale of 1 / (1 − p))")
+
+
 def _distribution_figure(curves: Mapping[str, HdrHistogram], markers: list[tuple[str, Threshold]], title: str) -> Figure:
     figure = Figure(figsize=(10, 3.8), layout="constrained")
     axis = figure.subplots()
@@ -544,14 +556,7 @@ def _distribution_figure(curves: Mapping[str, HdrHistogram], markers: list[tuple
                   label=f"SLO {threshold.name}: {threshold.target * 100:g}% ≤ {threshold.latency_ms:g} ms")
         values.append(threshold.latency_ms)
         x_max = max(x_max, x)
-    axis.set_xscale("log")
-    ticks = [t for t in _PERCENTILE_TICKS if t[0] <= x_max * 10]
-    axis.xaxis.set_major_locator(FixedLocator([t[0] for t in ticks]))
-    axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: dict(ticks).get(v, "")))
-    axis.xaxis.set_minor_formatter(NullFormatter())
-    axis.set_xlim(1, x_max * 1.5)
-    _ms_axis(axis, values)
-    axis.set_xlabel("percentile (log scale of 1 / (1 − p))")
+    percentile_axes(axis, x_max, values)
     axis.set_title(title)
     figure.legend(handles=axis.get_legend_handles_labels()[0], loc="outside lower center", ncol=2)
     return figure

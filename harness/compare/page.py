@@ -15,9 +15,8 @@ from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-from ..report_html import _PERCENTILE_TICKS, _RC, _e, _ms_axis, _page, _percentile_points, _svg, _table
+from ..report_html import _RC, _e, _page, _percentile_points, _svg, _table, percentile_axes
 from ..stats import decode
 from .document import RunDocument
 from .terminal import run_line
@@ -134,14 +133,7 @@ def _overlay_figure(comparison: Mapping[str, Any], curves: Mapping[str, Any]) ->
             pair = row[f"{side}_ci_ms"]
             if pair:
                 axis.plot([x * shift] * 2, pair, color=colour, lw=4, alpha=0.8, solid_capstyle="butt")
-    axis.set_xscale("log")
-    ticks = [t for t in _PERCENTILE_TICKS if t[0] <= x_max * 10]
-    axis.xaxis.set_major_locator(FixedLocator([t[0] for t in ticks]))
-    axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: dict(ticks).get(v, "")))
-    axis.xaxis.set_minor_formatter(NullFormatter())
-    axis.set_xlim(1, x_max * 1.5)
-    _ms_axis(axis, values)
-    axis.set_xlabel("percentile (log scale of 1 / (1 − p))")
+    percentile_axes(axis, x_max, values)
     changed = [f"{r['label']} {r['change']} ({_pct(r['diff_pct'])})" for r in comparison["rows"] if r["significant"]]
     axis.set_title(f"{comparison['label']}" + (f": {', '.join(changed)}" if changed else ""))
     axis.legend(loc="upper left")
