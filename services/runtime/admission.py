@@ -37,6 +37,7 @@ observed latency.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -206,15 +207,10 @@ def _shed_counter(registry: CollectorRegistry) -> Counter:
                    ("grpc_service", "grpc_method", "reason"), registry=registry)
 
 
-_SHED: Counter | None = None
-
-
+@functools.cache
 def shed_counter() -> Counter:
     """The process-wide ``casemesh_server_shed_total`` counter, created once."""
-    global _SHED
-    if _SHED is None:
-        _SHED = _shed_counter(REGISTRY)
-    return _SHED
+    return _shed_counter(REGISTRY)
 
 
 class Gate:

@@ -33,6 +33,7 @@ when the server opts in (``allow_test_identity``, from
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,15 +104,10 @@ class DeniedMetrics:
                               ("grpc_service", "grpc_method", "caller"), registry=registry)
 
 
-_default_metrics: DeniedMetrics | None = None
-
-
+@functools.cache
 def denied_metrics() -> DeniedMetrics:
     """The process-wide denied counter, created once."""
-    global _default_metrics
-    if _default_metrics is None:
-        _default_metrics = DeniedMetrics()
-    return _default_metrics
+    return DeniedMetrics()
 
 
 def allow_test_identity_from_env(environ: Mapping[str, str] | None = None) -> bool:

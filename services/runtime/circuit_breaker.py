@@ -35,6 +35,7 @@ fast; they never reach ``grpc_client_*``), ``casemesh_circuit_opened_total{targe
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -63,15 +64,10 @@ class CircuitMetrics:
         self.opened = Counter("casemesh_circuit_opened", "Times a circuit breaker opened.", ["target"], registry=registry)
 
 
-_process_metrics: CircuitMetrics | None = None
-
-
+@functools.cache
 def process_metrics() -> CircuitMetrics:
     """The process-wide breaker metrics (created on first use)."""
-    global _process_metrics
-    if _process_metrics is None:
-        _process_metrics = CircuitMetrics()
-    return _process_metrics
+    return CircuitMetrics()
 
 
 class CircuitBreaker:

@@ -42,6 +42,7 @@ under the code it ended with.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -190,15 +191,10 @@ class FaultMetrics:
                                 ("grpc_service", "grpc_method", "fault"), registry=registry)
 
 
-_metrics: FaultMetrics | None = None
-
-
+@functools.cache
 def fault_metrics() -> FaultMetrics:
     """The process-wide fault counter, registered once."""
-    global _metrics
-    if _metrics is None:
-        _metrics = FaultMetrics()
-    return _metrics
+    return FaultMetrics()
 
 
 class FaultInjector:
