@@ -21,6 +21,17 @@ from the topology's ``server:`` section (:class:`~.topology.ServerPolicy`):
   would most likely miss its deadline anyway, after doing the work. (The
   interceptor applies this to methods with one response only: a stream lasts
   as long as its caller asked.)
+- ``abandoned_work`` says what becomes of the work of a call whose caller gave
+  up (cancelled it, or its deadline passed): ``drop`` (the default, gRPC's
+  cancellation reaching the work) takes a queued call out of the queue and
+  cancels a running handler; ``finish`` models a server whose work queue or
+  backend cannot be told that the caller left: a queued call keeps its place
+  and, on reaching a slot, holds it for the method's recent median service
+  time (the work it would have done), and a running handler of a method with
+  one response runs to its end, its answer discarded (the interceptor shields
+  it). Work done for callers that already left is the sustaining effect of
+  many metastable failures (Bronson et al., HotOS 2021; Huang et al., OSDI
+  2022): the retry-storm profiles use ``finish``.
 
 A rejection is ``RESOURCE_EXHAUSTED`` with the ``grpc-retry-pushback-ms``
 trailer (gRFC A6: a client's retry policy waits that long before retrying),
@@ -40,7 +51,7 @@ import asyncio
 import functools
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -56,6 +67,9 @@ START_TIMEOUT = "start_timeout"
 METHOD_LIMIT = "method_limit"
 DEADLINE = "deadline"
 REASONS = (QUEUE_FULL, QUEUE_TIMEOUT, START_TIMEOUT, METHOD_LIMIT, DEADLINE)
+
+#: What becomes of the work of a call whose caller gave up (``AdmissionLimits.abandoned_work``).
+ABANDONED_WORK = ("drop", "finish")
 
 #: Trailer naming how long (ms) a client should wait before retrying (gRFC A6).
 PUSHBACK_TRAILER = "grpc-retry-pushback-ms"
@@ -128,12 +142,15 @@ class Limiter:
             return True
         return False
 
-    async def acquire(self) -> str | None:
+    async def acquire(self, abandoned: Callable[[bool], None] | None = None) -> str | None:
         """Take a slot, waiting in the queue if need be: ``None`` when taken, else the reason it was not.
 
         The reason is :data:`QUEUE_FULL` (``max_queue`` calls wait already) or
         :data:`QUEUE_TIMEOUT` (no slot within ``max_wait_s``). Cancelling the
-        caller while it waits leaves no slot taken.
+        caller while it waits leaves no slot taken, unless ``abandoned`` is
+        given: then the waiter keeps its place, and ``abandoned(True)`` is
+        called when it is handed the slot (which it then owns and must
+        :meth:`release`), or ``abandoned(False)`` when its wait runs out.
         """
         if self.try_acquire():
             return None
@@ -144,15 +161,24 @@ class Limiter:
         self._waiters.append(waiter)
         timer = loop.call_later(self.max_wait_s, self._expire, waiter)
         try:
-            granted = await waiter
+            # Shielded when abandoned waiters stay: cancelling the caller must not cancel its place in the queue.
+            granted = await (waiter if abandoned is None else asyncio.shield(waiter))
         except asyncio.CancelledError:
+            if abandoned is not None:
+                # The queue cannot be told the caller left: the waiter stays, and owns the slot it is handed.
+                if waiter.done():
+                    timer.cancel()
+                    abandoned(waiter.result())
+                else:
+                    waiter.add_done_callback(lambda done: (timer.cancel(), abandoned(done.result())))
+                raise
+            timer.cancel()
             if waiter.done() and not waiter.cancelled() and waiter.result():
                 self.release()  # handed a slot just as the caller was cancelled: give it back
             else:
                 self._forget(waiter)
             raise
-        finally:
-            timer.cancel()
+        timer.cancel()
         return None if granted else QUEUE_TIMEOUT
 
     def release(self, *_: object) -> None:
@@ -188,7 +214,9 @@ class AdmissionLimits:
     ``"pkg.Service/Method"`` → a bound on that method's calls in flight (no
     queue; beyond it ``method_limit``); ``deadline_drop``: drop calls that
     cannot finish within their deadline; ``max_start_wait_ms``: reject calls
-    that waited longer than this to start (``None``: off).
+    that waited longer than this to start (``None``: off);
+    ``abandoned_work``: ``"drop"`` or ``"finish"`` the work of calls whose
+    caller gave up (module docstring).
     """
 
     max_concurrent_rpcs: int = 256
@@ -198,6 +226,11 @@ class AdmissionLimits:
     limits: Mapping[str, int] = field(default_factory=dict)
     deadline_drop: bool = True
     max_start_wait_ms: float | None = None
+    abandoned_work: str = "drop"
+
+    def __post_init__(self) -> None:
+        if self.abandoned_work not in ABANDONED_WORK:
+            raise ValueError(f"abandoned_work must be one of {', '.join(ABANDONED_WORK)} (got {self.abandoned_work!r})")
 
 
 def _shed_counter(registry: CollectorRegistry) -> Counter:
@@ -217,7 +250,7 @@ class Gate:
     """Admission of one method: its service's limiter, its own bound if any, its recent median service time."""
 
     __slots__ = ("service", "method", "service_limiter", "method_limiter", "median", "deadline_drop",
-                 "max_start_wait_s", "pushback", "_shed", "_shed_children")
+                 "finish_abandoned", "max_start_wait_s", "pushback", "_shed", "_shed_children")
 
     def __init__(self, service: str, method: str, service_limiter: Limiter, method_limiter: Limiter | None,
                  limits: AdmissionLimits, shed: Counter):
@@ -227,6 +260,8 @@ class Gate:
         self.method_limiter = method_limiter
         self.median = RecentMedian()
         self.deadline_drop = limits.deadline_drop
+        #: ``abandoned_work: finish``: the work of a call whose caller gave up goes on (module docstring).
+        self.finish_abandoned = limits.abandoned_work == "finish"
         #: Seconds a call may wait to start (``math.inf``: no bound).
         self.max_start_wait_s = math.inf if limits.max_start_wait_ms is None else limits.max_start_wait_ms / 1000
         self.pushback = ((PUSHBACK_TRAILER, str(limits.retry_pushback_ms)),)
@@ -250,10 +285,22 @@ class Gate:
         method_limiter = self.method_limiter
         if method_limiter is not None and not method_limiter.try_acquire():
             return METHOD_LIMIT
-        reason = await self.service_limiter.acquire()
+        try:
+            reason = await self.service_limiter.acquire(self._abandoned if self.finish_abandoned else None)
+        except asyncio.CancelledError:
+            if method_limiter is not None and not self.finish_abandoned:
+                method_limiter.release()
+            raise
         if reason is not None and method_limiter is not None:
             method_limiter.release()
         return reason
+
+    def _abandoned(self, granted: bool) -> None:
+        """A queued call whose caller left reached a slot (``granted``): hold it for the recent median, then leave."""
+        if granted:
+            asyncio.get_running_loop().call_later(self.median.value, self.leave)
+        elif self.method_limiter is not None:
+            self.method_limiter.release()
 
     def leave(self, *_: object) -> None:
         """Give the slots back (usable as a task's done callback)."""
@@ -314,4 +361,5 @@ def limits_from_policy(policy: ServerPolicy) -> AdmissionLimits:
     return AdmissionLimits(
         max_concurrent_rpcs=policy.max_concurrent_rpcs, max_queued_rpcs=policy.max_queued_rpcs,
         max_queue_wait_ms=policy.max_queue_wait_ms, retry_pushback_ms=policy.retry_pushback_ms,
-        limits=dict(policy.limits), deadline_drop=policy.deadline_drop, max_start_wait_ms=policy.max_start_wait_ms)
+        limits=dict(policy.limits), deadline_drop=policy.deadline_drop, max_start_wait_ms=policy.max_start_wait_ms,
+        abandoned_work=policy.abandoned_work)

@@ -25,6 +25,7 @@ several services in one process::
       max_start_wait_ms: null    # optional: reject calls that waited longer to start (slot or saturated event loop)
       retry_pushback_ms: 100     # the grpc-retry-pushback-ms trailer of every rejection
       deadline_drop: true        # drop calls whose deadline is shorter than their method's recent p50
+      abandoned_work: drop       # drop | finish: the work of a call whose caller gave up (finish: it goes on)
       limits: {}                 # "pkg.Service": its own max_concurrent_rpcs; "pkg.Service/Method": a per-method bound
       grace_s: 5                 # drain time on SIGTERM/SIGINT
       dependency_unhealthy_after_s: 3   # a required upstream unhealthy this long: NOT_SERVING
@@ -203,6 +204,9 @@ class ServerPolicy(_Strict):
     max_start_wait_ms: float | None = Field(
         default=None, gt=0, le=60_000,
         description="reject calls that waited longer than this to start (for a slot or a saturated event loop); off by default")
+    abandoned_work: Literal["drop", "finish"] = Field(
+        default="drop",
+        description="drop: a call whose caller gave up leaves the queue, its handler is cancelled; finish: its work goes on")
     limits: dict[str, int] = Field(default_factory=dict,
                                    description='"pkg.Service" → its slots; "pkg.Service/Method" → that method\'s bound')
     grace_s: float = Field(default=5.0, ge=0)

@@ -247,3 +247,72 @@ async def test_a_method_limit_rejection_names_the_method_and_its_bound():
     assert context.aborted[1] == f"{SERVICE}/Shorten is at its limit of 1 calls in flight (method_limit); retry after 100 ms"
     assert registry.get_sample_value("casemesh_server_shed_total",
                                      {"grpc_service": SERVICE, "grpc_method": "Shorten", "reason": METHOD_LIMIT}) == 1
+
+
+async def test_an_abandoned_waiter_keeps_its_place_and_owns_the_slot_it_is_handed():
+    limiter = Limiter(1, max_queue=2, max_wait_s=5)
+    assert limiter.try_acquire()
+    handed: list[bool] = []
+    waiter = asyncio.create_task(limiter.acquire(handed.append))
+    await asyncio.sleep(0)
+    waiter.cancel()  # the caller leaves; the queue cannot tell
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert limiter.queued == 1 and handed == []
+    limiter.release()  # the slot goes to the abandoned waiter, which now owns it
+    await asyncio.sleep(0)
+    assert handed == [True] and limiter.in_flight == 1 and limiter.queued == 0
+    assert not limiter.try_acquire()
+
+
+async def test_an_abandoned_waiter_whose_wait_runs_out_takes_no_slot():
+    limiter = Limiter(1, max_queue=1, max_wait_s=0.01)
+    assert limiter.try_acquire()
+    handed: list[bool] = []
+    waiter = asyncio.create_task(limiter.acquire(handed.append))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await asyncio.sleep(0.05)
+    assert handed == [False] and limiter.queued == 0 and limiter.in_flight == 1
+
+
+async def test_a_gate_under_finish_holds_an_abandoned_calls_slot_for_the_recent_median():
+    gate = admission(max_concurrent_rpcs=1, max_queued_rpcs=1, max_queue_wait_ms=5000, abandoned_work="finish",
+                     limits={f"{SERVICE}/Resolve": 2}).gate(SERVICE, "Resolve")
+    for _ in range(16):
+        gate.median.observe(0.05)
+    assert gate.try_enter()
+    queued = asyncio.create_task(gate.enter())
+    await asyncio.sleep(0)
+    queued.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    gate.leave()  # the first call ends: its slot goes to the abandoned call, for the median's 50 ms of work
+    await asyncio.sleep(0.02)
+    assert gate.service_limiter.in_flight == 1 and gate.method_limiter.in_flight == 1
+    await asyncio.sleep(0.1)
+    assert gate.service_limiter.in_flight == 0 and gate.method_limiter.in_flight == 0
+
+
+async def test_a_call_cancelled_in_the_queue_gives_its_method_bound_back():
+    gate = admission(max_concurrent_rpcs=1, max_queued_rpcs=1, max_queue_wait_ms=5000,
+                     limits={f"{SERVICE}/Resolve": 2}).gate(SERVICE, "Resolve")
+    assert gate.try_enter()
+    queued = asyncio.create_task(gate.enter())
+    await asyncio.sleep(0)
+    assert gate.method_limiter.in_flight == 2
+    queued.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    assert gate.method_limiter.in_flight == 1 and gate.service_limiter.queued == 0
+
+
+def test_abandoned_work_is_drop_or_finish():
+    assert ServerPolicy().abandoned_work == "drop"
+    assert limits_from_policy(ServerPolicy(abandoned_work="finish")).abandoned_work == "finish"
+    with pytest.raises(ValueError, match="abandoned_work"):
+        ServerPolicy(abandoned_work="later")
+    with pytest.raises(ValueError, match="abandoned_work must be one of drop, finish"):
+        AdmissionLimits(abandoned_work="later")

@@ -29,6 +29,11 @@ for a bad caller token), counted under the method like any other call.
 Fault injection (``..faults``, only when the harness switched it on): an
 admitted call is delayed and/or aborted with the fault's code before its
 handler runs, and counted like any other call under the code it ended with.
+
+Under the topology's ``server.abandoned_work: finish`` (``..admission``) the
+fault and the handler of a method with one response run in a shielded task:
+a call cancelled by its caller or its deadline ends (and is counted) at
+once, while its work goes on to its end and keeps its admission slot.
 """
 
 from __future__ import annotations
@@ -57,6 +62,43 @@ log = logging.getLogger("casemesh.server")
 
 #: ``time.perf_counter()`` when the server took the call being handled (set in the call's own task).
 _ACCEPTED_AT: ContextVar[float] = ContextVar("casemesh_accepted_at", default=0.0)
+#: The admission slot of the call being handled, under ``abandoned_work: finish`` (its shielded work shares it).
+_SLOT: ContextVar[_SharedSlot | None] = ContextVar("casemesh_slot", default=None)
+
+
+class _SharedSlot:
+    """An admission slot held by a call's task and by its shielded work (``abandoned_work: finish``): freed when both end."""
+
+    __slots__ = ("gate", "holders")
+
+    def __init__(self, gate: Gate):
+        self.gate = gate
+        self.holders = 1
+
+    def hold(self) -> None:
+        self.holders += 1
+
+    def drop(self, *_: object) -> None:
+        self.holders -= 1
+        if self.holders == 0:
+            self.gate.leave()
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Done callback of a shielded work task: its error is the abandoned call's, which nobody awaits any more."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("the work of an abandoned call ended with %r", task.exception())
+
+
+async def _shielded(work: Awaitable[Any]) -> Any:
+    """Run ``work`` to its end even if the call is cancelled (``abandoned_work: finish``); its result while the call lasts."""
+    task = asyncio.ensure_future(work)
+    slot = _SLOT.get()
+    if slot is not None:
+        slot.hold()
+        task.add_done_callback(slot.drop)
+    task.add_done_callback(_retrieve)
+    return await asyncio.shield(task)
 
 _DOMAIN_CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
@@ -230,13 +272,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             return cached.wrapped
         if gate.max_start_wait_s != math.inf:
             _ACCEPTED_AT.set(time.perf_counter())
-        # The slots are held until the call's task ends, however it ends (even before the handler runs).
-        if gate.try_enter():
-            asyncio.current_task().add_done_callback(gate.leave)
-            return cached.wrapped
-        reason = await gate.enter()
-        if reason is None:
-            asyncio.current_task().add_done_callback(gate.leave)
+        # The slots are held until the call's task ends, however it ends (even before the handler runs), and under
+        # abandoned_work: finish also until its shielded work ends.
+        if gate.try_enter() or (reason := await gate.enter()) is None:
+            if gate.finish_abandoned:
+                slot = _SharedSlot(gate)
+                _SLOT.set(slot)
+                asyncio.current_task().add_done_callback(slot.drop)
+            else:
+                asyncio.current_task().add_done_callback(gate.leave)
             return cached.wrapped
         return self._rejecter(cached, reason)
 
@@ -302,13 +346,18 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         if not handler.response_streaming:
             inner = handler.stream_unary if handler.request_streaming else handler.unary_unary
 
+            async def work(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                if interceptor.faults is not None:  # injected delay/abort (..faults), counted by _Call as any end
+                    await interceptor.faults.apply(service, method, context)
+                response = await inner(requests_of(request), context)
+                observer.sent.inc()
+                return response
+
             async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 async with _Call(interceptor, observer, gate, service, full_method, context):
-                    if interceptor.faults is not None:  # injected delay/abort (..faults), counted by _Call as any end
-                        await interceptor.faults.apply(service, method, context)
-                    response = await inner(requests_of(request), context)
-                    observer.sent.inc()
-                    return response
+                    if gate is not None and gate.finish_abandoned:  # the work goes on if the caller leaves
+                        return await _shielded(work(request, context))
+                    return await work(request, context)
 
             factory = grpc.stream_unary_rpc_method_handler if handler.request_streaming else grpc.unary_unary_rpc_method_handler
             return _Method(handler, factory(unary_response, **serdes), gate, observer, type_name)
