@@ -193,8 +193,9 @@ def judge(recovery: Recovery, series: LatencySeries | None, *, threshold_ms: flo
         if not missed:
             return RecoveryOutcome(False, good, total, "no window after the event could be judged", details)
         last = windows[missed[-1]]
-        note = (f"not recovered: {label} still {last[f'{label}_ms'] or 0:,.0f} ms > {threshold_ms:g} ms in the "
-                f"{recovery.window_s} s window at {last['start_s']} s, {last['start_s'] - event:.0f} s after {after} ended")
+        note = (f"not recovered: {last['good_ratio'] or 0:.1%} good (< {target * 100:.6g}%) in the {recovery.window_s} s window at "
+                f"{last['start_s']} s, {last['start_s'] - event:.0f} s after {after} ended ({last['bad']:,} of "
+                f"{last['calls']:,} calls failed or slower than {threshold_ms:g} ms; {label} {last[f'{label}_ms'] or 0:,.0f} ms)")
         return RecoveryOutcome(False, good, total, note, details)
     recovered_at = windows[after_last_miss]["start_s"]
     recovery_s = max(recovered_at - event, 0.0)

@@ -69,7 +69,8 @@ def test_a_relapse_counts_recovery_from_after_it(tmp_path: Path):
     stats = run(lambda s: [("OK", 900 if 5 <= s <= 7 or s >= 15 else 10)] * 50)
     verdict = verdict_of(tmp_path, stats)
     assert verdict.passed is False and verdict.recovery["recovered_at_s"] is None
-    assert verdict.note.startswith("not recovered: p99 still 8") and "> 100 ms" in verdict.note
+    assert verdict.note.startswith("not recovered: 0.0% good (< 99%) in the 2 s window at 18 s")
+    assert "(100 of 100 calls failed or slower than 100 ms; p99 8" in verdict.note
 
 
 def test_seconds_left_out_are_not_judged(tmp_path: Path):
