@@ -178,8 +178,10 @@ def test_p99_under_a_stall_pattern_counts_every_wait_in_full(server, floor_ms, t
     # The server's records of the measured window: its last calls by arrival (the warm-up holds a half period).
     measured = RATE_PER_S * DURATION_S
     handled = [h for _, h in sorted(zip(report["arrival_s"], report["handling_ms"]))][-measured:]
-    # The sample holds ~600 calls: allow the p99 of +-3 of them in rank (0.5 percentage points), then the floor in latency.
-    low, high = (theory_quantile(MIXTURE_DECK_MS, STALL_MS, STALL_EVERY_S, q) for q in (98.5, 99.5))
+    # The sample holds 600 calls; the rank of its p99 varies by sd sqrt(600 * 0.99 * 0.01) = 2.4 calls (binomial), and the
+    # stall's phase against the 10 ms arrival grid moves it further. The band is 98-99.5% of the theory (6 calls, 2.5 sd,
+    # below; 3 above, where the floor in latency is added): still far above the 200 ms that coordinated omission would give.
+    low, high = (theory_quantile(MIXTURE_DECK_MS, STALL_MS, STALL_EVERY_S, q) for q in (98.0, 99.5))
     theory = theory_quantile(MIXTURE_DECK_MS, STALL_MS, STALL_EVERY_S, 99)
     # The server's own handling times follow the pattern (they start at arrival: the same theory, less the client's cost,
     # and less the lateness of an arrival during a stall, which waits that much less of it: the send lag bounds that).
