@@ -1,4 +1,6 @@
-"""Event-loop lag and GC pauses of every process of a run, per second on the run's time axis: ``result.json``'s ``event_loop``.
+"""Event-loop lag, GC pauses and resident memory of every process of a run, per second on the run's time axis: ``event_loop``.
+
+``result.json``'s ``event_loop`` object.
 
 During ``casemesh run`` each embedded service (``OUT/logs/<service>.loop.jsonl``,
 set by :class:`~casemesh.harness.mesh.Mesh`) and the harness itself
@@ -25,9 +27,11 @@ Shape (docs/results.md)::
           "pids": [4242],
           "lag_p99_ms": [0.9, ...], "lag_max_ms": [1.2, ...],   # per second, null where the process sent no line
           "gc_count": [31, ...], "gc_ms": [2.3, ...],           # per second, all generations
+          "rss_mb": [87.1, ...],                                # per second, resident set size (MiB), the highest line
           "measured": {"ticks", "lag_p50_ms", "lag_p99_ms", "lag_max_ms",  # over the measured window
                        "gc_count", "gc_ms", "gc_max_ms", "gc_per_s", "gc_ms_per_s",
-                       "gc_by_generation": {"0": {"count", "ms"}, "1": {...}, "2": {...}}}}}}
+                       "gc_by_generation": {"0": {"count", "ms"}, "1": {...}, "2": {...}},
+                       "rss_start_mb", "rss_max_mb"}}}}      # RSS in the first measured second, and its highest
 
 ``measured`` percentiles come from the lines' log buckets (±2.2 %); maxima
 are exact.
@@ -109,9 +113,11 @@ def process_summary(lines: list[Mapping[str, Any]], *, started_at: float, second
     lag_max: list[float | None] = [None] * seconds
     gc_count: list[int | None] = [None] * seconds
     gc_ms: list[float | None] = [None] * seconds
+    rss_mb: list[float | None] = [None] * seconds
     pids: list[int] = []
     hist: dict[int, int] = {}
-    measured = {"ticks": 0, "lag_max_ms": None, "gc_count": [0, 0, 0], "gc_ms": [0.0, 0.0, 0.0], "gc_max_ms": 0.0}
+    measured = {"ticks": 0, "lag_max_ms": None, "gc_count": [0, 0, 0], "gc_ms": [0.0, 0.0, 0.0], "gc_max_ms": 0.0,
+                "rss_start_mb": None, "rss_max_mb": None}
     used = 0
     for line in lines:
         second = math.floor(line["t"] - 0.5 - started_at)
@@ -124,7 +130,12 @@ def process_summary(lines: list[Mapping[str, Any]], *, started_at: float, second
         lag_max[second] = _higher(lag_max[second], line.get("lag_max_ms"))
         gc_count[second] = (gc_count[second] or 0) + sum(line.get("gc_count", ()))
         gc_ms[second] = round((gc_ms[second] or 0.0) + sum(line.get("gc_ms", ())), 3)
+        rss = None if line.get("rss_bytes") is None else round(line["rss_bytes"] / 2**20, 1)
+        rss_mb[second] = _higher(rss_mb[second], rss)
         if warmup_s <= second < measured_end_s:
+            if measured["rss_start_mb"] is None:
+                measured["rss_start_mb"] = rss
+            measured["rss_max_mb"] = _higher(measured["rss_max_mb"], rss)
             measured["ticks"] += line.get("ticks", 0)
             measured["lag_max_ms"] = _higher(measured["lag_max_ms"], line.get("lag_max_ms"))
             for bucket, count in line.get("lag_hist", {}).items():
@@ -140,7 +151,7 @@ def process_summary(lines: list[Mapping[str, Any]], *, started_at: float, second
     total_count, total_ms = sum(measured["gc_count"]), sum(measured["gc_ms"])
     return {
         "pids": pids,
-        "lag_p99_ms": lag_p99, "lag_max_ms": lag_max, "gc_count": gc_count, "gc_ms": gc_ms,
+        "lag_p99_ms": lag_p99, "lag_max_ms": lag_max, "gc_count": gc_count, "gc_ms": gc_ms, "rss_mb": rss_mb,
         "measured": {
             "ticks": measured["ticks"],
             "lag_p50_ms": None if p50 is None else round(p50, 3),
@@ -153,6 +164,8 @@ def process_summary(lines: list[Mapping[str, Any]], *, started_at: float, second
             "gc_ms_per_s": round(total_ms / window_s, 3) if window_s else None,
             "gc_by_generation": {str(g): {"count": c, "ms": round(ms, 3)}
                                  for g, (c, ms) in enumerate(zip(measured["gc_count"], measured["gc_ms"]))},
+            "rss_start_mb": measured["rss_start_mb"],
+            "rss_max_mb": measured["rss_max_mb"],
         },
     }
 

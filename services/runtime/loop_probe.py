@@ -40,7 +40,7 @@ the probe appends one JSON line per second of wall time (:data:`SERIES_FIELDS`):
 
     {"process": "urlshortener", "pid": 4242, "t": 81234.52, "unix": 1764627012.31, "window_s": 1.001,
      "ticks": 199, "lag_max_ms": 1.21, "lag_p99_ms": 0.98, "lag_hist": {"170": 12, ...},
-     "gc_count": [31, 2, 0], "gc_ms": [1.9, 0.4, 0.0], "gc_max_ms": 0.31}
+     "gc_count": [31, 2, 0], "gc_ms": [1.9, 0.4, 0.0], "gc_max_ms": 0.31, "rss_bytes": 91226112}
 
 ``t`` is ``time.perf_counter()`` (CLOCK_MONOTONIC, the same clock in every
 process of the machine, and the harness driver's) at the end of the window
@@ -48,7 +48,9 @@ process of the machine, and the harness driver's) at the end of the window
 ``lag_max_ms`` are exact over the window's ticks; ``lag_hist`` counts them
 in log buckets (:func:`lag_bucket`, 16 per doubling of the lag in µs, ±2.2 %)
 so that percentiles over any span of seconds can be read back
-(:func:`lag_percentiles`). ``gc_count``/``gc_ms`` are per generation. A
+(:func:`lag_percentiles`). ``gc_count``/``gc_ms`` are per generation.
+``rss_bytes`` is the process's resident set size when the line was written
+(:func:`resident_bytes`; ``null`` where the system does not say). A
 window holding a stall longer than a second is longer than a second: the
 next line is written by the first tick after the stall.
 
@@ -106,7 +108,7 @@ LAG_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05
 GC_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 #: Fields of one line of the per-second series, in order.
 SERIES_FIELDS = ("process", "pid", "t", "unix", "window_s", "ticks", "lag_max_ms", "lag_p99_ms", "lag_hist",
-                 "gc_count", "gc_ms", "gc_max_ms")
+                 "gc_count", "gc_ms", "gc_max_ms", "rss_bytes")
 #: Family names, as dashboards use them.
 LAG_FAMILY = "casemesh_event_loop_lag_seconds"
 GC_FAMILY = "casemesh_gc_pause_seconds"
@@ -341,6 +343,7 @@ class LoopProbe:
                 "lag_hist": hist,
                 "gc_count": self._window_gc_count, "gc_ms": [round(s * 1000, 3) for s in self._window_gc_s],
                 "gc_max_ms": round(self._window_gc_max_s * 1000, 3),
+                "rss_bytes": resident_bytes(),
             }
             self._series.write(json.dumps(line, separators=(",", ":")) + "\n")
             self._series.flush()
@@ -381,6 +384,22 @@ def shared_probe(process: str, *, metrics: LoopMetrics | None = None) -> LoopPro
         probe.start()
     probe._users += 1
     return probe
+
+
+def resident_bytes() -> int | None:
+    """This process's resident set size now (bytes), from ``/proc/self/statm`` (Linux); ``None`` elsewhere.
+
+    The same figure as prometheus-client's ``process_resident_memory_bytes``,
+    read once a second by the probe for the per-second series.
+    """
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def interval_from_env() -> float | None:

@@ -115,6 +115,7 @@ def test_per_second_series_lines_hold_lag_and_gc(tmp_path):
         assert tuple(line) == SERIES_FIELDS and line["process"] == "test"
         assert line["ticks"] == sum(line["lag_hist"].values())
         assert len(line["gc_count"]) == len(line["gc_ms"]) == 3
+        assert 10 * 2**20 < line["rss_bytes"] < 8 * 2**30  # this process's resident memory, in bytes
     assert lines[0]["window_s"] >= 1.0 and lines[0]["ticks"] >= 20
     assert all(b["t"] > a["t"] for a, b in zip(lines, lines[1:]))
     last = lines[-1]
@@ -163,27 +164,31 @@ def test_a_probe_needs_a_positive_interval():
 # -- onto the run's time axis (harness/loop_series.py) --------------------------------------------
 
 
-def line(t: float, *, lag_ms: float = 0.3, gc_ms: float = 0.0, gen: int = 0, window_s: float = 1.0) -> dict:
+def line(t: float, *, lag_ms: float = 0.3, gc_ms: float = 0.0, gen: int = 0, window_s: float = 1.0,
+         rss_mib: float | None = 80.0) -> dict:
     bucket = lag_bucket(lag_ms / 1000)
     gc_count = [0, 0, 0]
     gc_split = [0.0, 0.0, 0.0]
     if gc_ms:
         gc_count[gen], gc_split[gen] = 1, gc_ms
     return {"process": "svc", "pid": 7, "t": t, "unix": 1e9 + t, "window_s": window_s, "ticks": 200, "lag_max_ms": lag_ms,
-            "lag_p99_ms": lag_ms, "lag_hist": {bucket: 200}, "gc_count": gc_count, "gc_ms": gc_split, "gc_max_ms": gc_ms}
+            "lag_p99_ms": lag_ms, "lag_hist": {bucket: 200}, "gc_count": gc_count, "gc_ms": gc_split, "gc_max_ms": gc_ms,
+            "rss_bytes": None if rss_mib is None else int(rss_mib * 2**20)}
 
 
 def test_lines_land_on_the_seconds_of_the_run_and_the_measured_window_is_summarised():
     start = 1000.0
     lines = [line(start - 0.2, lag_ms=99),                       # start-up: before the driver started
-             line(start + 1.6), line(start + 2.7, lag_ms=5, gc_ms=2, gen=2),     # [0.6, 1.6] is second 1 (its middle)
-             line(start + 3.6, lag_ms=0.5, gc_ms=1), line(start + 4.4, lag_ms=7),   # both in second 3: merged
+             line(start + 1.6, rss_mib=81), line(start + 2.7, lag_ms=5, gc_ms=2, gen=2, rss_mib=None),  # [0.6, 1.6]: second 1
+             line(start + 3.6, lag_ms=0.5, gc_ms=1, rss_mib=96), line(start + 4.4, lag_ms=7, rss_mib=90),  # both in second 3
              line(start + 9.0, lag_ms=500)]                       # after the series' last second
     summary = process_summary(lines, started_at=start, seconds=5, warmup_s=1, measured_end_s=5)
     assert summary["pids"] == [7]
     assert summary["lag_max_ms"] == [None, 0.3, 5, 7, None]
     assert summary["gc_ms"] == [None, 0.0, 2.0, 1.0, None] and summary["gc_count"] == [None, 0, 1, 1, None]
+    assert summary["rss_mb"] == [None, 81.0, None, 96.0, None]  # the higher of a merged second; none where not told
     measured = summary["measured"]
+    assert measured["rss_start_mb"] == 81.0 and measured["rss_max_mb"] == 96.0
     assert measured["lag_max_ms"] == 7 and measured["ticks"] == 800
     assert measured["lag_p50_ms"] == pytest.approx(0.5, rel=0.03) and measured["lag_p99_ms"] == pytest.approx(7, rel=0.03)
     assert measured["gc_count"] == 2 and measured["gc_ms"] == 3.0 and measured["gc_max_ms"] == 2.0
