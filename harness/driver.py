@@ -54,6 +54,10 @@ TICK_S = 0.001
 ABANDON_BEHIND_S = 2.0
 #: After abandoning, how long (s, beyond one request timeout) the driver waits for calls in flight before cancelling them.
 ABANDON_DRAIN_S = 1.0
+#: Seeding retries a call refused RESOURCE_EXHAUSTED (a server's admission control) up to this many times, waiting
+#: its ``grpc-retry-pushback-ms`` (gRFC A6; SEED_PUSHBACK_DEFAULT_S without one) before each.
+SEED_RESOURCE_EXHAUSTED_RETRIES = 50
+SEED_PUSHBACK_DEFAULT_S = 0.1
 
 
 def harness_caused(code: str, elapsed_s: float, timeout_s: float) -> bool:
@@ -142,8 +146,17 @@ class Driver:
         self._state = await self.profile.workload.seed(self._unrecorded_call, self.profile.seed, self._rng)
 
     async def _unrecorded_call(self, service: str, method: str, request: Any) -> Any:
+        """One seeding call; refused RESOURCE_EXHAUSTED (admission control of a tightly limited service), it is sent again
+        after the server's pushback, up to SEED_RESOURCE_EXHAUSTED_RETRIES times: seeding is not measured, only slowed."""
         stub_method, _ = self._methods.get(service, method)
-        return await stub_method(request, timeout=self._timeout_s, metadata=SEED_METADATA)  # marked: harness/phases.py
+        for attempt in itertools.count():
+            try:
+                return await stub_method(request, timeout=self._timeout_s, metadata=SEED_METADATA)  # marked: harness/phases.py
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or attempt >= SEED_RESOURCE_EXHAUSTED_RETRIES:
+                    raise
+                await asyncio.sleep(_pushback_s(error))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @property
     def state(self) -> Any:
@@ -421,3 +434,14 @@ class TracedJourneyCaller(JourneyCaller):
 def _end_call_span(span: Any, scope: Any, code: str) -> None:
     end_span(span, grpc.StatusCode[code].value[0] if code in grpc.StatusCode.__members__ else 2, code)
     scope.__exit__(None, None, None)
+
+
+def _pushback_s(error: grpc.aio.AioRpcError) -> float:
+    """The ``grpc-retry-pushback-ms`` trailer of a refusal in seconds (gRFC A6); SEED_PUSHBACK_DEFAULT_S without a valid one."""
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-retry-pushback-ms":
+            try:
+                return max(int(value), 0) / 1000
+            except ValueError:
+                break
+    return SEED_PUSHBACK_DEFAULT_S

@@ -60,6 +60,51 @@ journeys:
     assert servicer.phases[3:] and set(servicer.phases[3:]) == {None}
 
 
+class Refusing(pb_grpc.UrlShortenerServiceServicer):
+    """Refuses every other Shorten with RESOURCE_EXHAUSTED and a 20 ms pushback, as admission control does."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def Shorten(self, request, context):
+        self.calls += 1
+        if self.calls % 2:
+            context.set_trailing_metadata((("grpc-retry-pushback-ms", "20"),))
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "at its limit (queue_full); retry after 20 ms")
+        return pb.ShortenResponse(code=f"c{self.calls}")
+
+
+async def test_seeding_waits_out_a_refusal_and_sends_again(tmp_path: Path):
+    (tmp_path / "p.yaml").write_text("""apiVersion: casemesh.dev/v1
+kind: Profile
+metadata: {name: refused-seed}
+workload: url-shortener
+services: []
+seed: {urls: 4, concurrency: 1}
+arrival: {process: constant, rate_per_s: 20}
+warmup_s: 0
+duration_s: 0.5
+request_timeout_ms: 5000
+journeys:
+  - {name: resolve, weight: 1}
+""")
+    servicer = Refusing()
+    server = grpc.aio.server()
+    pb_grpc.add_UrlShortenerServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            driver = Driver(load_profile(tmp_path / "p.yaml"), {"urlshortener": channel})
+            started = asyncio.get_running_loop().time()
+            await driver.seed()
+            elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        await server.stop(0)
+    assert servicer.calls == 8 and driver.state.codes == ["c2", "c4", "c6", "c8"]  # every refusal sent again
+    assert elapsed >= 4 * 0.02  # after the pushback each time
+
+
 def test_the_recorder_keeps_the_phase_whatever_its_allow_list():
     assert MetadataAllowList([])("casemesh-phase")
     assert MetadataAllowList(["x-*"])("casemesh-phase")
