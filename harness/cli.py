@@ -993,7 +993,7 @@ def serve(
         errors.print("note: server reflection is on (topology reflection: true, as in the shipped topology for local use): "
                      "anyone who can reach the port can list every service, internal ones included. "
                      "Set reflection: false outside development (docs/security.md).", markup=False, highlight=False, soft_wrap=True)
-    (uvloop.run if use_uvloop else asyncio.run)(serve_services(chosen, loaded, secret=secret))
+    (uvloop.run if use_uvloop else asyncio.run)(serve_services(chosen, loaded, secret=secret, freeze_gc=True))
 
 
 @app.command()
