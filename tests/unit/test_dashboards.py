@@ -453,15 +453,14 @@ def shipped_slos() -> list[Slo]:
 
 
 def record_harness_calls(stats: RunStats) -> None:
-    """A 1 ms call per code of HARNESS_CODES of every RPC and journey a shipped SLO names, and a send lag.
-
-    (An SLO over all RPCs names none: the others' RPCs are its calls.)
+    """A 1 ms call per code of HARNESS_CODES and of the SLO's own ``codes`` of every RPC and journey a shipped SLO names,
+    and a send lag. (An SLO over all RPCs names none: the others' RPCs are its calls.)
     """
     for slo in shipped_slos():
         for side in (slo.good, slo.total):
             if isinstance(side, Selector) and (side.journey or side.rpc):
                 calls = stats.journey(side.journey) if side.journey else stats.rpc(side.rpc)
-                for code in HARNESS_CODES:
+                for code in dict.fromkeys((*HARNESS_CODES, *(side.codes or ()))):
                     calls.record(code, 1_000)
     stats.send_lag.record_value(500)
 
