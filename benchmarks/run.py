@@ -20,8 +20,9 @@ reports its own load-phase CPU). The server's CPU is sampled the same way.
 and for ``casemesh run benchmarks/profiles/resolve.yaml`` (embedded
 URL-shortener mesh, started by the harness for every step): steps of 500/s
 (500, 1000, ...) until one fails, then bisection down to 125/s; 2 s warm-up +
-8 s measured per step. A step passes when the run exits 0 (its p99 < 10 ms SLO
-passed and its send lag p99 stayed within the harness's 10 ms validity bound)
+8 s measured per step. A step passes when the run exits 0 under ``--strict`` (its
+p99 < 10 ms SLO passed, not merely inconclusive against the machine's floor, and
+its send lag p99 stayed within the harness's 10 ms validity bound)
 and no call ended with an error status; a failing step is re-run once and
 fails only if the re-run fails too (one-off stalls happen on this machine,
 docs/benchmarks.md). With ``--repeat`` the later searches start one step below
@@ -64,7 +65,8 @@ PROFILE_BASE_RATE = 1000.0  # rate_per_s of both benchmark profiles; --rate-scal
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 CPU_TARGET_MS = 0.25  # (A): harness CPU-ms per request at 2,000/s
-CAPACITY_TARGET = 0.70  # (B): Resolve capacity / echo capacity
+CAPACITY_TARGET = 0.85  # (B): Resolve capacity / echo capacity, on the faster (AMD EPYC) VM (issue 10)
+CAPACITY_TARGET_SLOW_VM = 0.60  # (B): the same on a VM about 3x slower
 
 #: Where each ``casemesh run`` writes result.json, logs and traces: kept under this directory when set
 #: (``--keep DIR``), otherwise a temporary directory removed once the result has been read.
@@ -244,7 +246,8 @@ def casemesh_run(profile: Path, rate: float, *, warmup_s: float, duration_s: flo
     else:
         out = Path(tempfile.mkdtemp(prefix="casemesh-bench-"))
     command = [CASEMESH, "run", str(profile), "--rate-scale", f"{rate / PROFILE_BASE_RATE:g}",
-               "--warmup", f"{warmup_s:g}", "--duration", f"{duration_s:g}", "--no-progress", "--out", str(out)]
+               "--warmup", f"{warmup_s:g}", "--duration", f"{duration_s:g}", "--no-progress", "--out", str(out),
+               "--workers", "1"]  # one load process: its CPU is the harness's (auto may add worker processes)
     if target:
         command += ["--target", target]
     command += list(extra)
@@ -429,7 +432,8 @@ class Step:
 
 def _step(profile: Path, rate: float, warmup_s: float, duration_s: float, server: EchoServer | None) -> Step:
     run = casemesh_run(profile, rate, warmup_s=warmup_s, duration_s=duration_s,
-                       target=f"echo={server.address}" if server else None, server=server)
+                       target=f"echo={server.address}" if server else None, server=server,
+                       extra=("--strict",))  # p99 < 10 ms measured: a verdict inconclusive on the machine's floor fails
     if run.exit_code in (2, 3) or run.result is None:
         raise BenchError(f"casemesh run {profile.name} at {rate:g}/s: exit {run.exit_code}\n{run.output_tail}")
     result = run.result
@@ -544,8 +548,9 @@ def capacity_table(data: dict[str, Any]) -> str:
                      f"{_fmt(at['harness_cpu_ms'] if at else None, '.3f')} | {servers} |")
     ratio = med["resolve"] / med["echo"] if med["echo"] else float("nan")
     lines.append(f"| **Resolve / echo** | **{ratio:.0%}** | {', '.join(f'{r / e:.0%}' if e else '-' for r, e in zip(caps['resolve'], caps['echo']))} | | | |")
-    lines += ["", f"Target: Resolve >= {CAPACITY_TARGET:.0%} of the bare echo's capacity: {ratio:.0%} -> "
-                  f"**{'met' if ratio >= CAPACITY_TARGET else 'NOT met'}**.", "",
+    lines += ["", f"Target: Resolve >= {CAPACITY_TARGET:.0%} of the bare echo's capacity on the faster VM, "
+                  f">= {CAPACITY_TARGET_SLOW_VM:.0%} on a slow one: {ratio:.0%} -> "
+                  f"**{'met' if ratio >= CAPACITY_TARGET else 'met for a slow VM only' if ratio >= CAPACITY_TARGET_SLOW_VM else 'NOT met'}**.", "",
               f"Steps of search {runs}:", "",
               "| target | offered req/s | verdict | p99 ms | send lag p99 ms | completed req/s | harness CPU-ms/req | server CPU-ms/req | why |",
               "|---|---:|---|---:|---:|---:|---:|---|---|"]
