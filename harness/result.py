@@ -70,6 +70,7 @@ compressed base64 encoding, so runs can be merged and re-analysed exactly.
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import sys
@@ -98,9 +99,29 @@ def latency_summary(histogram: HdrHistogram, *, mean: bool = True) -> dict[str, 
     for key, percentile in PERCENTILES:
         summary[key] = round(values[percentile] / 1000, 3) if count else None
     summary["max_ms"] = round(histogram.get_max_value() / 1000, 3) if count else None
-    if mean:  # a Python pass over every recorded value: skipped by the live view
-        summary["mean_ms"] = round(histogram.get_mean_value() / 1000, 3) if count else None
+    if mean:  # a pass over the counts array: skipped by the live view
+        summary["mean_ms"] = round(histogram_mean(histogram) / 1000, 3) if count else None
     return summary
+
+
+def histogram_mean(histogram: HdrHistogram) -> float:
+    """The mean of a non-empty histogram's values, as ``HdrHistogram.get_mean_value`` computes it (µs here).
+
+    Each count at the midpoint of its bucket's range of equivalent values.
+    hdrh's own method walks an iterator over every bucket up to the highest
+    value (140,000 steps of Python for a 60 s range: 0.37 s per histogram,
+    seconds per run); this reads the counts array up to the highest value once
+    and converts only the buckets that hold values.
+    """
+    total = 0
+    last = histogram.get_counts_array_index(histogram.get_max_value())
+    for index, count in enumerate(itertools.islice(histogram.counts, last + 1)):
+        if count:
+            value = histogram.get_value_from_index(index)
+            lowest = histogram.get_lowest_equivalent_value(value)
+            size = histogram.get_highest_equivalent_value(value) - lowest + 1
+            total += (lowest + (size >> 1)) * count
+    return total / histogram.get_total_count()
 
 
 def calls_summary(stats: CallStats, measured_s: float) -> dict[str, Any]:
