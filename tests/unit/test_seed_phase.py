@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -30,32 +32,44 @@ class Phases(pb_grpc.UrlShortenerServiceServicer):
         return pb.ShortenResponse(code=f"c{len(self.phases)}")
 
 
-async def test_the_seeders_calls_carry_the_seed_phase_and_the_loads_do_not(tmp_path: Path):
-    (tmp_path / "p.yaml").write_text("""apiVersion: casemesh.dev/v1
+def shortener_profile(tmp_path: Path, seed: str, journey: str) -> Path:
+    """A url-shortener profile against an external target: ``seed`` (YAML flow mapping), one ``journey``, 0.5 s at 20/s."""
+    path = tmp_path / "p.yaml"
+    path.write_text(f"""apiVersion: casemesh.dev/v1
 kind: Profile
-metadata: {name: phase-test}
+metadata: {{name: seed-test}}
 workload: url-shortener
 services: []
-seed: {urls: 3}
-arrival: {process: constant, rate_per_s: 20}
+seed: {seed}
+arrival: {{process: constant, rate_per_s: 20}}
 warmup_s: 0
 duration_s: 0.5
 request_timeout_ms: 5000
 journeys:
-  - {name: shorten, weight: 1}
+  - {{name: {journey}, weight: 1}}
 """)
-    servicer = Phases()
+    return path
+
+
+@contextlib.asynccontextmanager
+async def driver_against(servicer: pb_grpc.UrlShortenerServiceServicer, profile: Path) -> AsyncIterator[Driver]:
+    """A Driver of ``profile`` whose urlshortener is ``servicer``, served on 127.0.0.1 for the block."""
     server = grpc.aio.server()
     pb_grpc.add_UrlShortenerServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            driver = Driver(load_profile(tmp_path / "p.yaml"), {"urlshortener": channel})
-            await driver.seed()
-            await asyncio.wait_for(driver.run(), 60)
+            yield Driver(load_profile(profile), {"urlshortener": channel})
     finally:
         await server.stop(0)
+
+
+async def test_the_seeders_calls_carry_the_seed_phase_and_the_loads_do_not(tmp_path: Path):
+    servicer = Phases()
+    async with driver_against(servicer, shortener_profile(tmp_path, "{urls: 3}", "shorten")) as driver:
+        await driver.seed()
+        await asyncio.wait_for(driver.run(), 60)
     assert servicer.phases[:3] == ["seed"] * 3
     assert servicer.phases[3:] and set(servicer.phases[3:]) == {None}
 
@@ -75,32 +89,11 @@ class Refusing(pb_grpc.UrlShortenerServiceServicer):
 
 
 async def test_seeding_waits_out_a_refusal_and_sends_again(tmp_path: Path):
-    (tmp_path / "p.yaml").write_text("""apiVersion: casemesh.dev/v1
-kind: Profile
-metadata: {name: refused-seed}
-workload: url-shortener
-services: []
-seed: {urls: 4, concurrency: 1}
-arrival: {process: constant, rate_per_s: 20}
-warmup_s: 0
-duration_s: 0.5
-request_timeout_ms: 5000
-journeys:
-  - {name: resolve, weight: 1}
-""")
     servicer = Refusing()
-    server = grpc.aio.server()
-    pb_grpc.add_UrlShortenerServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port(f"127.0.0.1:{free_port()}")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            driver = Driver(load_profile(tmp_path / "p.yaml"), {"urlshortener": channel})
-            started = asyncio.get_running_loop().time()
-            await driver.seed()
-            elapsed = asyncio.get_running_loop().time() - started
-    finally:
-        await server.stop(0)
+    async with driver_against(servicer, shortener_profile(tmp_path, "{urls: 4, concurrency: 1}", "resolve")) as driver:
+        started = asyncio.get_running_loop().time()
+        await driver.seed()
+        elapsed = asyncio.get_running_loop().time() - started
     assert servicer.calls == 8 and driver.state.codes == ["c2", "c4", "c6", "c8"]  # every refusal sent again
     assert elapsed >= 4 * 0.02  # after the pushback each time
 
