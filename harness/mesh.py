@@ -61,6 +61,8 @@ WAIT_CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_r
 #: choosing a port and the service binding it, no outgoing connection is given it by the kernel.
 SERVICE_PORTS = range(20000, 32768)
 _port_rng = random.Random()
+#: Ports free_port has handed out in this process.
+_handed_out: set[int] = set()
 
 
 def free_port() -> int:
@@ -70,18 +72,31 @@ def free_port() -> int:
     many outgoing connections, another socket may take it before the service
     that was given it binds it (``Address already in use``). Falls back to
     ``bind(0)`` after 50 busy tries.
+
+    A port is not handed out twice by one process (until half the range has
+    been): the port is only checked free, not held, so two services of one
+    topology given the same port would both bind it later, and the second
+    fails (seen in CI: urlshortener could not bind, and the harness's calls
+    reached idgen at its address, UNIMPLEMENTED).
     """
+    if len(_handed_out) >= len(SERVICE_PORTS) // 2:
+        _handed_out.clear()
     for _ in range(50):
         port = _port_rng.choice(SERVICE_PORTS)
+        if port in _handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind((LOOPBACK, port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+        port = sock.getsockname()[1]
+    _handed_out.add(port)
+    return port
 
 
 def embedded_topology(services: list[str], data_dir: Path, settings: dict[str, dict[str, Any]] | None = None,
