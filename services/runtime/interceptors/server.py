@@ -353,11 +353,18 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
                 observer.sent.inc()
                 return response
 
-            async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                async with _Call(interceptor, observer, gate, service, full_method, context):
-                    if gate is not None and gate.finish_abandoned:  # the work goes on if the caller leaves
+            if gate is not None and gate.finish_abandoned:  # abandoned_work: finish: the work goes on if the caller leaves
+                async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                    async with _Call(interceptor, observer, gate, service, full_method, context):
                         return await _shielded(work(request, context))
-                    return await work(request, context)
+            else:  # the hot path: the work in the call's own task, no extra coroutine
+                async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                    async with _Call(interceptor, observer, gate, service, full_method, context):
+                        if interceptor.faults is not None:  # injected delay/abort (..faults), counted by _Call as any end
+                            await interceptor.faults.apply(service, method, context)
+                        response = await inner(requests_of(request), context)
+                        observer.sent.inc()
+                        return response
 
             factory = grpc.stream_unary_rpc_method_handler if handler.request_streaming else grpc.unary_unary_rpc_method_handler
             return _Method(handler, factory(unary_response, **serdes), gate, observer, type_name)
