@@ -38,6 +38,7 @@ from typing import Any
 import grpc
 from opentelemetry import trace
 
+from casemesh.services.runtime.admission import PUSHBACK_TRAILER
 from casemesh.services.runtime.tracing import RpcTracing, end_span, inject_metadata
 
 from .arrivals import Schedule, set_arrival_size
@@ -439,7 +440,7 @@ def _end_call_span(span: Any, scope: Any, code: str) -> None:
 def _pushback_s(error: grpc.aio.AioRpcError) -> float:
     """The ``grpc-retry-pushback-ms`` trailer of a refusal in seconds (gRFC A6); SEED_PUSHBACK_DEFAULT_S without a valid one."""
     for key, value in error.trailing_metadata() or ():
-        if key == "grpc-retry-pushback-ms":
+        if key == PUSHBACK_TRAILER:
             try:
                 return max(int(value), 0) / 1000
             except ValueError:
