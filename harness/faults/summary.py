@@ -87,11 +87,12 @@ def fault_lines(result: Mapping[str, Any]) -> list[Text]:
     for fault in faults:
         planned, actual = fault["planned"], fault.get("actual")
         when = f"planned {planned['start_s']:g}-{planned['end_s']:g} s"
-        when += f", active {actual['start_s']:g}-{actual['end_s']:g} s" if actual else ", never active"
+        when += f", active {actual['start_s']:.2f}-{actual['end_s']:.2f} s" if actual else ", never active"
         counted = fault["counted"]["codes"]
         which = f"ended {'/'.join(counted)}" if isinstance(counted, list) else "failed"
         top = sorted(((sum(c.values()), name) for name, c in fault["errors"]["rpcs"].items() if c), reverse=True)[:3]
         by_rpc = ", ".join(f"{name.rsplit('/', 1)[-1]} {count:,}" for count, name in top)
-        line = f"  {fault['name']}: {fault['describe']} on {fault['target']}, {when}: {fault['errors_total']:,} calls {which}"
+        target = "" if fault["target"] in fault["name"] else f" on {fault['target']}"
+        line = f"  {fault['name']}: {fault['describe']}{target}, {when}: {fault['errors_total']:,} calls {which}"
         lines.append(Text(line + (f" ({by_rpc})" if by_rpc else "") + "".join(f"; {n}" for n in fault.get("notes", []))))
     return lines

@@ -60,7 +60,8 @@ def test_profile_and_command_line_faults_run_and_are_recorded(tmp_path):
     pids = [e["pid"] for f in (pause, kill) for e in f["events"] if e.get("pid")]
     assert pids and not any(alive(pid) for pid in pids)  # everything stopped at the end, the paused process too
 
-    assert "faults (seconds from the measured window's start" in done.stdout and "calls ended UNAVAILABLE" in done.stdout
+    words = " ".join(done.stdout.split())  # a line longer than the console wraps
+    assert "faults (seconds from the measured window's start" in words and "calls ended UNAVAILABLE" in words, done.stdout
     report = render_run_report(result)
     assert "fault abort:urlshortener/Resolve (abort=UNAVAILABLE@50%)" in report and "fault pause:analytics (pause)" in report
 
