@@ -5,6 +5,9 @@ from __future__ import annotations
 from .analytics.service import DEFINITION as ANALYTICS
 from .idgen.service import DEFINITION as IDGEN
 from .runtime.component import ServiceDefinition
+from .social.graph.service import DEFINITION as SOCIAL_GRAPH
+from .social.timeline.service import DEFINITION as SOCIAL_TIMELINE
+from .social.tweets.service import DEFINITION as SOCIAL_TWEETS
 from .urlshortener.service import DEFINITION as URLSHORTENER
 from .video.catalog.service import DEFINITION as VIDEO_CATALOG
 from .video.edge.service import DEFINITION as VIDEO_EDGE
@@ -20,6 +23,7 @@ SERVICES: dict[str, ServiceDefinition] = {d.name: d for d in (
     VIDEO_UPLOAD, VIDEO_STORAGE, VIDEO_TRANSCODE, VIDEO_TRANSCODER,
     VIDEO_CATALOG, VIDEO_SEARCH,
     VIDEO_PLAYBACK, VIDEO_EDGE,
+    SOCIAL_GRAPH, SOCIAL_TWEETS, SOCIAL_TIMELINE,
 )}
 
 

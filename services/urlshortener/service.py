@@ -42,7 +42,7 @@ from ..runtime.errors import AlreadyExists, NotFound
 from .cache import ResolveCache
 from .click_buffer import Click, ClickBuffer
 from .codes import code_for_id
-from .id_block import IdBlockLease, NoIdsLeased
+from ..idgen.id_block import IdBlockLease, NoIdsLeased
 from .store import UrlRecord, UrlStore
 from .validation import validate_code, validate_country, validate_shorten
 

@@ -41,7 +41,7 @@ from casemesh.video.v1 import search_pb2, search_pb2_grpc, video_pb2
 from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from ...runtime.errors import InvalidArgument
-from .. import page_tokens
+from ...runtime import page_tokens
 from .comments import CommentStore
 from .feed import FeedCursor
 from .indexer import SearchIndexer

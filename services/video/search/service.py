@@ -37,7 +37,7 @@ from casemesh.video.v1 import search_pb2_grpc as pb_grpc
 from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from ...runtime.errors import InvalidArgument
-from .. import page_tokens
+from ...runtime import page_tokens
 from .index import IndexedVideo, VideoIndex
 from .settings import SearchSettings
 from .tokenizer import query_terms

@@ -1,6 +1,7 @@
-"""Opaque, validated page tokens for the video platform's paged lists.
+"""Opaque, validated page tokens for every case study's paged lists.
 
-Paged RPCs (ListComments, ListChannelVideos, GetHomeFeed, SearchVideos) hand
+Paged RPCs (the video platform's ListComments, ListChannelVideos, GetHomeFeed,
+SearchVideos; the social feed's ListFollowers, ListUserTweets, GetHomeTimeline) hand
 out ``next_page_token`` and take it back as ``page_token`` (Google AIP-158,
 "Pagination": tokens are opaque to clients and tied to the request that
 produced them). A token is the URL-safe base64 (no padding) of a compact JSON

@@ -1,11 +1,13 @@
-"""Hand out unique IDs from blocks leased from the ID service.
+"""Hand out unique IDs from blocks leased from the ID service: the client side of casemesh.idgen.v1, for its callers.
 
 Source: URL-shortener case study (shared/seeds/000_69ff90d97cf45f9b.txt,
 "Short URL Generation"): "Use distributed counter service for unique IDs". The
 case study calls ``counter.get_next()`` per URL, one network hop per Shorten.
 Here IDs are leased in blocks (casemesh.idgen.v1 LeaseIds) and handed out
 locally, so a Shorten is usually not a network hop; the next block is fetched
-in the background before the current one runs out.
+in the background before the current one runs out. The social feed's
+TweetService leases Snowflake IDs the same way (shared/seeds/003, "Snowflake
+ID for Tweet IDs").
 
 Single event loop; :meth:`IdBlockLease.next_id` is safe to call from many tasks.
 """

@@ -1,0 +1,1 @@
+"""``social-graph``: who follows whom (:mod:`.store`, :mod:`.service`)."""

@@ -1,0 +1,1 @@
+"""``social-timeline``: home timelines by hybrid fan-out (:mod:`.cache`, :mod:`.fanout`, :mod:`.ranking`, :mod:`.service`)."""
