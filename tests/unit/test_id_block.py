@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from casemesh.services.urlshortener.id_block import IdBlockLease
+from casemesh.services.idgen.id_block import IdBlockLease
 
 
 class FakeLease:

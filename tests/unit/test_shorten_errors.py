@@ -5,7 +5,7 @@ import pytest
 
 from casemesh.services.urlshortener.cache import ResolveCache
 from casemesh.services.urlshortener.codes import code_for_id
-from casemesh.services.urlshortener.id_block import IdBlockLease
+from casemesh.services.idgen.id_block import IdBlockLease
 from casemesh.services.urlshortener.service import MAX_CODE_ATTEMPTS, UrlShortenerServicer
 from casemesh.services.urlshortener.store import UrlRecord, UrlStore
 from casemesh.urlshortener.v1 import urlshortener_pb2 as pb

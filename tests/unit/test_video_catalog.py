@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from casemesh.services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
-from casemesh.services.video import page_tokens
+from casemesh.services.runtime import page_tokens
 from casemesh.services.video.catalog.comments import CommentStore
 from casemesh.services.video.catalog.feed import FeedCursor
 from casemesh.services.video.catalog.subscriptions import SubscriptionStore

@@ -6,7 +6,7 @@ from casemesh.social.v1 import graph_pb2, graph_pb2_grpc, timeline_pb2, timeline
 
 from ..base import Journey, Workload
 from .journeys import FANOUT_FRESHNESS, HomeParams, NoParams, PostParams, follow, home_timeline, like, post_tweet, unfollow, user_timeline
-from .population import GRAPH, TIMELINE, TWEETS, SeedParams, seed
+from .seeding import GRAPH, TIMELINE, TWEETS, SeedParams, seed
 
 _SERVICES = {
     GRAPH: (graph_pb2, "SocialGraphService", graph_pb2_grpc.SocialGraphServiceStub),

@@ -21,7 +21,7 @@ from pydantic import Field
 from casemesh.social.v1 import graph_pb2, timeline_pb2, tweets_pb2
 
 from ..base import Caller, Params
-from .population import GRAPH, TIMELINE, TWEETS, State
+from .seeding import GRAPH, TIMELINE, TWEETS, State
 from .text import tweet_text
 
 #: Journey-defined measure: PostTweet OK → visible in a sampled follower's home timeline (seconds).
