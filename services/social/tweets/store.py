@@ -191,6 +191,6 @@ class TweetStore:
             self._apply(entry)
             if not p.done.done():
                 p.done.set_result(entry)
-        if False:
+        if entries:
             self._appended.set()
             self._appended = asyncio.Event()
