@@ -84,6 +84,8 @@ async def test_engagement_ranking_puts_the_most_liked_first(client):
     (lambda c: c.tweets.PostTweet(tweets_pb2.PostTweetRequest(author_id="bad id!", text="hi")), "author_id"),
     (lambda c: c.graph.Follow(graph_pb2.FollowRequest(follower_id="a", followee_id="a")), "followee_id"),
     (lambda c: c.graph.ListFollowers(graph_pb2.ListFollowersRequest(user_id="a", page_token="garbage")), "page_token"),
+    (lambda c: c.graph.FollowMany(graph_pb2.FollowManyRequest(follower_id="a", followee_ids=["b", "a"])), "followee_ids[1]"),
+    (lambda c: c.graph.FollowMany(graph_pb2.FollowManyRequest(follower_id="a")), "followee_ids"),
     (lambda c: c.timeline.GetHomeTimeline(timeline_pb2.GetHomeTimelineRequest(user_id="a", page_size=201)), "page_size"),
     (lambda c: c.timeline.GetHomeTimeline(timeline_pb2.GetHomeTimelineRequest(user_id="a", ranking=9)), "ranking"),
     (lambda c: c.tweets.GetTweets(tweets_pb2.GetTweetsRequest()), "tweet_ids"),
@@ -102,3 +104,15 @@ async def test_like_of_an_unknown_tweet_is_not_found(client):
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await client.tweets.LikeTweet(tweets_pb2.LikeTweetRequest(tweet_id=12345, user_id="a"))
     assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_follow_many_is_all_or_nothing(client):
+    done = await client.graph.FollowMany(graph_pb2.FollowManyRequest(follower_id="joiner", followee_ids=["x1", "x2", "x2", "x3"]))
+    assert (done.added, done.following_count) == (3, 3)
+    again = await client.graph.FollowMany(graph_pb2.FollowManyRequest(follower_id="joiner", followee_ids=["x3", "x4"]))
+    assert (again.added, again.following_count) == (1, 4)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:  # 4 + 4,997 new > 5,000: nothing changes
+        await client.graph.FollowMany(graph_pb2.FollowManyRequest(follower_id="joiner", followee_ids=[f"y{i}" for i in range(4997)]))
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    counts = await client.graph.GetFollowCounts(graph_pb2.GetFollowCountsRequest(user_id="joiner"))
+    assert counts.following_count == 4

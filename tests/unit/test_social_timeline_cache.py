@@ -151,3 +151,12 @@ def test_score_is_the_hacker_news_formula():
     # Likes can outweigh age: a day-old tweet with many likes beats a fresh one with none.
     assert engagement_score(1000, 86_400.0) > engagement_score(0, 0.0)
     assert engagement_score(0, 0.0) > 0
+
+
+def test_entries_held_counts_what_the_timelines_keep():
+    cache = TimelineCache(capacity=2)
+    cache.push(1, ["a", "b"])
+    cache.push(1, ["a"])  # a repeat holds nothing more
+    cache.push(2, ["a"])
+    cache.push(3, ["a"])  # a is full: 1 is trimmed, the count stays
+    assert cache.entries_held == 3 == sum(len(cache.newest(u, 10)) for u in ("a", "b"))

@@ -1,7 +1,7 @@
 """Seeding the social workload: the follow graph and the first tweets, through the public API.
 
-1. :func:`.graph.follow_graph` draws the graph; every edge becomes a
-   SocialGraphService.Follow call.
+1. :func:`.graph.follow_graph` draws the graph; each user's followees go in
+   one SocialGraphService.FollowMany call.
 2. Every user posts ``tweets_per_user`` tweets (TweetService.PostTweet).
 3. Seeding waits until the fan-out has applied the whole tweet log
    (TimelineService.GetFanoutStatus), so the load starts from settled timelines.
@@ -88,11 +88,11 @@ async def seed(call: Caller, params: SeedParams, rng: random.Random) -> State:
         users[ids[u]].following.add(ids[v])
         users[ids[v]].followers.add(ids[u])
 
-    edges = iter(graph.edges())
+    followers = iter(user for user in users.values() if user.following)
 
     async def follower() -> None:
-        for u, v in edges:
-            await call(GRAPH, "Follow", graph_pb2.FollowRequest(follower_id=ids[u], followee_id=ids[v]))
+        for user in followers:
+            await call(GRAPH, "FollowMany", graph_pb2.FollowManyRequest(follower_id=user.user_id, followee_ids=sorted(user.following)))
 
     await asyncio.gather(*(follower() for _ in range(params.concurrency)))
 

@@ -22,6 +22,7 @@ from ...runtime import page_tokens
 from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition, StatelessComponent
 from ...runtime.errors import InvalidArgument
+from ..limits import MAX_FOLLOWING
 from ..validation import page_size, validate_user_id
 from .store import FollowGraph
 
@@ -63,6 +64,20 @@ class SocialGraphServicer(pb_grpc.SocialGraphServiceServicer):
         EDGES.set(self._graph.edge_count)
         return pb.FollowResponse(followee_follower_count=count)
 
+    async def FollowMany(self, request: pb.FollowManyRequest, context: grpc.aio.ServicerContext) -> pb.FollowManyResponse:
+        follower = validate_user_id("follower_id", request.follower_id)
+        if not request.followee_ids:
+            raise InvalidArgument("followee_ids", "is required (at least one user)")
+        if len(request.followee_ids) > MAX_FOLLOWING:
+            raise InvalidArgument("followee_ids", f"has {len(request.followee_ids):,} users; at most {MAX_FOLLOWING:,}")
+        for i, followee in enumerate(request.followee_ids):
+            validate_user_id(f"followee_ids[{i}]", followee)
+            if followee == follower:
+                raise InvalidArgument(f"followee_ids[{i}]", "must differ from follower_id (a user cannot follow themselves)")
+        added, following = await self._graph.follow_many(follower, list(request.followee_ids))
+        EDGES.set(self._graph.edge_count)
+        return pb.FollowManyResponse(added=added, following_count=following)
+
     async def Unfollow(self, request: pb.UnfollowRequest, context: grpc.aio.ServicerContext) -> pb.UnfollowResponse:
         follower, followee = _edge(request.follower_id, request.followee_id)
         count = await self._graph.unfollow(follower, followee)
@@ -97,5 +112,5 @@ async def build(context: RuntimeContext) -> StatelessComponent:
 
 DEFINITION = ServiceDefinition(
     name=NAME, grpc_services=(FULL_NAME,), dependencies=(), build=build,
-    access=Access(public={"Follow", "Unfollow", "ListFollowers", "ListFollowing", "GetFollowCounts"}),
+    access=Access(public={"Follow", "FollowMany", "Unfollow", "ListFollowers", "ListFollowing", "GetFollowCounts"}),
 )

@@ -42,6 +42,25 @@ class FollowGraph:
                 self.edge_count += 1
             return len(self._followers[followee])
 
+    async def follow_many(self, follower: str, followees: list[str]) -> tuple[int, int]:
+        """Add every edge ``follower → f`` at once, all or nothing; returns (edges added, ``follower``'s following count).
+
+        Raises ``ResourceExhausted`` (and changes nothing) when ``follower`` would follow more than ``max_following``.
+        """
+        async with self._lock.writer:
+            following = self._following.setdefault(follower, {})
+            new = [f for f in dict.fromkeys(followees) if f not in following]
+            if len(following) + len(new) > self._max_following:
+                if not following:
+                    del self._following[follower]
+                raise ResourceExhausted(f"{follower} follows {len(following):,} users; {len(new):,} more would pass "
+                                        f"the most allowed ({self._max_following:,})")
+            for followee in new:
+                following[followee] = None
+                self._followers.setdefault(followee, {})[follower] = None
+            self.edge_count += len(new)
+            return len(new), len(following)
+
     async def unfollow(self, follower: str, followee: str) -> int:
         """Remove the edge if any; returns ``followee``'s follower count."""
         async with self._lock.writer:

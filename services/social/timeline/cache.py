@@ -30,6 +30,8 @@ class TimelineCache:
         self.entries_pushed = 0
         #: IDs dropped because a timeline was full.
         self.entries_trimmed = 0
+        #: IDs held now, over every timeline.
+        self.entries_held = 0
 
     def push(self, tweet_id: int, followers: list[str]) -> int:
         """Add ``tweet_id`` to each follower's timeline; returns how many timelines it was new to."""
@@ -48,6 +50,8 @@ class TimelineCache:
             if len(timeline) > self.capacity:
                 del timeline[0]
                 self.entries_trimmed += 1
+            else:
+                self.entries_held += 1
         self.entries_pushed += added
         return added
 

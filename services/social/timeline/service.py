@@ -151,7 +151,8 @@ class TimelineServicer(pb_grpc.TimelineServiceServicer):
     async def GetFanoutStatus(self, request: pb.GetFanoutStatusRequest, context: grpc.aio.ServicerContext) -> pb.GetFanoutStatusResponse:
         stats = self._fanout.stats
         return pb.GetFanoutStatusResponse(applied_sequence=stats.applied_sequence, pushed_entries=stats.pushed_entries,
-                                          skipped_celebrity_tweets=stats.skipped_celebrity_tweets)
+                                          skipped_celebrity_tweets=stats.skipped_celebrity_tweets,
+                                          cached_entries=self._cache.entries_held)
 
 
 class TimelineComponent:

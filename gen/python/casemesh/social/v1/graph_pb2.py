@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61semesh/social/v1/graph.proto\x12\x12\x63\x61semesh.social.v1\"9\n\rFollowRequest\x12\x13\n\x0b\x66ollower_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66ollowee_id\x18\x02 \x01(\t\"1\n\x0e\x46ollowResponse\x12\x1f\n\x17\x66ollowee_follower_count\x18\x01 \x01(\x04\";\n\x0fUnfollowRequest\x12\x13\n\x0b\x66ollower_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66ollowee_id\x18\x02 \x01(\t\"3\n\x10UnfollowResponse\x12\x1f\n\x17\x66ollowee_follower_count\x18\x01 \x01(\x04\"N\n\x14ListFollowersRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x15ListFollowersResponse\x12\x14\n\x0c\x66ollower_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x16\n\x0e\x66ollower_count\x18\x03 \x01(\x04\"N\n\x14ListFollowingRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"3\n\x08\x46ollowee\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x16\n\x0e\x66ollower_count\x18\x02 \x01(\x04\"z\n\x15ListFollowingResponse\x12/\n\tfollowees\x18\x01 \x03(\x0b\x32\x1c.casemesh.social.v1.Followee\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x17\n\x0f\x66ollowing_count\x18\x03 \x01(\x04\")\n\x16GetFollowCountsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"J\n\x17GetFollowCountsResponse\x12\x16\n\x0e\x66ollower_count\x18\x01 \x01(\x04\x12\x17\n\x0f\x66ollowing_count\x18\x02 \x01(\x04\x32\xf4\x03\n\x12SocialGraphService\x12O\n\x06\x46ollow\x12!.casemesh.social.v1.FollowRequest\x1a\".casemesh.social.v1.FollowResponse\x12U\n\x08Unfollow\x12#.casemesh.social.v1.UnfollowRequest\x1a$.casemesh.social.v1.UnfollowResponse\x12\x64\n\rListFollowers\x12(.casemesh.social.v1.ListFollowersRequest\x1a).casemesh.social.v1.ListFollowersResponse\x12\x64\n\rListFollowing\x12(.casemesh.social.v1.ListFollowingRequest\x1a).casemesh.social.v1.ListFollowingResponse\x12j\n\x0fGetFollowCounts\x12*.casemesh.social.v1.GetFollowCountsRequest\x1a+.casemesh.social.v1.GetFollowCountsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61semesh/social/v1/graph.proto\x12\x12\x63\x61semesh.social.v1\"9\n\rFollowRequest\x12\x13\n\x0b\x66ollower_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66ollowee_id\x18\x02 \x01(\t\"1\n\x0e\x46ollowResponse\x12\x1f\n\x17\x66ollowee_follower_count\x18\x01 \x01(\x04\">\n\x11\x46ollowManyRequest\x12\x13\n\x0b\x66ollower_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66ollowee_ids\x18\x02 \x03(\t\"<\n\x12\x46ollowManyResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\x12\x17\n\x0f\x66ollowing_count\x18\x02 \x01(\x04\";\n\x0fUnfollowRequest\x12\x13\n\x0b\x66ollower_id\x18\x01 \x01(\t\x12\x13\n\x0b\x66ollowee_id\x18\x02 \x01(\t\"3\n\x10UnfollowResponse\x12\x1f\n\x17\x66ollowee_follower_count\x18\x01 \x01(\x04\"N\n\x14ListFollowersRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x15ListFollowersResponse\x12\x14\n\x0c\x66ollower_ids\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x16\n\x0e\x66ollower_count\x18\x03 \x01(\x04\"N\n\x14ListFollowingRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"3\n\x08\x46ollowee\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x16\n\x0e\x66ollower_count\x18\x02 \x01(\x04\"z\n\x15ListFollowingResponse\x12/\n\tfollowees\x18\x01 \x03(\x0b\x32\x1c.casemesh.social.v1.Followee\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x17\n\x0f\x66ollowing_count\x18\x03 \x01(\x04\")\n\x16GetFollowCountsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"J\n\x17GetFollowCountsResponse\x12\x16\n\x0e\x66ollower_count\x18\x01 \x01(\x04\x12\x17\n\x0f\x66ollowing_count\x18\x02 \x01(\x04\x32\xd1\x04\n\x12SocialGraphService\x12O\n\x06\x46ollow\x12!.casemesh.social.v1.FollowRequest\x1a\".casemesh.social.v1.FollowResponse\x12[\n\nFollowMany\x12%.casemesh.social.v1.FollowManyRequest\x1a&.casemesh.social.v1.FollowManyResponse\x12U\n\x08Unfollow\x12#.casemesh.social.v1.UnfollowRequest\x1a$.casemesh.social.v1.UnfollowResponse\x12\x64\n\rListFollowers\x12(.casemesh.social.v1.ListFollowersRequest\x1a).casemesh.social.v1.ListFollowersResponse\x12\x64\n\rListFollowing\x12(.casemesh.social.v1.ListFollowingRequest\x1a).casemesh.social.v1.ListFollowingResponse\x12j\n\x0fGetFollowCounts\x12*.casemesh.social.v1.GetFollowCountsRequest\x1a+.casemesh.social.v1.GetFollowCountsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,24 +35,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FOLLOWREQUEST']._serialized_end=111
   _globals['_FOLLOWRESPONSE']._serialized_start=113
   _globals['_FOLLOWRESPONSE']._serialized_end=162
-  _globals['_UNFOLLOWREQUEST']._serialized_start=164
-  _globals['_UNFOLLOWREQUEST']._serialized_end=223
-  _globals['_UNFOLLOWRESPONSE']._serialized_start=225
-  _globals['_UNFOLLOWRESPONSE']._serialized_end=276
-  _globals['_LISTFOLLOWERSREQUEST']._serialized_start=278
-  _globals['_LISTFOLLOWERSREQUEST']._serialized_end=356
-  _globals['_LISTFOLLOWERSRESPONSE']._serialized_start=358
-  _globals['_LISTFOLLOWERSRESPONSE']._serialized_end=452
-  _globals['_LISTFOLLOWINGREQUEST']._serialized_start=454
-  _globals['_LISTFOLLOWINGREQUEST']._serialized_end=532
-  _globals['_FOLLOWEE']._serialized_start=534
-  _globals['_FOLLOWEE']._serialized_end=585
-  _globals['_LISTFOLLOWINGRESPONSE']._serialized_start=587
-  _globals['_LISTFOLLOWINGRESPONSE']._serialized_end=709
-  _globals['_GETFOLLOWCOUNTSREQUEST']._serialized_start=711
-  _globals['_GETFOLLOWCOUNTSREQUEST']._serialized_end=752
-  _globals['_GETFOLLOWCOUNTSRESPONSE']._serialized_start=754
-  _globals['_GETFOLLOWCOUNTSRESPONSE']._serialized_end=828
-  _globals['_SOCIALGRAPHSERVICE']._serialized_start=831
-  _globals['_SOCIALGRAPHSERVICE']._serialized_end=1331
+  _globals['_FOLLOWMANYREQUEST']._serialized_start=164
+  _globals['_FOLLOWMANYREQUEST']._serialized_end=226
+  _globals['_FOLLOWMANYRESPONSE']._serialized_start=228
+  _globals['_FOLLOWMANYRESPONSE']._serialized_end=288
+  _globals['_UNFOLLOWREQUEST']._serialized_start=290
+  _globals['_UNFOLLOWREQUEST']._serialized_end=349
+  _globals['_UNFOLLOWRESPONSE']._serialized_start=351
+  _globals['_UNFOLLOWRESPONSE']._serialized_end=402
+  _globals['_LISTFOLLOWERSREQUEST']._serialized_start=404
+  _globals['_LISTFOLLOWERSREQUEST']._serialized_end=482
+  _globals['_LISTFOLLOWERSRESPONSE']._serialized_start=484
+  _globals['_LISTFOLLOWERSRESPONSE']._serialized_end=578
+  _globals['_LISTFOLLOWINGREQUEST']._serialized_start=580
+  _globals['_LISTFOLLOWINGREQUEST']._serialized_end=658
+  _globals['_FOLLOWEE']._serialized_start=660
+  _globals['_FOLLOWEE']._serialized_end=711
+  _globals['_LISTFOLLOWINGRESPONSE']._serialized_start=713
+  _globals['_LISTFOLLOWINGRESPONSE']._serialized_end=835
+  _globals['_GETFOLLOWCOUNTSREQUEST']._serialized_start=837
+  _globals['_GETFOLLOWCOUNTSREQUEST']._serialized_end=878
+  _globals['_GETFOLLOWCOUNTSRESPONSE']._serialized_start=880
+  _globals['_GETFOLLOWCOUNTSRESPONSE']._serialized_end=954
+  _globals['_SOCIALGRAPHSERVICE']._serialized_start=957
+  _globals['_SOCIALGRAPHSERVICE']._serialized_end=1550
 # @@protoc_insertion_point(module_scope)

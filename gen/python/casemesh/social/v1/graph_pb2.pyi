@@ -20,6 +20,22 @@ class FollowResponse(_message.Message):
     followee_follower_count: int
     def __init__(self, followee_follower_count: _Optional[int] = ...) -> None: ...
 
+class FollowManyRequest(_message.Message):
+    __slots__ = ("follower_id", "followee_ids")
+    FOLLOWER_ID_FIELD_NUMBER: _ClassVar[int]
+    FOLLOWEE_IDS_FIELD_NUMBER: _ClassVar[int]
+    follower_id: str
+    followee_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, follower_id: _Optional[str] = ..., followee_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FollowManyResponse(_message.Message):
+    __slots__ = ("added", "following_count")
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    FOLLOWING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    added: int
+    following_count: int
+    def __init__(self, added: _Optional[int] = ..., following_count: _Optional[int] = ...) -> None: ...
+
 class UnfollowRequest(_message.Message):
     __slots__ = ("follower_id", "followee_id")
     FOLLOWER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -46,6 +46,11 @@ class SocialGraphServiceStub:
                 request_serializer=casemesh_dot_social_dot_v1_dot_graph__pb2.FollowRequest.SerializeToString,
                 response_deserializer=casemesh_dot_social_dot_v1_dot_graph__pb2.FollowResponse.FromString,
                 _registered_method=True)
+        self.FollowMany = channel.unary_unary(
+                '/casemesh.social.v1.SocialGraphService/FollowMany',
+                request_serializer=casemesh_dot_social_dot_v1_dot_graph__pb2.FollowManyRequest.SerializeToString,
+                response_deserializer=casemesh_dot_social_dot_v1_dot_graph__pb2.FollowManyResponse.FromString,
+                _registered_method=True)
         self.Unfollow = channel.unary_unary(
                 '/casemesh.social.v1.SocialGraphService/Unfollow',
                 request_serializer=casemesh_dot_social_dot_v1_dot_graph__pb2.UnfollowRequest.SerializeToString,
@@ -84,6 +89,20 @@ class SocialGraphServiceServicer:
         Errors: INVALID_ARGUMENT naming `follower_id` or `followee_id` (a bad
         ID, or a user following themselves: `followee_id`); RESOURCE_EXHAUSTED
         when the follower already follows the most users allowed (5,000).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FollowMany(self, request, context):
+        """FollowMany makes `follower_id` follow every user in `followee_ids` at
+        once, all or nothing (the batch form of Follow, AIP-233 style: an
+        onboarding "follow these accounts", or an import of a whole graph).
+
+        Errors: INVALID_ARGUMENT naming `follower_id` or `followee_ids[i]` (a bad
+        ID, the follower themselves) or `followee_ids` (empty, or more than
+        5,000); RESOURCE_EXHAUSTED when the follower would follow more than
+        5,000 users (nothing is changed then).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -136,6 +155,11 @@ def add_SocialGraphServiceServicer_to_server(servicer, server):
                     servicer.Follow,
                     request_deserializer=casemesh_dot_social_dot_v1_dot_graph__pb2.FollowRequest.FromString,
                     response_serializer=casemesh_dot_social_dot_v1_dot_graph__pb2.FollowResponse.SerializeToString,
+            ),
+            'FollowMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.FollowMany,
+                    request_deserializer=casemesh_dot_social_dot_v1_dot_graph__pb2.FollowManyRequest.FromString,
+                    response_serializer=casemesh_dot_social_dot_v1_dot_graph__pb2.FollowManyResponse.SerializeToString,
             ),
             'Unfollow': grpc.unary_unary_rpc_method_handler(
                     servicer.Unfollow,
@@ -192,6 +216,33 @@ class SocialGraphService:
             '/casemesh.social.v1.SocialGraphService/Follow',
             casemesh_dot_social_dot_v1_dot_graph__pb2.FollowRequest.SerializeToString,
             casemesh_dot_social_dot_v1_dot_graph__pb2.FollowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FollowMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/casemesh.social.v1.SocialGraphService/FollowMany',
+            casemesh_dot_social_dot_v1_dot_graph__pb2.FollowManyRequest.SerializeToString,
+            casemesh_dot_social_dot_v1_dot_graph__pb2.FollowManyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,11 +44,13 @@ class GetFanoutStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetFanoutStatusResponse(_message.Message):
-    __slots__ = ("applied_sequence", "pushed_entries", "skipped_celebrity_tweets")
+    __slots__ = ("applied_sequence", "pushed_entries", "skipped_celebrity_tweets", "cached_entries")
     APPLIED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PUSHED_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_CELEBRITY_TWEETS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     applied_sequence: int
     pushed_entries: int
     skipped_celebrity_tweets: int
-    def __init__(self, applied_sequence: _Optional[int] = ..., pushed_entries: _Optional[int] = ..., skipped_celebrity_tweets: _Optional[int] = ...) -> None: ...
+    cached_entries: int
+    def __init__(self, applied_sequence: _Optional[int] = ..., pushed_entries: _Optional[int] = ..., skipped_celebrity_tweets: _Optional[int] = ..., cached_entries: _Optional[int] = ...) -> None: ...
