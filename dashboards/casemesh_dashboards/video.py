@@ -6,7 +6,7 @@ start is read from the edge's own gRPC histogram: ``grpc_server_handling_seconds
 ``casemesh.video.v1.EdgeService/StreamSegments`` (a server stream: the whole call, first
 byte to last), against 2 s at p95.
 
-Service metrics, as the video services expose them (docs/video.md, "Metrics" of each plane;
+Service metrics, as the video services expose them (docs/case-studies/video.md, "Metrics" of each plane;
 docs/observability.md lists those used here): ``casemesh_video_edge_cache_lookups_total{result}``,
 ``casemesh_video_edge_served_bytes_total{result}``, ``casemesh_video_edge_cache_bytes``,
 ``casemesh_video_edge_cache_evictions_total``, ``casemesh_video_edge_coalesced_misses_total``,
@@ -98,7 +98,7 @@ def build() -> Dashboard:
             "casemesh_video_edge_origin_fetch_seconds", selector(JOB), (), "", width=6))
         .with_panel(timeseries_panel(
             "Origin link backlog", "Transfer time still booked ahead on the edge's link to the origin: how long a new "
-            "miss queues before its bytes start (the WAN model, docs/video.md).", "s",
+            "miss queues before its bytes start (the WAN model, docs/case-studies/video.md).", "s",
             [query(f"max by (instance) (casemesh_video_edge_origin_link_backlog_seconds{selector(JOB)})", "{{instance}}")],
             width=12))
         .with_panel(timeseries_panel(

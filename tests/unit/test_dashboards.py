@@ -50,6 +50,7 @@ from casemesh.harness.slo import PromQuery, Selector, Slo, load_slos
 from casemesh.harness.stats import RunStats
 from casemesh.services.catalog import definitions
 from casemesh.services.video.playback import hls
+from casemesh.social.v1 import graph_pb2, graph_pb2_grpc, timeline_pb2, timeline_pb2_grpc, tweets_pb2, tweets_pb2_grpc
 from casemesh.urlshortener.v1 import urlshortener_pb2 as pb
 from casemesh.urlshortener.v1 import urlshortener_pb2_grpc as pb_grpc
 from casemesh.video.v1 import catalog_pb2, catalog_pb2_grpc, edge_pb2, edge_pb2_grpc, playback_pb2, playback_pb2_grpc
@@ -57,6 +58,42 @@ from casemesh.video.v1 import search_pb2, search_pb2_grpc, storage_pb2, storage_
 from tests.integration.conftest import loopback_topology, start_mesh
 
 ROOT = Path(__file__).resolve().parents[2]
+async def _drive_social(running) -> None:
+    """Real calls through every path the social dashboard shows: follows, a regular user's tweet (pushed) and a
+    celebrity's (pulled), likes, home timelines after the fan-out applied both."""
+    graph = graph_pb2_grpc.SocialGraphServiceStub(running.channel("social-graph"))
+    tweets = tweets_pb2_grpc.TweetServiceStub(running.channel("social-tweets"))
+    timeline = timeline_pb2_grpc.TimelineServiceStub(running.channel("social-timeline"))
+    await graph.FollowMany(graph_pb2.FollowManyRequest(follower_id="reader", followee_ids=["regular", "star"]))
+    await graph.FollowMany(graph_pb2.FollowManyRequest(follower_id="fan", followee_ids=["star"]))
+    last = 0
+    for author in ("regular", "star"):
+        posted = await tweets.PostTweet(tweets_pb2.PostTweetRequest(author_id=author, text=f"hello from {author}"))
+        await tweets.LikeTweet(tweets_pb2.LikeTweetRequest(tweet_id=posted.tweet.tweet_id, user_id="fan"))
+        last = posted.sequence
+    deadline = time.monotonic() + 15
+    while (await timeline.GetFanoutStatus(timeline_pb2.GetFanoutStatusRequest())).applied_sequence < last:
+        assert time.monotonic() < deadline, "the fan-out applied both tweets within 15 s"
+        await asyncio.sleep(0.02)
+    home = await timeline.GetHomeTimeline(timeline_pb2.GetHomeTimelineRequest(user_id="reader"))
+    assert len(home.tweets) >= 2 and home.pulled_authors == 1
+
+
+@pytest.fixture
+async def social_mesh(monkeypatch, tmp_path):
+    """The social feed's services in this process (data under ``tmp_path``), every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    running, stop, task = await start_mesh(definitions(list(SOCIAL_MESH)),
+                                           loopback_topology(SOCIAL_MESH, data_dir=tmp_path / "social", settings=SOCIAL_SETTINGS))
+    try:
+        await _drive_social(running)
+        yield running
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -75,6 +112,10 @@ URLSHORTENER_MESH = ("urlshortener", "idgen", "analytics")
 #: The video platform's services: upload plane, catalogue and search, playback and edge.
 VIDEO_MESH = ("video-upload", "video-storage", "video-transcode", "video-transcoder",
               "video-catalog", "video-search", "video-playback", "video-edge")
+#: The social feed's services; a celebrity threshold of 2 followers, so both fan-out paths run.
+SOCIAL_MESH = ("social-graph", "social-tweets", "social-timeline", "idgen")
+SOCIAL_SETTINGS = {"social-timeline": {"celebrity_threshold": 2}}
+SOCIAL_DASHBOARD = "social-feed.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
     "video-transcoder": {"cost_ms_per_video_s": 1, "poll_wait_ms": 200},
@@ -577,7 +618,11 @@ async def test_video_dashboard_selects_series_the_video_services_expose(video_me
     assert_selects_exposed(VIDEO_DASHBOARD, lookup(services_series()))
 
 
-async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh):
+async def test_social_dashboard_selects_series_the_social_services_expose(social_mesh):
+    assert_selects_exposed(SOCIAL_DASHBOARD, lookup(services_series()))
+
+
+async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -598,7 +643,7 @@ def family(sample: str) -> str:
     return re.sub(r"_(bucket|count|sum)$", "", sample)
 
 
-async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh):
+async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh):
     # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
     used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
             for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
@@ -620,7 +665,8 @@ def _get(url: str) -> dict:
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (apt-get install -y prometheus)")
-async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, tmp_path):
+async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh,
+                                                                                tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -665,6 +711,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         # Traffic between scrapes: rates above zero.
         await _drive_urlshortener(urlshortener_mesh)
         await _drive_video(video_mesh)
+        await _drive_social(social_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 

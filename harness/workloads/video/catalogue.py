@@ -6,7 +6,7 @@ Every seeded video goes through the same path a user's upload takes
 from a catalogue the services built themselves. Seeding waits until every
 video is PUBLISHED (bounded by ``publish_timeout_s``).
 
-Scaling (documented in docs/video.md): the seed's videos average 300 s
+Scaling (documented in docs/case-studies/video.md): the seed's videos average 300 s
 ("5 B view-seconds/day ÷ average video length 300 s"); durations here are
 uniform in [``min_duration_s``, ``max_duration_s``] (mean 300 s by default).
 Raw uploads are small (``raw_bytes``, 256 KiB by default, against the seed's
