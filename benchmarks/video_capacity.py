@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/video_capacity.py [--rates 20,30,40,50,60,80] [--duration 30] [--warmup 10]
 
 Runs ``casemesh run video-playback`` (the shipped profile: eight services on
-127.0.0.1, the harness in the same machine, the WAN model of docs/video.md) at
+127.0.0.1, the harness in the same machine, the WAN model of docs/case-studies/video.md) at
 each total arrival rate in ``--rates`` (``--rate-scale`` of its 20/s; 90% of
 arrivals are playback starts), from the lowest, and stops at the first rate
 that fails. A rate passes when the run is valid (send-lag p99 within the

@@ -1,4 +1,4 @@
-"""``video-edge``: a CDN edge node with a byte-bounded LRU cache, origin fallback and the WAN model (docs/video.md).
+"""``video-edge``: a CDN edge node with a byte-bounded LRU cache, origin fallback and the WAN model (docs/case-studies/video.md).
 
 Domain modules (no gRPC): ``cache`` (LRU by bytes), ``coalescing`` (one
 origin fetch per key at a time), ``wan`` (the shared origin link and the

@@ -4,7 +4,7 @@ A CDN edge that misses on a popular object sends one request to the origin
 and holds the other requests for that object until it arrives (nginx
 ``proxy_cache_lock``, Varnish request coalescing, CloudFront's "simultaneous
 requests for the same object"). Without it a cold popular segment costs one
-origin fetch per viewer: a thundering herd on the origin link (docs/video.md).
+origin fetch per viewer: a thundering herd on the origin link (docs/case-studies/video.md).
 
 The shared call runs as its own task, so a caller that gives up (a cancelled
 stream) neither cancels it for the others nor stops it from finishing (the

@@ -6,7 +6,7 @@ origin (the object store) hit only on misses; "Read plane": "Client -> CDN
 segment in chunks of ``chunk_bytes``: from the byte-bounded LRU cache, or on
 a miss from ``ObjectStoreService.GetSegment`` (concurrent misses of one
 segment coalesced into one fetch, read in ranges), paced by the WAN model (node.py, wan.py,
-settings.py; docs/video.md). Every chunk carries its segment's
+settings.py; docs/case-studies/video.md). Every chunk carries its segment's
 ``cache_result``.
 
 Status codes: INVALID_ARGUMENT naming ``video_id``, ``generation``,

@@ -1,6 +1,6 @@
 """Settings of ``video-edge`` (topology ``settings.video-edge``): the cache and the WAN model.
 
-Defaults and why (docs/video.md, "Playback and the CDN edge"):
+Defaults and why (docs/case-studies/video.md, "Playback and the CDN edge"):
 
 - ``cache_bytes`` 256 MiB: ~200 1080p segments of 1.25 MB, the first
   segments of a few hundred popular videos; small enough that a large
@@ -17,7 +17,7 @@ Defaults and why (docs/video.md, "Playback and the CDN edge"):
 - ``origin_bandwidth_mbps`` 200: the edge's one link to the origin, the
   resource a cache saves. Scaled to this machine's load: 20 cold 1080p
   segments per second fill it, so a benchmark of hundreds of view starts per
-  second exposes the hit ratio (docs/video.md has the arithmetic).
+  second exposes the hit ratio (docs/case-studies/video.md has the arithmetic).
 - ``buffer_bytes`` 64 MiB: the byte budget of segment bytes held outside
   the cache (fills being read, uncached streams' ranges), so memory is
   ``cache_bytes + buffer_bytes`` plus a chunk per stream however many

@@ -6,7 +6,7 @@ seconds globally (p95)", seed 004, "Clarify Requirements"; "A CDN is not
 optional", "Estimate Scale") is only meaningful with the wide-area network
 modelled. The model is explicit, from the edge's settings, and pure
 arithmetic on a monotonic clock here (the edge sleeps until the times these
-classes compute); docs/video.md, "Playback and the CDN edge", gives the
+classes compute); docs/case-studies/video.md, "Playback and the CDN edge", gives the
 defaults and why.
 
 - :class:`OriginLink`: ONE link between the edge and the origin, shared by

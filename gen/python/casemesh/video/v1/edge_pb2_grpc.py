@@ -31,7 +31,7 @@ class EdgeServiceStub:
     origin (ObjectStoreService.GetSegment). Segments are immutable, so a cached
     segment never goes stale.
 
-    The WAN is modelled here, explicitly, from the edge's settings (docs/video.md):
+    The WAN is modelled here, explicitly, from the edge's settings (docs/case-studies/video.md):
     a client round-trip before the first byte, the client link's per-stream
     bandwidth (the edge paces each stream's bytes to it), and on a miss the
     edge-to-origin round-trip plus the transfer over one origin link whose
@@ -58,7 +58,7 @@ class EdgeServiceServicer:
     origin (ObjectStoreService.GetSegment). Segments are immutable, so a cached
     segment never goes stale.
 
-    The WAN is modelled here, explicitly, from the edge's settings (docs/video.md):
+    The WAN is modelled here, explicitly, from the edge's settings (docs/case-studies/video.md):
     a client round-trip before the first byte, the client link's per-stream
     bandwidth (the edge paces each stream's bytes to it), and on a miss the
     edge-to-origin round-trip plus the transfer over one origin link whose
@@ -101,7 +101,7 @@ class EdgeService:
     origin (ObjectStoreService.GetSegment). Segments are immutable, so a cached
     segment never goes stale.
 
-    The WAN is modelled here, explicitly, from the edge's settings (docs/video.md):
+    The WAN is modelled here, explicitly, from the edge's settings (docs/case-studies/video.md):
     a client round-trip before the first byte, the client link's per-stream
     bandwidth (the edge paces each stream's bytes to it), and on a miss the
     edge-to-origin round-trip plus the transfer over one origin link whose
