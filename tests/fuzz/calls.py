@@ -46,7 +46,10 @@ class Outcome:
     def problems(self) -> list[str]:
         """Why this outcome is a finding (empty when it is not)."""
         found = []
-        if self.code in BAD_CODES and not (self.cut and self.code == grpc.StatusCode.CANCELLED):
+        # A server stream that answered and was still open at its deadline is a live tail (TweetService.WatchTweets
+        # waits for new tweets), not a hang: its DEADLINE_EXCEEDED is the client's own deadline ending it.
+        open_tail = self.code == grpc.StatusCode.DEADLINE_EXCEEDED and bool(self.responses)
+        if self.code in BAD_CODES and not (self.cut and self.code == grpc.StatusCode.CANCELLED) and not open_tail:
             found.append(f"status {self.code.name}: {self.details!r}")
         if any(leak in (self.details or "") for leak in LEAKS):
             found.append(f"details leak internals: {self.details!r}")

@@ -6,9 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 CLI = [sys.executable, "-m", "casemesh.harness.cli"]
 
 
+@pytest.mark.slow  # about 45 s (seeding 2,000 users and 4,000 tweets, then 9 s of load): .ci/run runs it
 def test_the_shipped_social_feed_profile_runs_end_to_end(tmp_path):
     out = tmp_path / "out"
     done = subprocess.run([*CLI, "run", "social-feed", "--duration", "8", "--warmup", "1", "--no-progress", "--report", "off",

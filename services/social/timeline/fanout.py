@@ -94,6 +94,9 @@ class FanoutConsumer:
                     continue  # the stream's own deadline: renew it at once
                 log.warning("the tweet log stream failed (%s: %s); reopening from sequence %d in %.2f s",
                             error.code().name, error.details(), self.stats.applied_sequence + 1, backoff)
+            except Exception:  # a bug or a broken log must not end the fan-out for good: log it, reopen, go on
+                log.exception("the fan-out failed; reopening the tweet log from sequence %d in %.2f s",
+                              self.stats.applied_sequence + 1, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff_s)
 
