@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -88,3 +89,28 @@ class Workload:
     def full_method(self, service: str, method: str) -> str:
         """``package.Service/Method`` of ``method`` on topology service ``service``."""
         return f"{self.service_names[service]}/{method}"
+
+
+@dataclass(frozen=True)
+class Entrypoints:
+    """A workload's services, stubs, full service names and every RPC, built from one table (the fields of :class:`Workload`)."""
+
+    services: tuple[str, ...]
+    stubs: Mapping[str, type]
+    service_names: Mapping[str, str]
+    rpcs: tuple[str, ...]
+
+
+def entrypoints(table: Mapping[str, tuple[ModuleType, str, type]]) -> Entrypoints:
+    """From topology name → (generated ``*_pb2`` module, gRPC service name, stub class): what :class:`Workload` needs.
+
+    ``rpcs`` lists every method of each service (``package.Service/Method``), so SLOs may name any of them.
+    """
+    names = {name: module.DESCRIPTOR.services_by_name[service].full_name for name, (module, service, _) in table.items()}
+    return Entrypoints(
+        services=tuple(table),
+        stubs={name: stub for name, (_, _, stub) in table.items()},
+        service_names=names,
+        rpcs=tuple(f"{names[name]}/{method.name}" for name, (module, service, _) in table.items()
+                   for method in module.DESCRIPTOR.services_by_name[service].methods),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from casemesh.social.v1 import graph_pb2, graph_pb2_grpc, timeline_pb2, timeline_pb2_grpc, tweets_pb2, tweets_pb2_grpc
 
-from ..base import Journey, Workload
+from ..base import Journey, Workload, entrypoints
 from .journeys import FANOUT_FRESHNESS, HomeParams, NoParams, PostParams, follow, home_timeline, like, post_tweet, unfollow, user_timeline
 from .seeding import GRAPH, TIMELINE, TWEETS, SeedParams, seed
 
@@ -13,19 +13,15 @@ _SERVICES = {
     TWEETS: (tweets_pb2, "TweetService", tweets_pb2_grpc.TweetServiceStub),
     TIMELINE: (timeline_pb2, "TimelineService", timeline_pb2_grpc.TimelineServiceStub),
 }
-_FULL_NAMES = {name: module.DESCRIPTOR.services_by_name[service].full_name for name, (module, service, _) in _SERVICES.items()}
+_ENTRYPOINTS = entrypoints(_SERVICES)
 
 WORKLOAD = Workload(
     name="social-feed",
     description="Social feed (shared/seeds/000, 003 'Twitter'): home timelines by hybrid fan-out, posts, likes, follows",
-    services=tuple(_SERVICES),
-    stubs={name: stub for name, (_, _, stub) in _SERVICES.items()},
-    service_names=_FULL_NAMES,
-    rpcs=tuple(
-        f"{_FULL_NAMES[name]}/{method.name}"
-        for name, (module, service, _) in _SERVICES.items()
-        for method in module.DESCRIPTOR.services_by_name[service].methods
-    ),
+    services=_ENTRYPOINTS.services,
+    stubs=_ENTRYPOINTS.stubs,
+    service_names=_ENTRYPOINTS.service_names,
+    rpcs=_ENTRYPOINTS.rpcs,
     journeys={
         j.name: j
         for j in (

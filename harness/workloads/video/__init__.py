@@ -5,7 +5,7 @@ from __future__ import annotations
 from casemesh.video.v1 import catalog_pb2_grpc, edge_pb2_grpc, playback_pb2_grpc, search_pb2_grpc, storage_pb2_grpc, upload_pb2_grpc
 from casemesh.video.v1 import catalog_pb2, edge_pb2, playback_pb2, search_pb2, storage_pb2, upload_pb2
 
-from ..base import Journey, Workload
+from ..base import Journey, Workload, entrypoints
 from .catalogue import SeedParams, seed
 from .journeys import (FIRST_SEGMENT_HIT, FIRST_SEGMENT_MISS, UPLOAD_PUBLISH, NoParams, PlaybackParams, PopularParams, UploadParams, comment, home_feed, like,
                        playback_start, search, upload)
@@ -18,19 +18,15 @@ _SERVICES = {
     "video-upload": (upload_pb2, "UploadService", upload_pb2_grpc.UploadServiceStub),
     "video-storage": (storage_pb2, "ObjectStoreService", storage_pb2_grpc.ObjectStoreServiceStub),
 }
-_FULL_NAMES = {name: module.DESCRIPTOR.services_by_name[service].full_name for name, (module, service, _) in _SERVICES.items()}
+_ENTRYPOINTS = entrypoints(_SERVICES)
 
 WORKLOAD = Workload(
     name="video",
     description="Video platform (shared/seeds/004_718541f717f7b956.txt): playback start through the CDN edge, browsing, likes, uploads",
-    services=tuple(_SERVICES),
-    stubs={name: stub for name, (_, _, stub) in _SERVICES.items()},
-    service_names=_FULL_NAMES,
-    rpcs=tuple(
-        f"{_FULL_NAMES[name]}/{method.name}"
-        for name, (module, service, _) in _SERVICES.items()
-        for method in module.DESCRIPTOR.services_by_name[service].methods
-    ),
+    services=_ENTRYPOINTS.services,
+    stubs=_ENTRYPOINTS.stubs,
+    service_names=_ENTRYPOINTS.service_names,
+    rpcs=_ENTRYPOINTS.rpcs,
     journeys={
         j.name: j
         for j in (
