@@ -18,9 +18,24 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+import grpc
+
 
 class NoIdsLeased(RuntimeError):
     """A lease call succeeded but returned no IDs (a broken ID service)."""
+
+
+def no_id_status(error: grpc.aio.AioRpcError | NoIdsLeased) -> tuple[grpc.StatusCode, str]:
+    """What a caller answers when :meth:`IdBlockLease.next_id` failed: the status code and why.
+
+    DEADLINE_EXCEEDED when the lease ran out of time, UNAVAILABLE otherwise
+    (the block is used up and the ID service is unreachable, its ID space
+    exhausted, or its answer empty): never UNKNOWN.
+    """
+    if isinstance(error, NoIdsLeased):
+        return grpc.StatusCode.UNAVAILABLE, str(error)
+    code = grpc.StatusCode.DEADLINE_EXCEEDED if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED else grpc.StatusCode.UNAVAILABLE
+    return code, f"the leased block is used up and the ID service failed to lease another ({error.code().name}: {error.details()})"
 
 
 class IdBlockLease:

@@ -42,7 +42,7 @@ from ..runtime.errors import AlreadyExists, NotFound
 from .cache import ResolveCache
 from .click_buffer import Click, ClickBuffer
 from .codes import code_for_id
-from ..idgen.id_block import IdBlockLease, NoIdsLeased
+from ..idgen.id_block import IdBlockLease, NoIdsLeased, no_id_status
 from .store import UrlRecord, UrlStore
 from .validation import validate_code, validate_country, validate_shorten
 
@@ -100,12 +100,9 @@ class UrlShortenerServicer(pb_grpc.UrlShortenerServiceServicer):
         for _ in range(MAX_CODE_ATTEMPTS):
             try:
                 next_id = await self._ids.next_id()
-            except grpc.aio.AioRpcError as error:
-                code = grpc.StatusCode.DEADLINE_EXCEEDED if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED else grpc.StatusCode.UNAVAILABLE
-                await context.abort(code, f"no ID for a new code: the leased block is used up and the ID service "
-                                          f"failed to lease another ({error.code().name}: {error.details()})")
-            except NoIdsLeased as error:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, f"no ID for a new code: {error}")
+            except (grpc.aio.AioRpcError, NoIdsLeased) as error:
+                code, why = no_id_status(error)
+                await context.abort(code, f"no ID for a new code: {why}")
             record = UrlRecord(code_for_id(next_id), long_url, now, expire_at)
             try:
                 await self._store.insert(record, now)

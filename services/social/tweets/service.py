@@ -28,7 +28,7 @@ from casemesh.social.v1 import tweet_pb2
 from casemesh.social.v1 import tweets_pb2 as pb
 from casemesh.social.v1 import tweets_pb2_grpc as pb_grpc
 
-from ...idgen.id_block import IdBlockLease, NoIdsLeased
+from ...idgen.id_block import IdBlockLease, NoIdsLeased, no_id_status
 from ...runtime import page_tokens
 from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
@@ -74,11 +74,9 @@ class TweetServicer(pb_grpc.TweetServiceServicer):
         text = validate_text(request.text)
         try:
             tweet_id = await self._ids.next_id()
-        except grpc.aio.AioRpcError as error:
-            code = grpc.StatusCode.DEADLINE_EXCEEDED if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED else grpc.StatusCode.UNAVAILABLE
-            await context.abort(code, f"no tweet ID: the ID service failed to lease a block ({error.code().name}: {error.details()})")
-        except NoIdsLeased as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"no tweet ID: {error}")
+        except (grpc.aio.AioRpcError, NoIdsLeased) as error:
+            code, why = no_id_status(error)
+            await context.abort(code, f"no tweet ID: {why}")
         try:
             entry = await self._store.post(tweet_id, author, text, time.time_ns())
         except Exception as error:  # noqa: BLE001 - OSError, sqlite3.Error: not durable, so not acknowledged
