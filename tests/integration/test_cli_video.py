@@ -9,6 +9,8 @@ from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
 
+from .profiles import verdict_exit
+
 CLI = [sys.executable, "-m", "casemesh.harness.cli"]
 STREAM = "casemesh.video.v1.EdgeService/StreamSegments"
 SLO = """apiVersion: openslo/v1
@@ -62,8 +64,8 @@ def test_video_run_judges_playback_start_and_records_stream_first_message(tmp_pa
     out = tmp_path / "out"
     # Over mTLS (certificates made for the run in OUT/certs): every hop of both planes, and the harness, with certificates.
     done = casemesh("run", str(video_profile(tmp_path)), "--out", str(out), "--no-progress", "--tls", "auto")
-    assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads((out / "result.json").read_text())
+    assert verdict_exit(done, result) == 0, done.stdout + done.stderr
     assert result["target"]["tls"] is True and (out / "certs" / "video-edge.pem").is_file()
     playback = result["journeys"]["playback_start"]
     assert playback["count"] > 5 and playback["errors"] == {}

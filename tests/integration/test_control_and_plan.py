@@ -20,7 +20,7 @@ from casemesh.harness.calibration.cache import save_calibration
 from casemesh.harness.calibration.machine import fingerprint
 from casemesh.harness.calibration.measure import calibrate
 
-from .profiles import latency_slo
+from .profiles import latency_slo, verdict_exit
 
 ECHO = "casemesh.bench.v1.EchoService/Echo"
 
@@ -79,7 +79,7 @@ def run(profile: Path, target: str, out: Path, *extra: str) -> tuple[subprocess.
 def test_a_run_records_its_machine_floor_and_plans_its_rate(tmp_path, echo_server, cache):
     # 0.05 ms: no call over loopback is that fast, and the machine's own floor is far above a third of it.
     done, result = run(echo_profile(tmp_path, within_ms=0.05), echo_server, tmp_path / "out")
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert verdict_exit(done, result) == 0, done.stdout + done.stderr
     # The plan: the pilots, highest scale first, and the choice with its reason.
     rate = result["plan"]["rate"]
     assert [c["rate_scale"] for c in rate["candidates"]][0] == 2 and rate["rate_scale"] in (1, 2)
@@ -96,19 +96,20 @@ def test_a_run_records_its_machine_floor_and_plans_its_rate(tmp_path, echo_serve
     [slo] = result["slos"]
     assert slo["passed"] is False and slo["inconclusive"] is True and slo["floor_ms"] > 0.05
     assert "cannot be judged here" in slo["machine_note"] or "stalled" in slo["machine_note"]
-    assert result["passed"] is True and result["inconclusive"] == ["echo-latency"]
+    assert result["passed"] is result["valid"] and result["inconclusive"] == ["echo-latency"]
     assert "INCONCLUSIVE" in done.stdout and "machine floor (control stream" in done.stdout and "rate chosen:" in done.stdout
 
 
 def test_strict_counts_an_inconclusive_slo_as_failed_and_no_control_judges_plainly(tmp_path, echo_server, cache):
     done, result = run(echo_profile(tmp_path, within_ms=0.05, auto=False), echo_server, tmp_path / "strict", "--strict")
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert result["strict"] is True and result["passed"] is False and "FAILED: echo-latency" in done.stdout
+    assert verdict_exit(done, result) == 1, done.stdout + done.stderr
+    assert result["strict"] is True and result["passed"] is False
+    assert "FAILED: echo-latency" in done.stdout or not result["valid"]  # an invalid run says RUN INVALID instead
     assert result["plan"] == {"workers": {"count": 1, "mode": "auto", "reason": result["plan"]["workers"]["reason"]}}
 
     done, result = run(echo_profile(tmp_path, within_ms=0.05, auto=False), echo_server, tmp_path / "plain", "--no-control",
                        "--rate-scale", "0.5", "--workers", "1")
-    assert done.returncode == 1, done.stdout + done.stderr
+    assert verdict_exit(done, result) == 1, done.stdout + done.stderr
     assert result["environment"]["control"] is None and result["slos"][0]["inconclusive"] is False
     assert result["profile"]["arrival"]["rate_per_s"] == 50
 

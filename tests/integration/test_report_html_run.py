@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from .profiles import RESOLVE, latency_slo, write_profile
+from .profiles import RESOLVE, latency_slo, verdict_exit, write_profile
 
 CLI = [sys.executable, "-m", "casemesh.harness.cli"]
 
@@ -17,9 +17,9 @@ def test_run_writes_a_self_contained_report_from_its_series(tmp_path):
     out = tmp_path / "out"
     done = subprocess.run([*CLI, "run", str(profile), "--out", str(out), "--no-progress"], capture_output=True, text=True,
                           timeout=180, stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"report: {out / 'report.html'}" in done.stdout
     result = json.loads((out / "result.json").read_text())
+    assert verdict_exit(done, result) == 0, done.stdout + done.stderr
+    assert f"report: {out / 'report.html'}" in done.stdout
     series = result["series"]
     assert series["seconds"] >= 3 and series["warmup"][:2] == [True, False]
     counted = sum(series["rpcs"][RESOLVE]["count"])
