@@ -24,6 +24,11 @@ DEADLINE_S = 2.0
 SLACK_S = 3.0
 #: Responses read from a server stream before the client cuts it (cancels the call).
 MAX_RESPONSES = 16
+#: Server streams that stay open by design, tails of a log: they get a short deadline, and ending at it is their
+#: normal end (DEADLINE_EXCEEDED after their answers), not a hang.
+LIVE_TAILS = frozenset({"/casemesh.social.v1.TweetService/WatchTweets"})
+#: Deadline of a call to a live tail (s): long enough for its first answer, short enough not to wait 2 s per example.
+TAIL_DEADLINE_S = 0.5
 
 #: Codes that are findings whatever the input: a server bug (UNKNOWN: an exception escaped a handler; INTERNAL),
 #: or a call not answered within its deadline.
@@ -42,13 +47,13 @@ class Outcome:
     elapsed_s: float
     cut: bool = False
     undecodable_response: bool = False
+    tail: bool = False  # a call to one of LIVE_TAILS
 
     def problems(self) -> list[str]:
         """Why this outcome is a finding (empty when it is not)."""
         found = []
-        # A server stream that answered and was still open at its deadline is a live tail (TweetService.WatchTweets
-        # waits for new tweets), not a hang: its DEADLINE_EXCEEDED is the client's own deadline ending it.
-        open_tail = self.code == grpc.StatusCode.DEADLINE_EXCEEDED and bool(self.responses)
+        # A live tail that answered and was still open at its deadline ended as it should: waiting for more.
+        open_tail = self.tail and self.code == grpc.StatusCode.DEADLINE_EXCEEDED and bool(self.responses)
         if self.code in BAD_CODES and not (self.cut and self.code == grpc.StatusCode.CANCELLED) and not open_tail:
             found.append(f"status {self.code.name}: {self.details!r}")
         if any(leak in (self.details or "") for leak in LEAKS):
@@ -61,24 +66,27 @@ class Outcome:
 
 
 def invoke(channel: grpc.Channel, rpc: Rpc, bodies: Sequence[bytes], metadata: Sequence[tuple[str, str]] = ()) -> Outcome:
-    """Call ``rpc`` on ``channel`` with ``bodies`` (the first only, unless the client streams), deadline :data:`DEADLINE_S`.
+    """Call ``rpc`` on ``channel`` with ``bodies`` (the first only, unless the client streams), deadline :data:`DEADLINE_S`
+    (:data:`TAIL_DEADLINE_S` for :data:`LIVE_TAILS`).
 
     A server stream is read up to :data:`MAX_RESPONSES` responses, then cut.
     Never raises for a gRPC status: it is the outcome's ``code``.
     """
     responses: list[bytes] = []
     cut = False
+    tail = rpc.path in LIVE_TAILS
+    deadline_s = TAIL_DEADLINE_S if tail else DEADLINE_S
     started = time.monotonic()
     try:
         if rpc.kind == "unary":
-            responses.append(channel.unary_unary(rpc.path)(bodies[0], timeout=DEADLINE_S, metadata=metadata))
+            responses.append(channel.unary_unary(rpc.path)(bodies[0], timeout=deadline_s, metadata=metadata))
         elif rpc.kind == "client_stream":
-            responses.append(channel.stream_unary(rpc.path)(iter(bodies), timeout=DEADLINE_S, metadata=metadata))
+            responses.append(channel.stream_unary(rpc.path)(iter(bodies), timeout=deadline_s, metadata=metadata))
         else:
             if rpc.kind == "server_stream":
-                call = channel.unary_stream(rpc.path)(bodies[0], timeout=DEADLINE_S, metadata=metadata)
+                call = channel.unary_stream(rpc.path)(bodies[0], timeout=deadline_s, metadata=metadata)
             else:
-                call = channel.stream_stream(rpc.path)(iter(bodies), timeout=DEADLINE_S, metadata=metadata)
+                call = channel.stream_stream(rpc.path)(iter(bodies), timeout=deadline_s, metadata=metadata)
             try:
                 for response in call:
                     responses.append(response)
@@ -100,7 +108,7 @@ def invoke(channel: grpc.Channel, rpc: Rpc, bodies: Sequence[bytes], metadata: S
             decode(response)
         except DecodeError:
             undecodable = True
-    return Outcome(code, details, responses, elapsed, cut, undecodable)
+    return Outcome(code, details, responses, elapsed, cut, undecodable, tail)
 
 
 @dataclass

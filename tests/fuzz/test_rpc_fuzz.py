@@ -9,8 +9,8 @@ identity's caller token (the server lets it call every method, so the
 handlers of internal RPCs are reached); some carry none, some a forged or
 mangled ``casemesh-caller`` token. Every call has a 2 s deadline.
 A call fails the test when it ends ``UNKNOWN``, ``INTERNAL`` or
-``DEADLINE_EXCEEDED`` (except a server stream that answered and was still
-open, a live tail such as TweetService.WatchTweets), when its details carry a Python exception, when it
+``DEADLINE_EXCEEDED`` (except a live tail, calls.LIVE_TAILS, that answered
+and was still open at its shorter deadline), when its details carry a Python exception, when it
 ends long past its deadline, or when an ``OK`` answer is not the response
 type. Any other status (``INVALID_ARGUMENT``, ``NOT_FOUND``,
 ``PERMISSION_DENIED``, ``RESOURCE_EXHAUSTED``, ...) is an answer. After each
