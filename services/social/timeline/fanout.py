@@ -42,12 +42,11 @@ STREAM_RENEW_S = 600.0
 
 @dataclass
 class FanoutStats:
-    """Progress of the consumer: last applied sequence, pushes, celebrity skips, the log's end as last seen."""
+    """Progress of the consumer: last applied sequence, cache entries pushed, celebrities' tweets not pushed."""
 
     applied_sequence: int = 0
     pushed_entries: int = 0
     skipped_celebrity_tweets: int = 0
-    log_end_sequence: int | None = None  # None: not heard from the log yet
 
 
 class FanoutConsumer:
@@ -82,7 +81,6 @@ class FanoutConsumer:
                                                   timeout=STREAM_RENEW_S)
                 async for response in stream:
                     backoff = 0.05
-                    self.stats.log_end_sequence = response.log_end_sequence
                     for entry in response.entries:
                         await self._apply(entry)
                     if self.stats.applied_sequence >= response.log_end_sequence and not self._caught_up:
