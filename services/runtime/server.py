@@ -55,7 +55,8 @@ HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 #: refuses a larger message with RESOURCE_EXHAUSTED before any of it is decoded or reaches a handler. The largest
 #: legitimate casemesh requests stay below it: an UploadObject chunk (1 MiB of data plus a token of at most
 #: 2 KiB), an IndexVideos batch (1,000 documents, at most about 2.3 MB), a PublishVideo (3 renditions of at
-#: most 100,000 segment sizes, about 1.2 MB); segments go the other way (responses are not limited).
+#: most 100,000 segment sizes, about 1.2 MB), a photo PutRendition (one size of at most 2 MiB); segments go the
+#: other way (responses are not limited).
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 CORE_BACKLOG_OPTIONS = (("grpc.server.max_pending_requests", 20_000),

@@ -37,6 +37,12 @@ LADDER: tuple[Rung, ...] = (
 )
 BY_RENDITION: dict[int, Rung] = {r.rendition: r for r in LADDER}
 BY_NAME: dict[str, Rung] = {r.name: r for r in LADDER}
+#: Photo sizes (the photo-sharing case study, casemesh.photo.v1): stored and served by the same object store and
+#: edge as one-segment renditions with real bytes, never played (services/photo/sizes.py holds their widths).
+PHOTO_RENDITIONS: frozenset[int] = frozenset({pb.RENDITION_PHOTO_THUMBNAIL, pb.RENDITION_PHOTO_MEDIUM,
+                                              pb.RENDITION_PHOTO_LARGE})
+#: Every rendition the object store keeps and the edge serves: the ladder's rungs and the photo sizes.
+STORABLE: frozenset[int] = frozenset(BY_RENDITION) | PHOTO_RENDITIONS
 
 
 def segment_sizes(bandwidth_bps: int, duration_s: float, segment_ms: int = SEGMENT_DURATION_MS) -> list[int]:

@@ -13,6 +13,9 @@ protos' comments quote them.
   (268,435,456 bytes): ``settings.video-upload.max_file_bytes`` (checked at
   InitiateUpload) and ``settings.video-storage.max_object_bytes`` (checked on
   every UploadObject chunk, whatever size the token declares) default to it.
+- ``MAX_PHOTO_RENDITION_BYTES``: largest stored photo size, 2 MiB
+  (PutRendition's ``segment_data``; a request is at most 4 MiB,
+  services/runtime/server.py).
 - ``MAX_FILE_BYTES_LIMIT``: the most either setting may be raised to, 4 GiB
   (the seed's "up to 4 GB", shared/seeds/004_718541f717f7b956.txt).
 """
@@ -29,3 +32,5 @@ MAX_SEGMENT_BYTES = 16 << 20
 DEFAULT_MAX_FILE_BYTES = 256 << 20
 #: Highest value the upload and storage size limits accept, in bytes (4 GiB, the seed's "up to 4 GB").
 MAX_FILE_BYTES_LIMIT = 4 << 30
+#: Largest photo size stored with PutRendition's ``segment_data``, in bytes (2 MiB).
+MAX_PHOTO_RENDITION_BYTES = 2 << 20

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from casemesh.services.runtime.errors import InvalidArgument
 from casemesh.video.v1 import video_pb2
 
+from ..ladder import BY_RENDITION
 from ..limits import MAX_DURATION_S, MAX_SEGMENTS
 
 #: Ids of users and channels: 1 to 64 characters of [A-Za-z0-9_-].
@@ -93,7 +94,7 @@ def validate_create(channel_id: str, title: str, description: str, tags: Sequenc
 
 def validate_rendition(info: video_pb2.RenditionInfo, field: str) -> None:
     """One RenditionInfo: a ladder rung, positive bit rate, frame size and segment duration, 1+ positive segment sizes."""
-    if info.rendition == video_pb2.RENDITION_UNSPECIFIED or info.rendition not in video_pb2.Rendition.values():
+    if info.rendition not in BY_RENDITION:  # photo sizes are stored renditions, but not playable ones
         raise InvalidArgument(f"{field}.rendition", f"must be a rendition of the ladder (got {info.rendition})")
     if info.bandwidth_bps <= 0:
         raise InvalidArgument(f"{field}.bandwidth_bps", f"must be > 0 (got {info.bandwidth_bps})")

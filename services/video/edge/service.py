@@ -38,13 +38,12 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from casemesh.video.v1 import edge_pb2 as pb
 from casemesh.video.v1 import edge_pb2_grpc as pb_grpc
-from casemesh.video.v1 import storage_pb2, storage_pb2_grpc
+from casemesh.video.v1 import storage_pb2, storage_pb2_grpc, video_pb2
 
 from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition, StatelessComponent
 from ...runtime.errors import NotFound
 from ...runtime.metrics import LATENCY_BUCKETS_S
-from ..ladder import BY_RENDITION
 from .node import EdgeNode, SegmentKey
 from .settings import EdgeSettings
 from .validation import validate_stream_request
@@ -109,7 +108,7 @@ class StorageOrigin:
             return await self._storage.GetSegment(request, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
-                rung = BY_RENDITION[key.rendition].name
+                rung = video_pb2.Rendition.Name(key.rendition)
                 raise NotFound(f"no segment {key.index} of video {key.video_id!r} generation {key.generation} "
                                f"{rung} at the origin") from None
             raise

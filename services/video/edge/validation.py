@@ -2,14 +2,17 @@
 
 Failures raise ``InvalidArgument(field, reason)`` naming the proto field, so
 the server answers ``INVALID_ARGUMENT`` with ``"FIELD: REASON"``. The
-video-id, generation and rendition rules are PlaybackService's
-(playback/validation.py): the URLs of its playlists carry the same values.
+video-id and generation rules are PlaybackService's (playback/validation.py):
+the URLs of its playlists carry the same values. The rendition rule is the
+object store's: a ladder rung or a photo size (the photo-sharing case study
+serves its sizes through this edge).
 """
 
 from __future__ import annotations
 
 from ...runtime.errors import InvalidArgument
-from ..playback.validation import validate_generation, validate_rendition, validate_video_id
+from ..playback.validation import validate_generation, validate_video_id
+from ..storage.validation import validate_rendition
 
 #: Most segments one call may ask for (edge.proto: "Number of segments: 1 to 30").
 MAX_SEGMENTS_PER_CALL = 30
@@ -18,7 +21,7 @@ MAX_SEGMENT_INDEX = 1_000_000
 
 
 def validate_stream_request(video_id: str, generation: int, rendition: int, start_index: int, count: int) -> None:
-    """StreamSegmentsRequest: ``video_id``; ``generation`` >= 1; ``rendition`` on the ladder;
+    """StreamSegmentsRequest: ``video_id``; ``generation`` >= 1; ``rendition`` a ladder rung or a photo size;
     ``start_index`` 0 to 1,000,000; ``count`` 1 to 30."""
     validate_video_id(video_id)
     validate_generation(generation, allow_current=False)

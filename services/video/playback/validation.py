@@ -11,7 +11,7 @@ from __future__ import annotations
 from casemesh.video.v1 import video_pb2
 
 from ...runtime.errors import InvalidArgument
-from ..ladder import BY_RENDITION
+from ..ladder import BY_RENDITION, PHOTO_RENDITIONS
 from ..tokens import VIDEO_ID_RE  # the platform's video id rule (video.proto: URL-safe, at most 32 characters)
 
 
@@ -39,7 +39,8 @@ def validate_rendition(rendition: int) -> None:
     if rendition == video_pb2.RENDITION_UNSPECIFIED:
         raise InvalidArgument("rendition", "is required (RENDITION_360P, RENDITION_720P or RENDITION_1080P)")
     if rendition not in BY_RENDITION:
-        raise InvalidArgument("rendition", f"unknown rendition {rendition}")
+        what = "a photo size, not a ladder rung" if rendition in PHOTO_RENDITIONS else "unknown"
+        raise InvalidArgument("rendition", f"must be a ladder rung (got {rendition}: {what})")
 
 
 def validate_master_request(video_id: str, generation: int) -> None:

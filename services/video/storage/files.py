@@ -62,6 +62,23 @@ def pwrite_all(path: Path, offset: int, data: bytes) -> None:
         os.close(fd)
 
 
+def pread_range(path: Path, offset: int, length: int) -> bytes:
+    """Up to ``length`` bytes of ``path`` from byte ``offset`` (fewer at the end of the file)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        parts = []
+        while length > 0:
+            part = os.pread(fd, length, offset)
+            if not part:
+                break
+            parts.append(part)
+            offset += len(part)
+            length -= len(part)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
 def remove_temporaries(root: Path) -> int:
     """Delete the ``*.tmp`` files interrupted atomic writes left under ``root``; returns how many."""
     removed = 0

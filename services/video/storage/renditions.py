@@ -19,6 +19,13 @@ never a mix. Each rendition is also journaled to ``renditions/`` under the
 store's folder (one small protobuf file per video, generation and rendition,
 written atomically) and reloaded by :meth:`RenditionStore.load`, so a
 restarted store still serves what the catalogue has published.
+
+Photo sizes (casemesh.photo.v1, RENDITION_PHOTO_*) are real JPEG bytes
+instead of a seed. Their bytes go to ``renditions/{id}.g{gen}.r{r}.bin``
+(written atomically and fsynced) before the description's ``.pb``, so a
+crash can orphan a ``.bin`` but never leave a description without its bytes;
+reads are ranged ``pread``s from that file, so photo bytes are never held in
+this store's memory: the disk is the origin, the CDN edge is the cache.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import aiorwlock
 from casemesh.services.runtime.errors import NotFound
 from casemesh.video.v1 import storage_pb2, video_pb2
 
-from .files import write_atomically
+from .files import pread_range, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +77,14 @@ def segment_range(content_seed: str, index: int, size_bytes: int, offset_bytes: 
 
 @dataclass(frozen=True, slots=True)
 class StoredRendition:
-    """One rendition of one video generation: its description and content seed."""
+    """One rendition of one video generation: its description and content seed (ladder rungs), or for a photo
+    size the file holding its one segment's bytes (``data_path``; ``content_seed`` empty)."""
 
     video_id: str
     generation: int
     info: video_pb2.RenditionInfo
     content_seed: str
+    data_path: Path | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -97,8 +106,8 @@ class RenditionStore:
     def __len__(self) -> int:
         return len(self._renditions)
 
-    def _path(self, video_id: str, generation: int, rendition: int) -> Path:
-        return self.root / f"{video_id}.g{generation}.r{rendition}.pb"
+    def _path(self, video_id: str, generation: int, rendition: int, suffix: str = ".pb") -> Path:
+        return self.root / f"{video_id}.g{generation}.r{rendition}{suffix}"
 
     async def load(self) -> int:
         """Read the journal into memory; returns the renditions loaded (unreadable files are logged and skipped)."""
@@ -111,7 +120,11 @@ class RenditionStore:
                 except (OSError, ValueError) as error:
                     log.error("skipping unreadable rendition file %s: %s", path, error)
                     continue
-                found.append(StoredRendition(request.video_id, request.generation, request.rendition, request.content_seed))
+                data_path = None
+                if not request.content_seed:  # a photo size: its bytes were made durable before this file
+                    data_path = path.with_suffix(".bin")
+                found.append(StoredRendition(request.video_id, request.generation, request.rendition,
+                                             request.content_seed, data_path))
             return found
 
         found = await asyncio.to_thread(read_all)
@@ -120,14 +133,20 @@ class RenditionStore:
                 self._renditions[(r.video_id, r.generation, r.info.rendition)] = r
         return len(found)
 
-    async def put(self, rendition: StoredRendition) -> int:
+    async def put(self, rendition: StoredRendition, data: bytes | None = None) -> int:
         """Store ``rendition`` durably, replacing any earlier one of the same key; returns its total bytes.
 
-        Inputs are assumed validated (``storage.validation``).
+        ``data`` is a photo size's one segment (then ``rendition.content_seed`` is empty and its ``data_path``
+        is ignored): written and fsynced before the description. Inputs are assumed validated
+        (``storage.validation``).
         """
         request = storage_pb2.PutRenditionRequest(video_id=rendition.video_id, generation=rendition.generation,
                                                   rendition=rendition.info, content_seed=rendition.content_seed)
         path = self._path(rendition.video_id, rendition.generation, rendition.info.rendition)
+        if data is not None:
+            data_path = path.with_suffix(".bin")
+            await asyncio.to_thread(write_atomically, data_path, data)
+            rendition = StoredRendition(rendition.video_id, rendition.generation, rendition.info, "", data_path)
         await asyncio.to_thread(write_atomically, path, request.SerializeToString())
         async with self._lock.writer_lock:
             self._renditions[(rendition.video_id, rendition.generation, rendition.info.rendition)] = rendition
@@ -153,5 +172,15 @@ class RenditionStore:
     async def segment(self, video_id: str, generation: int, rendition: int, index: int) -> bytes:
         """Bytes of segment ``index`` (zero-based); ``NotFound`` for an unknown rendition or index."""
         stored, size = await self.segment_size(video_id, generation, rendition, index)
-        return segment_bytes(stored.content_seed, index, size)
+        return await read_segment_range(stored, index, size, 0, size)
+
+
+async def read_segment_range(stored: StoredRendition, index: int, size_bytes: int, offset_bytes: int,
+                             length_bytes: int) -> bytes:
+    """Bytes ``offset_bytes`` to ``offset_bytes + length_bytes`` of segment ``index`` (of ``size_bytes``) of
+    ``stored``: synthesised from its seed, or read from disk in a worker thread for a photo size."""
+    if stored.data_path is None:
+        return segment_range(stored.content_seed, index, size_bytes, offset_bytes, length_bytes)
+    length = max(0, min(length_bytes, size_bytes - offset_bytes))
+    return await asyncio.to_thread(pread_range, stored.data_path, offset_bytes, length)
 

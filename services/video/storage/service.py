@@ -10,6 +10,9 @@ Mechanisms (shared/seeds/004_718541f717f7b956.txt):
 - "Transcoded videos back to S3" / segments "immutable once transcoded":
   renditions are stored as descriptions and served segment by segment as the
   CDN edge's origin (:mod:`.renditions`).
+- Photo sharing (seed 003, "Instagram": "S3 (writes) + CDN (reads)"): the
+  same store keeps photo originals (``raw/{photo_id}``) and each resized
+  photo as a one-segment rendition of real bytes, served by the same edge.
 
 Metrics beyond the gRPC ones: ``casemesh_video_upload_bytes_total`` (raw bytes
 made durable by UploadObject), ``casemesh_video_storage_segment_budget_waits_total``
@@ -43,7 +46,7 @@ from ..limits import DEFAULT_MAX_FILE_BYTES, MAX_FILE_BYTES_LIMIT, MAX_SEGMENT_B
 from ..tokens import UploadTokenSigner
 from .files import remove_temporaries
 from .raw_store import MAX_CHUNK_BYTES, RawObjectStore
-from .renditions import RenditionStore, StoredRendition, segment_range
+from .renditions import RenditionStore, StoredRendition, read_segment_range
 from .validation import (validate_put_rendition, validate_rendition_ref, validate_segment_index,
                          validate_segment_range, validate_upload_token_size, video_id_of_key)
 
@@ -136,9 +139,11 @@ class ObjectStoreServicer(pb_grpc.ObjectStoreServiceServicer):
                 yield pb.ReadObjectResponse(offset_bytes=offset, data=data)
 
     async def PutRendition(self, request: pb.PutRenditionRequest, context: grpc.aio.ServicerContext) -> pb.PutRenditionResponse:
-        validate_put_rendition(request.video_id, request.generation, request.rendition, request.content_seed)
+        validate_put_rendition(request.video_id, request.generation, request.rendition, request.content_seed,
+                               request.segment_data)
         total = await self._renditions.put(
-            StoredRendition(request.video_id, request.generation, request.rendition, request.content_seed))
+            StoredRendition(request.video_id, request.generation, request.rendition, request.content_seed),
+            request.segment_data[0] if request.segment_data else None)
         return pb.PutRenditionResponse(total_bytes=total)
 
     async def GetRendition(self, request: pb.GetRenditionRequest, context: grpc.aio.ServicerContext) -> pb.GetRenditionResponse:
@@ -156,7 +161,7 @@ class ObjectStoreServicer(pb_grpc.ObjectStoreServiceServicer):
             raise InvalidArgument("offset_bytes", f"must be below the segment's size of {size} bytes (got {request.offset_bytes})")
         length = min(request.max_bytes or size, size - request.offset_bytes)
         async with self._segment_budget.hold(length):  # waits while other reads hold the budget
-            data = segment_range(stored.content_seed, request.index, size, request.offset_bytes, length)
+            data = await read_segment_range(stored, request.index, size, request.offset_bytes, length)
             return pb.GetSegmentResponse(data=data, segment_size_bytes=size)
 
 
@@ -193,9 +198,9 @@ DEFINITION = ServiceDefinition(
     name=NAME, grpc_services=(FULL_NAME,), dependencies=(), build=build, settings_model=StorageSettings,
     # Uploads are public (each call carries an upload token); the rest serves the mesh.
     access=Access(public={"UploadObject", "GetUploadOffset"}, internal={
-        "StatObject": ("video-upload",),
-        "ReadObject": ("video-transcoder",),
-        "PutRendition": ("video-transcoder",),
+        "StatObject": ("video-upload", "photo-media"),
+        "ReadObject": ("video-transcoder", "photo-resizer"),
+        "PutRendition": ("video-transcoder", "photo-resizer"),
         "GetRendition": ("video-playback", "video-edge"),
         "GetSegment": ("video-edge",),
     }),

@@ -9,12 +9,13 @@ checked by :class:`~.raw_store.RawObjectStore`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from casemesh.services.runtime.errors import InvalidArgument
 from casemesh.video.v1 import video_pb2
 
-from ..ladder import BY_RENDITION
-from ..limits import MAX_SEGMENT_BYTES, MAX_SEGMENTS
+from ..ladder import BY_RENDITION, PHOTO_RENDITIONS, STORABLE
+from ..limits import MAX_PHOTO_RENDITION_BYTES, MAX_SEGMENT_BYTES, MAX_SEGMENTS
 from ..tokens import VIDEO_ID_RE
 
 #: Longest ``upload_token`` accepted, in characters (a token is about 200; storage.proto).
@@ -59,16 +60,22 @@ def validate_generation(generation: int) -> None:
         raise InvalidArgument("generation", f"must be >= 1 (got {generation})")
 
 
+def _rendition_name(rendition: int) -> str:
+    return video_pb2.Rendition.Name(rendition) if rendition in video_pb2.Rendition.values() else str(rendition)
+
+
 def validate_rendition(rendition: int, field: str = "rendition") -> None:
-    """A ladder rung: one of the Rendition values, not UNSPECIFIED."""
-    if rendition not in BY_RENDITION:
-        name = video_pb2.Rendition.Name(rendition) if rendition in video_pb2.Rendition.values() else str(rendition)
-        raise InvalidArgument(field, f"must be one of {', '.join(video_pb2.Rendition.Name(r) for r in BY_RENDITION)} (got {name})")
+    """A stored rendition: a ladder rung or a photo size (``ladder.STORABLE``), not UNSPECIFIED."""
+    if rendition not in STORABLE:
+        names = ", ".join(_rendition_name(r) for r in sorted(STORABLE))
+        raise InvalidArgument(field, f"must be one of {names} (got {_rendition_name(rendition)})")
 
 
-def validate_put_rendition(video_id: str, generation: int, rendition: video_pb2.RenditionInfo, content_seed: str) -> None:
-    """PutRenditionRequest: video id, generation >= 1, a known rendition with 1 to 100,000 segments of 1 B to 16 MiB,
-    a 64-hex seed."""
+def validate_put_rendition(video_id: str, generation: int, rendition: video_pb2.RenditionInfo, content_seed: str,
+                           segment_data: Sequence[bytes] = ()) -> None:
+    """PutRenditionRequest: video id, generation >= 1, a storable rendition with 1 to 100,000 segments of 1 B to
+    16 MiB, and exactly one of a 64-hex ``content_seed`` (ladder rungs) or ``segment_data`` (photo sizes: one
+    segment of 1 B to 2 MiB matching its listed size, width and height > 0)."""
     validate_video_id(video_id)
     validate_generation(generation)
     validate_rendition(rendition.rendition, "rendition.rendition")
@@ -80,8 +87,27 @@ def validate_put_rendition(video_id: str, generation: int, rendition: video_pb2.
     for i, size in enumerate(sizes):
         if not 0 < size <= MAX_SEGMENT_BYTES:
             raise InvalidArgument(f"rendition.segment_size_bytes[{i}]", f"must be 1 to {MAX_SEGMENT_BYTES} bytes (got {size})")
-    if not _SEED_RE.fullmatch(content_seed):
-        raise InvalidArgument("content_seed", f"must be 64 lowercase hex characters (got {_show(content_seed)})")
+    if rendition.rendition in BY_RENDITION:
+        if segment_data:
+            raise InvalidArgument("segment_data", f"must be empty for the ladder rung {_rendition_name(rendition.rendition)}: "
+                                  "its segments come from content_seed")
+        if not _SEED_RE.fullmatch(content_seed):
+            raise InvalidArgument("content_seed", f"must be 64 lowercase hex characters (got {_show(content_seed)})")
+        return
+    if content_seed:
+        raise InvalidArgument("content_seed", f"must be empty for the photo size {_rendition_name(rendition.rendition)}: "
+                              "its bytes go in segment_data")
+    if len(segment_data) != 1 or len(sizes) != 1:
+        raise InvalidArgument("segment_data", f"a photo size is exactly one segment (got {len(segment_data)} in "
+                              f"segment_data, {len(sizes)} in rendition.segment_size_bytes)")
+    if not 0 < len(segment_data[0]) <= MAX_PHOTO_RENDITION_BYTES:
+        raise InvalidArgument("segment_data[0]", f"must be 1 to {MAX_PHOTO_RENDITION_BYTES} bytes (got {len(segment_data[0])})")
+    if len(segment_data[0]) != sizes[0]:
+        raise InvalidArgument("segment_data[0]", f"is {len(segment_data[0])} bytes but rendition.segment_size_bytes[0] "
+                              f"says {sizes[0]}")
+    if rendition.width_px <= 0 or rendition.height_px <= 0:
+        which = "width_px" if rendition.width_px <= 0 else "height_px"
+        raise InvalidArgument(f"rendition.{which}", f"must be > 0 for a photo size (got {getattr(rendition, which)})")
 
 
 def validate_rendition_ref(video_id: str, generation: int, rendition: int) -> None:

@@ -37,6 +37,10 @@ class EdgeServiceStub:
     edge-to-origin round-trip plus the transfer over one origin link whose
     bandwidth all misses share (FIFO). So playback start depends on the hit
     ratio, popularity and load, as in the seed's analysis.
+
+    The photo-sharing case study (casemesh.photo.v1) serves its photo sizes
+    through the same edge: a size is segment 0 of a RENDITION_PHOTO_*
+    rendition of the photo id, generation 1.
     """
 
     def __init__(self, channel):
@@ -64,6 +68,10 @@ class EdgeServiceServicer:
     edge-to-origin round-trip plus the transfer over one origin link whose
     bandwidth all misses share (FIFO). So playback start depends on the hit
     ratio, popularity and load, as in the seed's analysis.
+
+    The photo-sharing case study (casemesh.photo.v1) serves its photo sizes
+    through the same edge: a size is segment 0 of a RENDITION_PHOTO_*
+    rendition of the photo id, generation 1.
     """
 
     def StreamSegments(self, request, context):
@@ -107,6 +115,10 @@ class EdgeService:
     edge-to-origin round-trip plus the transfer over one origin link whose
     bandwidth all misses share (FIFO). So playback start depends on the hit
     ratio, popularity and load, as in the seed's analysis.
+
+    The photo-sharing case study (casemesh.photo.v1) serves its photo sizes
+    through the same edge: a size is segment 0 of a RENDITION_PHOTO_*
+    rendition of the photo id, generation 1.
     """
 
     @staticmethod

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from casemesh.video.v1 import video_pb2 as casemesh_dot_video_dot_v1_dot_video__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63\x61semesh/video/v1/storage.proto\x12\x11\x63\x61semesh.video.v1\x1a\x1d\x63\x61semesh/video/v1/video.proto\"O\n\x13UploadObjectRequest\x12\x14\n\x0cupload_token\x18\x01 \x01(\t\x12\x14\n\x0coffset_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"V\n\x14UploadObjectResponse\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x14\n\x0cstored_bytes\x18\x02 \x01(\x03\x12\x1b\n\x13\x65xpected_size_bytes\x18\x03 \x01(\x03\".\n\x16GetUploadOffsetRequest\x12\x14\n\x0cupload_token\x18\x01 \x01(\t\"L\n\x17GetUploadOffsetResponse\x12\x14\n\x0cstored_bytes\x18\x01 \x01(\x03\x12\x1b\n\x13\x65xpected_size_bytes\x18\x02 \x01(\x03\" \n\x11StatObjectRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"Y\n\x12StatObjectResponse\x12\x12\n\nsize_bytes\x18\x01 \x01(\x03\x12\x1b\n\x13\x65xpected_size_bytes\x18\x02 \x01(\x03\x12\x12\n\nsha256_hex\x18\x03 \x01(\t\" \n\x11ReadObjectRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"8\n\x12ReadObjectResponse\x12\x14\n\x0coffset_bytes\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\x86\x01\n\x13PutRenditionRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x05\x12\x33\n\trendition\x18\x03 \x01(\x0b\x32 .casemesh.video.v1.RenditionInfo\x12\x14\n\x0c\x63ontent_seed\x18\x04 \x01(\t\"+\n\x14PutRenditionResponse\x12\x13\n\x0btotal_bytes\x18\x01 \x01(\x03\"l\n\x13GetRenditionRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x05\x12/\n\trendition\x18\x03 \x01(\x0e\x32\x1c.casemesh.video.v1.Rendition\"a\n\x14GetRenditionResponse\x12\x33\n\trendition\x18\x01 \x01(\x0b\x32 .casemesh.video.v1.RenditionInfo\x12\x14\n\x0c\x63ontent_seed\x18\x02 \x01(\t\"\xa2\x01\n\x11GetSegmentRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x05\x12/\n\trendition\x18\x03 \x01(\x0e\x32\x1c.casemesh.video.v1.Rendition\x12\r\n\x05index\x18\x04 \x01(\x05\x12\x14\n\x0coffset_bytes\x18\x05 \x01(\x03\x12\x11\n\tmax_bytes\x18\x06 \x01(\x03\">\n\x12GetSegmentResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x1a\n\x12segment_size_bytes\x18\x02 \x01(\x03\x32\xb6\x05\n\x12ObjectStoreService\x12\x61\n\x0cUploadObject\x12&.casemesh.video.v1.UploadObjectRequest\x1a\'.casemesh.video.v1.UploadObjectResponse(\x01\x12h\n\x0fGetUploadOffset\x12).casemesh.video.v1.GetUploadOffsetRequest\x1a*.casemesh.video.v1.GetUploadOffsetResponse\x12Y\n\nStatObject\x12$.casemesh.video.v1.StatObjectRequest\x1a%.casemesh.video.v1.StatObjectResponse\x12[\n\nReadObject\x12$.casemesh.video.v1.ReadObjectRequest\x1a%.casemesh.video.v1.ReadObjectResponse0\x01\x12_\n\x0cPutRendition\x12&.casemesh.video.v1.PutRenditionRequest\x1a\'.casemesh.video.v1.PutRenditionResponse\x12_\n\x0cGetRendition\x12&.casemesh.video.v1.GetRenditionRequest\x1a\'.casemesh.video.v1.GetRenditionResponse\x12Y\n\nGetSegment\x12$.casemesh.video.v1.GetSegmentRequest\x1a%.casemesh.video.v1.GetSegmentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63\x61semesh/video/v1/storage.proto\x12\x11\x63\x61semesh.video.v1\x1a\x1d\x63\x61semesh/video/v1/video.proto\"O\n\x13UploadObjectRequest\x12\x14\n\x0cupload_token\x18\x01 \x01(\t\x12\x14\n\x0coffset_bytes\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"V\n\x14UploadObjectResponse\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x14\n\x0cstored_bytes\x18\x02 \x01(\x03\x12\x1b\n\x13\x65xpected_size_bytes\x18\x03 \x01(\x03\".\n\x16GetUploadOffsetRequest\x12\x14\n\x0cupload_token\x18\x01 \x01(\t\"L\n\x17GetUploadOffsetResponse\x12\x14\n\x0cstored_bytes\x18\x01 \x01(\x03\x12\x1b\n\x13\x65xpected_size_bytes\x18\x02 \x01(\x03\" \n\x11StatObjectRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"Y\n\x12StatObjectResponse\x12\x12\n\nsize_bytes\x18\x01 \x01(\x03\x12\x1b\n\x13\x65xpected_size_bytes\x18\x02 \x01(\x03\x12\x12\n\nsha256_hex\x18\x03 \x01(\t\" \n\x11ReadObjectRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"8\n\x12ReadObjectResponse\x12\x14\n\x0coffset_bytes\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\x9c\x01\n\x13PutRenditionRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x05\x12\x33\n\trendition\x18\x03 \x01(\x0b\x32 .casemesh.video.v1.RenditionInfo\x12\x14\n\x0c\x63ontent_seed\x18\x04 \x01(\t\x12\x14\n\x0csegment_data\x18\x05 \x03(\x0c\"+\n\x14PutRenditionResponse\x12\x13\n\x0btotal_bytes\x18\x01 \x01(\x03\"l\n\x13GetRenditionRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x05\x12/\n\trendition\x18\x03 \x01(\x0e\x32\x1c.casemesh.video.v1.Rendition\"a\n\x14GetRenditionResponse\x12\x33\n\trendition\x18\x01 \x01(\x0b\x32 .casemesh.video.v1.RenditionInfo\x12\x14\n\x0c\x63ontent_seed\x18\x02 \x01(\t\"\xa2\x01\n\x11GetSegmentRequest\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x05\x12/\n\trendition\x18\x03 \x01(\x0e\x32\x1c.casemesh.video.v1.Rendition\x12\r\n\x05index\x18\x04 \x01(\x05\x12\x14\n\x0coffset_bytes\x18\x05 \x01(\x03\x12\x11\n\tmax_bytes\x18\x06 \x01(\x03\">\n\x12GetSegmentResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x1a\n\x12segment_size_bytes\x18\x02 \x01(\x03\x32\xb6\x05\n\x12ObjectStoreService\x12\x61\n\x0cUploadObject\x12&.casemesh.video.v1.UploadObjectRequest\x1a\'.casemesh.video.v1.UploadObjectResponse(\x01\x12h\n\x0fGetUploadOffset\x12).casemesh.video.v1.GetUploadOffsetRequest\x1a*.casemesh.video.v1.GetUploadOffsetResponse\x12Y\n\nStatObject\x12$.casemesh.video.v1.StatObjectRequest\x1a%.casemesh.video.v1.StatObjectResponse\x12[\n\nReadObject\x12$.casemesh.video.v1.ReadObjectRequest\x1a%.casemesh.video.v1.ReadObjectResponse0\x01\x12_\n\x0cPutRendition\x12&.casemesh.video.v1.PutRenditionRequest\x1a\'.casemesh.video.v1.PutRenditionResponse\x12_\n\x0cGetRendition\x12&.casemesh.video.v1.GetRenditionRequest\x1a\'.casemesh.video.v1.GetRenditionResponse\x12Y\n\nGetSegment\x12$.casemesh.video.v1.GetSegmentRequest\x1a%.casemesh.video.v1.GetSegmentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,17 +49,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_READOBJECTRESPONSE']._serialized_start=539
   _globals['_READOBJECTRESPONSE']._serialized_end=595
   _globals['_PUTRENDITIONREQUEST']._serialized_start=598
-  _globals['_PUTRENDITIONREQUEST']._serialized_end=732
-  _globals['_PUTRENDITIONRESPONSE']._serialized_start=734
-  _globals['_PUTRENDITIONRESPONSE']._serialized_end=777
-  _globals['_GETRENDITIONREQUEST']._serialized_start=779
-  _globals['_GETRENDITIONREQUEST']._serialized_end=887
-  _globals['_GETRENDITIONRESPONSE']._serialized_start=889
-  _globals['_GETRENDITIONRESPONSE']._serialized_end=986
-  _globals['_GETSEGMENTREQUEST']._serialized_start=989
-  _globals['_GETSEGMENTREQUEST']._serialized_end=1151
-  _globals['_GETSEGMENTRESPONSE']._serialized_start=1153
-  _globals['_GETSEGMENTRESPONSE']._serialized_end=1215
-  _globals['_OBJECTSTORESERVICE']._serialized_start=1218
-  _globals['_OBJECTSTORESERVICE']._serialized_end=1912
+  _globals['_PUTRENDITIONREQUEST']._serialized_end=754
+  _globals['_PUTRENDITIONRESPONSE']._serialized_start=756
+  _globals['_PUTRENDITIONRESPONSE']._serialized_end=799
+  _globals['_GETRENDITIONREQUEST']._serialized_start=801
+  _globals['_GETRENDITIONREQUEST']._serialized_end=909
+  _globals['_GETRENDITIONRESPONSE']._serialized_start=911
+  _globals['_GETRENDITIONRESPONSE']._serialized_end=1008
+  _globals['_GETSEGMENTREQUEST']._serialized_start=1011
+  _globals['_GETSEGMENTREQUEST']._serialized_end=1173
+  _globals['_GETSEGMENTRESPONSE']._serialized_start=1175
+  _globals['_GETSEGMENTRESPONSE']._serialized_end=1237
+  _globals['_OBJECTSTORESERVICE']._serialized_start=1240
+  _globals['_OBJECTSTORESERVICE']._serialized_end=1934
 # @@protoc_insertion_point(module_scope)

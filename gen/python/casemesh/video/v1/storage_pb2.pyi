@@ -1,7 +1,8 @@
 from casemesh.video.v1 import video_pb2 as _video_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -71,16 +72,18 @@ class ReadObjectResponse(_message.Message):
     def __init__(self, offset_bytes: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class PutRenditionRequest(_message.Message):
-    __slots__ = ("video_id", "generation", "rendition", "content_seed")
+    __slots__ = ("video_id", "generation", "rendition", "content_seed", "segment_data")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     RENDITION_FIELD_NUMBER: _ClassVar[int]
     CONTENT_SEED_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_DATA_FIELD_NUMBER: _ClassVar[int]
     video_id: str
     generation: int
     rendition: _video_pb2.RenditionInfo
     content_seed: str
-    def __init__(self, video_id: _Optional[str] = ..., generation: _Optional[int] = ..., rendition: _Optional[_Union[_video_pb2.RenditionInfo, _Mapping]] = ..., content_seed: _Optional[str] = ...) -> None: ...
+    segment_data: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, video_id: _Optional[str] = ..., generation: _Optional[int] = ..., rendition: _Optional[_Union[_video_pb2.RenditionInfo, _Mapping]] = ..., content_seed: _Optional[str] = ..., segment_data: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class PutRenditionResponse(_message.Message):
     __slots__ = ("total_bytes",)

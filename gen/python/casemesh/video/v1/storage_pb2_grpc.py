@@ -147,7 +147,9 @@ class ObjectStoreServiceServicer:
         Idempotent: writing the same rendition again replaces it atomically.
 
         Errors: INVALID_ARGUMENT naming the field (`video_id`, `generation`,
-        `rendition.rendition`, `rendition.segment_size_bytes`, `content_seed`).
+        `rendition.rendition`, `rendition.segment_size_bytes`, `rendition.width_px`,
+        `rendition.height_px`, `content_seed`, `segment_data`); a refused request
+        leaves what is stored unchanged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -23,6 +23,9 @@ class Rendition(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RENDITION_360P: _ClassVar[Rendition]
     RENDITION_720P: _ClassVar[Rendition]
     RENDITION_1080P: _ClassVar[Rendition]
+    RENDITION_PHOTO_THUMBNAIL: _ClassVar[Rendition]
+    RENDITION_PHOTO_MEDIUM: _ClassVar[Rendition]
+    RENDITION_PHOTO_LARGE: _ClassVar[Rendition]
 VIDEO_STATUS_UNSPECIFIED: VideoStatus
 VIDEO_STATUS_UPLOADING: VideoStatus
 VIDEO_STATUS_PROCESSING: VideoStatus
@@ -31,6 +34,9 @@ RENDITION_UNSPECIFIED: Rendition
 RENDITION_360P: Rendition
 RENDITION_720P: Rendition
 RENDITION_1080P: Rendition
+RENDITION_PHOTO_THUMBNAIL: Rendition
+RENDITION_PHOTO_MEDIUM: Rendition
+RENDITION_PHOTO_LARGE: Rendition
 
 class RenditionInfo(_message.Message):
     __slots__ = ("rendition", "bandwidth_bps", "width_px", "height_px", "segment_duration_ms", "segment_size_bytes")
