@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from .analytics.service import DEFINITION as ANALYTICS
 from .idgen.service import DEFINITION as IDGEN
+from .photo.feed.service import DEFINITION as PHOTO_FEED
+from .photo.media.service import DEFINITION as PHOTO_MEDIA
+from .photo.resizer.service import DEFINITION as PHOTO_RESIZER
 from .runtime.component import ServiceDefinition
 from .social.graph.service import DEFINITION as SOCIAL_GRAPH
 from .social.timeline.service import DEFINITION as SOCIAL_TIMELINE
@@ -24,6 +27,7 @@ SERVICES: dict[str, ServiceDefinition] = {d.name: d for d in (
     VIDEO_CATALOG, VIDEO_SEARCH,
     VIDEO_PLAYBACK, VIDEO_EDGE,
     SOCIAL_GRAPH, SOCIAL_TWEETS, SOCIAL_TIMELINE,
+    PHOTO_MEDIA, PHOTO_RESIZER, PHOTO_FEED,
 )}
 
 

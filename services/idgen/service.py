@@ -109,4 +109,4 @@ async def build(context: RuntimeContext) -> StatelessComponent:
 
 DEFINITION = ServiceDefinition(name=NAME, grpc_services=(FULL_NAME,), dependencies=(), build=build,
                                settings_model=IdgenSettings,
-                               access=Access(internal={"LeaseIds": ("urlshortener", "social-tweets")}))
+                               access=Access(internal={"LeaseIds": ("urlshortener", "social-tweets", "photo-media")}))

@@ -39,9 +39,9 @@ MAX_USER_PAGE_SIZE = 60
 #: Photos per GetPhotoFeed page: the default and the most.
 DEFAULT_FEED_PAGE_SIZE = 12
 MAX_FEED_PAGE_SIZE = 50
-#: ListRecentPhotos: most authors per call, most photos per author.
+#: ListRecentPhotos: most authors per call (the social graph's follow limit), most photos per call.
 MAX_RECENT_AUTHORS = 5_000
-MAX_RECENT_PER_AUTHOR = 100
+MAX_RECENT_PHOTOS = 1_000
 
 
 @dataclass(frozen=True)

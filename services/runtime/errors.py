@@ -1,10 +1,13 @@
 """Domain errors that servicers map to gRPC status codes.
 
-Domain code raises these; ``services.runtime.status`` turns them into
+Domain code raises these (or :func:`dependency_error` of a failed call to another service);
+``services.runtime.status`` turns them into
 ``context.abort`` calls, so servicers stay thin and the mapping lives in one place.
 """
 
 from __future__ import annotations
+
+import grpc
 
 
 class InvalidArgument(ValueError):
@@ -41,3 +44,20 @@ class FailedPrecondition(Exception):
 
 class Unauthenticated(Exception):
     """The call's credentials (an upload token) are missing, forged or expired → ``UNAUTHENTICATED``."""
+
+
+def dependency_error(error: grpc.aio.AioRpcError) -> Exception:
+    """The domain error of a dependency's NOT_FOUND, INVALID_ARGUMENT or FAILED_PRECONDITION; else ``error`` itself.
+
+    Anything else stays an ``AioRpcError``, which the server interceptor
+    answers as UNAVAILABLE (or DEADLINE_EXCEEDED): retry later.
+    """
+    code, details = error.code(), error.details() or ""
+    if code == grpc.StatusCode.NOT_FOUND:
+        return NotFound(details)
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return FailedPrecondition(details)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        field, sep, reason = details.partition(": ")
+        return InvalidArgument(field, reason) if sep else InvalidArgument("request", details)
+    return error

@@ -351,6 +351,19 @@ def test_publish_validation_names_the_field():
         assert caught.value.field == field, args
 
 
+def test_publish_refuses_photo_sizes_which_are_stored_but_not_played():
+    good = renditions()
+    for rendition in (pb.RENDITION_PHOTO_THUMBNAIL, pb.RENDITION_PHOTO_MEDIUM, pb.RENDITION_PHOTO_LARGE):
+        photo = pb.RenditionInfo()
+        photo.CopyFrom(good[0])  # otherwise valid: only the rendition is wrong
+        photo.rendition = rendition
+        for args, field in ((("abc", 1, [photo]), "renditions[0].rendition"),
+                            (("abc", 1, good[:2] + [photo]), "renditions[2].rendition")):
+            with pytest.raises(InvalidArgument, match="ladder") as caught:
+                validate_publish(*args)
+            assert caught.value.field == field, (rendition, field)
+
+
 def test_other_validators():
     assert page_size(0) == 20 and page_size(100) == 100
     for bad in (-1, 101):

@@ -4,14 +4,18 @@ import asyncio
 import heapq
 import itertools
 
+import grpc
 import pytest
 
-from casemesh.services.runtime.errors import NotFound
+from casemesh.services.runtime.errors import InvalidArgument, NotFound
 from casemesh.services.video.edge.cache import SegmentCache
-from casemesh.services.video.edge.coalescing import SingleFlight
+from casemesh.services.runtime.coalescing import SingleFlight
 from casemesh.services.video.edge.node import EdgeNode, SegmentKey
+from casemesh.services.video.edge.service import StorageOrigin
 from casemesh.services.video.edge.settings import EdgeSettings
+from casemesh.services.video.edge.validation import validate_stream_request
 from casemesh.services.video.edge.wan import OriginLink, Pacer
+from casemesh.video.v1 import storage_pb2, video_pb2
 
 
 class FakeClock:
@@ -338,3 +342,76 @@ def test_settings_reject_unknown_keys_and_bad_values():
     defaults = EdgeSettings()
     assert (defaults.chunk_bytes, defaults.client_rtt_ms, defaults.client_bandwidth_kbps, defaults.origin_rtt_ms,
             defaults.origin_bandwidth_mbps) == (65_536, 40, 8_000, 80, 200)
+
+
+# ----------------------------------------------------------------------------- photo sizes through the edge
+
+PHOTO_ID = "p00000000000000000042"  # services/photo/sizes.py: "p" and 20 digits; generation 1, segment 0
+
+
+def test_stream_requests_accept_the_photo_sizes_and_still_refuse_unknown_renditions():
+    for rendition in (video_pb2.RENDITION_PHOTO_THUMBNAIL, video_pb2.RENDITION_PHOTO_MEDIUM,
+                      video_pb2.RENDITION_PHOTO_LARGE, video_pb2.RENDITION_360P, video_pb2.RENDITION_1080P):
+        validate_stream_request(PHOTO_ID, 1, rendition, 0, 1)
+    for rendition in (video_pb2.RENDITION_UNSPECIFIED, 7, 99, -1):
+        with pytest.raises(InvalidArgument) as caught:
+            validate_stream_request(PHOTO_ID, 1, rendition, 0, 1)
+        assert caught.value.field == "rendition"
+    with pytest.raises(InvalidArgument) as caught:
+        validate_stream_request(PHOTO_ID, 0, video_pb2.RENDITION_PHOTO_MEDIUM, 0, 1)
+    assert caught.value.field == "generation"
+
+
+class FakeStorage:
+    """ObjectStoreService's GetSegment over one stored segment; ``code`` makes every call fail with that status."""
+
+    def __init__(self, data=b"", code=None):
+        self.data = data
+        self.code = code
+        self.requests = []
+
+    async def GetSegment(self, request, timeout=None):
+        self.requests.append((request, timeout))
+        if self.code is not None:
+            raise grpc.aio.AioRpcError(self.code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="from the fake")
+        end = len(self.data) if request.max_bytes == 0 else request.offset_bytes + request.max_bytes
+        return storage_pb2.GetSegmentResponse(data=self.data[request.offset_bytes:end],
+                                              segment_size_bytes=len(self.data))
+
+
+async def test_origin_not_found_of_a_photo_size_is_not_found_naming_the_rendition():
+    origin = StorageOrigin(FakeStorage(code=grpc.StatusCode.NOT_FOUND), timeout_s=2.5)
+    key = SegmentKey(PHOTO_ID, 1, video_pb2.RENDITION_PHOTO_MEDIUM, 0)
+    for call in (origin.size(key), origin.read(key, 0, 1024)):
+        with pytest.raises(NotFound, match="RENDITION_PHOTO_MEDIUM") as caught:
+            await call
+        assert PHOTO_ID in str(caught.value)
+    with pytest.raises(NotFound, match="RENDITION_720P"):  # ladder rungs are named as before
+        await origin.size(SegmentKey("vid1", 2, video_pb2.RENDITION_720P, 5))
+
+
+async def test_other_origin_errors_of_a_photo_size_propagate():
+    origin = StorageOrigin(FakeStorage(code=grpc.StatusCode.UNAVAILABLE), timeout_s=2.5)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await origin.size(SegmentKey(PHOTO_ID, 1, video_pb2.RENDITION_PHOTO_LARGE, 0))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_the_edge_streams_a_photo_size_from_the_object_store_and_then_from_its_cache():
+    photo = bytes(range(256)) * 10 + b"end"
+    storage = FakeStorage(photo)
+    node = EdgeNode(settings(chunk_bytes=1024, client_rtt_ms=0, client_bandwidth_kbps=0, origin_rtt_ms=0),
+                    StorageOrigin(storage, timeout_s=2.5))
+    key = SegmentKey(PHOTO_ID, 1, video_pb2.RENDITION_PHOTO_THUMBNAIL, 0)
+    first = await collect(node, key)
+    assert b"".join(c.data for c in first) == photo and not any(c.hit for c in first)
+    assert {(r.video_id, r.generation, r.rendition, r.index) for r, _ in storage.requests} == {
+        (PHOTO_ID, 1, video_pb2.RENDITION_PHOTO_THUMBNAIL, 0)}
+    assert all(timeout == 2.5 for _, timeout in storage.requests)
+    fetched = len(storage.requests)
+    again = await collect(node, key)
+    assert b"".join(c.data for c in again) == photo and all(c.hit for c in again)
+    assert len(storage.requests) == fetched  # a hit never reaches the origin
+    storage.code = grpc.StatusCode.NOT_FOUND
+    with pytest.raises(NotFound, match="RENDITION_PHOTO_LARGE"):
+        await collect(node, key._replace(rendition=video_pb2.RENDITION_PHOTO_LARGE))

@@ -8,7 +8,8 @@ from casemesh.services.runtime.errors import FailedPrecondition, InvalidArgument
 from casemesh.services.video.ladder import LADDER, rendition_info
 from casemesh.services.video.playback import hls
 from casemesh.services.video.playback.playlists import Playlists
-from casemesh.services.video.playback.validation import validate_master_request, validate_variant_request
+from casemesh.services.video.playback.validation import (validate_master_request, validate_rendition,
+                                                           validate_variant_request)
 from casemesh.services.video.playback.video_cache import VideoCache
 from casemesh.video.v1 import video_pb2 as pb
 
@@ -134,3 +135,17 @@ def test_validation_names_the_field():
         assert error.value.field == field
     validate_master_request("Abc_-9", 0)
     validate_variant_request("Abc_-9", 1, pb.RENDITION_1080P)
+
+
+def test_playback_refuses_photo_sizes_saying_so():
+    for rendition in (pb.RENDITION_PHOTO_THUMBNAIL, pb.RENDITION_PHOTO_MEDIUM, pb.RENDITION_PHOTO_LARGE):
+        with pytest.raises(InvalidArgument, match=f"got {rendition}: a photo size, not a ladder rung") as error:
+            validate_rendition(rendition)
+        assert error.value.field == "rendition"
+        with pytest.raises(InvalidArgument, match="photo size") as error:
+            validate_variant_request("p00000000000000000042", 1, rendition)
+        assert error.value.field == "rendition"
+    with pytest.raises(InvalidArgument, match="got 99: unknown"):
+        validate_rendition(99)
+    for rung in LADDER:
+        validate_rendition(rung.rendition)

@@ -56,7 +56,7 @@ from typing import NamedTuple, Protocol
 
 from ..byte_budget import ByteBudget
 from .cache import SegmentCache
-from .coalescing import SingleFlight
+from ...runtime.coalescing import SingleFlight
 from .settings import EdgeSettings
 from .wan import OriginLink, Pacer
 

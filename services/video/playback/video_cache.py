@@ -23,7 +23,7 @@ from cachetools import TTLCache
 
 from casemesh.video.v1 import video_pb2
 
-from ..edge.coalescing import SingleFlight
+from ...runtime.coalescing import SingleFlight
 
 #: ``fetch(video_id)``: the catalogue's Video, or raise ``NotFound``.
 FetchVideo = Callable[[str], Awaitable[video_pb2.Video]]

@@ -26,6 +26,10 @@ instead of a seed. Their bytes go to ``renditions/{id}.g{gen}.r{r}.bin``
 crash can orphan a ``.bin`` but never leave a description without its bytes;
 reads are ranged ``pread``s from that file, so photo bytes are never held in
 this store's memory: the disk is the origin, the CDN edge is the cache.
+A photo size is immutable (the edge caches it for good): putting the same
+bytes again changes nothing, and different bytes for a stored size are
+refused (``FailedPrecondition``: a new version needs a new generation), so
+a reader never sees a mix of two versions.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from pathlib import Path
 
 import aiorwlock
 
-from casemesh.services.runtime.errors import NotFound
+from casemesh.services.runtime.errors import FailedPrecondition, NotFound
 from casemesh.video.v1 import storage_pb2, video_pb2
 
 from .files import pread_range, write_atomically
@@ -101,6 +105,7 @@ class RenditionStore:
         self.root = Path(root) / "renditions"
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = aiorwlock.RWLock()
+        self._photo_puts = asyncio.Lock()  # a photo size's check-then-write is one step
         self._renditions: dict[tuple[str, int, int], StoredRendition] = {}
 
     def __len__(self) -> int:
@@ -123,6 +128,9 @@ class RenditionStore:
                 data_path = None
                 if not request.content_seed:  # a photo size: its bytes were made durable before this file
                     data_path = path.with_suffix(".bin")
+                    if not data_path.exists():  # only a hand-deleted file does this
+                        log.error("skipping photo size %s: its bytes %s are missing", path, data_path.name)
+                        continue
                 found.append(StoredRendition(request.video_id, request.generation, request.rendition,
                                              request.content_seed, data_path))
             return found
@@ -137,9 +145,29 @@ class RenditionStore:
         """Store ``rendition`` durably, replacing any earlier one of the same key; returns its total bytes.
 
         ``data`` is a photo size's one segment (then ``rendition.content_seed`` is empty and its ``data_path``
-        is ignored): written and fsynced before the description. Inputs are assumed validated
-        (``storage.validation``).
+        is ignored): written and fsynced before the description. A photo size already stored with the same
+        bytes is left as it is; with other bytes, ``FailedPrecondition`` (photo sizes are immutable). Inputs
+        are assumed validated (``storage.validation``).
         """
+        if data is None:
+            await self._write(rendition, None)
+            return rendition.total_bytes
+        async with self._photo_puts:
+            key = (rendition.video_id, rendition.generation, rendition.info.rendition)
+            async with self._lock.reader_lock:
+                existing = self._renditions.get(key)
+            if existing is not None and existing.data_path is not None:
+                stored = await asyncio.to_thread(existing.data_path.read_bytes)
+                if stored != data:
+                    name = video_pb2.Rendition.Name(rendition.info.rendition)
+                    raise FailedPrecondition(
+                        f"{name} of {rendition.video_id!r} generation {rendition.generation} is stored with other "
+                        f"bytes ({len(stored)} bytes); photo sizes are immutable: a new version needs a new generation")
+                return existing.total_bytes
+            await self._write(rendition, data)
+            return rendition.total_bytes
+
+    async def _write(self, rendition: StoredRendition, data: bytes | None) -> None:
         request = storage_pb2.PutRenditionRequest(video_id=rendition.video_id, generation=rendition.generation,
                                                   rendition=rendition.info, content_seed=rendition.content_seed)
         path = self._path(rendition.video_id, rendition.generation, rendition.info.rendition)
@@ -150,7 +178,6 @@ class RenditionStore:
         await asyncio.to_thread(write_atomically, path, request.SerializeToString())
         async with self._lock.writer_lock:
             self._renditions[(rendition.video_id, rendition.generation, rendition.info.rendition)] = rendition
-        return rendition.total_bytes
 
     async def get(self, video_id: str, generation: int, rendition: int) -> StoredRendition:
         """The stored rendition; ``NotFound`` naming it otherwise."""

@@ -38,7 +38,7 @@ from collections.abc import Callable
 import grpc
 from cachetools import LRUCache
 
-from casemesh.services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from casemesh.services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, dependency_error
 from casemesh.video.v1 import catalog_pb2, storage_pb2, transcode_pb2, upload_pb2, video_pb2
 
 from ..tokens import UploadGrant, UploadTokenSigner, raw_key
@@ -48,23 +48,6 @@ from .validation import validate_initiate, validate_video_id
 STAT_TIMEOUT_S = 30.0
 #: Declared sizes remembered for CompleteUpload's error message (not needed for correctness).
 REMEMBERED_SIZES = 100_000
-
-
-def dependency_error(error: grpc.aio.AioRpcError) -> Exception:
-    """The domain error of a dependency's NOT_FOUND, INVALID_ARGUMENT or FAILED_PRECONDITION; else ``error`` itself.
-
-    Anything else stays an ``AioRpcError``, which the server interceptor
-    answers as UNAVAILABLE (or DEADLINE_EXCEEDED): retry later.
-    """
-    code, details = error.code(), error.details() or ""
-    if code == grpc.StatusCode.NOT_FOUND:
-        return NotFound(details)
-    if code == grpc.StatusCode.FAILED_PRECONDITION:
-        return FailedPrecondition(details)
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        field, sep, reason = details.partition(": ")
-        return InvalidArgument(field, reason) if sep else InvalidArgument("request", details)
-    return error
 
 
 class UploadCoordinator:

@@ -81,14 +81,14 @@ class ListUserPhotosResponse(_message.Message):
     def __init__(self, photos: _Optional[_Iterable[_Union[_photo_pb2.Photo, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListRecentPhotosRequest(_message.Message):
-    __slots__ = ("author_ids", "limit_per_author", "before_photo_id")
+    __slots__ = ("author_ids", "limit", "before_photo_id")
     AUTHOR_IDS_FIELD_NUMBER: _ClassVar[int]
-    LIMIT_PER_AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
     BEFORE_PHOTO_ID_FIELD_NUMBER: _ClassVar[int]
     author_ids: _containers.RepeatedScalarFieldContainer[str]
-    limit_per_author: int
+    limit: int
     before_photo_id: str
-    def __init__(self, author_ids: _Optional[_Iterable[str]] = ..., limit_per_author: _Optional[int] = ..., before_photo_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, author_ids: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., before_photo_id: _Optional[str] = ...) -> None: ...
 
 class ListRecentPhotosResponse(_message.Message):
     __slots__ = ("photos",)

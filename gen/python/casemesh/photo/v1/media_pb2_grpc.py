@@ -144,7 +144,7 @@ class PhotoServiceServicer:
         once, for the feed service's merge.
 
         Errors: INVALID_ARGUMENT naming `author_ids` (more than 5,000, or a bad
-        id), `limit_per_author` (not 1 to 100) or `before_photo_id`.
+        id), `limit` (not 1 to 1,000) or `before_photo_id`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -149,7 +149,9 @@ class ObjectStoreServiceServicer:
         Errors: INVALID_ARGUMENT naming the field (`video_id`, `generation`,
         `rendition.rendition`, `rendition.segment_size_bytes`, `rendition.width_px`,
         `rendition.height_px`, `content_seed`, `segment_data`); a refused request
-        leaves what is stored unchanged.
+        leaves what is stored unchanged. FAILED_PRECONDITION when a photo size is
+        already stored with other bytes: photo sizes are immutable (putting the
+        same bytes again succeeds and changes nothing).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

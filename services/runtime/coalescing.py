@@ -8,7 +8,9 @@ origin fetch per viewer: a thundering herd on the origin link (docs/case-studies
 
 The shared call runs as its own task, so a caller that gives up (a cancelled
 stream) neither cancels it for the others nor stops it from finishing (the
-edge still fills its cache).
+edge still fills its cache). Used by the video edge (origin fetches), the
+playback service's video cache and the photo service (a size rendered on
+first request).
 """
 
 from __future__ import annotations

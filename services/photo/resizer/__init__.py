@@ -1,0 +1,1 @@
+"""``photo-resizer``: makes the photo sizes (seed 003, "Instagram Photo Storage": ``createThumbnails``)."""
