@@ -10,12 +10,13 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from . import harness, mesh, social, urlshortener, video
+from . import harness, mesh, photo, social, urlshortener, video
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "mesh-overview.json": mesh.build,
     "url-shortener.json": urlshortener.build,
     "video.json": video.build,
     "social-feed.json": social.build,
+    "photo-sharing.json": photo.build,
     "harness-slos.json": harness.build,
 }

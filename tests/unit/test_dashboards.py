@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import io
 import json
 import re
 import secrets
@@ -38,6 +39,7 @@ import grpc
 import promql_parser
 import pytest
 import yaml
+from PIL import Image
 from prometheus_client import REGISTRY, generate_latest, start_http_server
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
@@ -50,6 +52,7 @@ from casemesh.harness.slo import PromQuery, Selector, Slo, load_slos
 from casemesh.harness.stats import RunStats
 from casemesh.services.catalog import definitions
 from casemesh.services.video.playback import hls
+from casemesh.photo.v1 import feed_pb2, feed_pb2_grpc, media_pb2, media_pb2_grpc, photo_pb2
 from casemesh.social.v1 import graph_pb2, graph_pb2_grpc, timeline_pb2, timeline_pb2_grpc, tweets_pb2, tweets_pb2_grpc
 from casemesh.urlshortener.v1 import urlshortener_pb2 as pb
 from casemesh.urlshortener.v1 import urlshortener_pb2_grpc as pb_grpc
@@ -94,6 +97,52 @@ async def social_mesh(monkeypatch, tmp_path):
         await asyncio.wait_for(task, 30)
 
 
+async def _drive_photo(running) -> None:
+    """Real calls through every path the photo dashboard shows: a follow, an upload processed by the queue (every
+    size made on upload), the feed, a profile grid, and an edge miss then hit. (First-request renders share the
+    series the queue's renders fill: their labels exist from the start.)"""
+    graph = graph_pb2_grpc.SocialGraphServiceStub(running.channel("social-graph"))
+    media = media_pb2_grpc.PhotoServiceStub(running.channel("photo-media"))
+    storage = storage_pb2_grpc.ObjectStoreServiceStub(running.channel("video-storage"))
+    edge = edge_pb2_grpc.EdgeServiceStub(running.channel("video-edge"))
+    await graph.FollowMany(graph_pb2.FollowManyRequest(follower_id="reader", followee_ids=["author"]))
+    image = io.BytesIO()
+    Image.new("RGB", (320, 240), (200, 40, 40)).save(image, "JPEG")
+    started = await media.InitiatePhotoUpload(media_pb2.InitiatePhotoUploadRequest(
+        author_id="author", file_size_bytes=len(image.getvalue())))
+    await storage.UploadObject(iter([storage_pb2.UploadObjectRequest(upload_token=started.upload_token,
+                                                                     data=image.getvalue())]))
+    await media.CompletePhotoUpload(media_pb2.CompletePhotoUploadRequest(photo_id=started.photo_id))
+    deadline = time.monotonic() + 15
+    while (await media.GetMediaStatus(media_pb2.GetMediaStatusRequest())).photos_processing:
+        assert time.monotonic() < deadline, "the processing queue made the sizes within 15 s"
+        await asyncio.sleep(0.02)
+    page = await feed_pb2_grpc.PhotoFeedServiceStub(running.channel("photo-feed")).GetPhotoFeed(
+        feed_pb2.GetPhotoFeedRequest(user_id="reader"))
+    assert page.photos[0].photo_id == started.photo_id  # newest first (a second drive adds a second photo)
+    got = await media.GetPhoto(media_pb2.GetPhotoRequest(photo_id=started.photo_id, size=photo_pb2.PHOTO_SIZE_MEDIUM))
+    request = edge_pb2.StreamSegmentsRequest(video_id=got.ref.object_id, generation=got.ref.generation,
+                                             rendition=got.ref.rendition, start_index=0, count=1)
+    results = [[c.cache_result async for c in edge.StreamSegments(request)][-1] for _ in range(2)]
+    assert results == [edge_pb2.CACHE_RESULT_MISS, edge_pb2.CACHE_RESULT_HIT]
+    await media.ListUserPhotos(media_pb2.ListUserPhotosRequest(author_id="author"))
+
+
+@pytest.fixture
+async def photo_mesh(monkeypatch, tmp_path):
+    """The photo-sharing services in this process (data under ``tmp_path``), every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    running, stop, task = await start_mesh(definitions(list(PHOTO_MESH)),
+                                           loopback_topology(PHOTO_MESH, data_dir=tmp_path / "photo", settings=PHOTO_SETTINGS))
+    try:
+        await _drive_photo(running)
+        yield running
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -116,6 +165,11 @@ VIDEO_MESH = ("video-upload", "video-storage", "video-transcode", "video-transco
 SOCIAL_MESH = ("social-graph", "social-tweets", "social-timeline", "idgen")
 SOCIAL_SETTINGS = {"social-timeline": {"celebrity_threshold": 2}}
 SOCIAL_DASHBOARD = "social-feed.json"
+#: Photo sharing: its services and the reused graph, object store and edge (WAN off).
+PHOTO_MESH = ("photo-media", "photo-resizer", "photo-feed", "social-graph", "video-storage", "video-edge", "idgen")
+PHOTO_SETTINGS = {"video-edge": {"client_rtt_ms": 0, "client_bandwidth_kbps": 0, "origin_rtt_ms": 0,
+                                 "origin_bandwidth_mbps": 0}}
+PHOTO_DASHBOARD = "photo-sharing.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
     "video-transcoder": {"cost_ms_per_video_s": 1, "poll_wait_ms": 200},
@@ -622,7 +676,12 @@ async def test_social_dashboard_selects_series_the_social_services_expose(social
     assert_selects_exposed(SOCIAL_DASHBOARD, lookup(services_series()))
 
 
-async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh):
+async def test_photo_dashboard_selects_series_the_photo_services_expose(photo_mesh):
+    assert_selects_exposed(PHOTO_DASHBOARD, lookup(services_series()))
+
+
+async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
+                                                                                     photo_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -643,7 +702,7 @@ def family(sample: str) -> str:
     return re.sub(r"_(bucket|count|sum)$", "", sample)
 
 
-async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh):
+async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh):
     # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
     used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
             for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
@@ -666,7 +725,7 @@ def _get(url: str) -> dict:
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (apt-get install -y prometheus)")
 async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh,
-                                                                                tmp_path):
+                                                                                photo_mesh, tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -712,6 +771,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_urlshortener(urlshortener_mesh)
         await _drive_video(video_mesh)
         await _drive_social(social_mesh)
+        await _drive_photo(photo_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 

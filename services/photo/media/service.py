@@ -62,6 +62,12 @@ READY_LAG = Histogram("casemesh_photo_ready_lag_seconds", "Seconds from Initiate
 UPLOADS = Counter("casemesh_photo_uploads", "Completed uploads by result (ready, processing, rejected).", ("result",))
 
 _TRIGGER = {"upload": "upload", "request": "first_request"}
+for _trigger in _TRIGGER.values():  # every series exists from the start, at 0
+    RENDER_CALL.labels(_trigger)
+    for _size in SIZES:
+        RENDERS.labels(_size.name, _trigger)
+for _result in ("ready", "processing", "rejected"):
+    UPLOADS.labels(_result)
 
 
 def size_ref(record: PhotoRecord, size: int) -> photo_pb2.SizeRef:
