@@ -8,6 +8,10 @@
    to ObjectStoreService.UploadObject with the token, CompletePhotoUpload.
 3. Seeding waits until GetMediaStatus shows no photo PROCESSING, so the load
    starts from a settled catalogue (with pre-generation on, every size exists).
+4. With ``aged`` (the default), every size of every seeded photo is asked for
+   once (GetPhoto): the catalogue is as it is once its photos have been seen,
+   so with sizes made on first request only photos uploaded during the load
+   pay their first views. ``aged: false`` is a young catalogue, never viewed.
 
 The state the journeys share: a :class:`~..population.Population` of users
 (authors drawn with weight sqrt(1 + followers), as in the social workload),
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from pydantic import Field
 
 from casemesh.photo.v1 import media_pb2
+from casemesh.services.photo.sizes import SIZES
 from casemesh.social.v1 import graph_pb2
 from casemesh.video.v1 import storage_pb2
 
@@ -61,6 +66,8 @@ class SeedParams(Params):
     image_height_px: int = Field(default=960, ge=16, le=8000, description="height of the synthetic originals")
     zipf_exponent: float = Field(default=1.0, ge=0.0, le=3.0,
                                  description="popularity skew of photo views (rank r viewed in proportion to 1/r^s)")
+    aged: bool = Field(default=True, description="ask for every size of every seeded photo once before load "
+                                                 "(a catalogue already viewed); false: a young, never viewed catalogue")
     concurrency: int = Field(default=16, ge=1, le=256, description="seeding calls in flight")
     settle_timeout_s: float = Field(default=180.0, gt=0, le=3600,
                                     description="how long seeding waits for the processing queue to drain")
@@ -157,6 +164,14 @@ async def seed(call: Caller, params: SeedParams, rng: random.Random) -> State:
 
     await asyncio.gather(*(uploader() for _ in range(params.concurrency)))
     await wait_processed(caller, params.settle_timeout_s)
+    if params.aged:
+        views = iter([(photo_id, size.size) for photo_id in photo_ids for size in SIZES])
+
+        async def viewer() -> None:
+            for photo_id, size in views:
+                await caller(MEDIA, "GetPhoto", media_pb2.GetPhotoRequest(photo_id=photo_id, size=size))
+
+        await asyncio.gather(*(viewer() for _ in range(params.concurrency)))
     popular = sorted(photo_ids)
     rng.shuffle(popular)
     cumulative = list(itertools.accumulate(1 / (rank ** params.zipf_exponent) for rank in range(1, len(popular) + 1)))
