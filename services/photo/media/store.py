@@ -107,7 +107,7 @@ class PhotoStore:
         """Record stored ``sizes`` of the photo durably (its status unchanged)."""
         async with self._lock:
             record = self.require(photo_id)
-            pass
+            await asyncio.to_thread(self.journal.write, None, list(sizes))
             record.sizes.update({s.size: s for s in sizes})
             return record
 
