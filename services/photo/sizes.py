@@ -78,9 +78,10 @@ def object_key(photo_id_: str) -> str:
 
 def scaled(width_px: int, height_px: int, target_width_px: int) -> tuple[int, int]:
     """(width, height) of a size of a ``width_px`` x ``height_px`` original: never wider than the original (the
-    seed's ``fit: 'inside'``, no upscaling), height ``round(h * w' / w)``, at least 1. ``ValueError`` for a
+    seed's ``fit: 'inside'``, no upscaling), height ``h * w' / w`` rounded half up (``floor(x + 1/2)``, in exact
+    integer arithmetic: a 4032 x 3024 original's thumbnail is 150 x 113), at least 1. ``ValueError`` for a
     non-positive dimension."""
     if width_px <= 0 or height_px <= 0 or target_width_px <= 0:
         raise ValueError(f"dimensions must be > 0 (got {width_px}x{height_px} to {target_width_px})")
     width = min(target_width_px, width_px)
-    return width, max(1, round(height_px * width / width_px))
+    return width, max(1, (2 * height_px * width + width_px) // (2 * width_px))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -392,3 +393,38 @@ class PhotoStoreMachine(RuleBasedStateMachine):
 
 TestPhotoStoreModel = PhotoStoreMachine.TestCase
 TestPhotoStoreModel.settings = settings(max_examples=30, stateful_step_count=20, deadline=None)
+
+
+async def test_a_cancelled_change_does_not_let_a_second_write_overlap(store, monkeypatch):
+    real_write = store.journal.write
+    entered, release = threading.Event(), threading.Event()
+    in_flight, most = [0], [0]
+    guard = threading.Lock()
+
+    def write(photo=None, sizes=()):
+        with guard:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        try:
+            if photo is not None and photo.photo_id == photo_id(1):
+                entered.set()
+                release.wait(5)
+            real_write(photo, sizes)
+        finally:
+            with guard:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(store.journal, "write", write)
+    first = asyncio.create_task(store.create(new_row(1)))  # e.g. an InitiatePhotoUpload whose client gave up
+    await asyncio.to_thread(entered.wait, 5)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    second = asyncio.create_task(store.create(new_row(2)))
+    await asyncio.sleep(0.2)
+    overlapped = most[0]
+    release.set()
+    await second
+    assert overlapped == 1
+    # The cancelled caller's change still completed, in memory as on disk: the two never disagree.
+    assert store.get(photo_id(1)) is not None and store.get(photo_id(2)) is not None

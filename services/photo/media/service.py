@@ -222,7 +222,7 @@ class MediaComponent:
     async def stop(self) -> None:
         await self.lifecycle.stop()
         await self.ids.aclose()
-        self.store.journal.close()
+        await self.store.close()
 
 
 async def build(context: RuntimeContext) -> MediaComponent:

@@ -2,7 +2,11 @@
 
 Every change is committed to the journal (fsynced) first and applied in
 memory after, under one ``asyncio.Lock``: a crash loses no acknowledged
-change, and the view never runs ahead of the disk. Photo ids are ``p`` and
+change, and the view never runs ahead of the disk. A change runs as a task
+of its own, shielded from its caller: a caller that is cancelled (a client
+gone mid-fsync) neither releases the lock while the write still runs nor
+leaves a committed change out of memory. :meth:`PhotoStore.close` waits for
+changes in flight before it closes the journal. Photo ids are ``p`` and
 20 digits of a Snowflake ID (services/photo/sizes.py), so string order is
 time order; each author's READY ids are a ``sortedcontainers.SortedList``,
 and :meth:`PhotoStore.recent` merges authors lazily (``heapq.merge``),
@@ -16,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -58,6 +62,7 @@ class PhotoStore:
         self._photos: dict[str, PhotoRecord] = {}
         self._by_author: dict[str, SortedList] = {}
         self._counts = dict.fromkeys((UPLOADING, PROCESSING, READY, REJECTED), 0)
+        self._changes: set[asyncio.Task] = set()
 
     def count(self, status: int) -> int:
         """Photos with ``status``."""
@@ -88,14 +93,18 @@ class PhotoStore:
 
     async def create(self, row: PhotoRow) -> PhotoRecord:
         """Store a new photo (UPLOADING) durably."""
-        async with self._lock:
+
+        async def change() -> PhotoRecord:
             await asyncio.to_thread(self.journal.write, row)
             return self._apply(PhotoRecord(row))
+
+        return await self._change(change)
 
     async def transition(self, photo_id: str, status: int, *, width_px: int | None = None, height_px: int | None = None,
                          sizes: Sequence[SizeRow] = ()) -> PhotoRecord:
         """Set the photo's ``status`` (and the original's dimensions), and add ``sizes``, in one durable commit."""
-        async with self._lock:
+
+        async def change() -> PhotoRecord:
             record = self.require(photo_id)
             row = replace(record.row, status=status,
                           width_px=record.row.width_px if width_px is None else width_px,
@@ -103,13 +112,34 @@ class PhotoStore:
             await asyncio.to_thread(self.journal.write, row, list(sizes))
             return self._apply(PhotoRecord(row, {**record.sizes, **{s.size: s for s in sizes}}))
 
+        return await self._change(change)
+
     async def add_sizes(self, photo_id: str, sizes: Sequence[SizeRow]) -> PhotoRecord:
         """Record stored ``sizes`` of the photo durably (its status unchanged)."""
-        async with self._lock:
+
+        async def change() -> PhotoRecord:
             record = self.require(photo_id)
             await asyncio.to_thread(self.journal.write, None, list(sizes))
             record.sizes.update({s.size: s for s in sizes})
             return record
+
+        return await self._change(change)
+
+    async def _change(self, change: Callable[[], Awaitable[PhotoRecord]]) -> PhotoRecord:
+        async def locked() -> PhotoRecord:
+            async with self._lock:
+                return await change()
+
+        task = asyncio.ensure_future(locked())
+        self._changes.add(task)
+        task.add_done_callback(self._changes.discard)
+        return await asyncio.shield(task)
+
+    async def close(self) -> None:
+        """Wait for the changes in flight (their writes included), then close the journal."""
+        while self._changes:
+            await asyncio.gather(*self._changes, return_exceptions=True)
+        self.journal.close()
 
     def _apply(self, record: PhotoRecord) -> PhotoRecord:
         old = self._photos.get(record.photo_id)
