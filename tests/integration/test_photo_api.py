@@ -111,6 +111,10 @@ def _listing_violations(where: str, photos: list[photo_pb2.Photo], allowed_autho
     return wrong
 
 
+def users_following_nobody(population: Population) -> list[str]:
+    return [u for u, f in population.following.items() if not f]
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def population(client) -> Population:
     """20 users (15 of them authors) and a follow graph; 12 clients upload 60 photos while 3 others read feeds and
@@ -184,10 +188,6 @@ async def test_every_acknowledged_photo_is_ready_and_listed_exactly_once_newest_
     assert status.photos_ready >= 60 and status.renders_on_upload >= 180
 
 
-def users_following_nobody(population: Population) -> list[str]:
-    return [u for u, f in population.following.items() if not f]
-
-
 async def test_every_size_streams_whole_matches_its_ref_and_its_photo(client, population):
     await client.settle()
     work: list[tuple[Uploaded, photo_pb2.SizeRef]] = []
@@ -218,8 +218,14 @@ async def test_every_size_streams_whole_matches_its_ref_and_its_photo(client, po
     assert sum(map(len, first.values())) > 4 * EDGE_SETTINGS["cache_bytes"]  # far more than the edge cache holds
     await asyncio.gather(*(read(up, ref) for up, ref in work))
     assert any(edge_pb2.CACHE_RESULT_MISS in cache for cache in results)  # some were evicted and read from the origin
-    shas = [ref.sha256_hex for _, ref in work]
-    assert len(set(shas)) == len(shas)  # no two photos or sizes share bytes
+    owners: dict[str, set[str]] = {}
+    for up, ref in work:
+        owners.setdefault(ref.sha256_hex, set()).add(up.photo_id)
+    assert all(len(photos) == 1 for photos in owners.values())  # no two photos share bytes
+    for up in population.photos.values():  # sizes of one photo differ unless the original was too narrow for them
+        refs = [ref for u, ref in work if u is up]
+        widths = {ref.width_px: ref.sha256_hex for ref in refs}
+        assert len({ref.sha256_hex for ref in refs}) == len(widths), f"photo {up.index}: {refs}"
 
 
 # -- sizes made on first request -------------------------------------------------
