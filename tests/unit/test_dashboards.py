@@ -793,11 +793,15 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         for slo in shipped_slos():
             if isinstance(slo.total, PromQuery):
                 values = []
+                # increase() extrapolates each series to the window's edges, and limits that at the series' zero
+                # point: two series of one histogram can be scaled differently when they started inside the window
+                # (good 5.2 over total 4.3 was seen with a 1m window). A window far longer than the series' life
+                # leaves only the half scrape interval at the start: a few percent of a run of many scrapes.
                 for side in (slo.good, slo.total):
-                    result = (await instant(side.expression("1m"), at))["data"]["result"]
+                    result = (await instant(side.expression("1h"), at))["data"]["result"]
                     values.append(float(result[0]["value"][1]) if result else 0.0)
                 good, total = values
-                assert total > 0 and 0 <= good <= total * 1.000001, f"{slo.name}: good {good}, total {total}"
+                assert total > 0 and 0 <= good <= total * 1.05, f"{slo.name}: good {good}, total {total}"
 
         now = time.time()
         for method in ("Shorten", "StreamSegments"):
