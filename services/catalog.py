@@ -7,6 +7,9 @@ from .idgen.service import DEFINITION as IDGEN
 from .photo.feed.service import DEFINITION as PHOTO_FEED
 from .photo.media.service import DEFINITION as PHOTO_MEDIA
 from .photo.resizer.service import DEFINITION as PHOTO_RESIZER
+from .reco.candidates.service import DEFINITION as RECO_CANDIDATES
+from .reco.ranker.service import DEFINITION as RECO_RANKER
+from .reco.signals.service import DEFINITION as RECO_SIGNALS
 from .runtime.component import ServiceDefinition
 from .social.graph.service import DEFINITION as SOCIAL_GRAPH
 from .social.timeline.service import DEFINITION as SOCIAL_TIMELINE
@@ -28,6 +31,7 @@ SERVICES: dict[str, ServiceDefinition] = {d.name: d for d in (
     VIDEO_PLAYBACK, VIDEO_EDGE,
     SOCIAL_GRAPH, SOCIAL_TWEETS, SOCIAL_TIMELINE,
     PHOTO_MEDIA, PHOTO_RESIZER, PHOTO_FEED,
+    RECO_SIGNALS, RECO_CANDIDATES, RECO_RANKER,
 )}
 
 
