@@ -33,6 +33,10 @@ The model is :class:`.model.CandidateModel` (pure numpy):
   with is returned. It runs on the event loop: well under 5 ms for 2,000
   items and a pool of 200 (docs in the model).
 - **GetModelStatus** describes the model in use.
+- **At start** (``train_on_start``, on by default) the service trains once in
+  the background when reco-signals holds interactions, so a restarted
+  reco-candidates serves again by itself; until then GetCandidates answers
+  FAILED_PRECONDITION.
 
 Status codes: INVALID_ARGUMENT naming the field (``factors``, ``iterations``,
 ``user_id``, ``recent_item_ids``, ``recent_item_ids[i]``, ``pool_size``);
@@ -247,21 +251,41 @@ class CandidateServicer(pb_grpc.CandidateServiceServicer):
 
 
 class CandidateComponent:
-    """The servicer and the trainer holding the model in use (in memory: a restarted service needs a TrainModel)."""
+    """The servicer and the trainer holding the model in use (in memory: a restarted service trains again at start,
+    ``train_on_start``)."""
 
     def __init__(self, context: RuntimeContext) -> None:
         self.settings = context.settings(NAME, CandidateSettings)
         signals = signals_pb2_grpc.SignalServiceStub(context.channel("reco-signals"))
         self.trainer = ModelTrainer(signals, self.settings)
         self.servicer = CandidateServicer(self.trainer, self.settings)
+        self._starting: asyncio.Task | None = None
 
     def register(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_CandidateServiceServicer_to_server(self.servicer, server)
 
     async def start(self) -> None:
         MODEL_VERSION.set(0)
+        if self.settings.train_on_start:
+            self._starting = asyncio.create_task(self._train_on_start(), name=f"{NAME}-train-on-start")
+
+    async def _train_on_start(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self.trainer.train(self.settings.factors, self.settings.iterations)
+                return
+            except FailedPrecondition:  # nothing recorded yet
+                return
+            except Exception as error:  # noqa: BLE001 - reco-signals not up yet, or restarting: try again
+                log.warning("training at start failed (%s); retrying in %.1f s", error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     async def stop(self) -> None:
+        if self._starting is not None:
+            self._starting.cancel()
+            await asyncio.gather(self._starting, return_exceptions=True)
         await self.trainer.close()
 
 

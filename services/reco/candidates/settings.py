@@ -39,3 +39,9 @@ class CandidateSettings(BaseModel):
         description="Deadline of the SignalService.ExportInteractions stream that reads the training set, in ms "
                     "(a shorter deadline of the TrainModel call itself applies instead).",
     )
+    train_on_start: bool = Field(
+        default=True,
+        description="Train a model as soon as the service starts, when reco-signals holds interactions (retried with "
+                    "backoff while reco-signals is unreachable): a restarted reco-candidates serves again without "
+                    "waiting for the next TrainModel. Nothing recorded yet: the first TrainModel call trains.",
+    )
