@@ -5,11 +5,12 @@ from __future__ import annotations
 from .base import Workload
 from .echo import WORKLOAD as _ECHO
 from .photo import WORKLOAD as _PHOTO
+from .reco import WORKLOAD as _RECO
 from .social import WORKLOAD as _SOCIAL
 from .url_shortener import WORKLOAD as _URL_SHORTENER
 from .video import WORKLOAD as _VIDEO
 
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (_URL_SHORTENER, _VIDEO, _SOCIAL, _PHOTO, _ECHO)}
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (_URL_SHORTENER, _VIDEO, _SOCIAL, _PHOTO, _RECO, _ECHO)}
 
 
 def get_workload(name: str) -> Workload:

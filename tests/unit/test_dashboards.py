@@ -53,6 +53,8 @@ from casemesh.harness.stats import RunStats
 from casemesh.services.catalog import definitions
 from casemesh.services.video.playback import hls
 from casemesh.photo.v1 import feed_pb2, feed_pb2_grpc, media_pb2, media_pb2_grpc, photo_pb2
+from casemesh.reco.v1 import candidates_pb2, candidates_pb2_grpc, recommendations_pb2, recommendations_pb2_grpc
+from casemesh.reco.v1 import signals_pb2, signals_pb2_grpc
 from casemesh.social.v1 import graph_pb2, graph_pb2_grpc, timeline_pb2, timeline_pb2_grpc, tweets_pb2, tweets_pb2_grpc
 from casemesh.urlshortener.v1 import urlshortener_pb2 as pb
 from casemesh.urlshortener.v1 import urlshortener_pb2_grpc as pb_grpc
@@ -128,6 +130,37 @@ async def _drive_photo(running) -> None:
     await media.ListUserPhotos(media_pb2.ListUserPhotosRequest(author_id="author"))
 
 
+async def _drive_reco(running) -> None:
+    """Real calls through every path the recommendations dashboard shows: views and likes recorded, a training,
+    recommendations with recent signals."""
+    signals = signals_pb2_grpc.SignalServiceStub(running.channel("reco-signals"))
+    candidates = candidates_pb2_grpc.CandidateServiceStub(running.channel("reco-candidates"))
+    ranker = recommendations_pb2_grpc.RecommendationServiceStub(running.channel("reco-ranker"))
+    kinds = (signals_pb2.INTERACTION_KIND_VIEW, signals_pb2.INTERACTION_KIND_LIKE)
+    await signals.RecordInteractions(signals_pb2.RecordInteractionsRequest(interactions=[
+        signals_pb2.Interaction(user_id=f"u{u}", item_id=f"i{(u + k) % 12}", kind=kinds[k % 2])
+        for u in range(12) for k in range(4)]))
+    await candidates.TrainModel(candidates_pb2.TrainModelRequest(factors=4, iterations=2))
+    await signals.RecordInteractions(signals_pb2.RecordInteractionsRequest(interactions=[
+        signals_pb2.Interaction(user_id="u0", item_id="i9", kind=signals_pb2.INTERACTION_KIND_LIKE)]))
+    got = await ranker.GetRecommendations(recommendations_pb2.GetRecommendationsRequest(user_id="u0", limit=5))
+    assert got.recommendations and got.recent_signals >= 1
+
+
+@pytest.fixture
+async def reco_mesh(monkeypatch, tmp_path):
+    """The recommendation services in this process, every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    running, stop, task = await start_mesh(definitions(list(RECO_MESH)), loopback_topology(RECO_MESH, data_dir=tmp_path / "reco"))
+    try:
+        await _drive_reco(running)
+        yield running
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
 @pytest.fixture
 async def photo_mesh(monkeypatch, tmp_path):
     """The photo-sharing services in this process (data under ``tmp_path``), every call traced, after real traffic."""
@@ -170,6 +203,8 @@ PHOTO_MESH = ("photo-media", "photo-resizer", "photo-feed", "social-graph", "vid
 PHOTO_SETTINGS = {"video-edge": {"client_rtt_ms": 0, "client_bandwidth_kbps": 0, "origin_rtt_ms": 0,
                                  "origin_bandwidth_mbps": 0}}
 PHOTO_DASHBOARD = "photo-sharing.json"
+RECO_MESH = ("reco-signals", "reco-candidates", "reco-ranker")
+RECO_DASHBOARD = "recommendations.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
     "video-transcoder": {"cost_ms_per_video_s": 1, "poll_wait_ms": 200},
@@ -680,8 +715,12 @@ async def test_photo_dashboard_selects_series_the_photo_services_expose(photo_me
     assert_selects_exposed(PHOTO_DASHBOARD, lookup(services_series()))
 
 
+async def test_recommendations_dashboard_selects_series_the_reco_services_expose(reco_mesh):
+    assert_selects_exposed(RECO_DASHBOARD, lookup(services_series()))
+
+
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
-                                                                                     photo_mesh):
+                                                                                     photo_mesh, reco_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -702,7 +741,8 @@ def family(sample: str) -> str:
     return re.sub(r"_(bucket|count|sum)$", "", sample)
 
 
-async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh):
+async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh,
+                                                           reco_mesh):
     # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
     used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
             for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
@@ -725,7 +765,7 @@ def _get(url: str) -> dict:
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (apt-get install -y prometheus)")
 async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh,
-                                                                                photo_mesh, tmp_path):
+                                                                                photo_mesh, reco_mesh, tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -772,6 +812,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_video(video_mesh)
         await _drive_social(social_mesh)
         await _drive_photo(photo_mesh)
+        await _drive_reco(reco_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 
