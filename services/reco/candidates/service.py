@@ -176,8 +176,11 @@ class ModelTrainer:
         out: list[tuple[str, str, int]] = []
         skipped = 0
         try:
+            # wait_for_ready: a channel still reconnecting (reco-signals starting, or restarted) makes the export
+            # wait for it within the deadline instead of failing at once with UNAVAILABLE.
             stream = self._signals.ExportInteractions(signals_pb2.ExportInteractionsRequest(),
-                                                      timeout=self._settings.export_timeout_ms / 1000)
+                                                      timeout=self._settings.export_timeout_ms / 1000,
+                                                      wait_for_ready=True)
             async for batch in stream:
                 for interaction in batch.interactions:
                     weight = CONFIDENCE.get(interaction.kind)
