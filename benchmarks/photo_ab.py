@@ -46,10 +46,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.profile_run import drive  # noqa: E402
 from casemesh.harness.mesh import Mesh  # noqa: E402
 from casemesh.photo.v1 import media_pb2, media_pb2_grpc  # noqa: E402
 
-CASEMESH = str(ROOT / ".venv" / "bin" / "casemesh")
 PROFILE = "photo-sharing"
 PROFILES = ROOT / "harness" / "profiles"
 SERVICES = ["photo-media", "photo-resizer", "photo-feed", "social-graph", "video-storage", "video-edge", "idgen"]
@@ -79,33 +79,13 @@ async def one(pregenerate: str, cache_bytes: int, duration_s: float, warmup_s: f
     settings = {"photo-media": {"pregenerate_sizes": PREGENERATE[pregenerate]}, "video-edge": {"cache_bytes": cache_bytes}}
     try:
         async with Mesh(SERVICES, folder / "mesh", settings=settings) as mesh:
-            targets = [arg for name in PUBLIC for arg in ("--target", f"{name}={mesh.topology.endpoint(name).address}")]
-            command = [CASEMESH, "run", young_profile(folder) if young else PROFILE, *targets, "--duration", f"{duration_s:g}", "--warmup", f"{warmup_s:g}",
-                       "--no-progress", "--report", "off", "--out", str(folder / "out")]
             async with grpc.aio.insecure_channel(mesh.topology.endpoint("photo-media").address) as channel:
                 stub = media_pb2_grpc.PhotoServiceStub(channel)
-                proc = await asyncio.create_subprocess_exec(*command, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-                                                            stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
-                start = None
-                output: list[str] = []
-                try:
-                    async with asyncio.timeout(duration_s + warmup_s + 600):
-                        async for raw in proc.stdout:
-                            line = raw.decode(errors="replace")
-                            output.append(line)
-                            if start is None and line.startswith("driving "):
-                                start = await snapshot(mesh, stub)
-                        await proc.wait()
-                except TimeoutError:
-                    proc.kill()
-                    raise
-                end = await snapshot(mesh, stub)
-        result_file = folder / "out" / "result.json"
-        if start is None or not result_file.exists():
-            raise RuntimeError(f"{pregenerate}/{cache_bytes}: no result (exit {proc.returncode}):\n{''.join(output[-40:])}")
-        result = json.loads(result_file.read_text())
+                run = await drive(mesh, young_profile(folder) if young else PROFILE, PUBLIC, folder / "out",
+                                  lambda: snapshot(mesh, stub), duration_s=duration_s, warmup_s=warmup_s, extra_s=600)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    start, end, result = run.at_driving, run.at_end, run.result
     journeys = result["journeys"]
     uploads = journeys["upload_photo"]["count"]  # every attempt, OK or not
     loads = journeys["photo_load"]
@@ -114,7 +94,7 @@ async def one(pregenerate: str, cache_bytes: int, duration_s: float, warmup_s: f
     slo = next(s for s in result["slos"] if s["name"] == "photo-load")
     per_upload = (lambda x: x / uploads if uploads else None)
     return {
-        "pregenerate": pregenerate, "cache_bytes": cache_bytes, "exit": proc.returncode, "valid": result["valid"],
+        "pregenerate": pregenerate, "cache_bytes": cache_bytes, "exit": run.exit_code, "valid": result["valid"],
         "uploads": uploads, "loads": loads["count"], "load_errors": loads["count"] - loads["ok"],
         "load_p50_ms": loads["p50_ms"], "load_p99_ms": loads["p99_ms"], "within_200ms": slo["measured"],
         "slo_passed": slo["passed"], "hit_ratio": hits / loads["count"] if loads["count"] else None,

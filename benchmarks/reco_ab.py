@@ -50,12 +50,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.profile_run import drive  # noqa: E402
 from casemesh.harness.mesh import Mesh  # noqa: E402
 from casemesh.harness.workloads.reco.dataset import Dataset, generate, popularity_baseline, recall_at_k  # noqa: E402
 from casemesh.harness.workloads.reco.seeding import SeedParams  # noqa: E402
 from casemesh.reco.v1 import recommendations_pb2, recommendations_pb2_grpc  # noqa: E402
 
-CASEMESH = str(ROOT / ".venv" / "bin" / "casemesh")
 PROFILE = "recommendations"
 PROFILES = ROOT / "harness" / "profiles"
 SERVICES = ["reco-ranker", "reco-candidates", "reco-signals"]
@@ -108,29 +108,11 @@ async def one(pool_size: int, duration_s: float, warmup_s: float, dataset: Datas
     settings = {"reco-ranker": {"pool_size": pool_size}}
     try:
         async with Mesh(SERVICES, folder / "mesh", settings=settings) as mesh:
-            targets = [arg for name in PUBLIC for arg in ("--target", f"{name}={mesh.topology.endpoint(name).address}")]
-            command = [CASEMESH, "run", PROFILE, *targets, "--duration", f"{duration_s:g}", "--warmup", f"{warmup_s:g}",
-                       "--no-progress", "--report", "off", "--out", str(folder / "out")]
-            proc = await asyncio.create_subprocess_exec(*command, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-                                                        stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
-            start = None
-            output: list[str] = []
-            try:
-                async with asyncio.timeout(duration_s + warmup_s + 900):
-                    async for raw in proc.stdout:
-                        line = raw.decode(errors="replace")
-                        output.append(line)
-                        if start is None and line.startswith("driving "):
-                            start = cpu_s(mesh)
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-                raise
-            end = cpu_s(mesh)
-            result_file = folder / "out" / "result.json"
-            if start is None or not result_file.exists():
-                raise RuntimeError(f"pool_size {pool_size}: no result (exit {proc.returncode}):\n{''.join(output[-40:])}")
-            result = json.loads(result_file.read_text())
+            async def cpu() -> dict[str, float]:
+                return cpu_s(mesh)
+
+            run = await drive(mesh, PROFILE, PUBLIC, folder / "out", cpu, duration_s=duration_s, warmup_s=warmup_s)
+            start, end, result = run.at_driving, run.at_end, run.result
             scored_at = time.perf_counter()
             found = await recommendations(mesh.topology.endpoint("reco-ranker").address, users, max(ks))
             score_s = time.perf_counter() - scored_at
@@ -142,7 +124,7 @@ async def one(pool_size: int, duration_s: float, warmup_s: float, dataset: Datas
     slo = next(s for s in result["slos"] if s["name"] == "reco-latency")
     per_call = (lambda cpu: 1000 * cpu / calls["count"] if calls["count"] else None)
     return {
-        "pool_size": pool_size, "exit": proc.returncode, "valid": result["valid"],
+        "pool_size": pool_size, "exit": run.exit_code, "valid": result["valid"],
         "recall": {str(k): v for k, v in recalls(dataset, found, ks).items()}, "users_scored": len(found),
         "mean_returned": statistics.fmean(len(v) for v in found.values()) if found else 0.0,
         "scoring_s": score_s,

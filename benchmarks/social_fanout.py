@@ -44,10 +44,10 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.profile_run import drive  # noqa: E402
 from casemesh.harness.mesh import Mesh  # noqa: E402
 from casemesh.social.v1 import timeline_pb2, timeline_pb2_grpc  # noqa: E402
 
-CASEMESH = str(ROOT / ".venv" / "bin" / "casemesh")
 PROFILE = "social-feed-fanout"
 SERVICES = ["social-graph", "social-tweets", "social-timeline", "idgen"]
 PUBLIC = ("social-graph", "social-tweets", "social-timeline")
@@ -65,38 +65,18 @@ async def one(threshold: int, duration_s: float, warmup_s: float) -> dict[str, A
     folder = Path(tempfile.mkdtemp(prefix="casemesh-social-bench-"))
     try:
         async with Mesh(SERVICES, folder / "mesh", settings={"social-timeline": {"celebrity_threshold": threshold}}) as mesh:
-            targets = [arg for name in PUBLIC for arg in ("--target", f"{name}={mesh.topology.endpoint(name).address}")]
-            command = [CASEMESH, "run", PROFILE, *targets, "--duration", f"{duration_s:g}", "--warmup", f"{warmup_s:g}",
-                       "--no-progress", "--report", "off", "--out", str(folder / "out")]
             async with grpc.aio.insecure_channel(mesh.topology.endpoint("social-timeline").address) as channel:
                 stub = timeline_pb2_grpc.TimelineServiceStub(channel)
-                proc = await asyncio.create_subprocess_exec(*command, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-                                                            stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
-                start = None
-                output: list[str] = []
-                try:
-                    async with asyncio.timeout(duration_s + warmup_s + 600):
-                        async for raw in proc.stdout:
-                            line = raw.decode(errors="replace")
-                            output.append(line)
-                            if start is None and line.startswith("driving "):
-                                start = await snapshot(mesh, stub)
-                        await proc.wait()
-                except TimeoutError:
-                    proc.kill()
-                    raise
-                end = await snapshot(mesh, stub)
-        result_file = folder / "out" / "result.json"
-        if start is None or not result_file.exists():
-            raise RuntimeError(f"threshold {threshold}: no result (exit {proc.returncode}):\n{''.join(output[-40:])}")
-        result = json.loads(result_file.read_text())
+                run = await drive(mesh, PROFILE, PUBLIC, folder / "out", lambda: snapshot(mesh, stub),
+                                  duration_s=duration_s, warmup_s=warmup_s, extra_s=600)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    start, end, result, proc_returncode = run.at_driving, run.at_end, run.result, run.exit_code
     posts = end["applied"] - start["applied"]
     arrivals = result["throughput"].get("sent") or sum(j["count"] for name, j in result["journeys"].items() if name != "fanout_freshness")
     journeys, rpcs = result["journeys"], result["rpcs"]
     return {
-        "threshold": threshold, "exit": proc.returncode, "valid": result["valid"], "posts": posts, "arrivals": arrivals,
+        "threshold": threshold, "exit": proc_returncode, "valid": result["valid"], "posts": posts, "arrivals": arrivals,
         "pushed_per_post": (end["pushed"] - start["pushed"]) / posts if posts else None,
         "celebrity_posts": end["skipped"] - start["skipped"],
         "cached_entries": end["cached"], "timeline_rss_mb": end["timeline_rss_mb"],

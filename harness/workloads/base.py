@@ -47,6 +47,20 @@ class Caller(Protocol):
         """Record a journey-defined measure (seconds), reported and judged like a journey called ``name``."""
 
 
+class UnrecordedCaller:
+    """A seeder's caller over the driver's plain unary call: client streams go through it too (a stub takes an
+    iterator of requests), so seeding can upload without the journey-recording ``client_stream``."""
+
+    def __init__(self, call: Caller):
+        self._call = call
+
+    async def __call__(self, service: str, method: str, request: Any) -> Any:
+        return await self._call(service, method, request)
+
+    async def client_stream(self, service: str, method: str, requests: AsyncIterable[Any] | Iterable[Any]) -> Any:
+        return await self._call(service, method, requests)
+
+
 @dataclass(frozen=True)
 class Journey:
     """One user journey: a name, its parameter model and the coroutine that runs it.

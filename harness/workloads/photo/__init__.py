@@ -7,7 +7,8 @@ from casemesh.social.v1 import graph_pb2, graph_pb2_grpc
 from casemesh.video.v1 import edge_pb2, edge_pb2_grpc, storage_pb2, storage_pb2_grpc
 
 from ..base import Journey, Workload, entrypoints
-from .journeys import MEASURES, FeedParams, GridParams, LoadParams, NoParams, UploadParams, feed, follow, load_photo, profile_grid, upload
+from ..social.journeys import NoParams, follow  # the same users and graph: following works as in the social feed
+from .journeys import MEASURES, FeedParams, GridParams, LoadParams, UploadParams, feed, load_photo, profile_grid, upload
 from .seeding import EDGE, FEED, GRAPH, MEDIA, STORAGE, SeedParams, seed
 
 _SERVICES = {

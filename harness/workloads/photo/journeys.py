@@ -30,12 +30,11 @@ import grpc
 from pydantic import Field
 
 from casemesh.photo.v1 import feed_pb2, media_pb2, photo_pb2
-from casemesh.social.v1 import graph_pb2
 from casemesh.video.v1 import edge_pb2
 
 from ..base import Caller, Params
 from .images import looks_like_jpeg
-from .seeding import EDGE, FEED, GRAPH, MEDIA, State, upload_photo
+from .seeding import EDGE, FEED, MEDIA, State, upload_photo
 
 PHOTO_LOAD = "photo_load"
 PHOTO_LOAD_HIT = "photo_load_edge_hit"
@@ -43,10 +42,6 @@ PHOTO_LOAD_MISS = "photo_load_edge_miss"
 PHOTO_LOAD_RENDERED = "photo_load_rendered"
 PHOTO_VISIBLE = "photo_visible"
 MEASURES = (PHOTO_LOAD, PHOTO_LOAD_HIT, PHOTO_LOAD_MISS, PHOTO_LOAD_RENDERED, PHOTO_VISIBLE)
-
-
-class NoParams(Params):
-    """A journey without parameters."""
 
 
 class FeedParams(Params):
@@ -169,15 +164,3 @@ async def upload(call: Caller, params: UploadParams, state: State, rng: random.R
             raise grpc.aio.AioRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, grpc.aio.Metadata(), grpc.aio.Metadata(),
                                        f"photo {photo_id} of {author} not in {reader}'s feed within {params.visible_timeout_s:g} s")
         await asyncio.sleep(params.poll_interval_ms / 1000)
-
-
-async def follow(call: Caller, params: NoParams, state: State, rng: random.Random) -> None:
-    """A user follows someone new, picked like authors (preferential attachment)."""
-    follower = rng.choice(state.authors.ids)
-    mine = state.users[follower]
-    followee = state.authors.pick_where(rng, lambda u: u.user_id != follower and u.user_id not in mine.following)
-    if followee is None:
-        return
-    await call(GRAPH, "Follow", graph_pb2.FollowRequest(follower_id=follower, followee_id=followee))
-    mine.following.add(followee)
-    state.users[followee].followers.add(follower)

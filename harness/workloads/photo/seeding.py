@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 import random
 import time
 from collections import deque
@@ -34,13 +33,12 @@ from pydantic import Field
 
 from casemesh.photo.v1 import media_pb2
 from casemesh.services.photo.sizes import SIZES
-from casemesh.social.v1 import graph_pb2
 from casemesh.video.v1 import storage_pb2
 
 from ...errors import HarnessError
-from ..base import Caller, Params
+from ..base import Caller, Params, UnrecordedCaller
 from ..population import Population
-from ..social.graph import follow_graph
+from ..social.seeding import seed_follow_graph
 from .images import jpeg_pool
 
 MEDIA = "photo-media"
@@ -99,10 +97,6 @@ class State:
     with_photos: list[str] = field(default_factory=list)
 
 
-def user_id(index: int) -> str:
-    return f"user-{index:06d}"
-
-
 def upload_chunks(token: str, data: bytes) -> Iterator[storage_pb2.UploadObjectRequest]:
     """The UploadObject client stream of ``data``, in order, 1 MiB at a time."""
     for offset in range(0, len(data), CHUNK_BYTES):
@@ -118,39 +112,14 @@ async def upload_photo(call: Caller, author: str, data: bytes, caption: str) -> 
     return await call(MEDIA, "CompletePhotoUpload", media_pb2.CompletePhotoUploadRequest(photo_id=initiated.photo_id))
 
 
-class _Unrecorded:
-    """The seeder's caller: the driver's plain unary call, used for client streams too (stubs take an iterator)."""
-
-    def __init__(self, call: Caller):
-        self._call = call
-
-    async def __call__(self, service: str, method: str, request: object) -> object:
-        return await self._call(service, method, request)
-
-    async def client_stream(self, service: str, method: str, requests: object) -> object:
-        return await self._call(service, method, requests)
-
-
 async def seed(call: Caller, params: SeedParams, rng: random.Random) -> State:
     """Follow the graph, upload the first photos, wait for processing; ``HarnessError`` on timeout."""
-    caller = _Unrecorded(call)
-    graph = follow_graph(params.users, follower_exponent=params.follower_exponent,
-                         follower_scale=params.follower_scale, seed=params.graph_seed)
-    ids = [user_id(i) for i in range(params.users)]
-    authors = Population(ids, [math.sqrt(1 + graph.in_degree(i)) for i in range(params.users)], User)
+    caller = UnrecordedCaller(call)
+    authors = await seed_follow_graph(caller, users=params.users, follower_exponent=params.follower_exponent,
+                                      follower_scale=params.follower_scale, graph_seed=params.graph_seed,
+                                      concurrency=params.concurrency, make_state=User)
     users = authors.state
-    for u, v in graph.edges():
-        users[ids[u]].following.add(ids[v])
-        users[ids[v]].followers.add(ids[u])
-
-    followers = iter(user for user in users.values() if user.following)
-
-    async def follower() -> None:
-        for user in followers:
-            await caller(GRAPH, "FollowMany", graph_pb2.FollowManyRequest(follower_id=user.user_id,
-                                                                          followee_ids=sorted(user.following)))
-
-    await asyncio.gather(*(follower() for _ in range(params.concurrency)))
+    ids = authors.ids
 
     images = await asyncio.to_thread(jpeg_pool, params.image_pool, params.image_width_px, params.image_height_px,
                                      random.Random(rng.random()))

@@ -20,7 +20,9 @@ import math
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pydantic import Field
 
@@ -35,6 +37,7 @@ from .text import tweet_text
 GRAPH = "social-graph"
 TWEETS = "social-tweets"
 TIMELINE = "social-timeline"
+S = TypeVar("S")
 
 
 class SeedParams(Params):
@@ -78,23 +81,11 @@ def user_id(index: int) -> str:
 
 async def seed(call: Caller, params: SeedParams, rng: random.Random) -> State:
     """Follow every edge of the graph, post the first tweets, wait for the fan-out; ``HarnessError`` on timeout."""
-    graph = follow_graph(params.users, follower_exponent=params.follower_exponent,
-                         follower_scale=params.follower_scale, seed=params.graph_seed)
-    ids = [user_id(i) for i in range(params.users)]
-    weights = [math.sqrt(1 + graph.in_degree(i)) for i in range(params.users)]
-    authors = Population(ids, weights, User)
+    authors = await seed_follow_graph(call, users=params.users, follower_exponent=params.follower_exponent,
+                                      follower_scale=params.follower_scale, graph_seed=params.graph_seed,
+                                      concurrency=params.concurrency, make_state=User)
     users = authors.state
-    for u, v in graph.edges():
-        users[ids[u]].following.add(ids[v])
-        users[ids[v]].followers.add(ids[u])
-
-    followers = iter(user for user in users.values() if user.following)
-
-    async def follower() -> None:
-        for user in followers:
-            await call(GRAPH, "FollowMany", graph_pb2.FollowManyRequest(follower_id=user.user_id, followee_ids=sorted(user.following)))
-
-    await asyncio.gather(*(follower() for _ in range(params.concurrency)))
+    ids = authors.ids
 
     posts = iter([(user, n) for n in range(params.tweets_per_user) for user in ids])
     recent: deque = deque(maxlen=2000)
@@ -112,6 +103,30 @@ async def seed(call: Caller, params: SeedParams, rng: random.Random) -> State:
     await wait_fanned_out(call, last_sequence, params.settle_timeout_s)
     readers = [u for u in ids if users[u].following]
     return State(authors=authors, users=users, readers=readers, recent=recent)
+
+
+async def seed_follow_graph(call: Caller, *, users: int, follower_exponent: float, follower_scale: float,
+                            graph_seed: int, concurrency: int, make_state: Callable[[str], S]) -> Population[S]:
+    """Draw the follow graph (:func:`.graph.follow_graph`), send each user's followees in one
+    SocialGraphService.FollowMany (``concurrency`` calls in flight), and return the users (``user-000000`` ...) as a
+    population weighted by sqrt(1 + followers), each state from ``make_state(user_id)`` with its ``following`` and
+    ``followers`` sets filled. Shared by every workload that seeds the social graph (social feed, photo sharing)."""
+    graph = follow_graph(users, follower_exponent=follower_exponent, follower_scale=follower_scale, seed=graph_seed)
+    ids = [user_id(i) for i in range(users)]
+    population = Population(ids, [math.sqrt(1 + graph.in_degree(i)) for i in range(users)], make_state)
+    states = population.state
+    for u, v in graph.edges():
+        states[ids[u]].following.add(ids[v])
+        states[ids[v]].followers.add(ids[u])
+    followers = iter(state for state in states.values() if state.following)
+
+    async def follower() -> None:
+        for state in followers:
+            await call(GRAPH, "FollowMany", graph_pb2.FollowManyRequest(follower_id=state.user_id,
+                                                                        followee_ids=sorted(state.following)))
+
+    await asyncio.gather(*(follower() for _ in range(concurrency)))
+    return population
 
 
 async def wait_fanned_out(call: Caller, sequence: int, timeout_s: float) -> None:

@@ -30,7 +30,7 @@ from pydantic import Field, model_validator
 from casemesh.video.v1 import catalog_pb2, storage_pb2, upload_pb2, video_pb2
 
 from ...errors import HarnessError
-from ..base import Caller, Params
+from ..base import Caller, Params, UnrecordedCaller
 from .player import ThroughputEstimates
 
 #: Words titles and tags are made of (search queries draw from the same list).
@@ -119,22 +119,9 @@ async def wait_published(call: Caller, video_id: str, timeout_s: float, poll_s: 
         await asyncio.sleep(poll_s)
 
 
-class _Unrecorded:
-    """The seeder's caller: the driver's plain unary call, used for client streams too (stubs take an iterator)."""
-
-    def __init__(self, call: Caller):
-        self._call = call
-
-    async def __call__(self, service: str, method: str, request: object) -> object:
-        return await self._call(service, method, request)
-
-    async def client_stream(self, service: str, method: str, requests: object) -> object:
-        return await self._call(service, method, requests)
-
-
 async def seed(call: Caller, params: SeedParams, rng: random.Random) -> State:
     """Upload ``params.videos`` videos, wait until all are published, subscribe the viewers; raises ``HarnessError`` on timeout."""
-    caller = _Unrecorded(call)
+    caller = UnrecordedCaller(call)
     channels = [f"channel-{i:04d}" for i in range(params.channels)]
     viewers = [f"viewer-{i:06d}" for i in range(params.viewers)]
     video_ids: list[str] = [""] * params.videos
