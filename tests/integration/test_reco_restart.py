@@ -122,15 +122,17 @@ async def test_sigkill_of_reco_candidates_and_of_reco_ranker_under_load(tmp_path
 
         try:
             # Retried: reco-candidates' channel to reco-signals may still be in reconnect backoff from its
-            # training at start, tried before reco-signals listened (see reco.retrying).
+            # training at start (see reco.retrying). That training waits for reco-signals and may land while
+            # the interactions are being recorded (a model of part of them), so versions are read, not assumed.
             await record_all(client, dataset.interactions)
-            assert (await retrying(client.train)).model_version == 1
+            first = (await retrying(client.train)).model_version
+            assert first >= 1
             await record(more(VIEW))
             trained = await retrying(client.train)
-            assert trained.model_version == 2 and trained.interactions == len(dataset.interactions) + 40
+            assert trained.model_version == first + 1 and trained.interactions == len(dataset.interactions) + 40
             asking = asyncio.gather(*(load.ask(n) for n in range(ASKERS)))
             await load.answered(5, "before")
-            assert {v for a in load.answers for _, v in a} == {2}
+            assert {v for a in load.answers for _, v in a} == {trained.model_version}
 
             # reco-candidates dies: recommendations fail "retry later" (the ranker's UNAVAILABLE, then
             # FAILED_PRECONDITION until the restarted process has trained); interactions are still recorded.
