@@ -75,8 +75,8 @@ from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from ...runtime.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, dependency_error
 from ...runtime.metrics import LATENCY_BUCKETS_S
-from ...social.validation import validate_user_id
-from ..limits import MAX_FACTORS, MAX_ITERATIONS, MAX_POOL_SIZE, MAX_RECENT
+from ..limits import MAX_FACTORS, MAX_ITERATIONS, MAX_POOL_SIZE
+from ..validation import optional_count, validate_id, validate_ids
 from .model import COLLABORATIVE, CONFIDENCE, EMBEDDING, SOURCES, TRENDING, CandidateModel, train
 from .settings import CandidateSettings
 
@@ -195,12 +195,6 @@ class ModelTrainer:
         return out
 
 
-def _check_count(field: str, value: int, most: int) -> int:
-    if value < 0 or value > most:
-        raise InvalidArgument(field, f"must be 0 (the setting) to {most}, not {value}")
-    return value
-
-
 class CandidateServicer(pb_grpc.CandidateServiceServicer):
     """Validates, then trains through the :class:`ModelTrainer` or asks its model in use."""
 
@@ -209,20 +203,17 @@ class CandidateServicer(pb_grpc.CandidateServiceServicer):
         self._settings = settings
 
     async def TrainModel(self, request: pb.TrainModelRequest, context: grpc.aio.ServicerContext) -> pb.TrainModelResponse:
-        factors = _check_count("factors", request.factors, MAX_FACTORS) or self._settings.factors
-        iterations = _check_count("iterations", request.iterations, MAX_ITERATIONS) or self._settings.iterations
+        factors = optional_count("factors", request.factors, default=self._settings.factors, most=MAX_FACTORS)
+        iterations = optional_count("iterations", request.iterations, default=self._settings.iterations,
+                                    most=MAX_ITERATIONS)
         loaded = await self._trainer.train(factors, iterations)
         stats = loaded.model.stats
         return pb.TrainModelResponse(model_version=loaded.version, users=stats.users, items=stats.items,
                                      interactions=stats.interactions, train_ms=loaded.train_ms)
 
     async def GetCandidates(self, request: pb.GetCandidatesRequest, context: grpc.aio.ServicerContext) -> pb.GetCandidatesResponse:
-        user = validate_user_id("user_id", request.user_id)
-        recent = list(request.recent_item_ids)
-        if len(recent) > MAX_RECENT:
-            raise InvalidArgument("recent_item_ids", f"has {len(recent):,} ids; at most {MAX_RECENT:,}")
-        for i, item_id in enumerate(recent):
-            validate_user_id(f"recent_item_ids[{i}]", item_id)
+        user = validate_id("user_id", request.user_id)
+        recent = validate_ids("recent_item_ids", request.recent_item_ids)
         if not 1 <= request.pool_size <= MAX_POOL_SIZE:
             raise InvalidArgument("pool_size", f"must be 1 to {MAX_POOL_SIZE:,}, not {request.pool_size}")
         loaded = self._trainer.loaded  # one read: the model and its version belong together
