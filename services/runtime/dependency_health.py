@@ -174,6 +174,10 @@ def dependency_watches(definitions: list, topology, health_of: dict[str, Callabl
                        ) -> list[DependencyWatch]:
     """One watch per served definition that has dependencies.
 
+    An optional dependency the topology does not name is not watched (the
+    service runs without it, e.g. social-timeline without the recommendation
+    engine); a required one it does not name is a ``KeyError``.
+
     ``definitions`` are the ``ServiceDefinition`` objects served here;
     ``health_of`` maps each one's name to the ``set(name, status)`` of the
     health servicer its gRPC services are registered on. Each upstream is
@@ -191,6 +195,8 @@ def dependency_watches(definitions: list, topology, health_of: dict[str, Callabl
             continue
         upstreams = []
         for name in dict.fromkeys(definition.dependencies):
+            if name in definition.optional_dependencies and name not in topology.services:
+                continue  # an optional upstream this mesh does not have: nothing to watch
             upstream = known.get(name)
             upstreams.append(Upstream(name=name, address=topology.endpoint(name).address,
                                       health_name=upstream.grpc_services[0] if upstream and upstream.grpc_services else "",

@@ -13,6 +13,9 @@ field comments; clients in any language apply the same rules.
   historical follow limit).
 - ``MAX_HOME_PAGE_SIZE``: largest home-timeline page, 200; the default is 50
   (seed 003, ``getTimeline(userId, limit = 50)``).
+- ``MAX_FOR_YOU_PAGE_SIZE``: largest "For you" timeline, 100 (the
+  recommendation engine's most recommendations per call); the default is 20
+  (seed 003, ``getRecommendations(userId, limit = 20)``).
 """
 
 from __future__ import annotations
@@ -25,3 +28,5 @@ TIMELINE_CAPACITY = 800
 MAX_FOLLOWING = 5_000
 MAX_HOME_PAGE_SIZE = 200
 DEFAULT_HOME_PAGE_SIZE = 50
+MAX_FOR_YOU_PAGE_SIZE = 100
+DEFAULT_FOR_YOU_PAGE_SIZE = 20

@@ -12,8 +12,21 @@ Seed 000 (shared/seeds/000_69ff90d97cf45f9b.txt), "Social Media Feed",
    followed left out, then hydrated (TweetService.GetTweets) and, for
    RANKING_ENGAGEMENT, ranked by :func:`.ranking.engagement_score`.
 
-Status codes: INVALID_ARGUMENT naming the field; UNAVAILABLE or
-DEADLINE_EXCEEDED when social-graph or social-tweets fail. Settings:
+The "For you" timeline (GetForYouTimeline; Twitter's second tab) is the
+recommendation engine's answer served as a feed (seed 001,
+shared/seeds/001_58dfc580020147d2.txt line 31, #19: candidate generation,
+ranking, real-time signals): RecommendationService.GetRecommendations
+(``reco-ranker``) for the reader, its item IDs read as tweet IDs, hydrated
+with TweetService.GetTweets, the reader's own tweets left out, in the
+engine's order. The engine never recommends what the reader interacted
+with, and social-tweets sends each like to it (``record_signals``), so a
+liked tweet leaves the reader's "For you" within about a flush interval.
+
+Status codes: INVALID_ARGUMENT naming the field; FAILED_PRECONDITION when
+the recommendation engine has no model yet or the topology names no
+``reco-ranker`` (GetForYouTimeline); UNAVAILABLE
+or DEADLINE_EXCEEDED when social-graph, social-tweets or (for
+GetForYouTimeline only) reco-ranker fail. Settings:
 :class:`.settings.TimelineSettings`. Metrics beyond the gRPC ones:
 ``casemesh_social_fanout_width`` (histogram: followers a tweet was pushed to),
 ``casemesh_social_fanout_celebrity_tweets_total`` (tweets not pushed),
@@ -32,6 +45,7 @@ import time
 import grpc
 from prometheus_client import Counter, Gauge, Histogram
 
+from casemesh.reco.v1 import recommendations_pb2, recommendations_pb2_grpc
 from casemesh.social.v1 import graph_pb2, graph_pb2_grpc
 from casemesh.social.v1 import timeline_pb2 as pb
 from casemesh.social.v1 import timeline_pb2_grpc as pb_grpc
@@ -40,8 +54,9 @@ from casemesh.social.v1 import tweets_pb2, tweets_pb2_grpc
 from ...runtime import page_tokens
 from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
-from ...runtime.errors import InvalidArgument
-from ..limits import DEFAULT_HOME_PAGE_SIZE, MAX_HOME_PAGE_SIZE, TIMELINE_CAPACITY
+from ...runtime.errors import FailedPrecondition, InvalidArgument, dependency_error
+from ..limits import (DEFAULT_FOR_YOU_PAGE_SIZE, DEFAULT_HOME_PAGE_SIZE, MAX_FOR_YOU_PAGE_SIZE, MAX_HOME_PAGE_SIZE,
+                      TIMELINE_CAPACITY)
 from ..validation import page_size, validate_user_id
 from .cache import TimelineCache
 from .fanout import FanoutConsumer
@@ -64,6 +79,23 @@ PULLED = Histogram("casemesh_social_home_pulled_authors", "Celebrity followees w
 
 #: Followees per ListFollowing page on the read path.
 FOLLOWING_PAGE = 10_000
+#: The recommendation engine's topology name (GetForYouTimeline's source).
+RECO_RANKER = "reco-ranker"
+#: Recommendations asked for beyond the page, to make up for the reader's own tweets and vanished ones.
+FOR_YOU_SLACK = 10
+#: Largest tweet ID (uint64): recommended item IDs above it, or not decimal, are not tweets.
+MAX_TWEET_ID = 2**64 - 1
+
+
+def tweet_ids_of(item_ids: list[str]) -> list[int]:
+    """The recommended item IDs that are tweet IDs (decimal, 1 to 2^64 - 1), as integers, in order, each once."""
+    out: dict[int, None] = {}
+    for item in item_ids:
+        if item.isascii() and item.isdigit():
+            value = int(item)
+            if 0 < value <= MAX_TWEET_ID:
+                out.setdefault(value)
+    return list(out)
 
 
 def _observe_fanout(width: int | None, lag_s: float) -> None:
@@ -78,11 +110,13 @@ class TimelineServicer(pb_grpc.TimelineServiceServicer):
     """Reads home timelines from the cache, the graph and the tweet store."""
 
     def __init__(self, cache: TimelineCache, fanout: FanoutConsumer, graph: graph_pb2_grpc.SocialGraphServiceStub,
-                 tweets: tweets_pb2_grpc.TweetServiceStub, settings: TimelineSettings) -> None:
+                 tweets: tweets_pb2_grpc.TweetServiceStub, settings: TimelineSettings,
+                 reco: recommendations_pb2_grpc.RecommendationServiceStub | None) -> None:
         self._cache = cache
         self._fanout = fanout
         self._graph = graph
         self._tweets = tweets
+        self._reco = reco
         self._settings = settings
         self._timeout_s = settings.call_timeout_ms / 1000
 
@@ -141,6 +175,30 @@ class TimelineServicer(pb_grpc.TimelineServiceServicer):
         response.tweets.extend(page)
         return response
 
+    async def GetForYouTimeline(self, request: pb.GetForYouTimelineRequest, context: grpc.aio.ServicerContext) -> pb.GetForYouTimelineResponse:
+        user = validate_user_id("user_id", request.user_id)
+        size = page_size(request.page_size, default=DEFAULT_FOR_YOU_PAGE_SIZE, most=MAX_FOR_YOU_PAGE_SIZE)
+        if self._reco is None:
+            raise FailedPrecondition(f"this mesh has no recommendation engine: the topology names no {RECO_RANKER}")
+        try:
+            ranked = await self._reco.GetRecommendations(recommendations_pb2.GetRecommendationsRequest(
+                user_id=user, limit=min(size + FOR_YOU_SLACK, MAX_FOR_YOU_PAGE_SIZE)), timeout=self._timeout_s)
+        except grpc.aio.AioRpcError as error:
+            raise dependency_error(error) from None
+        scores: dict[str, float] = {}
+        for r in ranked.recommendations:
+            scores.setdefault(r.item_id, r.score)
+        ids = tweet_ids_of(list(scores))
+        found = await self._tweets.GetTweets(tweets_pb2.GetTweetsRequest(tweet_ids=ids), timeout=self._timeout_s) if ids else None
+        response = pb.GetForYouTimelineResponse(model_version=ranked.model_version, recent_signals=ranked.recent_signals)
+        for tweet in found.tweets if found is not None else ():
+            if tweet.author_id == user:
+                continue
+            response.tweets.add(tweet=tweet, score=scores[str(tweet.tweet_id)])
+            if len(response.tweets) == size:
+                break
+        return response
+
     async def _hydrate(self, ids: list[int], following: dict[str, int]) -> list:
         """The tweets of ``ids`` (in that order) whose author ``following`` still holds."""
         if not ids:
@@ -165,7 +223,10 @@ class TimelineComponent:
         self.cache = TimelineCache(self.settings.timeline_capacity)
         self.fanout = FanoutConsumer(tweets, graph, self.cache, lambda: self.settings.celebrity_threshold,
                                      call_timeout_s=self.settings.call_timeout_ms / 1000, on_tweet=self._observed)
-        self.servicer = TimelineServicer(self.cache, self.fanout, graph, tweets, self.settings)
+        # Without reco-ranker in the topology the home timeline still works; GetForYouTimeline says what is missing.
+        reco = (recommendations_pb2_grpc.RecommendationServiceStub(context.channel(RECO_RANKER))
+                if RECO_RANKER in context.topology.services else None)
+        self.servicer = TimelineServicer(self.cache, self.fanout, graph, tweets, self.settings, reco)
         self._consumer: asyncio.Task | None = None
 
     def _observed(self, width: int | None, lag_s: float) -> None:
@@ -195,7 +256,9 @@ async def build(context: RuntimeContext) -> TimelineComponent:
 
 
 DEFINITION = ServiceDefinition(
-    name=NAME, grpc_services=(FULL_NAME,), dependencies=("social-graph", "social-tweets"), build=build,
+    name=NAME, grpc_services=(FULL_NAME,), dependencies=("social-graph", "social-tweets", RECO_RANKER), build=build,
     settings_model=TimelineSettings,
-    access=Access(public={"GetHomeTimeline", "GetFanoutStatus"}),
+    # Home timelines do not need the recommendation engine; only GetForYouTimeline fails while it is down.
+    optional_dependencies=(RECO_RANKER,),
+    access=Access(public={"GetHomeTimeline", "GetForYouTimeline", "GetFanoutStatus"}),
 )

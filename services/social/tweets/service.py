@@ -10,13 +10,17 @@ TimelineService consumes with WatchTweets.
 Status codes: INVALID_ARGUMENT naming the field; NOT_FOUND for a like of an
 unknown tweet; UNAVAILABLE (or DEADLINE_EXCEEDED) when no tweet ID can be had
 from idgen; INTERNAL when the log cannot be written (the tweet is not
-acknowledged). Settings: :class:`.settings.TweetSettings`. Metrics beyond the
+acknowledged). Settings: :class:`.settings.TweetSettings`; with
+``record_signals`` on, every like is also sent to the recommendation engine's
+``reco-signals`` as a real-time signal (:mod:`.signals`). Metrics beyond the
 gRPC ones: ``casemesh_social_tweets_logged_total``,
-``casemesh_social_tweet_log_commits_total`` (tweets per commit = their ratio).
+``casemesh_social_tweet_log_commits_total`` (tweets per commit = their ratio),
+and the like signals' (:mod:`.signals`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -24,6 +28,7 @@ import grpc
 from prometheus_client import Counter
 
 from casemesh.idgen.v1 import idgen_pb2, idgen_pb2_grpc
+from casemesh.reco.v1 import signals_pb2_grpc
 from casemesh.social.v1 import tweet_pb2
 from casemesh.social.v1 import tweets_pb2 as pb
 from casemesh.social.v1 import tweets_pb2_grpc as pb_grpc
@@ -33,11 +38,15 @@ from ...runtime import page_tokens
 from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from ...runtime.errors import InvalidArgument
+from ...runtime.topology import TopologyError
 from ..limits import TIMELINE_CAPACITY
 from ..validation import page_size, validate_text, validate_tweet_ids, validate_user_id
 from .journal import TweetJournal
 from .settings import TweetSettings
+from .signals import RECO_SIGNALS, LikeSignals
 from .store import TweetRecord, TweetStore
+
+log = logging.getLogger("casemesh.social.tweets")
 
 NAME = "social-tweets"
 FULL_NAME = pb.DESCRIPTOR.services_by_name["TweetService"].full_name
@@ -65,9 +74,10 @@ def tweet_message(record: TweetRecord) -> tweet_pb2.Tweet:
 class TweetServicer(pb_grpc.TweetServiceServicer):
     """Validates, then posts to or reads the :class:`TweetStore`."""
 
-    def __init__(self, store: TweetStore, ids: IdBlockLease) -> None:
+    def __init__(self, store: TweetStore, ids: IdBlockLease, signals: LikeSignals | None = None) -> None:
         self._store = store
         self._ids = ids
+        self._signals = signals
 
     async def PostTweet(self, request: pb.PostTweetRequest, context: grpc.aio.ServicerContext) -> pb.PostTweetResponse:
         author = validate_user_id("author_id", request.author_id)
@@ -114,7 +124,10 @@ class TweetServicer(pb_grpc.TweetServiceServicer):
         if request.tweet_id == 0:
             raise InvalidArgument("tweet_id", "is required (not 0)")
         user = validate_user_id("user_id", request.user_id)
-        return pb.LikeTweetResponse(like_count=await self._store.like(request.tweet_id, user))
+        count = await self._store.like(request.tweet_id, user)
+        if self._signals is not None:
+            self._signals.add(user, request.tweet_id)
+        return pb.LikeTweetResponse(like_count=count)
 
     async def WatchTweets(self, request: pb.WatchTweetsRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.WatchTweetsResponse]:
         if request.from_sequence == 0:
@@ -142,7 +155,13 @@ class TweetComponent:
         self.journal = TweetJournal(context.data_dir(NAME)) if settings.durable else None
         self.store = TweetStore(self.journal, settings.max_commit_batch, on_commit=self._committed)
         self.ids = IdBlockLease(lease, block_size=settings.id_block_size, low_water=max(1, settings.id_block_size // 4))
-        self.servicer = TweetServicer(self.store, self.ids)
+        self.signals = None
+        if settings.record_signals:
+            if RECO_SIGNALS not in context.topology.services:
+                raise TopologyError(f"settings.{NAME}.record_signals: needs {RECO_SIGNALS} in the topology (the "
+                                    f"recommendation engine the likes are sent to)")
+            self.signals = LikeSignals(signals_pb2_grpc.SignalServiceStub(context.channel(RECO_SIGNALS)), settings)
+        self.servicer = TweetServicer(self.store, self.ids, self.signals)
 
     @staticmethod
     def _committed(tweets: int) -> None:
@@ -153,9 +172,15 @@ class TweetComponent:
 
     async def start(self) -> None:
         await self.store.start()
+        if self.signals is not None:
+            await self.signals.start()
 
     async def stop(self) -> None:
         await self.ids.aclose()
+        if self.signals is not None:
+            unsent = await self.signals.stop()
+            if unsent:
+                log.error("%d like signals could not be delivered to %s at shutdown", unsent, RECO_SIGNALS)
         await self.store.stop()
         if self.journal is not None:
             self.journal.close()
@@ -166,7 +191,10 @@ async def build(context: RuntimeContext) -> TweetComponent:
 
 
 DEFINITION = ServiceDefinition(
-    name=NAME, grpc_services=(FULL_NAME,), dependencies=("idgen",), build=build, settings_model=TweetSettings,
+    name=NAME, grpc_services=(FULL_NAME,), dependencies=("idgen", RECO_SIGNALS), build=build, settings_model=TweetSettings,
+    # Likes are acknowledged while reco-signals is down (their signals wait in the buffer); it is called only with
+    # the record_signals setting on.
+    optional_dependencies=(RECO_SIGNALS,),
     access=Access(public={"PostTweet", "GetTweets", "ListUserTweets", "LikeTweet"},
                   # The fan-out (the log) and the celebrity pull are the timeline service's.
                   internal={"WatchTweets": ("social-timeline",), "ListRecentTweets": ("social-timeline",)}),

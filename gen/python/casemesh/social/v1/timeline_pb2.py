@@ -25,23 +25,29 @@ _sym_db = _symbol_database.Default()
 from casemesh.social.v1 import tweet_pb2 as casemesh_dot_social_dot_v1_dot_tweet__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!casemesh/social/v1/timeline.proto\x12\x12\x63\x61semesh.social.v1\x1a\x1e\x63\x61semesh/social/v1/tweet.proto\"~\n\x16GetHomeTimelineRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12,\n\x07ranking\x18\x04 \x01(\x0e\x32\x1b.casemesh.social.v1.Ranking\"u\n\x17GetHomeTimelineResponse\x12)\n\x06tweets\x18\x01 \x03(\x0b\x32\x19.casemesh.social.v1.Tweet\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x16\n\x0epulled_authors\x18\x03 \x01(\r\"\x18\n\x16GetFanoutStatusRequest\"\x85\x01\n\x17GetFanoutStatusResponse\x12\x18\n\x10\x61pplied_sequence\x18\x01 \x01(\x04\x12\x16\n\x0epushed_entries\x18\x02 \x01(\x04\x12 \n\x18skipped_celebrity_tweets\x18\x03 \x01(\x04\x12\x16\n\x0e\x63\x61\x63hed_entries\x18\x04 \x01(\x04*U\n\x07Ranking\x12\x17\n\x13RANKING_UNSPECIFIED\x10\x00\x12\x19\n\x15RANKING_CHRONOLOGICAL\x10\x01\x12\x16\n\x12RANKING_ENGAGEMENT\x10\x02\x32\xe9\x01\n\x0fTimelineService\x12j\n\x0fGetHomeTimeline\x12*.casemesh.social.v1.GetHomeTimelineRequest\x1a+.casemesh.social.v1.GetHomeTimelineResponse\x12j\n\x0fGetFanoutStatus\x12*.casemesh.social.v1.GetFanoutStatusRequest\x1a+.casemesh.social.v1.GetFanoutStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!casemesh/social/v1/timeline.proto\x12\x12\x63\x61semesh.social.v1\x1a\x1e\x63\x61semesh/social/v1/tweet.proto\"~\n\x16GetHomeTimelineRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12,\n\x07ranking\x18\x04 \x01(\x0e\x32\x1b.casemesh.social.v1.Ranking\"u\n\x17GetHomeTimelineResponse\x12)\n\x06tweets\x18\x01 \x03(\x0b\x32\x19.casemesh.social.v1.Tweet\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x16\n\x0epulled_authors\x18\x03 \x01(\r\">\n\x18GetForYouTimelineRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"K\n\x10RecommendedTweet\x12(\n\x05tweet\x18\x01 \x01(\x0b\x32\x19.casemesh.social.v1.Tweet\x12\r\n\x05score\x18\x02 \x01(\x01\"\x80\x01\n\x19GetForYouTimelineResponse\x12\x34\n\x06tweets\x18\x01 \x03(\x0b\x32$.casemesh.social.v1.RecommendedTweet\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\x12\x16\n\x0erecent_signals\x18\x03 \x01(\x05\"\x18\n\x16GetFanoutStatusRequest\"\x85\x01\n\x17GetFanoutStatusResponse\x12\x18\n\x10\x61pplied_sequence\x18\x01 \x01(\x04\x12\x16\n\x0epushed_entries\x18\x02 \x01(\x04\x12 \n\x18skipped_celebrity_tweets\x18\x03 \x01(\x04\x12\x16\n\x0e\x63\x61\x63hed_entries\x18\x04 \x01(\x04*U\n\x07Ranking\x12\x17\n\x13RANKING_UNSPECIFIED\x10\x00\x12\x19\n\x15RANKING_CHRONOLOGICAL\x10\x01\x12\x16\n\x12RANKING_ENGAGEMENT\x10\x02\x32\xdb\x02\n\x0fTimelineService\x12j\n\x0fGetHomeTimeline\x12*.casemesh.social.v1.GetHomeTimelineRequest\x1a+.casemesh.social.v1.GetHomeTimelineResponse\x12p\n\x11GetForYouTimeline\x12,.casemesh.social.v1.GetForYouTimelineRequest\x1a-.casemesh.social.v1.GetForYouTimelineResponse\x12j\n\x0fGetFanoutStatus\x12*.casemesh.social.v1.GetFanoutStatusRequest\x1a+.casemesh.social.v1.GetFanoutStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'casemesh.social.v1.timeline_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RANKING']._serialized_start=498
-  _globals['_RANKING']._serialized_end=583
+  _globals['_RANKING']._serialized_start=770
+  _globals['_RANKING']._serialized_end=855
   _globals['_GETHOMETIMELINEREQUEST']._serialized_start=89
   _globals['_GETHOMETIMELINEREQUEST']._serialized_end=215
   _globals['_GETHOMETIMELINERESPONSE']._serialized_start=217
   _globals['_GETHOMETIMELINERESPONSE']._serialized_end=334
-  _globals['_GETFANOUTSTATUSREQUEST']._serialized_start=336
-  _globals['_GETFANOUTSTATUSREQUEST']._serialized_end=360
-  _globals['_GETFANOUTSTATUSRESPONSE']._serialized_start=363
-  _globals['_GETFANOUTSTATUSRESPONSE']._serialized_end=496
-  _globals['_TIMELINESERVICE']._serialized_start=586
-  _globals['_TIMELINESERVICE']._serialized_end=819
+  _globals['_GETFORYOUTIMELINEREQUEST']._serialized_start=336
+  _globals['_GETFORYOUTIMELINEREQUEST']._serialized_end=398
+  _globals['_RECOMMENDEDTWEET']._serialized_start=400
+  _globals['_RECOMMENDEDTWEET']._serialized_end=475
+  _globals['_GETFORYOUTIMELINERESPONSE']._serialized_start=478
+  _globals['_GETFORYOUTIMELINERESPONSE']._serialized_end=606
+  _globals['_GETFANOUTSTATUSREQUEST']._serialized_start=608
+  _globals['_GETFANOUTSTATUSREQUEST']._serialized_end=632
+  _globals['_GETFANOUTSTATUSRESPONSE']._serialized_start=635
+  _globals['_GETFANOUTSTATUSRESPONSE']._serialized_end=768
+  _globals['_TIMELINESERVICE']._serialized_start=858
+  _globals['_TIMELINESERVICE']._serialized_end=1205
 # @@protoc_insertion_point(module_scope)

@@ -39,6 +39,32 @@ class GetHomeTimelineResponse(_message.Message):
     pulled_authors: int
     def __init__(self, tweets: _Optional[_Iterable[_Union[_tweet_pb2.Tweet, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., pulled_authors: _Optional[int] = ...) -> None: ...
 
+class GetForYouTimelineRequest(_message.Message):
+    __slots__ = ("user_id", "page_size")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    page_size: int
+    def __init__(self, user_id: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class RecommendedTweet(_message.Message):
+    __slots__ = ("tweet", "score")
+    TWEET_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    tweet: _tweet_pb2.Tweet
+    score: float
+    def __init__(self, tweet: _Optional[_Union[_tweet_pb2.Tweet, _Mapping]] = ..., score: _Optional[float] = ...) -> None: ...
+
+class GetForYouTimelineResponse(_message.Message):
+    __slots__ = ("tweets", "model_version", "recent_signals")
+    TWEETS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RECENT_SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    tweets: _containers.RepeatedCompositeFieldContainer[RecommendedTweet]
+    model_version: int
+    recent_signals: int
+    def __init__(self, tweets: _Optional[_Iterable[_Union[RecommendedTweet, _Mapping]]] = ..., model_version: _Optional[int] = ..., recent_signals: _Optional[int] = ...) -> None: ...
+
 class GetFanoutStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

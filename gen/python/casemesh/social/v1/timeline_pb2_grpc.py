@@ -39,6 +39,10 @@ class TimelineServiceStub:
     them with the cached IDs.
 
     A restarted TimelineService rebuilds its caches from the tweet log.
+
+    Beside the home timeline it serves the "For you" timeline: tweets from
+    anyone, ranked for the reader by the recommendation engine
+    (casemesh.reco.v1.RecommendationService, topology name `reco-ranker`).
     """
 
     def __init__(self, channel):
@@ -51,6 +55,11 @@ class TimelineServiceStub:
                 '/casemesh.social.v1.TimelineService/GetHomeTimeline',
                 request_serializer=casemesh_dot_social_dot_v1_dot_timeline__pb2.GetHomeTimelineRequest.SerializeToString,
                 response_deserializer=casemesh_dot_social_dot_v1_dot_timeline__pb2.GetHomeTimelineResponse.FromString,
+                _registered_method=True)
+        self.GetForYouTimeline = channel.unary_unary(
+                '/casemesh.social.v1.TimelineService/GetForYouTimeline',
+                request_serializer=casemesh_dot_social_dot_v1_dot_timeline__pb2.GetForYouTimelineRequest.SerializeToString,
+                response_deserializer=casemesh_dot_social_dot_v1_dot_timeline__pb2.GetForYouTimelineResponse.FromString,
                 _registered_method=True)
         self.GetFanoutStatus = channel.unary_unary(
                 '/casemesh.social.v1.TimelineService/GetFanoutStatus',
@@ -73,6 +82,10 @@ class TimelineServiceServicer:
     them with the cached IDs.
 
     A restarted TimelineService rebuilds its caches from the tweet log.
+
+    Beside the home timeline it serves the "For you" timeline: tweets from
+    anyone, ranked for the reader by the recommendation engine
+    (casemesh.reco.v1.RecommendationService, topology name `reco-ranker`).
     """
 
     def GetHomeTimeline(self, request, context):
@@ -81,6 +94,25 @@ class TimelineServiceServicer:
 
         Errors: INVALID_ARGUMENT naming `user_id`, `page_size`, `page_token` or
         `ranking`; UNAVAILABLE when the graph or tweet service cannot be reached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetForYouTimeline(self, request, context):
+        """GetForYouTimeline returns a user's "For you" timeline: tweets the
+        recommendation engine ranks for them (seed 001 #19; its item IDs are
+        tweet IDs in decimal), best first, hydrated from TweetService. Tweets
+        the reader liked are left out once their like has reached the engine
+        (TweetService.LikeTweet sends it when social-tweets' `record_signals`
+        setting is on, within about 100 ms), and so are the reader's own tweets,
+        tweets that no longer exist and items that are not tweet IDs. One page:
+        a ranking is not stable between calls, so there is no page token.
+
+        Errors: INVALID_ARGUMENT naming `user_id` or `page_size`;
+        FAILED_PRECONDITION when the recommendation engine has trained no model
+        yet or the mesh has none (no `reco-ranker` in the topology); UNAVAILABLE when `reco-ranker` or the tweet service cannot be
+        reached (GetHomeTimeline does not depend on `reco-ranker`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -102,6 +134,11 @@ def add_TimelineServiceServicer_to_server(servicer, server):
                     servicer.GetHomeTimeline,
                     request_deserializer=casemesh_dot_social_dot_v1_dot_timeline__pb2.GetHomeTimelineRequest.FromString,
                     response_serializer=casemesh_dot_social_dot_v1_dot_timeline__pb2.GetHomeTimelineResponse.SerializeToString,
+            ),
+            'GetForYouTimeline': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetForYouTimeline,
+                    request_deserializer=casemesh_dot_social_dot_v1_dot_timeline__pb2.GetForYouTimelineRequest.FromString,
+                    response_serializer=casemesh_dot_social_dot_v1_dot_timeline__pb2.GetForYouTimelineResponse.SerializeToString,
             ),
             'GetFanoutStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetFanoutStatus,
@@ -130,6 +167,10 @@ class TimelineService:
     them with the cached IDs.
 
     A restarted TimelineService rebuilds its caches from the tweet log.
+
+    Beside the home timeline it serves the "For you" timeline: tweets from
+    anyone, ranked for the reader by the recommendation engine
+    (casemesh.reco.v1.RecommendationService, topology name `reco-ranker`).
     """
 
     @staticmethod
@@ -149,6 +190,33 @@ class TimelineService:
             '/casemesh.social.v1.TimelineService/GetHomeTimeline',
             casemesh_dot_social_dot_v1_dot_timeline__pb2.GetHomeTimelineRequest.SerializeToString,
             casemesh_dot_social_dot_v1_dot_timeline__pb2.GetHomeTimelineResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetForYouTimeline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/casemesh.social.v1.TimelineService/GetForYouTimeline',
+            casemesh_dot_social_dot_v1_dot_timeline__pb2.GetForYouTimelineRequest.SerializeToString,
+            casemesh_dot_social_dot_v1_dot_timeline__pb2.GetForYouTimelineResponse.FromString,
             options,
             channel_credentials,
             insecure,
