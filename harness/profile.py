@@ -758,6 +758,7 @@ def with_settings(profile: Profile, assignments: list[str]) -> Profile:
     """
     settings = {name: dict(values) for name, values in profile.settings.items()}
     impls = dict(profile.impls)
+    touched: dict[str, type] = {}
     for assignment in assignments:
         target, sep, raw = assignment.partition("=")
         service, dot, key = target.rpartition(".")
@@ -779,9 +780,12 @@ def with_settings(profile: Profile, assignments: list[str]) -> Profile:
         except yaml.YAMLError:
             value = raw
         settings.setdefault(service, {})[key] = value
+        touched[service] = definition.settings_model
+    for service, model in touched.items():  # after every assignment: a check across two keys sees both new values
         try:
-            definition.settings_model.model_validate(settings[service])
+            model.model_validate(settings[service])
         except ValidationError as error:
-            problem = problems_from(error, model=definition.settings_model)[0]
-            raise ConfigError(f"{service}.{dotted(problem.loc)}: {problem.message}", field="--set") from None
+            problem = problems_from(error, model=model)[0]
+            where = f"{service}.{dotted(problem.loc)}" if problem.loc else service
+            raise ConfigError(f"{where}: {problem.message}", field="--set") from None
     return replace(profile, settings=settings, impls=tuple(sorted(impls.items())))

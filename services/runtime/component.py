@@ -77,8 +77,8 @@ class RuntimeContext:
             return model.model_validate(self.topology.settings.get(service, {}))
         except ValidationError as error:
             first = error.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise TopologyError(f"settings.{service}.{field}: {first['msg']}") from None
+            field = ".".join(str(p) for p in first["loc"])  # empty for a check across fields (a model validator)
+            raise TopologyError(f"settings.{service}{'.' + field if field else ''}: {first['msg']}") from None
 
     def data_dir(self, service: str) -> Path:
         """The folder of ``service``'s persistent files (``DATA_DIR/SERVICE``, created if missing)."""

@@ -87,15 +87,19 @@ FOR_YOU_SLACK = 10
 MAX_TWEET_ID = 2**64 - 1
 
 
+def tweet_id_of(item_id: str) -> int | None:
+    """The tweet ID a recommended item ID names (ASCII decimal, 1 to 2^64 - 1), else ``None``."""
+    if item_id.isascii() and item_id.isdigit():
+        value = int(item_id)
+        if 0 < value <= MAX_TWEET_ID:
+            return value
+    return None
+
+
 def tweet_ids_of(item_ids: list[str]) -> list[int]:
-    """The recommended item IDs that are tweet IDs (decimal, 1 to 2^64 - 1), as integers, in order, each once."""
-    out: dict[int, None] = {}
-    for item in item_ids:
-        if item.isascii() and item.isdigit():
-            value = int(item)
-            if 0 < value <= MAX_TWEET_ID:
-                out.setdefault(value)
-    return list(out)
+    """The recommended item IDs that are tweet IDs (:func:`tweet_id_of`), as integers, in order, each once."""
+    found = (tweet_id_of(item) for item in item_ids)
+    return list(dict.fromkeys(i for i in found if i is not None))
 
 
 def _observe_fanout(width: int | None, lag_s: float) -> None:
@@ -185,16 +189,18 @@ class TimelineServicer(pb_grpc.TimelineServiceServicer):
                 user_id=user, limit=min(size + FOR_YOU_SLACK, MAX_FOR_YOU_PAGE_SIZE)), timeout=self._timeout_s)
         except grpc.aio.AioRpcError as error:
             raise dependency_error(error) from None
-        scores: dict[str, float] = {}
+        score_of: dict[int, float] = {}  # tweet ID -> score, in the engine's order ("007" and "7" are one tweet)
         for r in ranked.recommendations:
-            scores.setdefault(r.item_id, r.score)
-        ids = tweet_ids_of(list(scores))
-        found = await self._tweets.GetTweets(tweets_pb2.GetTweetsRequest(tweet_ids=ids), timeout=self._timeout_s) if ids else None
+            tweet_id = tweet_id_of(r.item_id)
+            if tweet_id is not None:
+                score_of.setdefault(tweet_id, r.score)
+        found = (await self._tweets.GetTweets(tweets_pb2.GetTweetsRequest(tweet_ids=list(score_of)), timeout=self._timeout_s)
+                 if score_of else None)
         response = pb.GetForYouTimelineResponse(model_version=ranked.model_version, recent_signals=ranked.recent_signals)
         for tweet in found.tweets if found is not None else ():
             if tweet.author_id == user:
                 continue
-            response.tweets.add(tweet=tweet, score=scores[str(tweet.tweet_id)])
+            response.tweets.add(tweet=tweet, score=score_of[tweet.tweet_id])
             if len(response.tweets) == size:
                 break
         return response
