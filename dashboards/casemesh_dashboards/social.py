@@ -1,4 +1,5 @@
-"""Social feed: feed loads against their 500 ms SLO, the hybrid fan-out (width, lag, celebrity skips) and the graph.
+"""Social feed: feed loads against their 500 ms SLO, the hybrid fan-out (width, lag, celebrity skips), the "For you"
+timeline and its like signals, and the graph.
 
 Case study: shared/seeds/003_…, "Twitter Feed System" ("Feed loads < 500ms", "tweets appear
 immediately"), shared/seeds/000_…, "Social Media Feed" (the hybrid fan-out); contracts in
@@ -9,7 +10,9 @@ Service metrics, as the social services expose them: ``casemesh_social_fanout_wi
 done), ``casemesh_social_fanout_celebrity_tweets_total``, ``casemesh_social_fanout_applied_sequence``,
 ``casemesh_social_home_pulled_authors`` (celebrities pulled per home-timeline read),
 ``casemesh_social_tweets_logged_total``, ``casemesh_social_tweet_log_commits_total``,
-``casemesh_social_follow_edges``. Only the gRPC histograms carry exemplars.
+``casemesh_social_follow_edges``, ``casemesh_social_like_signals_total{outcome}`` and
+``casemesh_social_like_signal_delay_seconds`` (likes sent on to the recommendation engine, profile
+social-for-you). Only the gRPC histograms carry exemplars.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ FEED_LOAD_S = 0.5
 FEED_LOAD_TARGET = 0.99
 #: Fan-out freshness bound (docs/case-studies/social-feed.md): 1 s, a bucket of casemesh_social_fanout_lag_seconds.
 FRESHNESS_S = 1.0
+#: Like-to-"For you" bound (social-for-you.slo.yaml): 1 s, a bucket of casemesh_social_like_signal_delay_seconds.
+LIKE_SIGNAL_S = 1.0
 JOB = 'job=~"$job"'
 SOCIAL_SERVICES = r'grpc_service=~"casemesh\\.social\\.v1\\..+"'
 SOCIAL_JOBS = r'{__name__="grpc_server_handled_total", ' + SOCIAL_SERVICES + "}"
@@ -38,7 +43,8 @@ def build() -> Dashboard:
     board = (
         new_dashboard(UID, "casemesh / social feed",
                       "The social-feed case study: home-timeline loads against their 500 ms p99 SLO, the hybrid fan-out's "
-                      "write side (width, lag, celebrities skipped) and read side (celebrities pulled), the tweet log and the graph.",
+                      "write side (width, lag, celebrities skipped) and read side (celebrities pulled), the \"For you\" "
+                      "timeline and its like signals, the tweet log and the graph.",
                       ["social-feed"])
         .with_variable(query_variable("job", "Job", f"label_values({SOCIAL_JOBS}, job)"))
     )
@@ -83,6 +89,25 @@ def build() -> Dashboard:
             "of the hybrid).", "short",
             [query(f"sum(rate(casemesh_social_home_pulled_authors_sum{{{JOB}}}[{RATE}])) / "
                    f"sum(rate(casemesh_social_home_pulled_authors_count{{{JOB}}}[{RATE}]))", "pulled per read")], width=6))
+    )
+    for_you = selector(JOB, f'grpc_service="{TIMELINE}"', 'grpc_method="GetForYouTimeline"')
+    board = (
+        board.with_row(Row("For you: 99% within 500 ms (GetForYouTimeline), likes as real-time signals"))
+        .with_panel(latency_panel(
+            "GetForYouTimeline duration vs 500 ms",
+            "Server handling time of TimelineService/GetForYouTimeline (reco-ranker's recommendations, then hydration "
+            "of the tweets); the dashed line is the feed-load threshold, the SLO for-you-load-server of "
+            "social-for-you.slo.yaml. Dots are exemplars: click one to open the read's trace in Jaeger.",
+            "grpc_server_handling_seconds", for_you, (), "", quantiles=(0.5, 0.99), width=8, threshold_s=FEED_LOAD_S))
+        .with_panel(timeseries_panel(
+            "Like signals", "Likes per second that social-tweets sent on to reco-signals, and those dropped because "
+            "the buffer was full (reco-signals down or slow for long). Empty unless social-tweets' record_signals is on.",
+            "ops", [query(rate("casemesh_social_like_signals_total", selector(JOB), ("outcome",)), "{{outcome}}")],
+            width=8, stacked=True))
+        .with_panel(latency_panel(
+            "Like → reco-signals delay", "From an acknowledged like to reco-signals' RecordInteractions OK for its batch: "
+            "the pipeline's share of like_to_for_you (1 s bound, like-signal-delay-server).",
+            "casemesh_social_like_signal_delay_seconds", selector(JOB), (), "", width=8, threshold_s=LIKE_SIGNAL_S))
     )
     board = (
         board.with_row(Row("Tweet log and graph"))

@@ -1,4 +1,5 @@
-"""``casemesh run social-feed`` as a user runs it: the shipped profile on the embedded mesh, seeded through the API."""
+"""``casemesh run social-feed`` and ``social-for-you`` as a user runs them: the shipped profiles on the embedded mesh,
+seeded through the API."""
 
 from __future__ import annotations
 
@@ -30,6 +31,22 @@ def test_the_shipped_social_feed_profile_runs_end_to_end(tmp_path):
     assert {s["name"] for s in result["slos"]} >= {"feed-load", "feed-availability", "fanout-freshness"}
 
 
+@pytest.mark.slow  # about 40 s (1,000 tweets and 73,000 interactions seeded, a model trained, then 9 s of load)
+def test_the_shipped_for_you_profile_runs_end_to_end(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run([*CLI, "run", "social-for-you", "--duration", "8", "--warmup", "1", "--no-progress", "--report",
+                           "off", "--out", str(out)], capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert (out / "result.json").exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((out / "result.json").read_text())
+    assert verdict_exit(done, result) in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+    assert set(result["target"]["services"]) >= {"social-timeline", "social-tweets", "reco-ranker", "reco-signals"}
+    journeys = result["journeys"]
+    assert journeys["for_you"]["count"] > 100 and not journeys["for_you"]["errors"]
+    # Every like from "For you" reached the recommendation engine: the liked tweet left the liker's timeline.
+    assert journeys["like_to_for_you"]["count"] > 0 and not journeys["like_to_for_you"]["errors"]
+    assert {s["name"] for s in result["slos"]} >= {"for-you-load", "for-you-availability", "like-to-for-you"}
+
+
 def test_social_profiles_are_listed():
     done = subprocess.run([*CLI, "profiles"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and "social-feed:" in done.stdout and "social-feed-fanout:" in done.stdout
+    assert done.returncode == 0 and all(f"{name}:" in done.stdout for name in ("social-feed", "social-feed-fanout", "social-for-you"))

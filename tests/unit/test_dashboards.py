@@ -65,7 +65,8 @@ from tests.integration.conftest import loopback_topology, start_mesh
 ROOT = Path(__file__).resolve().parents[2]
 async def _drive_social(running) -> None:
     """Real calls through every path the social dashboard shows: follows, a regular user's tweet (pushed) and a
-    celebrity's (pulled), likes, home timelines after the fan-out applied both."""
+    celebrity's (pulled), likes (sent on to reco-signals), home timelines after the fan-out applied both, and a
+    "For you" timeline once a model is trained on the likes."""
     graph = graph_pb2_grpc.SocialGraphServiceStub(running.channel("social-graph"))
     tweets = tweets_pb2_grpc.TweetServiceStub(running.channel("social-tweets"))
     timeline = timeline_pb2_grpc.TimelineServiceStub(running.channel("social-timeline"))
@@ -82,6 +83,16 @@ async def _drive_social(running) -> None:
         await asyncio.sleep(0.02)
     home = await timeline.GetHomeTimeline(timeline_pb2.GetHomeTimelineRequest(user_id="reader"))
     assert len(home.tweets) >= 2 and home.pulled_authors == 1
+    # "For you": the likes reach reco-signals in the background; train on them once they have, then read.
+    candidates = candidates_pb2_grpc.CandidateServiceStub(running.channel("reco-candidates"))
+    while True:
+        try:
+            await candidates.TrainModel(candidates_pb2.TrainModelRequest())
+            break
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and time.monotonic() < deadline, error
+            await asyncio.sleep(0.05)
+    await timeline.GetForYouTimeline(timeline_pb2.GetForYouTimelineRequest(user_id="reader"))
 
 
 @pytest.fixture
@@ -194,9 +205,10 @@ URLSHORTENER_MESH = ("urlshortener", "idgen", "analytics")
 #: The video platform's services: upload plane, catalogue and search, playback and edge.
 VIDEO_MESH = ("video-upload", "video-storage", "video-transcode", "video-transcoder",
               "video-catalog", "video-search", "video-playback", "video-edge")
-#: The social feed's services; a celebrity threshold of 2 followers, so both fan-out paths run.
-SOCIAL_MESH = ("social-graph", "social-tweets", "social-timeline", "idgen")
-SOCIAL_SETTINGS = {"social-timeline": {"celebrity_threshold": 2}}
+#: The social feed's services and the recommendation engine its "For you" timeline reads; a celebrity threshold of 2
+#: followers, so both fan-out paths run; likes sent on to reco-signals.
+SOCIAL_MESH = ("social-graph", "social-tweets", "social-timeline", "idgen", "reco-signals", "reco-candidates", "reco-ranker")
+SOCIAL_SETTINGS = {"social-timeline": {"celebrity_threshold": 2}, "social-tweets": {"record_signals": True}}
 SOCIAL_DASHBOARD = "social-feed.json"
 #: Photo sharing: its services and the reused graph, object store and edge (WAN off).
 PHOTO_MESH = ("photo-media", "photo-resizer", "photo-feed", "social-graph", "video-storage", "video-edge", "idgen")
@@ -219,7 +231,8 @@ EXEMPLAR_HISTOGRAMS = {"grpc_server_handling_seconds", "grpc_client_handling_sec
 #: Labels Prometheus adds to every scraped series.
 TARGET_LABELS = {"job", "instance"}
 #: Label values a short test run legitimately never produces (the buffer never fills).
-ABSENT_VALUES = {("casemesh_urlshortener_clicks_total", "outcome", "dropped")}
+ABSENT_VALUES = {("casemesh_urlshortener_clicks_total", "outcome", "dropped"),
+                 ("casemesh_social_like_signals_total", "outcome", "dropped")}
 #: Status codes of the calls the filled RunStats records (so the SLO rows' code matchers select something).
 HARNESS_CODES = ("OK", "NOT_FOUND")
 #: Grafana's built-in variables, as a Prometheus would receive them for a 1-minute view.
