@@ -14,12 +14,11 @@ reco-signals: one process each on 127.0.0.1, ``casemesh.harness.mesh.Mesh``) wit
 interval, and drives ``harness/profiles/social-for-you.yaml`` through it with ``casemesh run --target``. From the
 harness's ``driving`` line (seeding and training done) to the end of the run it reads social-tweets' own metrics
 (``casemesh_social_like_signals_total{outcome="sent"}`` and the RecordInteractions calls it made,
-``grpc_client_handled_total``) and the CPU time of social-tweets and reco-signals (psutil), so the figures count
-the load only.
+``grpc_client_handled_total``), so the figures count the load only.
 
 Reported per arm: like_to_for_you p50 / p99 (LikeTweet OK → the liked tweet has left the liker's "For you"), the
 like-to-for-you SLO's measured share within 1 s and its verdict, for_you p99, like signals sent, RecordInteractions
-calls and signals per call, CPU-ms per like of social-tweets and reco-signals, and the run's validity. Prints a
+calls and signals per call (the batching a longer interval buys), and the run's validity. Prints a
 Markdown table; ``--json FILE`` keeps the raw figures. Every child has a time limit; everything listens on
 127.0.0.1 only.
 """
@@ -38,7 +37,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,12 +48,11 @@ from casemesh.harness.mesh import Mesh  # noqa: E402
 PROFILE = "social-for-you"
 SERVICES = ["social-timeline", "social-tweets", "social-graph", "idgen", "reco-ranker", "reco-candidates", "reco-signals"]
 PUBLIC = ("social-timeline", "social-tweets", "reco-signals", "reco-candidates", "reco-ranker")  # seeding included
-MEASURED = ("social-tweets", "reco-signals")
 RECORD = {"grpc_service": "casemesh.reco.v1.SignalService", "grpc_method": "RecordInteractions"}
 
 
 def scrape(mesh: Mesh) -> dict[str, float]:
-    """social-tweets' like signals sent and RecordInteractions calls made, and the measured services' CPU seconds."""
+    """social-tweets' like signals sent and RecordInteractions calls made so far."""
     address = mesh.topology.endpoint("social-tweets").metrics_address
     text = urllib.request.urlopen(f"http://{address}/metrics", timeout=10).read().decode()  # noqa: S310 - 127.0.0.1
     sent = calls = 0.0
@@ -65,8 +62,7 @@ def scrape(mesh: Mesh) -> dict[str, float]:
                 sent += sample.value
             elif sample.name == "grpc_client_handled_total" and all(sample.labels.get(k) == v for k, v in RECORD.items()):
                 calls += sample.value
-    cpu = {name: sum(psutil.Process(mesh.pid(name)).cpu_times()[:2]) for name in MEASURED}
-    return {"sent": sent, "calls": calls, **cpu}
+    return {"sent": sent, "calls": calls}
 
 
 async def one(interval_ms: float, duration_s: float, warmup_s: float) -> dict[str, Any]:
@@ -90,14 +86,12 @@ async def one(interval_ms: float, duration_s: float, warmup_s: float) -> dict[st
     fresh = result["journeys"].get("like_to_for_you", {"count": 0, "ok": 0, "p50_ms": None, "p99_ms": None})
     for_you = result["journeys"].get("for_you", {"p99_ms": None})
     slo = next(s for s in result["slos"] if s["name"] == "like-to-for-you")
-    per_like = (lambda cpu: 1000 * cpu / sent if sent else None)
     return {
         "interval_ms": interval_ms, "exit": run.exit_code, "valid": result["valid"],
         "likes": fresh["count"], "likes_stuck": fresh["count"] - fresh["ok"],
         "fresh_p50_ms": fresh["p50_ms"], "fresh_p99_ms": fresh["p99_ms"], "for_you_p99_ms": for_you["p99_ms"],
         "within_1s": slo["measured"], "slo_passed": slo["passed"],
         "signals_sent": sent, "record_calls": calls, "signals_per_call": sent / calls if calls else None,
-        **{f"{name}_cpu_ms_per_like": per_like(end[name] - start[name]) for name in MEASURED},
     }
 
 
@@ -106,9 +100,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         return "-" if x is None else format(x, fmt)
 
     lines = ["| social-tweets.signal_flush_interval_ms | like_to_for_you p50 / p99 ms | within 1 s | like-to-for-you SLO "
-             "| for_you p99 ms | signals sent | RecordInteractions calls | signals / call "
-             "| social-tweets CPU-ms / like | reco-signals CPU-ms / like | stuck likes | valid |",
-             "|---:|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|:---:|"]
+             "| for_you p99 ms | signals sent | RecordInteractions calls | signals / call | stuck likes | valid |",
+             "|---:|---:|---:|:---:|---:|---:|---:|---:|---:|:---:|"]
     by: dict[float, list[dict[str, Any]]] = {}
     for row in rows:
         by.setdefault(row["interval_ms"], []).append(row)
@@ -125,7 +118,6 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {'PASS' if all(r['slo_passed'] for r in group) else 'FAIL'} | {num(med(group, 'for_you_p99_ms'))} "
             f"| {num(med(group, 'signals_sent'), ',.0f')} | {num(med(group, 'record_calls'), ',.0f')} "
             f"| {num(med(group, 'signals_per_call'), '.2f')} "
-            f"| {num(med(group, 'social-tweets_cpu_ms_per_like'), '.2f')} | {num(med(group, 'reco-signals_cpu_ms_per_like'), '.2f')} "
             f"| {sum(r['likes_stuck'] for r in group):,} | {'yes' if all(r['valid'] for r in group) else 'NO'} |")
     return "\n".join(lines)
 
