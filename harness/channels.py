@@ -19,7 +19,6 @@ from typing import Any
 
 import grpc
 
-from casemesh.services.runtime.tls import channel_credentials, load_identity
 from casemesh.services.runtime.topology import TlsSettings
 
 #: The harness's identity: its certificate is ``harness.pem`` in a ``casemesh certs init`` folder.
@@ -36,6 +35,8 @@ def open_mesh_channel(address: str, tls: TlsSettings | None = None, *, options: 
     """
     if tls is None:
         return grpc.aio.insecure_channel(address, options=list(options))
+    from casemesh.services.runtime.tls import channel_credentials  # here: cryptography's x509 is ~0.1 s of start-up
+
     return grpc.aio.secure_channel(address, channel_credentials(tls, identity), options=list(options))
 
 
@@ -43,5 +44,7 @@ def check_tls(tls: TlsSettings | None, identities: Sequence[str] = (HARNESS_IDEN
     """Load and check the files of ``identities`` under ``tls`` now; ``TlsError`` naming the first unusable one."""
     if tls is None:
         return
+    from casemesh.services.runtime.tls import load_identity
+
     for name in identities:
         load_identity(tls, name)

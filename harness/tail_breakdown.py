@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .stats import count_within
+
 log = logging.getLogger("casemesh.harness.tail_breakdown")
 
 #: The harness's ``service.name`` in its spans (harness/cli.py configures tracing under it).
@@ -292,14 +294,13 @@ def breakdown(traces: Mapping[str, list[Span]], journeys: Mapping[str, Any]) -> 
 
 
 def _percentile_of(histogram: Any, value_ns: float) -> float:
-    """The percentile (one decimal) of the run's journeys at or below ``value_ns``."""
-    below = sum(count for latency_us, count in _counts(histogram) if latency_us * 1e3 <= value_ns)
+    """The percentile (one decimal) of the run's journeys at or below ``value_ns`` (to the histogram's 0.1 %).
+
+    :func:`~.stats.count_within` sums the counts array in C; hdrh's recorded
+    iterator, used before, took about 0.1 s of Python per journey on a 1 h range.
+    """
+    below = count_within(histogram, int(value_ns / 1e3))
     return round(100.0 * below / histogram.get_total_count(), 1)
-
-
-def _counts(histogram: Any) -> Iterable[tuple[int, int]]:
-    for item in histogram.get_recorded_iterator():
-        yield item.value_iterated_to, item.count_at_value_iterated_to
 
 
 def summary_lines(tail_breakdown: Mapping[str, Any], parts: int = 4) -> list[str]:

@@ -1,38 +1,71 @@
-"""Every service casemesh can run, by topology name."""
+"""Every service casemesh can run, by topology name.
+
+:data:`SERVICES` maps each topology name to its
+:class:`~.runtime.component.ServiceDefinition`, imported on first use: the
+harness checks a URL-shortener profile without importing the recommendation
+engine's numpy or the photo resizer's Pillow (listing the names imports
+nothing; ``SERVICES[name]``, ``.get``, ``.values()`` import what they return).
+"""
 
 from __future__ import annotations
 
-from .analytics.service import DEFINITION as ANALYTICS
-from .idgen.service import DEFINITION as IDGEN
-from .photo.feed.service import DEFINITION as PHOTO_FEED
-from .photo.media.service import DEFINITION as PHOTO_MEDIA
-from .photo.resizer.service import DEFINITION as PHOTO_RESIZER
-from .reco.candidates.service import DEFINITION as RECO_CANDIDATES
-from .reco.ranker.service import DEFINITION as RECO_RANKER
-from .reco.signals.service import DEFINITION as RECO_SIGNALS
-from .runtime.component import ServiceDefinition
-from .social.graph.service import DEFINITION as SOCIAL_GRAPH
-from .social.timeline.service import DEFINITION as SOCIAL_TIMELINE
-from .social.tweets.service import DEFINITION as SOCIAL_TWEETS
-from .urlshortener.service import DEFINITION as URLSHORTENER
-from .video.catalog.service import DEFINITION as VIDEO_CATALOG
-from .video.edge.service import DEFINITION as VIDEO_EDGE
-from .video.playback.service import DEFINITION as VIDEO_PLAYBACK
-from .video.search.service import DEFINITION as VIDEO_SEARCH
-from .video.storage.service import DEFINITION as VIDEO_STORAGE
-from .video.transcode.service import DEFINITION as VIDEO_TRANSCODE
-from .video.transcode.worker_service import DEFINITION as VIDEO_TRANSCODER
-from .video.upload.service import DEFINITION as VIDEO_UPLOAD
+import importlib
+from collections.abc import Iterator, Mapping
 
-SERVICES: dict[str, ServiceDefinition] = {d.name: d for d in (
-    URLSHORTENER, IDGEN, ANALYTICS,
-    VIDEO_UPLOAD, VIDEO_STORAGE, VIDEO_TRANSCODE, VIDEO_TRANSCODER,
-    VIDEO_CATALOG, VIDEO_SEARCH,
-    VIDEO_PLAYBACK, VIDEO_EDGE,
-    SOCIAL_GRAPH, SOCIAL_TWEETS, SOCIAL_TIMELINE,
-    PHOTO_MEDIA, PHOTO_RESIZER, PHOTO_FEED,
-    RECO_SIGNALS, RECO_CANDIDATES, RECO_RANKER,
-)}
+from .runtime.component import ServiceDefinition
+
+#: Topology name → the module whose ``DEFINITION`` it is, in the catalogue's order.
+_MODULES: dict[str, str] = {
+    "urlshortener": "urlshortener.service",
+    "idgen": "idgen.service",
+    "analytics": "analytics.service",
+    "video-upload": "video.upload.service",
+    "video-storage": "video.storage.service",
+    "video-transcode": "video.transcode.service",
+    "video-transcoder": "video.transcode.worker_service",
+    "video-catalog": "video.catalog.service",
+    "video-search": "video.search.service",
+    "video-playback": "video.playback.service",
+    "video-edge": "video.edge.service",
+    "social-graph": "social.graph.service",
+    "social-tweets": "social.tweets.service",
+    "social-timeline": "social.timeline.service",
+    "photo-media": "photo.media.service",
+    "photo-resizer": "photo.resizer.service",
+    "photo-feed": "photo.feed.service",
+    "reco-signals": "reco.signals.service",
+    "reco-candidates": "reco.candidates.service",
+    "reco-ranker": "reco.ranker.service",
+}
+
+
+class Catalog(Mapping[str, ServiceDefinition]):
+    """Topology name → definition, each module imported when its definition is first asked for."""
+
+    def __init__(self, modules: Mapping[str, str]) -> None:
+        self._modules = dict(modules)
+        self._loaded: dict[str, ServiceDefinition] = {}
+
+    def __getitem__(self, name: str) -> ServiceDefinition:
+        definition = self._loaded.get(name)
+        if definition is None:
+            module = importlib.import_module(f"{__package__}.{self._modules[name]}")  # KeyError for an unknown name
+            definition = self._loaded[name] = module.DEFINITION
+            if definition.name != name:
+                raise RuntimeError(f"{module.__name__}.DEFINITION is {definition.name!r}, catalogued as {name!r}")
+        return definition
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._modules
+
+
+SERVICES: Mapping[str, ServiceDefinition] = Catalog(_MODULES)
 
 
 def definitions(names: list[str] | None = None) -> list[ServiceDefinition]:

@@ -1,22 +1,37 @@
-"""Workloads by name: the journeys and seeders of each case study."""
+"""Workloads by name: the journeys and seeders of each case study.
+
+Each workload's module is imported when it is first asked for
+(:func:`get_workload`): a URL-shortener run does not import the social feed's
+networkx or the recommendation engine's numpy.
+"""
 
 from __future__ import annotations
 
-from .base import Workload
-from .echo import WORKLOAD as _ECHO
-from .for_you import WORKLOAD as _FOR_YOU
-from .photo import WORKLOAD as _PHOTO
-from .reco import WORKLOAD as _RECO
-from .social import WORKLOAD as _SOCIAL
-from .url_shortener import WORKLOAD as _URL_SHORTENER
-from .video import WORKLOAD as _VIDEO
+import importlib
 
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (_URL_SHORTENER, _VIDEO, _SOCIAL, _FOR_YOU, _PHOTO, _RECO, _ECHO)}
+from .base import Workload
+
+#: Workload name → the module (under this package) whose ``WORKLOAD`` it is.
+_MODULES: dict[str, str] = {
+    "url-shortener": "url_shortener",
+    "video": "video",
+    "social-feed": "social",
+    "social-for-you": "for_you",
+    "photo-sharing": "photo",
+    "recommendations": "reco",
+    "echo": "echo",
+}
+
+#: Every workload name, in the catalogue's order.
+WORKLOAD_NAMES: tuple[str, ...] = tuple(_MODULES)
 
 
 def get_workload(name: str) -> Workload:
     """The workload called ``name``; ``KeyError`` names the known ones when it does not exist."""
-    try:
-        return WORKLOADS[name]
-    except KeyError:
-        raise KeyError(f"unknown workload {name!r}; known: {', '.join(sorted(WORKLOADS))}") from None
+    module = _MODULES.get(name)
+    if module is None:
+        raise KeyError(f"unknown workload {name!r}; known: {', '.join(sorted(_MODULES))}")
+    workload = importlib.import_module(f"{__package__}.{module}").WORKLOAD
+    if workload.name != name:
+        raise RuntimeError(f"{module}.WORKLOAD is {workload.name!r}, catalogued as {name!r}")
+    return workload

@@ -20,7 +20,6 @@ import grpc
 from .circuit_breaker import CircuitBreaker
 from .identity import CallerToken
 from .interceptors.client import ClientInterceptor
-from .tls import channel_credentials
 from .topology import CallPolicy, TlsSettings
 from .tracing import RpcTracing
 
@@ -86,6 +85,8 @@ def open_channel(address: str, policy: CallPolicy, tracing: RpcTracing | None = 
     interceptor = ClientInterceptor(default_timeout_s=policy.timeout_ms / 1000, tracing=tracing, breaker=breaker,
                                     caller_token=caller_token)
     if tls is not None:
+        from .tls import channel_credentials  # here: cryptography's x509 costs a plaintext run ~0.1 s of start-up
+
         if caller is None:
             raise ValueError(f"open_channel({address!r}): tls needs the calling service's name (caller)")
         return grpc.aio.secure_channel(address, channel_credentials(tls, caller), options=options, interceptors=interceptor.channel_interceptors())
