@@ -271,7 +271,7 @@ def _report(mode: str, out_dir: Path, result: dict[str, Any], slos: Any) -> None
     if mode == "off":
         return
     if mode == "background":
-        # The page costs seconds of CPU (matplotlib): rendered by a process of its own, after the verdict, not waited for.
+        # The page: rendered by a process of its own, after the verdict, not waited for (its start-up costs more than the page).
         process = subprocess.Popen([sys.executable, "-m", "casemesh.harness.cli", "report", str(out_dir / "result.json"), "--out", str(path)],
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         console.print(f"report: {path} (rendering in the background, pid {process.pid}; ready in a few seconds)",

@@ -16,20 +16,41 @@ renders either one later from its JSON (:func:`render_report_file`).
 
 **Self-contained.** The page has no script at all and loads nothing: CSS is
 inline, the plots are inline SVG, text in them is SVG text in the browser's
-own sans-serif (``svg.fonttype: none``), so no font is embedded or fetched.
-It opens offline, from a CI artifact, or attached to an issue.
+own sans-serif, so no font is embedded or fetched. pygal writes a
+``<script>`` (its chart config, for its optional tooltip JavaScript) and
+comments with its URLs into every SVG: :func:`_static_svg` removes them, and
+``js=[]`` asks for no script file. It opens offline, from a CI artifact, or
+attached to an issue.
 
-**Why matplotlib SVG rather than plotly.** Plotly's interactivity (hover
-values, zoom) needs plotly.js in the page: about 3.5 MB per report once
+**Why pygal SVG rather than plotly or matplotlib.** Plotly's interactivity
+(hover values, zoom) needs plotly.js in the page: about 3.5 MB per report once
 embedded (a CDN link would break offline use), re-downloaded with every run's
-artifacts. Matplotlib draws the same plots as static SVG: a 5 s
-url-shortener run's report is about 210 kB, an hour's run stays under 1 MB
-(time plots keep at most :data:`MAX_POINTS` points per line), and the page
-renders anywhere without JavaScript, prints, and diffs as text. What it loses, exact values on hover, the page
-gives back as tables (SLOs, per-RPC/journey percentiles, errors, first
-message, traces) and result.json holds every number. Rendering takes one to
-a few seconds after the run (matplotlib's ``Figure`` API, no pyplot, no GUI
-backend, no global state besides an ``rc_context`` while drawing).
+artifacts. Matplotlib drew these plots as static SVG until issue 9, but
+importing it took about a CPU-second and drawing a short run's six figures
+(constrained layout: two passes each) two to four more, most of the fixed
+cost of a run. pygal is pure Python and writes SVG elements directly: it
+imports in under 0.1 CPU-s and a short run's page (about 15 plots) renders in
+about 0.3, an hour's (time plots keep at most :data:`MAX_POINTS` points per
+line, about 40,000 points in all) in about 1.5. A 5 s url-shortener run's page
+is about 160 kB, an hour's stays under 1 MB; it renders anywhere without JavaScript,
+prints, and diffs as text (each chart's id is a hash of what it draws).
+What the static page loses, exact values on hover, it gives back as tables
+(SLOs, per-RPC/journey percentiles, errors, first message, traces), result.json
+holds every number, and on lines of at most :data:`DOTS_UP_TO` points each
+point carries its value as an SVG ``<title>``, which browsers show on hover.
+
+What changed from the matplotlib plots: pygal has no subplots, so each RPC,
+journey or panel is a plot of its own, with its legend under it; an SLO
+threshold is a dashed red line named in that legend rather than annotated at
+its end; shaded intervals (warm-up grey, drain lilac, injected faults in
+colour) are filled polygons over the plot's whole height, drawn under the
+lines and named in the legend (:meth:`_Chart.band`); markers are dots (an SLO
+target on the percentile plots ringed in black, a capacity step that failed as
+a large red dot) where matplotlib drew crosses; log axes have 1-2-5 labels and
+their guide lines but no minor ticks. pygal has no log x axis of its own
+besides an all-log XY: both log axes are drawn linear over log10 of the
+values, with the labels placed by hand (``0%``, ``50%``, ``90%``, ``99%`` ...
+at -log10(1 - p); ``1``, ``2``, ``5``, ``10`` ms ...).
 
 The SLO thresholds drawn on the plots come from the profile's ``casemesh``
 latency SLOs (``latency_le_ms``), passed in by ``casemesh run`` or loaded
@@ -39,8 +60,8 @@ the plots are drawn without threshold lines, and the page says so.
 
 from __future__ import annotations
 
+import hashlib
 import html
-import io
 import json
 import math
 import statistics
@@ -49,10 +70,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import pygal
 from hdrh.histogram import HdrHistogram
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from pygal.style import Style
 
 from .errors import ConfigError
 
@@ -63,18 +83,16 @@ FLOOR = "#8c8c8c"
 WARMUP_SHADE, DRAIN_SHADE = "#9e9e9e", "#c9b6e4"
 #: Shades of the injected faults' active intervals (result.json ``faults``), one per fault in turn.
 FAULT_SHADES = ("#e15759", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948")
+#: Colours of lines that are one per process, RPC or status code, in turn (the "tab10" palette).
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 #: Time plots draw at most this many points per line; longer runs are binned (:func:`bin_seconds`):
 #: 15 minutes at one point per second, an hour at one per 4 s. Keeps an hour's report near 1 MB.
 MAX_POINTS = 900
+#: Lines of at most this many points also mark each point (a second between empty ones is a dot, not nothing).
+DOTS_UP_TO = 120
 #: Percentile ticks of the distribution plots, as 1/(1 - p).
 _PERCENTILE_TICKS = ((1, "0%"), (2, "50%"), (10, "90%"), (100, "99%"), (1e3, "99.9%"), (1e4, "99.99%"),
                      (1e5, "99.999%"), (1e6, "99.9999%"), (1e7, "99.99999%"))
-_RC = {
-    "svg.fonttype": "none", "font.family": "sans-serif", "font.size": 8.5, "axes.titlesize": 9.5,
-    "axes.titlelocation": "left", "axes.grid": True, "grid.color": "#e3e3e3", "grid.linewidth": 0.6,
-    "axes.spines.top": False, "axes.spines.right": False, "legend.fontsize": 7.5, "legend.frameon": False,
-    "lines.linewidth": 1.3, "path.simplify": True, "axes.axisbelow": True,
-}
 
 
 # -- what the plots mark ---------------------------------------------------------------------------
@@ -164,25 +182,297 @@ def _badge(passed: bool | None, valid: bool = True) -> str:
     return '<span class="badge pass">PASS</span>' if passed else '<span class="badge fail">FAIL</span>'
 
 
-def _svg(figure: Figure) -> str:
-    """``figure`` as an inline ``<svg>`` element (no XML prolog, no date)."""
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None})  # constrained layout already fits it: no "tight" second draw
-    text = buffer.getvalue()
-    return f'<div class="plot">{text[text.index("<svg"):]}</div>'
+# -- plots -----------------------------------------------------------------------------------------
+
+#: Width of every plot's SVG (its viewBox: the page scales it to the column); text sizes are relative to it.
+_WIDTH = 1000
+_FONT, _LEGEND_FONT, _TITLE_FONT = 12, 12, 13
+#: pygal pads the data box by this share of its span on each side (pygal.view.Box.margin): bands and lines across the
+#: whole plot reach its edges only when drawn that far.
+_PAD = 0.02
+#: A log latency axis draws log10(ms) + this: pygal draws the guide at position 0 as an axis line (and then no axis
+#: line at the bottom), right for a linear axis from 0, wrong mid-plot at 1 ms.
+_LOG_SHIFT = 10.0
 
 
-def _ms_axis(axis: Any, values: Iterable[float]) -> None:
-    """A log latency axis in ms with 1-2-5 ticks and plain labels, padded so at least one tick shows."""
-    finite = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
-    axis.set_yscale("log")
-    low, high = (min(finite) / 2, max(finite) * 2) if finite else (0.1, 10.0)
-    axis.set_ylim(low, high)
-    # 1-2-5 ticks over up to 2.5 decades, powers of ten beyond (fewer labels than the axis can hold otherwise)
-    axis.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if math.log10(high / low) <= 2.5 else (1.0,)))
-    axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:.3g}"))
-    axis.yaxis.set_minor_formatter(NullFormatter())
-    axis.set_ylabel("ms")
+def _log_y(ms: float) -> float:
+    return math.log10(ms) + _LOG_SHIFT
+
+
+@dataclass
+class _Series:
+    """One pygal series of a :class:`_Chart`, in data coordinates (ms, seconds, 1/(1-p), ...)."""
+
+    label: str | None
+    points: list[tuple[float, float | None]]
+    colour: str
+    width: float = 1.3
+    dash: str | None = None
+    dots: float = 0.0  # radius of a dot on each point; 0: none
+    edge: bool = False  # a dark outline around the dots (SLO markers)
+    stroke: bool = True
+    fill: float = 0.0  # opacity of the area between the line and 0; 0: not filled
+    band: tuple[float, float] | None = None  # an x interval shaded over the plot's whole height (points unused)
+    hline: float | None = None  # a horizontal line across the whole plot at this y
+    vline: float | None = None  # a vertical line over the whole plot's height at this x
+
+
+def _number(value: float) -> str:
+    """An axis label: ``1,200``, ``25``, ``2.5``, ``0.05``."""
+    if abs(value) >= 100 or abs(value - round(value)) <= 1e-9 * abs(value):
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _linear_ticks(low: float, high: float, count: int = 6, *, integer: bool = False) -> list[float]:
+    """Ticks at a 1-2-2.5-5 step between ``low`` and ``high``, about ``count`` of them."""
+    span = high - low
+    if span <= 0:
+        return [low]
+    raw = span / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    if integer:
+        step = max(1.0, float(math.ceil(step)))
+    first = math.ceil(low / step - 1e-9)
+    return [round(i * step, 12) for i in range(first, math.floor(high / step + 1e-9) + 1)]
+
+
+def _log_ticks(low: float, high: float) -> list[float]:
+    """1-2-5 ticks over up to 2.5 decades, powers of ten beyond (fewer labels than the axis can hold otherwise)."""
+    subs = (1.0, 2.0, 5.0) if math.log10(high / low) <= 2.5 else (1.0,)
+    return [m * 10.0 ** e for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1) for m in subs
+            if low <= m * 10.0 ** e <= high]
+
+
+def _static_svg(root: Any) -> Any:
+    """pygal's SVG without what only its JavaScript uses: no ``<script>`` (its config), no tooltip box and no comments.
+
+    A dot's tooltip value becomes its ``<title>``, which browsers show on hover without any script.
+    """
+    for parent in list(root.iter()):
+        for child in list(parent):
+            tag = child.tag.rsplit("}", 1)[-1] if isinstance(child.tag, str) else None
+            classes = (child.get("class") or "").split() if tag else []
+            if tag is None or tag == "script" or (tag == "g" and "tooltip-overlay" in classes):
+                parent.remove(child)  # comments (a date, pygal's URLs), the config script, the tooltip box
+            elif tag == "desc":
+                if "value" in classes:
+                    child.tag, child.attrib = "title", {}
+                else:
+                    parent.remove(child)
+            elif tag == "title" and "guides" in (parent.get("class") or ""):
+                parent.remove(child)  # an axis label's tooltip: the transformed value (log10 ms), not what it reads
+    return root
+
+
+class _XY(pygal.XY):
+    """``pygal.XY`` with its attribute lookup in fewer steps, the same lookup.
+
+    pygal reads every attribute of a chart from its render state when the state has it (``BaseGraph.__getattribute__``:
+    a ``getattr``, a ``startswith`` and a dict test per access, several per point drawn). Done with plain dict access
+    here, an hour's plots (about 40,000 points) draw in half the time. tests/unit/test_report_html.py checks that
+    both draw the same SVG.
+    """
+
+    def __getattribute__(self, name: str) -> Any:
+        state = object.__getattribute__(self, "__dict__").get("state")
+        if state is not None and name != "state" and not name.startswith("__"):
+            values = state.__dict__
+            if name in values:
+                return values[name]
+        return object.__getattribute__(self, name)
+
+
+class _Chart:
+    """A pygal XY chart put together series by series, drawn as static SVG by :meth:`svg`.
+
+    ``log_y``: a log latency axis in ms (values are drawn as log10, ticks 1-2-5 labelled in ms);
+    ``percentile_x``: HdrHistogram's percentile axis (x values are 1/(1 - p), drawn as log10, ticks 50 %, 90 %, 99 % ...).
+    Shaded intervals (:meth:`band`) are filled polygons over the plot's height, drawn under the lines and named in the
+    legend; horizontal and vertical lines (:meth:`hline`, :meth:`vline`) are two-point series across the plot.
+    """
+
+    def __init__(self, title: str, *, x_title: str = "seconds from the start of the run", y_title: str | None = "ms",
+                 log_y: bool = True, percentile_x: bool = False, height: int = 250, width: int = _WIDTH) -> None:
+        self.title, self.x_title, self.y_title = title, x_title, y_title
+        self.log_y, self.percentile_x, self.height, self.width = log_y, percentile_x, height, width
+        self.series: list[_Series] = []
+        self.xlim: tuple[float, float] | None = None
+        self.ylim: tuple[float | None, float | None] = (None, None)
+        self.y_values: list[float] = []  # values the y axis must show besides the lines' (thresholds)
+        self.integer_y = False
+        self.x_unit = " s"  # after an x value in a point's hover text
+
+    def line(self, label: str | None, xs: Sequence[float], ys: Sequence[float | None], colour: str, *, width: float = 1.3,
+             dash: str | None = None, dots: float | None = None) -> None:
+        """A line through ``(xs, ys)``, broken where y is ``None`` or NaN; ``dots`` (radius) default: on short lines only."""
+        points = [(x, None if y is None or not math.isfinite(y) else y) for x, y in zip(xs, ys)]
+        if dots is None:
+            dots = 2.2 if len(points) <= DOTS_UP_TO else 0.0
+        self.series.append(_Series(label, points, colour, width=width, dash=dash, dots=dots))
+
+    def steps(self, label: str | None, edges: Sequence[float], ys: Sequence[float | None], colour: str, *,
+              fill: float = 0.0, width: float = 1.3) -> None:
+        """A step line: ``ys[i]`` from ``edges[i]`` to ``edges[i + 1]``; ``fill``: the area down to 0 at that opacity."""
+        points: list[tuple[float, float | None]] = []
+        for index, y in enumerate(ys):
+            value = None if y is None or not math.isfinite(y) else y
+            points += [(edges[index], value), (edges[index + 1], value)]
+        self.series.append(_Series(label, points, colour, width=width, fill=fill))
+
+    def steps_post(self, label: str | None, xs: Sequence[float], ys: Sequence[float], colour: str, *, width: float = 1.5) -> None:
+        """A step line that holds each y until the next x (matplotlib's ``drawstyle="steps-post"``)."""
+        points: list[tuple[float, float | None]] = []
+        for index, (x, y) in enumerate(zip(xs, ys)):
+            if index:
+                points.append((x, ys[index - 1]))
+            points.append((x, y))
+        self.series.append(_Series(label, points, colour, width=width))
+
+    def markers(self, label: str | None, xs: Sequence[float], ys: Sequence[float], colour: str, *, size: float = 4.0,
+                edge: bool = False) -> None:
+        """Dots without a line (failed steps, SLO targets)."""
+        self.series.append(_Series(label, [(x, y) for x, y in zip(xs, ys) if y is not None and math.isfinite(y)], colour,
+                                   dots=size, edge=edge, stroke=False))
+
+    def hline(self, label: str | None, y: float, colour: str, *, dash: str | None = "6,4", width: float = 1.2) -> None:
+        self.series.append(_Series(label, [], colour, width=width, dash=dash, hline=y))
+        self.y_values.append(y)
+
+    def vline(self, label: str | None, x: float, colour: str, *, width: float = 2.0) -> None:
+        self.series.append(_Series(label, [], colour, width=width, vline=x))
+
+    def band(self, label: str | None, start: float, end: float, colour: str, opacity: float) -> None:
+        self.series.append(_Series(label, [], colour, fill=opacity, band=(start, end)))
+
+    def _x_range(self) -> tuple[float, float]:
+        if self.xlim:
+            return self.xlim
+        xs = [x for s in self.series for x, y in s.points if y is not None] + [s.vline for s in self.series if s.vline is not None]
+        if not xs:
+            return (0.0, 1.0)
+        low, high = min(xs), max(xs)
+        pad = (high - low) * 0.05 or max(abs(low) * 0.1, 1.0)
+        return (low - pad, high + pad)
+
+    def _y_range(self) -> tuple[float, float]:
+        values = [y for s in self.series for _, y in s.points if y is not None] + self.y_values
+        if self.log_y:
+            finite = [v for v in values if v > 0 and math.isfinite(v)]
+            low, high = (min(finite) / 2, max(finite) * 2) if finite else (0.1, 10.0)
+        else:
+            low = min([0.0, *values])
+            high = max([*values, 0.0]) * 1.1 or 1.0
+        return (low if self.ylim[0] is None else self.ylim[0], high if self.ylim[1] is None else self.ylim[1])
+
+    def svg(self) -> str:
+        """The chart as an inline ``<div class="plot"><svg>`` (no XML prolog, no script, no date)."""
+        tx = math.log10 if self.percentile_x else float
+        ty = _log_y if self.log_y else float
+        x0, x1 = self._x_range()
+        y0, y1 = self._y_range()
+        left, right, bottom, top = tx(x0), tx(x1), ty(y0), ty(y1)
+        x_pad, y_pad = (right - left) * _PAD, (top - bottom) * _PAD
+        if self.percentile_x:
+            x_ticks = [(tx(v), text) for v, text in _PERCENTILE_TICKS if x0 <= v <= x1]
+        else:
+            x_ticks = [(v, _number(v)) for v in _linear_ticks(x0, x1, max(3, self.width // 100))]
+        y_ticks = _log_ticks(y0, y1) if self.log_y else _linear_ticks(y0, y1, 3 if self.integer_y else 5, integer=self.integer_y)
+
+        def point(x: float, y: float | None) -> tuple[float, float | None]:
+            return (tx(x), None if y is None or (self.log_y and y <= 0) else ty(y))
+
+        ordered = [s for s in self.series if s.band] + [s for s in self.series if not s.band]  # shading under the lines
+        labels = [s.label for s in ordered if s.label]
+        widest = max((len(t) for t in labels), default=1) * 0.56 * _LEGEND_FONT + 30  # pygal does not wrap or measure legends
+        columns = max(1, min(len(labels) or 1, int((self.width - 100) // widest)))
+        rows = math.ceil(len(labels) / columns)
+        # pygal makes room for len(series) // columns legend rows, counting unlabelled series too: make up the difference
+        legend_extra = 1.5 * max(12, _LEGEND_FONT) * (rows - len(ordered) // columns) if labels else 0
+        uid = hashlib.sha1(repr((self.title, [(s.label, s.colour, s.width, s.dash, s.dots, s.fill, s.edge) for s in ordered]))
+                           .encode()).hexdigest()[:12]
+        css = self._css(f"#chart-{uid} ", ordered)
+        style = Style(background="#fff", plot_background="#fff", font_family="sans-serif", label_font_size=_FONT,
+                      major_label_font_size=_FONT, legend_font_size=_LEGEND_FONT, title_font_size=_TITLE_FONT,
+                      colors=tuple(s.colour for s in ordered) or ("#000",))
+        chart = _XY(
+            width=self.width, height=int(self.height + 18 * max(rows - 1, 0)), style=style, css=["inline:" + css], js=[],
+            title=self.title, x_title=self.x_title, y_title=self.y_title, show_legend=bool(labels), legend_at_bottom=True,
+            legend_at_bottom_columns=columns, legend_box_size=12, truncate_legend=-1, truncate_label=-1, margin=12,
+            margin_bottom=int(12 + legend_extra), spacing=8, range=(bottom, top), xrange=(left, right),
+            x_labels=[{"value": v, "label": t} for v, t in x_ticks], y_labels=[{"value": ty(v), "label": _number(v)} for v in y_ticks],
+            show_x_guides=True, show_y_guides=True, allow_interruptions=True, show_dots=False, print_values=False,
+            disable_xml_declaration=True, no_data_text="no data", strict=True)
+        chart.uuid = uid  # the id its stylesheet is scoped to: the same chart gets the same id, and the page diffs as text
+        chart.add_xml_filter(_static_svg)
+        for series in ordered:
+            if series.band:
+                start, end = tx(series.band[0]), tx(series.band[1])
+                points = [(start, bottom - y_pad), (start, top + y_pad), (end, top + y_pad), (end, bottom - y_pad)]
+            elif series.hline is not None:
+                points = [(left - x_pad, ty(series.hline)), (right + x_pad, ty(series.hline))]
+            elif series.vline is not None:
+                points = [(tx(series.vline), bottom - y_pad), (tx(series.vline), top + y_pad)]
+            else:
+                points = [point(x, y) for x, y in series.points]
+            # pygal pads every series with None up to the longest (or the number of x labels): a filled series must not
+            # break there (allow_interruptions), or its path loses the point that closes the area
+            chart.add(series.label, points, stroke=series.stroke, fill=bool(series.fill), allow_interruptions=not series.fill,
+                      show_dots=bool(series.dots), dots_size=series.dots or 2.5, formatter=self._tooltip(series.label))
+        return f'<div class="plot">{chart.render()}</div>'
+
+    def _tooltip(self, label: str | None) -> Callable[[Any], str]:
+        def text(value: Any) -> str:
+            x, y = value
+            x = 10 ** x if self.percentile_x else x
+            shown_x = f"{(1 - 1 / x) * 100:.4g}%" if self.percentile_x else f"{x:,.4g}{self.x_unit}"
+            shown_y = f"{10 ** (y - _LOG_SHIFT):,.3f} ms" if self.log_y else f"{y:,.4g}"
+            return f"{label + ': ' if label else ''}{shown_y} at {shown_x}"
+        return text
+
+    @staticmethod
+    def _css(cid: str, ordered: list[_Series]) -> str:
+        """The chart's stylesheet, scoped to its id: pygal's own (graph.css, style.css) is mostly for its JavaScript."""
+        rules = [f"{cid}{{user-select:text;-webkit-user-select:text}}", f"{cid}.background{{fill:#fff}}",
+                 f"{cid}text{{fill:#333;stroke:none}}", f"{cid}.plot_title{{fill:#111}}",
+                 f"{cid}.title,{cid}.axis.x text{{text-anchor:middle}}", f"{cid}.axis.y text{{text-anchor:end}}",
+                 f"{cid}.axis .line{{stroke:#999;fill:none}}", f"{cid}.axis .guide.line{{stroke:#e6e6e6}}",
+                 f"{cid}.nofill{{fill:none}}", f"{cid}.series .line{{stroke-width:1.3;stroke-linejoin:round}}",
+                 f"{cid}.dot{{stroke:none}}"]
+        for index, series in enumerate(ordered):
+            one = f"{cid}.serie-{index} "
+            rules.append(f"{cid}.color-{index}{{stroke:{series.colour};fill:{series.colour}}}")
+            if series.band:
+                rules.append(f"{one}.line{{fill-opacity:{series.fill};stroke:none}}")
+                rules.append(f"{cid}#activate-serie-{index} rect{{fill-opacity:{min(1.0, series.fill * 2):.2f}}}")
+                continue
+            line = [f"stroke-width:{series.width:g}"] + ([f"stroke-dasharray:{series.dash}"] if series.dash else [])
+            if series.fill:
+                line.append(f"fill-opacity:{series.fill}")
+            rules.append(f"{one}.line{{{';'.join(line)}}}")
+            if series.edge:
+                rules.append(f"{one}.dot{{stroke:#222;stroke-width:1}}")
+        return "".join(rules)
+
+
+def _shade_run(chart: _Chart, timeline: Mapping[str, Any] | None, seconds: int) -> None:
+    """Grey over the warm-up; lilac over the seconds after sending stopped (the drain), when any calls ended there."""
+    if not timeline:
+        return
+    if timeline.get("warmup_s"):
+        chart.band("warm-up", 0, timeline["warmup_s"], WARMUP_SHADE, 0.18)
+    end_s = timeline.get("end_s")
+    if end_s is not None and seconds > end_s:
+        chart.band("drain (sending stopped)", end_s, seconds, DRAIN_SHADE, 0.3)
+
+
+def _shade_faults(chart: _Chart, faults: Sequence[Mapping[str, Any]] | None, warmup_s: float) -> None:
+    """One coloured band per injected fault over its actual active interval (else the planned one), on the run's time axis."""
+    for index, fault in enumerate(faults or []):
+        window = fault.get("actual") or fault["planned"]
+        chart.band(f"fault {fault['name']} ({fault.get('describe', fault['kind'])})", warmup_s + window["start_s"],
+                   warmup_s + window["end_s"], FAULT_SHADES[index % len(FAULT_SHADES)], 0.16)
 
 
 def _nan(values: Iterable[float | None]) -> list[float]:
@@ -217,25 +507,6 @@ def _edges(points: int, width: int) -> list[float]:
     return [i * width for i in range(points + 1)]
 
 
-def _shade_run(axis: Any, timeline: Mapping[str, Any] | None, seconds: int) -> None:
-    """Grey over the warm-up; lilac over the seconds after sending stopped (the drain), when any calls ended there."""
-    if not timeline:
-        return
-    if timeline.get("warmup_s"):
-        axis.axvspan(0, timeline["warmup_s"], color=WARMUP_SHADE, alpha=0.18, lw=0, zorder=0, label="warm-up")
-    end_s = timeline.get("end_s")
-    if end_s is not None and seconds > end_s:
-        axis.axvspan(end_s, seconds, color=DRAIN_SHADE, alpha=0.25, lw=0, zorder=0, label="drain (sending stopped)")
-
-
-def _shade_faults(axis: Any, faults: Sequence[Mapping[str, Any]] | None, warmup_s: float) -> None:
-    """One coloured band per injected fault over its actual active interval (else the planned one), on the run's time axis."""
-    for index, fault in enumerate(faults or []):
-        window = fault.get("actual") or fault["planned"]
-        axis.axvspan(warmup_s + window["start_s"], warmup_s + window["end_s"], color=FAULT_SHADES[index % len(FAULT_SHADES)],
-                     alpha=0.16, lw=0, zorder=0, label=f"fault {fault['name']} ({fault.get('describe', fault['kind'])})")
-
-
 # -- the run report --------------------------------------------------------------------------------
 
 
@@ -252,20 +523,19 @@ def render_run_report(result: Mapping[str, Any], *, slos: Sequence[Any] | None =
         thresholds, missing = latency_thresholds(slos), None
     else:
         thresholds, missing = thresholds_from_profile(result.get("profile", {}).get("path"))
-    with matplotlib.rc_context(_RC):
-        sections = [
-            _run_header(result),
-            _slo_section(result.get("slos", [])),
-            _calls_section(result),
-            _latency_over_time_section(result, thresholds, missing),
-            _event_loop_section(result),
-            _distribution_section(result, thresholds),
-            _throughput_section(result),
-            _errors_section(result),
-            _first_message_section(result),
-            _traces_section(result),
-            _tail_breakdown_section(result),
-        ]
+    sections = [
+        _run_header(result),
+        _slo_section(result.get("slos", [])),
+        _calls_section(result),
+        _latency_over_time_section(result, thresholds, missing),
+        _event_loop_section(result),
+        _distribution_section(result, thresholds),
+        _throughput_section(result),
+        _errors_section(result),
+        _first_message_section(result),
+        _traces_section(result),
+        _tail_breakdown_section(result),
+    ]
     profile = result.get("profile", {})
     return _page(f"casemesh: {profile.get('name', 'run')}", sections)
 
@@ -406,48 +676,43 @@ def _latency_over_time_section(result: Mapping[str, Any], thresholds: list[Thres
     for kind, heading in (("rpcs", "RPCs"), ("journeys", "Journeys")):
         group = series.get(kind) or {}
         if group:
-            parts.append(f"<h3>{heading}</h3>" + _svg(_latency_over_time_figure(group, kind, series, result.get("timeline"), thresholds,
-                                                                              (result.get("environment") or {}).get("control"),
-                                                                              faults=result.get("faults"))))
+            parts.append(f"<h3>{heading}</h3>" + "".join(
+                chart.svg() for chart in _latency_over_time_charts(group, kind, series, result.get("timeline"), thresholds,
+                                                                   (result.get("environment") or {}).get("control"),
+                                                                   faults=result.get("faults"))))
     return "".join(parts) + "</section>"
 
 
-def _latency_over_time_figure(group: Mapping[str, Mapping[str, Any]], kind: str, series: Mapping[str, Any],
+def _latency_over_time_charts(group: Mapping[str, Mapping[str, Any]], kind: str, series: Mapping[str, Any],
                               timeline: Mapping[str, Any] | None, thresholds: list[Threshold],
                               control: Mapping[str, Any] | None = None, *,
-                              faults: Sequence[Mapping[str, Any]] | None = None) -> Figure:
+                              faults: Sequence[Mapping[str, Any]] | None = None) -> list[_Chart]:
+    """One chart per RPC or journey: p50 and p99 per second, the machine's floor, shading and SLO thresholds."""
     seconds = series.get("seconds", 0)
     width = bin_seconds(seconds)
     floor_p99 = [s.get("p99_ms") for s in (control or {}).get("per_second", [])]
-    figure = Figure(figsize=(10, 1.8 * len(group) + 0.6), layout="constrained")
-    axes = figure.subplots(len(group), 1, sharex=True, squeeze=False)[:, 0]
-    for axis, (name, points) in zip(axes, group.items()):
-        p50 = binned(points.get("p50_ms", []), width, statistics.median)
-        p99 = binned(points.get("p99_ms", []), width, max)
+    charts = []
+    for name, points in group.items():
+        total = sum(points.get("count", []))
+        chart = _Chart(f"{_short(name) if kind == 'rpcs' else name}  ({total:,} calls, warm-up included)", height=270)
+        _shade_run(chart, timeline, seconds)
+        _shade_faults(chart, faults, (timeline or {}).get("warmup_s") or 0.0)
         if floor_p99:
             floor = binned(floor_p99, width, max)
-            axis.plot(_centres(len(floor), width), floor, color=FLOOR, linestyle=":", linewidth=1.0,
-                      label="machine floor p99 (control)" if width == 1 else f"machine floor p99 (highest of {width} s)")
-        dots = {"marker": "o", "ms": 2.5} if len(p50) <= 120 else {}  # a second between empty ones is a dot, not nothing
-        axis.plot(_centres(len(p50), width), p50, color=P50, label="p50" if width == 1 else f"p50 (median of {width} s)", **dots)
-        axis.plot(_centres(len(p99), width), p99, color=P99, label="p99" if width == 1 else f"p99 (highest of {width} s)", **dots)
-        values = [v for key in ("p50_ms", "p99_ms") for v in points.get(key, []) if v is not None]
-        values += [v for v in floor_p99 if v is not None]
-        if not values:
-            axis.text(0.5, 0.5, "no calls", transform=axis.transAxes, ha="center", va="center", color="#777")
+            chart.line("machine floor p99 (control)" if width == 1 else f"machine floor p99 (highest of {width} s)",
+                       _centres(len(floor), width), floor, FLOOR, width=1.0, dash="2,3", dots=0)
+        p50 = binned(points.get("p50_ms", []), width, statistics.median)
+        p99 = binned(points.get("p99_ms", []), width, max)
+        chart.line("p50" if width == 1 else f"p50 (median of {width} s)", _centres(len(p50), width), p50, P50)
+        chart.line("p99" if width == 1 else f"p99 (highest of {width} s)", _centres(len(p99), width), p99, P99)
+        if not any(v is not None for key in ("p50_ms", "p99_ms") for v in points.get(key, [])):
+            chart.title += ": no calls"
         for threshold in thresholds:
             if threshold.applies(kind, name):
-                _threshold_line(axis, threshold)
-                values.append(threshold.latency_ms)
-        _shade_run(axis, timeline, seconds)
-        _shade_faults(axis, faults, (timeline or {}).get("warmup_s") or 0.0)
-        _ms_axis(axis, values)
-        total = sum(points.get("count", []))
-        axis.set_title(f"{_short(name) if kind == 'rpcs' else name}  ({total:,} calls, warm-up included)")
-        axis.set_xlim(0, max(seconds, 1))
-    axes[-1].set_xlabel("seconds from the start of the run")
-    figure.legend(handles=axes[0].get_legend_handles_labels()[0], loc="outside upper right", ncol=4)
-    return figure
+                _threshold_line(chart, threshold)
+        chart.xlim = (0, max(seconds, 1))
+        charts.append(chart)
+    return charts
 
 
 def _event_loop_section(result: Mapping[str, Any]) -> str:
@@ -460,30 +725,23 @@ def _event_loop_section(result: Mapping[str, Any]) -> str:
     processes = event_loop["processes"]
     seconds = max(event_loop.get("seconds", 0), (result.get("series") or {}).get("seconds", 0))
     width = bin_seconds(seconds)
-    figure = Figure(figsize=(10, 6.4), layout="constrained")
-    axes = figure.subplots(3, 1, sharex=True, height_ratios=(2, 2, 1.4))
-    colours = matplotlib.colormaps["tab10"].colors
-    for (key, heading), axis in zip((("lag_p99_ms", "lag p99"), ("lag_max_ms", "lag max")), axes[:2]):
-        values: list[float] = []
+    charts = []
+    for key, heading in (("lag_p99_ms", "lag p99"), ("lag_max_ms", "lag max")):
+        chart = _Chart(f"event-loop {heading} per second" + ("" if width == 1 else f" (highest of each {width} s)"), height=260)
+        _shade_run(chart, result.get("timeline"), seconds)
         for index, (name, points) in enumerate(processes.items()):
             line = binned(points.get(key, []), width, max)
-            values += [v for v in line if not math.isnan(v)]
-            axis.plot(_centres(len(line), width), line, color=colours[index % len(colours)], label=name,
-                      **({"marker": "o", "ms": 2} if len(line) <= 120 else {}))
-        _shade_run(axis, result.get("timeline"), seconds)
-        _ms_axis(axis, values)
-        axis.set_title(f"event-loop {heading} per second" + ("" if width == 1 else f" (highest of each {width} s)"))
-    gc_axis = axes[2]
+            chart.line(name, _centres(len(line), width), line, PALETTE[index % len(PALETTE)], dots=2.0 if len(line) <= DOTS_UP_TO else 0)
+        chart.xlim = (0, max(seconds, 1))
+        charts.append(chart)
+    chart = _Chart("GC pause time per second, all generations" + ("" if width == 1 else f" (highest of each {width} s)"),
+                   y_title="ms paused", log_y=False, height=230)
+    _shade_run(chart, result.get("timeline"), seconds)
     for index, (name, points) in enumerate(processes.items()):
         line = binned(points.get("gc_ms", []), width, max)
-        gc_axis.plot(_centres(len(line), width), line, color=colours[index % len(colours)], label=name)
-    _shade_run(gc_axis, result.get("timeline"), seconds)
-    gc_axis.set_ylim(bottom=0)
-    gc_axis.set_ylabel("ms paused")
-    gc_axis.set_title("GC pause time per second, all generations" + ("" if width == 1 else f" (highest of each {width} s)"))
-    gc_axis.set_xlabel("seconds from the start of the run")
-    gc_axis.set_xlim(0, max(seconds, 1))
-    figure.legend(handles=axes[0].get_legend_handles_labels()[0], loc="outside upper right", ncol=min(len(processes) + 2, 6))
+        chart.line(name, _centres(len(line), width), line, PALETTE[index % len(PALETTE)], dots=0)
+    chart.xlim, chart.ylim = (0, max(seconds, 1)), (0, None)
+    charts.append(chart)
     rows = []
     for name, points in processes.items():
         measured = points.get("measured", {})
@@ -498,14 +756,12 @@ def _event_loop_section(result: Mapping[str, Any]) -> str:
             "loop: a flush, a sweep, a synchronous call), and every garbage collection's pause (all threads stop). The "
             "table covers the measured window; the plots every second of the run, aligned with the latency plots within "
             "half a second. Lags below about 1 ms are uvloop's timer granularity.</p>") if interval else ""
-    return title + note + _svg(figure) + table + "</section>"
+    return title + note + "".join(chart.svg() for chart in charts) + table + "</section>"
 
 
-def _threshold_line(axis: Any, threshold: Threshold) -> None:
-    """A dashed line at an SLO's latency threshold, named at its right end."""
-    axis.axhline(threshold.latency_ms, color=THRESHOLD, ls="--", lw=1)
-    axis.annotate(f"SLO {threshold.name}: {threshold.target * 100:g}% ≤ {threshold.latency_ms:g} ms", xy=(1, threshold.latency_ms),
-                  xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=7, color=THRESHOLD)
+def _threshold_line(chart: _Chart, threshold: Threshold) -> None:
+    """A dashed line at an SLO's latency threshold, named in the legend."""
+    chart.hline(f"SLO {threshold.name}: {threshold.target * 100:g}% ≤ {threshold.latency_ms:g} ms", threshold.latency_ms, THRESHOLD)
 
 
 def _decoded(encoded: str | None) -> HdrHistogram | None:
@@ -515,64 +771,77 @@ def _decoded(encoded: str | None) -> HdrHistogram | None:
     return histogram if histogram.get_total_count() else None
 
 
-def _percentile_points(histogram: HdrHistogram) -> tuple[list[float], list[float]]:
-    """``(x, latency ms)`` along the distribution, x = 1 / (1 - p); the max is drawn at ``1 - 1/count`` (x = count)."""
-    xs, ys = [], []
-    for item in histogram.get_percentile_iterator(5):
-        p = item.percentile_level_iterated_to / 100
-        if p < 1:
-            xs.append(1 / (1 - p))
-            ys.append(item.value_iterated_to / 1000)
-    xs.append(max(float(histogram.get_total_count()), xs[-1] if xs else 1.0))
+def _percentile_points(histogram: HdrHistogram, ticks_per_half_distance: int = 5) -> tuple[list[float], list[float]]:
+    """``(x, latency ms)`` along the distribution, x = 1 / (1 - p); the max is drawn at ``1 - 1/count`` (x = count).
+
+    The points of hdrh's ``get_percentile_iterator(ticks_per_half_distance)`` (its percentile levels below 100 %, each
+    with the highest value equivalent to the first recorded value at or above it), computed in one pass over the
+    non-empty counts: the iterator steps through every sub-bucket in Python, a few hundred ms per histogram.
+    """
+    total = histogram.get_total_count()
+    stored = min(histogram.counts_len, histogram.encoder.payload.counts_len)  # a decoded histogram may have fewer counts
+    xs: list[float] = []
+    ys: list[float] = []
+    level, seen = 0.0, 0
+    for index, count in enumerate(histogram.counts[:stored]):
+        if not count:
+            continue
+        seen += count
+        reached = 100.0 * seen / total
+        if reached < level:
+            continue
+        value_ms = histogram.get_highest_equivalent_value(histogram.get_value_from_index(index)) / 1000
+        while reached >= level and level < 100.0:
+            xs.append(1 / (1 - level / 100))
+            ys.append(value_ms)
+            if seen >= total:
+                break  # the last recorded value: the iterator's next level is 100 %, which is the max point below
+            gap = 100.0 - level
+            level += 100.0 / (ticks_per_half_distance * math.pow(2, math.log(100 / gap) / math.log(2) + 1))
+        if seen >= total:
+            break
+    xs.append(max(float(total), xs[-1] if xs else 1.0))
     ys.append(histogram.get_max_value() / 1000)
     return xs, ys
 
 
-def percentile_axes(axis: Any, x_max: float, values: list[float]) -> None:
-    """HdrHistogram's percentile axis (log of 1 / (1 − p), ticks 0 %, 50 %, 90 %, 99 % ... up to ``x_max``) and a ms axis for ``values``."""
-    axis.set_xscale("log")
-    ticks = [t for t in _PERCENTILE_TICKS if t[0] <= x_max * 10]
-    axis.xaxis.set_major_locator(FixedLocator([t[0] for t in ticks]))
-    axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: dict(ticks).get(v, "")))
-    axis.xaxis.set_minor_formatter(NullFormatter())
-    axis.set_xlim(1, x_max * 1.5)
-    _ms_axis(axis, values)
-    axis.set_xlabel("percentile (log scale of 1 / (1 − p))")
+def percentile_chart(title: str, *, height: int = 330) -> _Chart:
+    """A chart on HdrHistogram's percentile axis (log of 1 / (1 − p): 0 %, 50 %, 90 %, 99 % ...) and a log ms axis.
+
+    x values are 1 / (1 − p) (:func:`_percentile_points`); set ``xlim`` to ``(1, x_max * 1.5)``.
+    """
+    return _Chart(title, x_title="percentile (log scale of 1 / (1 − p))", percentile_x=True, height=height)
 
 
-def _distribution_figure(curves: Mapping[str, HdrHistogram], markers: list[tuple[str, Threshold]], title: str) -> Figure:
-    figure = Figure(figsize=(10, 3.8), layout="constrained")
-    axis = figure.subplots()
-    values, x_max, colours = [], 10.0, {}
-    for name, histogram in curves.items():
+def _distribution_chart(curves: Mapping[str, HdrHistogram], markers: list[tuple[str, Threshold]], title: str) -> _Chart:
+    chart = percentile_chart(title)
+    x_max, colours = 10.0, {}
+    for index, (name, histogram) in enumerate(curves.items()):
         xs, ys = _percentile_points(histogram)
-        [line] = axis.plot(xs, ys, label=f"{name} ({histogram.get_total_count():,} calls)", drawstyle="steps-post")
-        colours[name] = line.get_color()
-        values += ys
+        colours[name] = PALETTE[index % len(PALETTE)]
+        chart.steps_post(f"{name} ({histogram.get_total_count():,} calls)", xs, ys, colours[name])
         x_max = max(x_max, xs[-1])
     for name, threshold in markers:
         x = 1 / (1 - threshold.target) if threshold.target < 1 else x_max
-        axis.plot([x], [threshold.latency_ms], marker="X", ms=9, ls="none", color=colours.get(name, THRESHOLD), mec="#222", mew=0.8,
-                  label=f"SLO {threshold.name}: {threshold.target * 100:g}% ≤ {threshold.latency_ms:g} ms")
-        values.append(threshold.latency_ms)
+        chart.markers(f"SLO {threshold.name}: {threshold.target * 100:g}% ≤ {threshold.latency_ms:g} ms", [x], [threshold.latency_ms],
+                      colours.get(name, THRESHOLD), size=6, edge=True)
         x_max = max(x_max, x)
-    percentile_axes(axis, x_max, values)
-    axis.set_title(title)
-    figure.legend(handles=axis.get_legend_handles_labels()[0], loc="outside lower center", ncol=2)
-    return figure
+    chart.xlim = (1, x_max * 1.5)
+    return chart
 
 
 def _distribution_section(result: Mapping[str, Any], thresholds: list[Threshold]) -> str:
     parts = ['<section><h2>Latency by percentile</h2><p class="muted">Measured window, every call (OK or not), from the exact '
              "HDR histograms (3 significant figures) in result.json, plotted as HdrHistogram does: the x axis stretches the tail, "
-             "so 90 %, 99 %, 99.9 % are equally far apart. A cross marks an SLO: its curve must pass below it.</p>"]
+             "so 90 %, 99 %, 99.9 % are equally far apart. A dot ringed in black marks an SLO (its target, its threshold): "
+             "its curve must pass below it.</p>"]
     drawn = False
     for kind, heading in (("rpcs", "RPCs"), ("journeys", "Journeys")):
         calls = result.get(kind) or {}
         curves = {(_short(n) if kind == "rpcs" else n): h for n, row in calls.items() if (h := _decoded(row.get("histogram")))}
         if curves:
             markers = [((_short(n) if kind == "rpcs" else n), t) for n in calls for t in thresholds if t.applies(kind, n)]
-            parts.append(_svg(_distribution_figure(curves, markers, heading)))
+            parts.append(_distribution_chart(curves, markers, heading).svg())
             drawn = True
     if not drawn:
         parts.append('<p class="muted">No calls were recorded in the measured window.</p>')
@@ -585,25 +854,21 @@ def _throughput_section(result: Mapping[str, Any]) -> str:
         return ""
     seconds = max(len(timeline["intended"]), (result.get("series") or {}).get("seconds", 0))
     width = bin_seconds(seconds)
-    figure = Figure(figsize=(10, 4.2), layout="constrained")
-    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
+    top = _Chart("arrivals per second" + ("" if width == 1 else f" (mean of each {width} s)"), y_title="journeys per s",
+                 log_y=False, height=300)
+    _shade_run(top, timeline, seconds)
     for key, colour, label in (("intended", "#8c8c8c", "intended (arrival process)"), ("sent", P50, "sent (driver)"),
                                ("completed", CAPACITY, "completed (system under test)")):
         values = binned(timeline[key], width, _mean)
-        top.plot(_centres(len(values), width), values, color=colour, lw=2.2 if key == "intended" else None, label=label)
-    _shade_run(top, timeline, seconds)
-    top.set_ylabel("journeys per s")
-    top.set_ylim(bottom=0)
-    figure.legend(handles=top.get_legend_handles_labels()[0], loc="outside upper right", ncol=5)
-    top.set_title("arrivals per second" + ("" if width == 1 else f" (mean of each {width} s)"))
+        top.line(label, _centres(len(values), width), values, colour, width=2.6 if key == "intended" else 1.3, dots=0)
+    top.xlim, top.ylim = (0, seconds), (0, None)
     shortfall = binned([i - s for i, s in zip(timeline["intended"], timeline["sent"])], width, max)
-    bottom.stairs(shortfall, _edges(len(shortfall), width), fill=True, color=P99)
+    bottom = _Chart("intended − sent per second" + ("" if width == 1 else f" (worst of each {width} s)"), y_title="journeys",
+                    log_y=False, height=210)
     _shade_run(bottom, timeline, seconds)
-    bottom.set_ylim(min(min(shortfall), 0) * 1.2, max(max(shortfall), 1) * 1.2)
-    bottom.yaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
-    bottom.set_ylabel("intended − sent" if width == 1 else f"intended − sent\n(worst of {width} s)")
-    bottom.set_xlabel("seconds from the start of the run")
-    bottom.set_xlim(0, seconds)
+    bottom.steps("intended − sent", _edges(len(shortfall), width), shortfall, P99, fill=0.85)
+    finite = [v for v in shortfall if math.isfinite(v)] or [0.0]
+    bottom.xlim, bottom.ylim, bottom.integer_y = (0, seconds), (min(min(finite), 0) * 1.2, max(max(finite), 1) * 1.2), True
     worst = timeline.get("max_shortfall", {})
     text = (f"{timeline.get('intended_total', 0):,} arrivals intended, {timeline.get('sent_total', 0):,} sent, "
             f"{timeline.get('completed_total', 0):,} completed ({timeline.get('completed_after_end', 0):,} after sending stopped); ")
@@ -613,7 +878,7 @@ def _throughput_section(result: Mapping[str, Any]) -> str:
         text += f"; the arrival schedule ended at {timeline['end_s']:,.1f} s, before the planned {timeline['planned_end_s']:g} s"
     return ('<section><h2>Throughput: intended vs achieved</h2><p class="muted">' + _e(text) +
             ". An open-loop driver that keeps up sends what was intended, second by second; completed lagging sent is the "
-            "system falling behind.</p>" + _svg(figure) + "</section>")
+            "system falling behind.</p>" + top.svg() + bottom.svg() + "</section>")
 
 
 def _errors_section(result: Mapping[str, Any]) -> str:
@@ -639,21 +904,20 @@ def _errors_section(result: Mapping[str, Any]) -> str:
     if any(any(v) for v in per_code.values()):
         seconds = series.get("seconds", 0)
         width = bin_seconds(seconds)
-        figure = Figure(figsize=(10, 2.6), layout="constrained")
-        axis = figure.subplots()
+        chart = _Chart("non-OK RPCs per second, by status code (warm-up included)",
+                       y_title="RPCs per s" if width == 1 else f"RPCs per s (mean of {width} s)", log_y=False, height=250)
+        _shade_run(chart, result.get("timeline"), seconds)
+        stacked: list[tuple[str, list[float]]] = []
         base: list[float] | None = None
         for code, counts in sorted(per_code.items()):
             values = binned(counts, width, _mean)
             top = values if base is None else [b + v for b, v in zip(base, values)]
-            axis.stairs(top, _edges(len(top), width), baseline=0 if base is None else base, fill=True, label=code)
+            stacked.append((code, top))
             base = top
-        _shade_run(axis, result.get("timeline"), seconds)
-        axis.set_xlim(0, max(seconds, 1))
-        axis.set_ylabel("RPCs per s" if width == 1 else f"RPCs per s\n(mean of {width} s)")
-        axis.set_xlabel("seconds from the start of the run")
-        axis.set_title("non-OK RPCs per second, by status code (warm-up included)")
-        figure.legend(handles=axis.get_legend_handles_labels()[0], loc="outside upper right", ncol=6)
-        parts.append(_svg(figure))
+        for index, (code, top) in reversed(list(enumerate(stacked))):  # the highest first: each code paints over those above it
+            chart.steps(code, _edges(len(top), width), top, PALETTE[index % len(PALETTE)], fill=1.0)
+        chart.xlim, chart.ylim = (0, max(seconds, 1)), (0, None)
+        parts.append(chart.svg())
     elif series:
         parts.append('<p class="muted">No RPC ended with a non-OK status in any second of the run.</p>')
     return "".join(parts) + "</section>"
@@ -670,7 +934,7 @@ def _first_message_section(result: Mapping[str, Any]) -> str:
              "response message; the whole call is in the RPC tables above.</p>", _table(headers, rows)]
     curves = {_short(n): h for n, r in streams.items() if (h := _decoded(r.get("histogram")))}
     if curves:
-        parts.append(_svg(_distribution_figure(curves, [], "time to first message")))
+        parts.append(_distribution_chart(curves, [], "time to first message").svg())
     return "".join(parts) + "</section>"
 
 
@@ -721,7 +985,7 @@ def render_capacity_report(capacity: Mapping[str, Any], *, slos: Sequence[Any] |
     "send_lag_p99_ms", "achieved_rps"}], "capacity_rate_per_s": float | None,
     "stopped_reason": str}``: rates in requests per second, latencies in ms.
     The knee plot draws p50/p99 against the offered rate per RPC and journey
-    (steps sorted by rate, failed steps crossed), the SLO latency thresholds
+    (steps sorted by rate, failed steps marked), the SLO latency thresholds
     (``slos``, else loaded from ``profile.path``) and the capacity rate.
     """
     if slos is not None:
@@ -729,9 +993,8 @@ def render_capacity_report(capacity: Mapping[str, Any], *, slos: Sequence[Any] |
     else:
         thresholds, missing = thresholds_from_profile(capacity.get("profile", {}).get("path"))
     steps = list(capacity.get("steps", []))
-    with matplotlib.rc_context(_RC):
-        sections = [_capacity_header(capacity), _knee_section(steps, capacity.get("capacity_rate_per_s"), thresholds, missing),
-                    _steps_section(steps)]
+    sections = [_capacity_header(capacity), _knee_section(steps, capacity.get("capacity_rate_per_s"), thresholds, missing),
+                _steps_section(steps)]
     return _page(f"casemesh capacity: {capacity.get('profile', {}).get('name', '')}", sections)
 
 
@@ -755,66 +1018,56 @@ def _knee_section(steps: list[Mapping[str, Any]], capacity_rate: float | None, t
     names = [("rpcs", n) for n in sorted({n for s in steps for n in s.get("rpcs", {})})]
     names += [("journeys", n) for n in sorted({n for s in steps for n in s.get("journeys", {})})]
     parts = ['<section><h2>Latency vs offered rate</h2><p class="muted">p50 and p99 of each step\'s measured window against '
-             "the rate it offered (steps sorted by rate). Dashed: SLO latency thresholds. Crosses: steps that failed an SLO or "
-             "were invalid. Green: the capacity found."]
+             "the rate it offered (steps sorted by rate). Dashed: SLO latency thresholds. Large red dots: the p99 of steps that "
+             "failed an SLO or were invalid. Green: the capacity found."]
     if missing:
         parts.append(f" SLO thresholds not drawn: {_e(missing)}.")
     parts.append("</p>")
-    if names:
-        figure = Figure(figsize=(10, 2.1 * len(names) + 0.6), layout="constrained")
-        axes = figure.subplots(len(names), 1, sharex=True, squeeze=False)[:, 0]
-        for axis, (kind, name) in zip(axes, names):
-            points = [s.get(kind, {}).get(name, {}) for s in ordered]
-            p50, p99 = _nan(p.get("p50_ms") for p in points), _nan(p.get("p99_ms") for p in points)
-            axis.plot(rates, p50, color=P50, marker="o", ms=3, label="p50")
-            axis.plot(rates, p99, color=P99, marker="o", ms=3, label="p99")
-            failed = [(r, v) for r, v, s in zip(rates, p99, ordered) if not (s.get("passed") and s.get("valid", True)) and not math.isnan(v)]
-            axis.plot([r for r, _ in failed], [v for _, v in failed], ls="none", marker="x", ms=7, color=THRESHOLD, label="step failed")
-            values = [v for v in p50 + p99 if not math.isnan(v)]
-            for threshold in thresholds:
-                if threshold.applies(kind, name):
-                    _threshold_line(axis, threshold)
-                    values.append(threshold.latency_ms)
-            if capacity_rate is not None:
-                axis.axvline(capacity_rate, color=CAPACITY, lw=1.5, label=f"capacity {capacity_rate:,.0f}/s")
-            _ms_axis(axis, values)
-            axis.set_title(_short(name) if kind == "rpcs" else f"journey {name}")
-        axes[-1].set_xlabel("offered rate (requests/s)")
-        figure.legend(handles=axes[0].get_legend_handles_labels()[0], loc="outside upper right", ncol=4)
-        parts.append(_svg(figure))
-    figure = Figure(figsize=(10, 2.8), layout="constrained")
-    left, right = figure.subplots(1, 2)
-    _throughput_knee(left, ordered, capacity_rate)
-    _send_lag_knee(right, ordered, capacity_rate)
-    parts.append(_svg(figure))
+    for kind, name in names:
+        points = [s.get(kind, {}).get(name, {}) for s in ordered]
+        p50, p99 = _nan(p.get("p50_ms") for p in points), _nan(p.get("p99_ms") for p in points)
+        chart = _Chart(_short(name) if kind == "rpcs" else f"journey {name}", x_title="offered rate (requests/s)", height=270)
+        chart.x_unit = "/s"
+        chart.line("p50", rates, p50, P50, dots=3.0)
+        chart.line("p99", rates, p99, P99, dots=3.0)
+        failed = [(r, v) for r, v, s in zip(rates, p99, ordered) if not (s.get("passed") and s.get("valid", True)) and not math.isnan(v)]
+        if failed:
+            chart.markers("step failed (its p99)", [r for r, _ in failed], [v for _, v in failed], THRESHOLD, size=6, edge=True)
+        for threshold in thresholds:
+            if threshold.applies(kind, name):
+                _threshold_line(chart, threshold)
+        if capacity_rate is not None:
+            chart.vline(f"capacity {capacity_rate:,.0f}/s", capacity_rate, CAPACITY)
+        parts.append(chart.svg())
+    parts.append('<div class="pair">' + _throughput_knee(ordered, capacity_rate).svg() + _send_lag_knee(ordered, capacity_rate).svg()
+                 + "</div>")
     return "".join(parts) + "</section>"
 
 
-def _throughput_knee(axis: Any, ordered: list[Mapping[str, Any]], capacity_rate: float | None) -> None:
+def _throughput_knee(ordered: list[Mapping[str, Any]], capacity_rate: float | None) -> _Chart:
     rates = [s["rate_per_s"] for s in ordered]
-    axis.plot(rates, rates, color="#8c8c8c", ls=":", label="achieved = offered")
-    axis.plot(rates, _nan(s.get("achieved_rps") for s in ordered), color=P50, marker="o", ms=3, label="achieved")
+    chart = _Chart("throughput", x_title="offered rate (requests/s)", y_title="achieved (requests/s)", log_y=False, height=330,
+                   width=560)
+    chart.x_unit = "/s"
+    chart.line("achieved = offered", rates, rates, "#8c8c8c", dash="2,3", dots=0)
+    chart.line("achieved", rates, _nan(s.get("achieved_rps") for s in ordered), P50, dots=3.0)
     if capacity_rate is not None:
-        axis.axvline(capacity_rate, color=CAPACITY, lw=1.5, label="capacity")
-    axis.set_title("throughput")
-    axis.set_xlabel("offered rate (requests/s)")
-    axis.set_ylabel("achieved (requests/s)")
-    axis.legend(loc="upper left")
+        chart.vline("capacity", capacity_rate, CAPACITY)
+    chart.ylim = (0, None)
+    return chart
 
 
-def _send_lag_knee(axis: Any, ordered: list[Mapping[str, Any]], capacity_rate: float | None) -> None:
+def _send_lag_knee(ordered: list[Mapping[str, Any]], capacity_rate: float | None) -> _Chart:
     from .cli import MAX_SEND_LAG_P99_MS
 
     rates = [s["rate_per_s"] for s in ordered]
-    lags = _nan(s.get("send_lag_p99_ms") for s in ordered)
-    axis.plot(rates, lags, color=P99, marker="o", ms=3, label="send lag p99")
-    axis.axhline(MAX_SEND_LAG_P99_MS, color=THRESHOLD, ls="--", lw=1, label=f"invalid above {MAX_SEND_LAG_P99_MS:g} ms")
+    chart = _Chart("driver send lag", x_title="offered rate (requests/s)", height=330, width=560)
+    chart.x_unit = "/s"
+    chart.line("send lag p99", rates, _nan(s.get("send_lag_p99_ms") for s in ordered), P99, dots=3.0)
+    chart.hline(f"invalid above {MAX_SEND_LAG_P99_MS:g} ms", MAX_SEND_LAG_P99_MS, THRESHOLD)
     if capacity_rate is not None:
-        axis.axvline(capacity_rate, color=CAPACITY, lw=1.5, label="capacity")
-    _ms_axis(axis, [v for v in lags if not math.isnan(v)] + [MAX_SEND_LAG_P99_MS])
-    axis.set_title("driver send lag")
-    axis.set_xlabel("offered rate (requests/s)")
-    axis.legend(loc="upper left")
+        chart.vline("capacity", capacity_rate, CAPACITY)
+    return chart
 
 
 def _steps_section(steps: list[Mapping[str, Any]]) -> str:
@@ -864,13 +1117,13 @@ table.facts th{font-weight:600;color:#555;background:none;white-space:nowrap}
 .validity{color:#555;margin:2px 0 8px}.muted{color:#666;font-size:13px;max-width:900px}small{color:#777}.twin{color:#999}
 .badge{display:inline-block;padding:0 6px;border-radius:3px;font-size:12px;font-weight:700;color:#fff}
 .badge.pass{background:#1b7a34}.badge.fail{background:#b3261e}.badge.invalid{background:#9a6700}.badge.na{background:#999}
-.plot svg{max-width:100%;height:auto}code{font-size:12.5px}details{margin:8px 0}summary{cursor:pointer;color:#444}
+.plot svg{width:100%;height:auto;display:block}.pair{display:grid;grid-template-columns:1fr 1fr;gap:8px}code{font-size:12.5px}details{margin:8px 0}summary{cursor:pointer;color:#444}
 footer{margin-top:40px;color:#888;font-size:12px}
 """
 
 
 def _page(title: str, sections: Sequence[str]) -> str:
-    footer = f"<footer>casemesh report; plots by matplotlib {matplotlib.__version__}; no scripts, no external resources.</footer>"
+    footer = f"<footer>casemesh report; plots by pygal {pygal.__version__}; no scripts, no external resources.</footer>"
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>\n" + "\n".join(s for s in sections if s) +
             f"\n{footer}</body></html>\n")

@@ -13,10 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import matplotlib
-from matplotlib.figure import Figure
-
-from ..report_html import _RC, _e, _page, _percentile_points, _svg, _table, percentile_axes
+from ..report_html import _Chart, _e, _page, _percentile_points, _table, percentile_chart
 from ..stats import decode
 from .document import RunDocument
 from .terminal import run_line
@@ -39,8 +36,7 @@ def _interval(pair: list[float] | None, fmt: Any) -> str:
 
 def render_compare_page(document: Mapping[str, Any], a: RunDocument, b: RunDocument) -> str:
     """The page of a comparison document (harness/compare/comparison.py) of runs ``a`` and ``b``; returns HTML."""
-    with matplotlib.rc_context(_RC):
-        sections = [_header(document), _differences(document), _slos(document), _curves(document, a, b)]
+    sections = [_header(document), _differences(document), _slos(document), _curves(document, a, b)]
     return _page(f"casemesh compare: {document['a'].get('profile')} vs {document['b'].get('profile')}", sections)
 
 
@@ -113,28 +109,24 @@ def _curves(document: Mapping[str, Any], a: RunDocument, b: RunDocument) -> str:
         for side, run in (("A", a), ("B", b)):
             encoded = run.data[kind][name]["histogram"]
             curves[side] = decode(encoded)
-        parts.append(_svg(_overlay_figure(comparison, curves)))
+        parts.append(_overlay_chart(comparison, curves).svg())
     return "".join(parts) + "</section>"
 
 
-def _overlay_figure(comparison: Mapping[str, Any], curves: Mapping[str, Any]) -> Figure:
-    figure = Figure(figsize=(10, 3.2), layout="constrained")
-    axis = figure.subplots()
-    values, x_max = [], 10.0
+def _overlay_chart(comparison: Mapping[str, Any], curves: Mapping[str, Any]) -> _Chart:
+    changed = [f"{r['label']} {r['change']} ({_pct(r['diff_pct'])})" for r in comparison["rows"] if r["significant"]]
+    chart = percentile_chart(f"{comparison['label']}" + (f": {', '.join(changed)}" if changed else ""), height=300)
+    x_max = 10.0
     for side, colour in (("A", A_COLOUR), ("B", B_COLOUR)):
         histogram = curves[side]
         xs, ys = _percentile_points(histogram)
-        axis.plot(xs, ys, drawstyle="steps-post", color=colour, label=f"{side} ({histogram.get_total_count():,} calls)")
-        values += ys
+        chart.steps_post(f"{side} ({histogram.get_total_count():,} calls)", xs, ys, colour)
         x_max = max(x_max, xs[-1])
     for row in comparison["rows"]:
         x = 1 / (1 - row["percentile"] / 100)
         for side, colour, shift in (("a", A_COLOUR, 0.94), ("b", B_COLOUR, 1.06)):
             pair = row[f"{side}_ci_ms"]
             if pair:
-                axis.plot([x * shift] * 2, pair, color=colour, lw=4, alpha=0.8, solid_capstyle="butt")
-    percentile_axes(axis, x_max, values)
-    changed = [f"{r['label']} {r['change']} ({_pct(r['diff_pct'])})" for r in comparison["rows"] if r["significant"]]
-    axis.set_title(f"{comparison['label']}" + (f": {', '.join(changed)}" if changed else ""))
-    axis.legend(loc="upper left")
-    return figure
+                chart.line(None, [x * shift] * 2, pair, colour, width=4, dots=0)  # the interval, as a bar
+    chart.xlim = (1, x_max * 1.5)
+    return chart

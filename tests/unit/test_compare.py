@@ -210,6 +210,10 @@ def test_a_20_percent_slower_run_fails_the_gate(runs, tmp_path):
     page = (tmp_path / "cmp" / "compare.html").read_text()
     assert "<script" not in page.lower() and page.count("<svg") == 3  # self-contained: no script, nothing fetched
     assert not re.search(r"""(?:\bsrc|\bhref)\s*=\s*["']?\s*(?:https?:)?//""", page, re.I)
+    assert "<!--" not in page and set(re.findall(r"(?:https?:)?//[\w.-]+\.\w+[^\s\"'<>]*", page)) <= {"http://www.w3.org/2000/svg"}
+    # one percentile plot per RPC and journey: A and B's curves in the legend, HdrHistogram's axis
+    assert re.findall(r"<svg\b[^>]*>.*?<title>([^<]*)</title>", page, re.S)[0].startswith("UrlShortenerService/Resolve")
+    assert re.search(r">A \([\d,]+ calls\)<", page) and re.search(r">B \([\d,]+ calls\)<", page) and ">99%<" in page
     assert "UrlShortenerService/Resolve" in page and "REGRESSION" not in page and "FAILED" in page
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ from typer.testing import CliRunner
 
 from casemesh.harness.cli import app
 from casemesh.harness.profile import load_profile
-from casemesh.harness.report_html import latency_thresholds, render_capacity_report, render_run_report, thresholds_from_profile
+from casemesh.harness.report_html import (_XY, _Chart, _percentile_points, latency_thresholds, render_capacity_report, render_run_report,
+                                          thresholds_from_profile)
 from casemesh.harness.result import build_result
 from casemesh.harness.slo import evaluate
 from casemesh.harness.stats import RunStats
@@ -86,11 +89,25 @@ def page(result, profile):
 
 def assert_self_contained(page: str) -> None:
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
-    assert "<script" not in page.lower()
-    assert not re.search(r"<link\b", page, re.I)
+    assert "<script" not in page.lower() and "javascript" not in page.lower()  # pygal's config script and its tooltips' JS: gone
+    assert not re.search(r"<link\b", page, re.I) and "<?xml-stylesheet" not in page
     # Nothing fetched: no src/href/url() to another host (SVG xmlns namespaces are names, not fetches).
     assert not re.search(r"""(?:\bsrc|\bhref)\s*=\s*["']?\s*(?:https?:)?//""", page, re.I)
     assert not re.search(r"url\(\s*['\"]?(?:https?:)?//", page, re.I) and "@import" not in page
+    # The only URLs are the SVG namespace's name (pygal's comments with its site's URLs are dropped too).
+    assert set(re.findall(r"(?:https?:)?//[\w.-]+\.\w+[^\s\"'<>]*", page)) <= {"http://www.w3.org/2000/svg"}
+    assert "<!--" not in page
+
+
+def section(page: str, heading: str) -> str:
+    """The ``<section>`` of the page under ``<h2>heading</h2>``."""
+    start = page.index(f"<section><h2>{heading}</h2>")
+    return page[start:page.index("</section>", start)]
+
+
+def titles(html_part: str) -> list[str]:
+    """The titles of the plots (the SVGs' <title>) in a piece of the page."""
+    return re.findall(r"<svg\b[^>]*>.*?<title>([^<]*)</title>", html_part, re.S)
 
 
 def test_run_page_is_self_contained_and_holds_every_section(page: str, result: dict):
@@ -100,12 +117,29 @@ def test_run_page_is_self_contained_and_holds_every_section(page: str, result: d
         assert f">{heading}<" in page, heading
     for slo in result["slos"]:
         assert slo["name"] in page and slo["display_name"] in page
-    assert page.count("<svg") >= 7  # 2 over time, 2 by percentile, arrivals, errors, first message
+    # One plot per RPC and journey over time; by percentile one for the RPCs, one for the journeys; arrivals and their
+    # shortfall; errors over time; time to first message.
+    assert titles(section(page, "Latency over time")) == ["UrlShortenerService/Resolve  (1,000 calls, warm-up included)",
+                                                           "UrlShortenerService/Shorten  (25 calls, warm-up included)",
+                                                           "resolve  (1,000 calls, warm-up included)"]
+    assert titles(section(page, "Latency by percentile")) == ["RPCs", "Journeys"]
+    assert titles(section(page, "Throughput: intended vs achieved")) == ["arrivals per second", "intended − sent per second"]
+    assert titles(section(page, "Errors by status code")) == ["non-OK RPCs per second, by status code (warm-up included)"]
+    assert titles(section(page, "Server streams: time to first message")) == ["time to first message"]
+    assert page.count("<svg") == 9
     assert TRACE_ID in page
     assert "UrlShortenerService/Resolve" in page and "NOT_FOUND" in page
     # The plots' text is SVG text: legends, warm-up shading and the SLO threshold lines can be found.
     assert ">p99<" in page and ">warm-up<" in page
-    assert "SLO resolve-latency: 99% ≤ 10 ms" in page
+    assert ">SLO resolve-latency: 99% ≤ 10 ms<" in page and ">SLO shorten-latency: 99% ≤ 25 ms<" in page
+    over_time = section(page, "Latency over time")
+    assert over_time.count(">SLO resolve-latency: 99% ≤ 10 ms<") == 1  # on the Resolve RPC's plot only
+    # Axes: a log ms axis labelled 1-2-5, seconds along the run, HdrHistogram's percentiles.
+    assert ">ms<" in over_time and ">seconds from the start of the run<" in over_time and ">10<" in over_time
+    assert all(f">{label}<" in section(page, "Latency by percentile") for label in ("0%", "50%", "90%", "99%", "99.9%"))
+    assert ">NOT_FOUND<" in section(page, "Errors by status code")  # the legend of errors over time
+    # Points of short lines carry their value as a <title>, which browsers show on hover without a script.
+    assert re.search(r"<title>p99: [\d,.]+ ms at 3.5 s</title>", over_time)
 
 
 def test_run_page_breaks_the_tail_down_by_hop(result: dict, profile):
@@ -175,8 +209,10 @@ def test_capacity_page_has_the_knee_and_the_steps(profile):
     page = render_capacity_report(document)
     assert_self_contained(page)
     assert "capacity: 600.0 requests/s" in page and "800/s failed resolve-latency; 600/s passed" in page
-    assert page.count("<svg") == 2  # the knee, and throughput + send lag
-    assert "SLO resolve-latency: 99% ≤ 10 ms" in page and "capacity 600/s" in page
+    # The knee per RPC and journey, then throughput and send lag side by side.
+    assert titles(page) == ["UrlShortenerService/Resolve", "journey resolve", "throughput", "driver send lag"]
+    assert ">SLO resolve-latency: 99% ≤ 10 ms<" in page and ">capacity 600/s<" in page and ">step failed (its p99)<" in page
+    assert ">offered rate (requests/s)<" in page and ">invalid above 10 ms<" in page
     assert "resolve-latency (≥ 99%)" in page and "resolve-latency: 97.00% &lt; 99%" in page
     rows = re.findall(r"<tr><td>(\d)</td><td class=num>([\d,.]+)</td>", page)
     assert rows == [("1", "200.0"), ("2", "400.0"), ("3", "800.0"), ("4", "600.0")]  # in the order they ran
@@ -204,3 +240,55 @@ def test_report_command_renders_results_and_capacity_documents(tmp_path: Path, r
     for bad, why in (("other.json", "neither a run's result.json"), ("broken.json", "not JSON"), ("missing.json", "cannot read it")):
         done = cli("report", str(tmp_path / bad))
         assert done.exit_code == 2 and why in done.stderr, done.output
+
+
+def test_percentile_points_are_hdrh_percentile_iterators(result: dict):
+    """The curves' points, computed in one pass over the counts, are those of hdrh's percentile iterator (5 ticks per half distance)."""
+    from hdrh.histogram import HdrHistogram
+
+    def iterated(histogram: HdrHistogram) -> tuple[list[float], list[float]]:
+        xs, ys = [], []
+        for item in histogram.get_percentile_iterator(5):
+            if item.percentile_level_iterated_to < 100:
+                xs.append(1 / (1 - item.percentile_level_iterated_to / 100))
+                ys.append(item.value_iterated_to / 1000)
+        xs.append(max(float(histogram.get_total_count()), xs[-1] if xs else 1.0))
+        ys.append(histogram.get_max_value() / 1000)
+        return xs, ys
+
+    histograms = [HdrHistogram.decode(row["histogram"]) for kind in ("rpcs", "journeys") for row in result[kind].values()]
+    for values in ([5000] * 50, [0, 0, 7], [3_000_000_000], [100, 2000, 40_000, 900_000] * 30 + [77]):
+        histogram = HdrHistogram(1, 3_600_000_000, 3)
+        for value in values:
+            histogram.record_value(value)
+        histograms += [histogram, HdrHistogram.decode(histogram.encode())]
+    for histogram in histograms:
+        assert _percentile_points(histogram) == iterated(histogram)
+
+
+def test_plots_draw_the_same_as_pygal_xy(monkeypatch):
+    """_XY only looks attributes up faster than pygal.XY: the same chart draws the same SVG with either."""
+    import pygal
+
+    chart = _Chart("a chart")
+    chart.band("warm-up", 0, 1, "#999", 0.2)
+    chart.line("p50", [0.5, 1.5, 2.5, 3.5], [1.0, None, 3.0, 2.5], "#00f")
+    chart.steps("stairs", [0, 1, 2, 3, 4], [1, 2, 0, 5], "#0f0", fill=0.5)
+    chart.hline("SLO", 2.0, "#f00")
+    drawn = chart.svg()
+    monkeypatch.setattr("casemesh.harness.report_html._XY", pygal.XY)
+    assert chart.svg() == drawn.replace('class="graph _xy-graph', 'class="graph xy-graph')  # pygal names the class after the chart's
+    assert issubclass(_XY, pygal.XY) and "<script" not in drawn and "<title>p50: 3.000 ms at 2.5 s</title>" in drawn
+
+
+def test_the_pages_do_not_import_matplotlib(tmp_path: Path, result: dict, profile):
+    """matplotlib stays a dependency for benchmarks/retry_storm.py's plot only: report, capacity and compare pages never load it."""
+    (tmp_path / "result.json").write_text(json.dumps(result))
+    (tmp_path / "capacity.json").write_text(json.dumps(capacity_document(str(profile.path))))
+    code = ("import sys; from pathlib import Path; import casemesh.harness.cli, casemesh.harness.compare.page; "
+            "from casemesh.harness.report_html import render_report_file; "
+            f"print([render_report_file(Path({str(tmp_path)!r}) / name)[1] for name in ('result.json', 'capacity.json')], "
+            "'matplotlib' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['run', 'capacity'] False"
