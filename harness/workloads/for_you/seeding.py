@@ -30,18 +30,16 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pydantic import Field
 
-from casemesh.reco.v1 import signals_pb2
 from casemesh.social.v1 import tweets_pb2
 
 from ..base import Caller
 from ..population import Population
 from ..reco.dataset import Dataset, generate
-from ..reco.seeding import KIND, SIGNALS, train_model
+from ..reco.seeding import SIGNALS, record_train, train_model
 from ..reco.seeding import SeedParams as RecoSeedParams
 from ..social.seeding import TIMELINE, TWEETS
 from ..social.text import tweet_text
@@ -76,18 +74,6 @@ class State:
     model_version: int | None = None
 
 
-def batches(dataset: Dataset, tweet_of: dict[str, str], size: int) -> Iterator[signals_pb2.RecordInteractionsRequest]:
-    """The train interactions of every user, items as tweet IDs, as RecordInteractions requests of at most ``size``."""
-    request = signals_pb2.RecordInteractionsRequest()
-    for user, item, kind in dataset.train_interactions():
-        request.interactions.add(user_id=user, item_id=tweet_of[item], kind=KIND[kind])
-        if len(request.interactions) == size:
-            yield request
-            request = signals_pb2.RecordInteractionsRequest()
-    if request.interactions:
-        yield request
-
-
 async def post_items(call: Caller, dataset: Dataset, params: SeedParams) -> dict[str, str]:
     """One tweet per item, by an author drawn from the users (deterministic in ``dataset_seed``); item → tweet ID."""
     rng = random.Random(params.dataset_seed)
@@ -108,13 +94,7 @@ async def seed(call: Caller, params: SeedParams, rng: random.Random) -> State:
     """Post the items as tweets, record every user's train part, train once; the journeys' state."""
     dataset = await asyncio.to_thread(generate, params.spec())
     tweet_of = await post_items(call, dataset, params)
-    requests = batches(dataset, tweet_of, params.batch_size)
-
-    async def recorder() -> None:
-        for request in requests:
-            await call(SIGNALS, "RecordInteractions", request)
-
-    await asyncio.gather(*(recorder() for _ in range(params.concurrency)))
+    await record_train(call, dataset, params, tweet_of)
     version = await train_model(call, params) if params.train else None
     histories = dataset.by_id()
     readers = Population([u.user_id for u in dataset.users], [u.size for u in dataset.users],

@@ -31,7 +31,7 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import grpc
@@ -114,16 +114,31 @@ class State:
     model_version: int | None = None
 
 
-def batches(dataset: Dataset, size: int) -> Iterator[signals_pb2.RecordInteractionsRequest]:
-    """The train interactions of every user as RecordInteractions requests of at most ``size``."""
+def batches(dataset: Dataset, size: int, item_of: Mapping[str, str] | None = None
+            ) -> Iterator[signals_pb2.RecordInteractionsRequest]:
+    """The train interactions of every user as RecordInteractions requests of at most ``size``.
+
+    ``item_of`` renames the dataset's items (the "For you" workload: item → its tweet's ID); ``None`` keeps them.
+    """
     request = signals_pb2.RecordInteractionsRequest()
     for user, item, kind in dataset.train_interactions():
-        request.interactions.add(user_id=user, item_id=item, kind=KIND[kind])
+        request.interactions.add(user_id=user, item_id=item if item_of is None else item_of[item], kind=KIND[kind])
         if len(request.interactions) == size:
             yield request
             request = signals_pb2.RecordInteractionsRequest()
     if request.interactions:
         yield request
+
+
+async def record_train(call: Caller, dataset: Dataset, params: SeedParams, item_of: Mapping[str, str] | None = None) -> None:
+    """Record every user's train part (:func:`batches`) with ``params.concurrency`` RecordInteractions in flight."""
+    requests = batches(dataset, params.batch_size, item_of)
+
+    async def recorder() -> None:
+        for request in requests:
+            await call(SIGNALS, "RecordInteractions", request)
+
+    await asyncio.gather(*(recorder() for _ in range(params.concurrency)))
 
 
 async def train_model(call: Caller, params: SeedParams) -> int:
@@ -150,13 +165,7 @@ async def train_model(call: Caller, params: SeedParams) -> int:
 async def seed(call: Caller, params: SeedParams, rng: random.Random) -> State:
     """Record every user's train part, train the model once; the journeys' state."""
     dataset = await asyncio.to_thread(generate, params.spec())
-    requests = batches(dataset, params.batch_size)
-
-    async def recorder() -> None:
-        for request in requests:
-            await call(SIGNALS, "RecordInteractions", request)
-
-    await asyncio.gather(*(recorder() for _ in range(params.concurrency)))
+    await record_train(call, dataset, params)
     version = await train_model(call, params) if params.train else None
     histories = dataset.by_id()
     viewers = Population([u.user_id for u in dataset.users], [u.size for u in dataset.users],
