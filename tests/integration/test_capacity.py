@@ -118,9 +118,11 @@ def test_capacity_of_an_md1_queue_matches_queueing_theory(md1_server, tmp_path):
     assert abs(found / theory - 1) <= TOLERANCE, summary
     assert abs(found / corrected - 1) <= TOLERANCE, summary
 
-    # The knee: every step at or below the capacity met the SLO; the median latency rises with the rate.
-    assert all(s["passed"] for s in steps if s["rate_per_s"] <= found and s["valid"]), summary
-    assert all(not s["passed"] for s in steps if s["rate_per_s"] > found), summary
+    # The knee: every verdict at or below the capacity met the SLO; the median latency rises with the rate.
+    # A marginal step is re-run once and the re-run's verdict stands, so a step followed by its re-run is superseded.
+    verdicts = [s for s, after in zip(steps, [*steps[1:], None]) if not (after and after["rerun"])]
+    assert all(s["passed"] for s in verdicts if s["rate_per_s"] <= found and s["valid"]), summary
+    assert all(not s["passed"] for s in verdicts if s["rate_per_s"] > found), summary
     assert document["stopped_reason"].startswith("resolution reached"), document["stopped_reason"]
     lowest, highest = min(steps, key=lambda s: s["rate_per_s"]), max(steps, key=lambda s: s["rate_per_s"])
     assert highest["rpcs"][ECHO]["p50_ms"] > lowest["rpcs"][ECHO]["p50_ms"]
@@ -145,11 +147,16 @@ def test_capacity_on_the_embedded_mesh_starts_it_once_and_stops_at_the_step_limi
     document = json.loads((out / "capacity.json").read_text())
     # Two steps and no more, whatever they measured: on a loaded 2-core machine the 80/s step may fall behind its
     # schedule (send lag) and fail; then the search wants a third step, and the step limit stops it all the same.
-    assert [s["rate_per_s"] for s in document["steps"]] == [40, 80]
+    # A stalled or marginal first step is re-run (the re-run's verdict stands), and the re-run is the second step.
+    first, second = document["steps"][0], document["steps"][-1]
+    if second["rerun"]:
+        assert [s["rate_per_s"] for s in document["steps"]] == [40, 40]
+        assert document["capacity_rate_per_s"] == (40 if second["passed"] else None)
+    else:
+        assert [s["rate_per_s"] for s in document["steps"]] == [40, 80] and first["passed"]
+        assert document["capacity_rate_per_s"] == (80 if second["passed"] else 40)
     assert document["stopped_reason"].startswith("step limit: 2 steps run (--max-steps 2)")
-    assert document["capacity_rate_per_s"] == (80 if document["steps"][1]["passed"] else 40)
-    step = document["steps"][1]
-    assert step["rpcs"][RESOLVE]["count"] > 60 and set(step["journeys"]) == {"resolve", "shorten"}
+    assert second["rpcs"][RESOLVE]["count"] > 0.5 * second["rate_per_s"] * 1.5 and set(second["journeys"]) == {"resolve", "shorten"}
     # One mesh for the whole search: each service started once, and seeded once.
     assert done.stdout.count("starting urlshortener, idgen, analytics") == 1 and done.stdout.count("seeding url-shortener data") == 1
     assert {p.name for p in (out / "logs").iterdir() if p.suffix == ".log"} == {"urlshortener.log", "idgen.log", "analytics.log"}

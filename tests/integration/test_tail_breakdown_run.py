@@ -12,7 +12,9 @@ CLI = [sys.executable, "-m", "casemesh.harness.cli"]
 
 
 def test_a_delay_injected_into_urlshortener_is_its_self_time(tmp_path):
-    profile = write_profile(tmp_path, rate=20, duration_s=2, warmup_s=0.5, journeys="  - {name: resolve, weight: 1}\n")
+    # Constant arrivals: 2 s at 20/s is 40 journeys, 30 of them after the warm-up, whatever the arrival path.
+    profile = write_profile(tmp_path, rate=20, process="constant", duration_s=2, warmup_s=0.5,
+                            journeys="  - {name: resolve, weight: 1}\n")
     out = tmp_path / "out"
     done = subprocess.run([*CLI, "run", str(profile), "--out", str(out), "--no-progress", "--no-control", "--report", "off",
                            "--trace-ratio", "1", "--fault", "urlshortener/Resolve:delay=300ms"],
