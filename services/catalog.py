@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping
 
 from .runtime.component import ServiceDefinition
 
-#: Topology name → the module whose ``DEFINITION`` it is, in the catalogue's order.
+#: Topology name → the module whose ``DEFINITION`` it is (``"module:ATTR"``: that module's ``ATTR`` instead, for a
+#: module that defines several services, such as the chat gateways' shards), in the catalogue's order.
 _MODULES: dict[str, str] = {
     "urlshortener": "urlshortener.service",
     "idgen": "idgen.service",
@@ -36,6 +37,10 @@ _MODULES: dict[str, str] = {
     "reco-signals": "reco.signals.service",
     "reco-candidates": "reco.candidates.service",
     "reco-ranker": "reco.ranker.service",
+    "chat-messages": "chat.messages.service",
+    "chat-router": "chat.router.service",
+    "chat-gateway-1": "chat.gateway.service:GATEWAY_1",
+    "chat-gateway-2": "chat.gateway.service:GATEWAY_2",
 }
 
 
@@ -49,10 +54,12 @@ class Catalog(Mapping[str, ServiceDefinition]):
     def __getitem__(self, name: str) -> ServiceDefinition:
         definition = self._loaded.get(name)
         if definition is None:
-            module = importlib.import_module(f"{__package__}.{self._modules[name]}")  # KeyError for an unknown name
-            definition = self._loaded[name] = module.DEFINITION
+            module_name, _, attribute = self._modules[name].partition(":")  # KeyError for an unknown name
+            module = importlib.import_module(f"{__package__}.{module_name}")
+            attribute = attribute or "DEFINITION"
+            definition = self._loaded[name] = getattr(module, attribute)
             if definition.name != name:
-                raise RuntimeError(f"{module.__name__}.DEFINITION is {definition.name!r}, catalogued as {name!r}")
+                raise RuntimeError(f"{module.__name__}.{attribute} is {definition.name!r}, catalogued as {name!r}")
         return definition
 
     def __iter__(self) -> Iterator[str]:

@@ -356,10 +356,15 @@ class Admission:
         return Gate(service, method, limiter, method_limiter, limits, self._shed)
 
 
-def limits_from_policy(policy: ServerPolicy) -> AdmissionLimits:
-    """The :class:`AdmissionLimits` of a topology's ``server:`` section (:class:`~.topology.ServerPolicy`)."""
+def limits_from_policy(policy: ServerPolicy, defaults: Mapping[str, int] | None = None) -> AdmissionLimits:
+    """The :class:`AdmissionLimits` of a topology's ``server:`` section (:class:`~.topology.ServerPolicy`).
+
+    ``defaults`` (``"pkg.Service"`` → slots: the served definitions'
+    ``default_limits``, e.g. a service of long-lived streams) apply where
+    ``policy.limits`` names no limit of its own.
+    """
     return AdmissionLimits(
         max_concurrent_rpcs=policy.max_concurrent_rpcs, max_queued_rpcs=policy.max_queued_rpcs,
         max_queue_wait_ms=policy.max_queue_wait_ms, retry_pushback_ms=policy.retry_pushback_ms,
-        limits=dict(policy.limits), deadline_drop=policy.deadline_drop, max_start_wait_ms=policy.max_start_wait_ms,
+        limits={**(defaults or {}), **policy.limits}, deadline_drop=policy.deadline_drop, max_start_wait_ms=policy.max_start_wait_ms,
         abandoned_work=policy.abandoned_work)

@@ -9,8 +9,8 @@ depends on still serve.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -136,7 +136,12 @@ class ServiceDefinition:
     they are down), so their loss does not turn its health NOT_SERVING
     (:mod:`.dependency_health`); ``access`` says which callers may use which
     of its methods (:class:`~.authorization.Access`; ``None``: every method
-    open, for test doubles only; every casemesh service declares one).
+    open, for test doubles only; every casemesh service declares one);
+    ``default_limits`` gives some of its gRPC services (``"pkg.Service"``) an
+    admission slot count of their own instead of ``server.max_concurrent_rpcs``
+    (a service of long-lived streams, whose calls must not use up the slots
+    that bound unary work), which the topology's ``server.limits`` overrides
+    (:func:`.admission.limits_from_policy`).
     """
 
     name: str
@@ -146,3 +151,4 @@ class ServiceDefinition:
     settings_model: type[BaseModel] | None = None
     optional_dependencies: tuple[str, ...] = ()
     access: Access | None = None
+    default_limits: Mapping[str, int] = field(default_factory=dict)

@@ -128,7 +128,11 @@ async def serve(
     context = RuntimeContext(topology, tracing, secret=secret)
     authorizer = Authorizer(definitions, CallerIdentifier(TokenVerifier(secret.keyring(SERVICE_TOKEN))),
                             allow_test_identity=allow_test_identity)
-    interceptor = ServerInterceptor(tracing=tracing, admission=Admission(limits_from_policy(topology.server)),
+    default_limits: dict[str, int] = {}  # services of long-lived streams get their own slot counts (component.py)
+    for definition in definitions:
+        for service, slots in definition.default_limits.items():
+            default_limits[service] = max(slots, default_limits.get(service, 0))
+    interceptor = ServerInterceptor(tracing=tracing, admission=Admission(limits_from_policy(topology.server, default_limits)),
                                     authorizer=authorizer)
     servers: dict[str, tuple[grpc.aio.Server, health.aio.HealthServicer, list[str]]] = {}
     components: dict[str, Component] = {}
