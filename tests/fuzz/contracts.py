@@ -49,11 +49,19 @@ class Rpc:
 
 
 def served_rpcs() -> list[Rpc]:
-    """Every method of every gRPC service of every catalogued casemesh service, in declaration order."""
+    """Every method of every gRPC service of every catalogued casemesh service, in declaration order.
+
+    A gRPC service that several catalogued services serve (the chat's connection-server shards, chat-gateway-N) is
+    fuzzed once, at the first of them.
+    """
     pool = descriptor_pool.Default()
     rpcs: list[Rpc] = []
+    seen: set[str] = set()
     for definition in SERVICES.values():
         for full_name in definition.grpc_services:
+            if full_name in seen:
+                continue
+            seen.add(full_name)
             service = pool.FindServiceByName(full_name)
             for method in service.methods:
                 rpcs.append(Rpc(definition.name, full_name, method.name, method.input_type, method.output_type,
