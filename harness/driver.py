@@ -26,6 +26,7 @@ take several times the planned duration to say so.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import math
@@ -44,6 +45,7 @@ from casemesh.services.runtime.tracing import RpcTracing, end_span, inject_metad
 from .arrivals import Schedule, set_arrival_size
 from .phases import SEED_METADATA
 from .stats import OK, RunStats
+from .streams import BidiStream, StreamRecorder, Streams
 from .tail_breakdown import SEND_LAG_ATTRIBUTE
 
 log = logging.getLogger("casemesh.driver")
@@ -138,6 +140,8 @@ class Driver:
         self._arrival_rng, self._choice_rng = plan_rngs(rng_seed)
         self._timeout_s = profile.request_timeout_ms / 1000.0
         self._state: Any = None
+        self._live: Any = None  # what journeys get: the seeded state, or what the workload's connect made of it
+        self.stream_recorder = StreamRecorder(self)
         #: Seconds behind schedule past which :meth:`run` abandons the run (:data:`ABANDON_BEHIND_S`).
         self.abandon_behind_s = ABANDON_BEHIND_S
 
@@ -179,7 +183,34 @@ class Driver:
         """
         return self.profile.arrival.schedule(self._arrival_rng, run_s), self._choice_rng.choices
 
+    @property
+    def share(self) -> tuple[int, int]:
+        """``(index, count)``: this driver sends worker ``index``'s share of ``count`` (``(0, 1)``: all of it)."""
+        return 0, 1
+
     async def run(self, on_tick: Callable[[], None] | None = None) -> RunStats:
+        """Connect the workload's population of streams (if it has one), drive the load, disconnect; returns the stats.
+
+        A workload with ``connect`` (:mod:`~casemesh.harness.streams`) opens
+        its long-lived streams before the first arrival (phase
+        ``connecting``); the journeys then get what ``connect`` returned as
+        their state, and ``disconnect`` closes the streams after the last
+        journey has ended, even when the run failed.
+        """
+        workload = self.profile.workload
+        self._live = self._state
+        if workload.connect is not None:
+            self.progress.phase = "connecting"
+            streams = Streams(self, self.stream_recorder, self.share)
+            self._live = await workload.connect(streams, self._state, self.profile.seed, self._rng)
+            gc.freeze()  # the population lives for the whole run: keep it out of the collector's scans
+        try:
+            return await self._drive(on_tick)
+        finally:
+            if workload.disconnect is not None:
+                await workload.disconnect(self._live)
+
+    async def _drive(self, on_tick: Callable[[], None] | None = None) -> RunStats:
         """Drive warm-up then the measured window; returns the recorded stats.
 
         Sends each arrival of the profile's schedule at its intended time
@@ -298,7 +329,7 @@ class Driver:
     async def _run_journey(self, journey: Any, caller: JourneyCaller, params: Any) -> str:
         """Run one journey; returns its status code name (a journey's failure never stops the run)."""
         try:
-            await journey.run(caller, params, self._state, self._rng)
+            await journey.run(caller, params, self._live, self._rng)
         except grpc.aio.AioRpcError as error:
             return error.code().name
         except Exception:  # a bug in a journey must not stop the run; it is counted and logged
@@ -409,6 +440,24 @@ class JourneyCaller:
     async def client_stream(self, service: str, method: str, requests: AsyncIterable[Any] | Iterable[Any]) -> Any:
         """A client-streaming call sending ``requests``; returns the response (errors as :meth:`__call__`)."""
         return await self(service, method, requests)
+
+    @property
+    def intended_at(self) -> float:
+        """The journey's intended start (perf_counter s), from the arrival process: what latencies are measured from."""
+        return self._intended
+
+    def bidi_stream(self, service: str, method: str) -> BidiStream:
+        """Open a bidi stream (:class:`~casemesh.harness.streams.BidiStream`) that may outlive the journey.
+
+        Its time to first message (time to connect) is recorded like a call
+        of this journey's (from the intended start when it is the journey's
+        first call); its end is recorded when it ends
+        (:mod:`~casemesh.harness.streams`). No deadline: close it.
+        """
+        stub_method, full_method = self._driver._methods.get(service, method)
+        self._begin()
+        return BidiStream(stub_method, full_method, self._driver.stream_recorder, opened_at=self._step_start,
+                          record_first=self._record, metadata=self._metadata())
 
     def observe(self, name: str, latency_s: float, code: str = OK) -> None:
         """Record a journey-defined measure ``name`` (e.g. upload complete → published) of ``latency_s`` seconds.

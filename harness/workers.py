@@ -189,6 +189,11 @@ class WorkerDriver(Driver):
         self.index, self.count = index, count
         self._rng.seed(f"casemesh-worker-{rng_seed}-{index}-of-{count}")
 
+    @property
+    def share(self) -> tuple[int, int]:
+        """``(index, count)`` of this worker."""
+        return self.index, self.count
+
     def plan(self, run_s: float) -> tuple[Schedule, Callable[..., list[Any]]]:
         """This worker's part of the run's plan (:func:`partition_plan`)."""
         schedule, choose = super().plan(run_s)

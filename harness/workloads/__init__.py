@@ -19,6 +19,7 @@ _MODULES: dict[str, str] = {
     "social-for-you": "for_you",
     "photo-sharing": "photo",
     "recommendations": "reco",
+    "chat": "chat",
     "echo": "echo",
 }
 

@@ -37,6 +37,13 @@ class Caller(Protocol):
     async def __call__(self, service: str, method: str, request: Any) -> Any:
         """A unary call."""
 
+    @property
+    def intended_at(self) -> float:
+        """The journey's intended start (perf_counter s), from the arrival process."""
+
+    def bidi_stream(self, service: str, method: str) -> Any:
+        """Open a long-lived bidi stream (:class:`casemesh.harness.streams.BidiStream`): time to connect recorded."""
+
     def server_stream(self, service: str, method: str, request: Any) -> AsyncIterator[Any]:
         """A server-streaming call: iterate it to the end; time to first message and whole call are recorded."""
 
@@ -87,6 +94,13 @@ class Workload:
     before load starts and returns the workload's state. ``measures`` names
     the journey-defined measures (``Caller.observe``) that SLOs may target as
     ``journey:``.
+
+    A workload of connected clients (chat, live documents) also has
+    ``connect(streams, state, seed_params, rng)``: it opens the population's
+    long-lived streams through ``streams``
+    (:class:`casemesh.harness.streams.Streams`) before the first arrival
+    and returns the state the journeys then get; ``disconnect(live_state)``
+    closes them after the run.
     """
 
     name: str
@@ -99,6 +113,8 @@ class Workload:
     seed_model: type[Params]
     seed: Callable[[Caller, Any, random.Random], Awaitable[Any]]
     measures: tuple[str, ...] = ()
+    connect: Callable[[Any, Any, Any, random.Random], Awaitable[Any]] | None = None
+    disconnect: Callable[[Any], Awaitable[None]] | None = None
 
     def full_method(self, service: str, method: str) -> str:
         """``package.Service/Method`` of ``method`` on topology service ``service``."""
@@ -125,6 +141,7 @@ def entrypoints(table: Mapping[str, tuple[ModuleType, str, type]]) -> Entrypoint
         services=tuple(table),
         stubs={name: stub for name, (_, _, stub) in table.items()},
         service_names=names,
-        rpcs=tuple(f"{names[name]}/{method.name}" for name, (module, service, _) in table.items()
-                   for method in module.DESCRIPTOR.services_by_name[service].methods),
+        # Several topology names may serve one gRPC service (connection-server shards): each method once.
+        rpcs=tuple(dict.fromkeys(f"{names[name]}/{method.name}" for name, (module, service, _) in table.items()
+                                 for method in module.DESCRIPTOR.services_by_name[service].methods)),
     )
