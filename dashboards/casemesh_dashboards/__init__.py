@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from . import harness, mesh, photo, reco, social, urlshortener, video
+from . import chat, harness, mesh, photo, reco, social, urlshortener, video
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "mesh-overview.json": mesh.build,
@@ -19,5 +19,6 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "social-feed.json": social.build,
     "photo-sharing.json": photo.build,
     "recommendations.json": reco.build,
+    "chat.json": chat.build,
     "harness-slos.json": harness.build,
 }

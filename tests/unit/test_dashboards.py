@@ -6,14 +6,16 @@
   Prometheus read, and its harness is scraped where it listens (and docs/observability.md says so).
 - Every PromQL expression parses, and every selector in it selects at least one series that
   really exists (metric name, label names, ``=`` and ``=~`` values, ``le`` bucket bounds): for
-  the mesh, URL-shortener and video dashboards in what the services expose after real calls
-  through every path the panels show; for the harness dashboard in what the harness's collector
-  exposes for a RunStats holding every RPC and journey the shipped SLOs name (and, for its
-  Prometheus-sourced SLOs, in what the services expose).
+  the mesh, URL-shortener, video, social, photo, recommendations and chat dashboards in what the
+  services expose after real calls through every path the panels show (for chat: Connect streams on
+  both gateways, one-to-one and group messages, acks, an offline queue paged by a gap fill, a
+  replaced session, a session dropped by the router, presence); for the harness dashboard in
+  what the harness's collector exposes for a RunStats holding every RPC and journey the shipped
+  SLOs name (and, for its Prometheus-sourced SLOs, in what the services expose).
 - Latency graphs ask for exemplars exactly for the histograms that carry them.
 - With a ``prometheus`` binary installed (``apt-get install -y prometheus``), every expression
-  of every dashboard is evaluated by a real Prometheus that scraped the URL-shortener and
-  video services and the harness's collector, every shipped PromQL SLO query counts calls,
+  of every dashboard is evaluated by a real Prometheus that scraped every mesh above and the
+  harness's collector, every shipped PromQL SLO query counts calls,
   and the services' ``trace_id`` exemplars are stored; skipped otherwise.
 """
 
@@ -51,7 +53,9 @@ from casemesh.harness.profile import PROFILES_DIR, SLO_FILE_SUFFIX
 from casemesh.harness.slo import PromQuery, Selector, Slo, load_slos
 from casemesh.harness.stats import RunStats
 from casemesh.services.catalog import definitions
+from casemesh.services.chat.contract import dm_conversation_id
 from casemesh.services.video.playback import hls
+from casemesh.chat.v1 import messages_pb2, messages_pb2_grpc, router_pb2, router_pb2_grpc
 from casemesh.photo.v1 import feed_pb2, feed_pb2_grpc, media_pb2, media_pb2_grpc, photo_pb2
 from casemesh.reco.v1 import candidates_pb2, candidates_pb2_grpc, recommendations_pb2, recommendations_pb2_grpc
 from casemesh.reco.v1 import signals_pb2, signals_pb2_grpc
@@ -60,6 +64,7 @@ from casemesh.urlshortener.v1 import urlshortener_pb2 as pb
 from casemesh.urlshortener.v1 import urlshortener_pb2_grpc as pb_grpc
 from casemesh.video.v1 import catalog_pb2, catalog_pb2_grpc, edge_pb2, edge_pb2_grpc, playback_pb2, playback_pb2_grpc
 from casemesh.video.v1 import search_pb2, search_pb2_grpc, storage_pb2, storage_pb2_grpc, upload_pb2, upload_pb2_grpc, video_pb2
+from tests.integration.chat import DELIVERED, Device, eventually
 from tests.integration.conftest import loopback_topology, start_mesh
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,6 +192,78 @@ async def photo_mesh(monkeypatch, tmp_path):
         await asyncio.wait_for(task, 30)
 
 
+async def _drive_chat(running) -> None:
+    """Real calls through every path the chat dashboard shows, with new users per drive.
+
+    Two devices on different gateways: a one-to-one message (pushed live, acknowledged, its delivered receipt routed
+    back) and group messages while the third member is offline (routed as offline); her device connects and gets
+    them from the offline queue (SyncInbox hands out one, a gap fill pages the rest); one device connects again
+    through the other gateway (its old session replaced); a session chat-router knows but no gateway holds is sent
+    a message and dropped (Deliver finds it missing, or its gateway's refresh leaves it out); presence is read;
+    every device closes its stream.
+    """
+    tag = secrets.token_hex(3)
+    ann, bob, cat, ghost = (f"{name}-{tag}" for name in ("ann", "bob", "cat", "ghost"))
+    messages = messages_pb2_grpc.MessageServiceStub(running.channel("chat-messages"))
+    router = router_pb2_grpc.PresenceServiceStub(running.channel("chat-router"))
+    presence = router_pb2_grpc.PresenceServiceStub(running.anonymous_channel("chat-router"))  # GetPresence is public
+
+    async def online(user: str) -> bool:
+        return (await presence.GetPresence(router_pb2.GetPresenceRequest(user_ids=[user]), timeout=10)).presences[0].online
+
+    group = (await messages.CreateGroup(messages_pb2.CreateGroupRequest(creator_id=ann, member_ids=[bob, cat]),
+                                        timeout=10)).conversation_id
+    dm = dm_conversation_id(ann, bob)
+    ann_phone = Device(running.anonymous_channel("chat-gateway-1"), ann)
+    bob_phone = Device(running.anonymous_channel("chat-gateway-2"), bob)
+    devices = [ann_phone, bob_phone]
+    try:
+        for device in devices:
+            await device.connect()
+        await ann_phone.send(dm, b"hello", "dm-1")
+        await eventually(lambda: bob_phone.seqs(dm) == [1], "bob's message")
+        await eventually(lambda: any(r.state == DELIVERED and r.user_id == bob for r in ann_phone.receipts),
+                         "ann's delivered receipt")
+        for i in range(3):
+            await ann_phone.send(group, f"group {i}".encode(), f"g-{i}")
+        await eventually(lambda: bob_phone.seqs(group) == [1, 2, 3], "bob's group messages")
+        cat_laptop = Device(running.anonymous_channel("chat-gateway-2"), cat, "laptop")
+        devices.append(cat_laptop)
+        assert (await cat_laptop.connect()).pending_messages == 3
+        await eventually(lambda: cat_laptop.seqs(group) == [1, 2, 3], "cat's offline queue")
+        bob_again = Device(running.anonymous_channel("chat-gateway-1"), bob)
+        devices.append(bob_again)
+        await bob_again.connect()
+        assert await bob_phone.ended() == grpc.StatusCode.ABORTED  # replaced
+        await router.RegisterSession(router_pb2.RegisterSessionRequest(
+            user_id=ghost, device_id="phone", session_id=f"ghost-{tag}", gateway="chat-gateway-2"), timeout=10)
+        await ann_phone.send(dm_conversation_id(ann, ghost), b"anyone there?", "dm-ghost")
+        deadline = time.monotonic() + 15
+        while await online(ghost):
+            assert time.monotonic() < deadline, "chat-router dropped the session no gateway holds within 15 s"
+            await asyncio.sleep(0.05)
+        assert await online(bob) and await online(cat)
+        assert not any(device.violations or device.rejected for device in devices)
+    finally:
+        for device in devices:
+            await device.close()
+
+
+@pytest.fixture
+async def chat_mesh(monkeypatch, tmp_path):
+    """The chat services in this process (data under ``tmp_path``), every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    running, stop, task = await start_mesh(definitions(list(CHAT_MESH)),
+                                           loopback_topology(CHAT_MESH, data_dir=tmp_path / "chat", settings=CHAT_SETTINGS))
+    try:
+        await _drive_chat(running)
+        yield running
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -217,6 +294,11 @@ PHOTO_SETTINGS = {"video-edge": {"client_rtt_ms": 0, "client_bandwidth_kbps": 0,
 PHOTO_DASHBOARD = "photo-sharing.json"
 RECO_MESH = ("reco-signals", "reco-candidates", "reco-ranker")
 RECO_DASHBOARD = "recommendations.json"
+#: Chat: the message store, the router and two gateways; a connect-time SyncInbox of one message (the rest of an offline
+#: queue is paged by a gap fill).
+CHAT_MESH = ("chat-messages", "chat-router", "chat-gateway-1", "chat-gateway-2")
+CHAT_SETTINGS = {gateway: {"sync_batch": 1} for gateway in ("chat-gateway-1", "chat-gateway-2")}
+CHAT_DASHBOARD = "chat.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
     "video-transcoder": {"cost_ms_per_video_s": 1, "poll_wait_ms": 200},
@@ -732,8 +814,41 @@ async def test_recommendations_dashboard_selects_series_the_reco_services_expose
     assert_selects_exposed(RECO_DASHBOARD, lookup(services_series()))
 
 
+#: Label values of the chat series that only specific events make, and the drive makes them (the panels group by these
+#: labels: each must have a series, and these are the ones the drive is meant to show).
+CHAT_EVENTS = {
+    "casemesh_chat_sessions_ended_total": ("reason", {"client_closed", "replaced"}),
+    "casemesh_chat_pushes_total": ("kind", {"message", "receipt", "replaced"}),
+    "casemesh_chat_gap_fills_total": ("outcome", {"ok"}),
+    "casemesh_chat_route_recipients_total": ("outcome", {"routed", "offline"}),
+    "casemesh_chat_messages_stored_total": ("kind", {"dm", "group"}),
+    "casemesh_chat_deliver_calls_total": ("gateway", {"chat-gateway-1", "chat-gateway-2"}),
+}
+
+
+async def test_chat_dashboard_selects_series_the_chat_services_expose(chat_mesh):
+    series = services_series()
+    assert_selects_exposed(CHAT_DASHBOARD, lookup(series))
+    for sample, (label, values) in CHAT_EVENTS.items():
+        seen = {labels.get(label) for labels in series.get(sample, [])}
+        assert values <= seen, f"{sample}: {label} {sorted(values - seen)} not exposed after the drive (seen: {sorted(seen)})"
+    assert series.get("casemesh_chat_presence_dropped_total"), "the session no gateway holds was not dropped"
+    # Connect's handling time is a session's length and its status how the session ended: no duration or error panel
+    # counts it (each names a unary method or leaves Connect out).
+    for title, _, expr in expressions(load(CHAT_DASHBOARD)):
+        for node in selectors(expr):
+            matchers = {m.name: (str(m.op), m.value) for m in node.matchers.matchers}
+            durations = node.name == "grpc_server_handling_seconds_bucket"
+            errors = node.name == "grpc_server_handled_total" and matchers.get("grpc_code", ("",))[0] in (
+                "MatchOp.NotEqual", "MatchOp.NotRe")
+            if durations or errors:
+                op, method = matchers.get("grpc_method", ("", ""))
+                assert (op, method) == ("MatchOp.NotEqual", "Connect") or (op == "MatchOp.Equal" and method != "Connect"), (
+                    f"{CHAT_DASHBOARD}: {title} counts ChatGatewayService/Connect: {expr}")
+
+
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
-                                                                                     photo_mesh, reco_mesh):
+                                                                                     photo_mesh, reco_mesh, chat_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -755,7 +870,7 @@ def family(sample: str) -> str:
 
 
 async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh,
-                                                           reco_mesh):
+                                                           reco_mesh, chat_mesh):
     # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
     used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
             for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
@@ -765,7 +880,8 @@ async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener
             if any(sample.exemplar for sample in metric.samples):
                 with_exemplars.add(metric.name)
     assert used & with_exemplars == EXEMPLAR_HISTOGRAMS
-    assert used >= EXEMPLAR_HISTOGRAMS | {"casemesh_video_edge_origin_fetch_seconds", "casemesh_harness_rpc_latency_seconds"}
+    assert used >= EXEMPLAR_HISTOGRAMS | {"casemesh_video_edge_origin_fetch_seconds", "casemesh_harness_rpc_latency_seconds",
+                                          "casemesh_chat_push_delay_seconds"}
 
 
 # ---- a real Prometheus ----------------------------------------------------------------------------
@@ -778,14 +894,16 @@ def _get(url: str) -> dict:
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (apt-get install -y prometheus)")
 async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh,
-                                                                                photo_mesh, reco_mesh, tmp_path):
+                                                                                photo_mesh, reco_mesh, chat_mesh, tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
     jobs = {"services": f"127.0.0.1:{services_server.server_port}", "casemesh-harness": harness_address}
     address = f"127.0.0.1:{free_port()}"
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "500ms", "scrape_timeout": "500ms"},
+        # One exposition holds every mesh's series: on a busy 2-core machine it took up to 0.7 s to write, and a
+        # scrape that times out marks the instant series stale (the gauges' panels then have no data).
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
         "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in jobs.items()],
     }))
     log = tmp_path / "prometheus.log"
@@ -826,6 +944,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_social(social_mesh)
         await _drive_photo(photo_mesh)
         await _drive_reco(reco_mesh)
+        await _drive_chat(chat_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 
