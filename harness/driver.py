@@ -441,6 +441,11 @@ class JourneyCaller:
         """A client-streaming call sending ``requests``; returns the response (errors as :meth:`__call__`)."""
         return await self(service, method, requests)
 
+    def begin(self) -> None:
+        """Mark the journey's first action when it is not an RPC (a frame on a long-lived stream): records the send
+        lag as a first RPC does. Later calls (and RPCs after it) time from the moment they are made."""
+        self._begin()
+
     @property
     def intended_at(self) -> float:
         """The journey's intended start (perf_counter s), from the arrival process: what latencies are measured from."""

@@ -37,6 +37,9 @@ class Caller(Protocol):
     async def __call__(self, service: str, method: str, request: Any) -> Any:
         """A unary call."""
 
+    def begin(self) -> None:
+        """Mark the journey's first action when it is not an RPC (a frame on a long-lived stream): records send lag."""
+
     @property
     def intended_at(self) -> float:
         """The journey's intended start (perf_counter s), from the arrival process."""

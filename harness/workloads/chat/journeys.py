@@ -52,6 +52,7 @@ async def send_message(call: Caller, params: SendParams, clients: Clients, rng: 
     device = clients.devices[rng.choice(clients.local)]
     dms, groups = clients.state.conversations_of(device.user)
     conversation = rng.choice(groups) if groups and (not dms or rng.random() < params.group_share) else rng.choice(dms)
+    call.begin()  # the send lag of a frame, as of an RPC
     await clients.send(device, conversation, clients.body(call.intended_at, params.body_bytes), params.timeout_s)
 
 
