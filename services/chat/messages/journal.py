@@ -25,9 +25,10 @@ Blocking calls run in a worker thread (one connection, one thread at a time).
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from ...runtime.sqlite_journal import open_durable
 
 FILE_NAME = "messages.sqlite3"
 _SCHEMA = (
@@ -91,11 +92,7 @@ class MessageJournal:
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / FILE_NAME
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        for statement in _SCHEMA:
-            self._db.execute(statement)
+        self._db = open_durable(self.path, _SCHEMA)
 
     def load(self) -> tuple[list[GroupRecord], list[StoredMessage], list[CursorRecord]]:
         """Every group (creation order), every message (log order) and every cursor. Blocking."""

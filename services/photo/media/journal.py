@@ -12,9 +12,10 @@ Blocking calls: run them in one worker thread at a time (the store does).
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from ...runtime.sqlite_journal import open_durable
 
 FILE_NAME = "photos.sqlite3"
 _SCHEMA = (
@@ -58,11 +59,7 @@ class PhotoJournal:
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / FILE_NAME
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        for statement in _SCHEMA:
-            self._db.execute(statement)
+        self._db = open_durable(self.path, _SCHEMA)
 
     def load(self) -> tuple[list[PhotoRow], list[SizeRow]]:
         """Every photo row, oldest first, and every size row. Blocking."""

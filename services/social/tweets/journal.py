@@ -16,9 +16,10 @@ in a thread of their own (one connection, used by one thread at a time).
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from ...runtime.sqlite_journal import open_durable
 
 FILE_NAME = "tweets.sqlite3"
 _SCHEMA = (
@@ -44,11 +45,7 @@ class TweetJournal:
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / FILE_NAME
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        for statement in _SCHEMA:
-            self._db.execute(statement)
+        self._db = open_durable(self.path, _SCHEMA)
 
     def load(self) -> tuple[list[LoggedTweet], list[tuple[int, str]]]:
         """Every logged tweet in sequence order, and every (tweet_id, user_id) like. Blocking."""
