@@ -255,16 +255,30 @@ def breakdown(traces: Mapping[str, list[Span]], journeys: Mapping[str, Any]) -> 
 
         {JOURNEY: {"sampled": n, "tail": GROUP | null, "median": GROUP | null,   # null: no sampled journey in it
                    "tail_from_percentile": 99.0, "threshold_ms": p99, "note": "..."}}
+
+    A sampled journey that made no RPC (frames sent on a long-lived stream,
+    :mod:`~casemesh.harness.streams`) has no hop to break down: when every
+    sampled one of a journey is like that, its entry has no groups
+    (``threshold_ms`` null) and a note that says so.
         GROUP = {"n", "mean_ms", "min_ms", "parts_ms": {PART: ms}, "shares": {PART: fraction of mean_ms}}
 
     Parts are sorted by their time, largest first.
     """
     samples: dict[str, list[tuple[float, dict[str, float]]]] = defaultdict(list)
+    without_calls: dict[str, int] = defaultdict(int)
     for spans in traces.values():
         for root in link(spans):
             if root.service == HARNESS_SERVICE and root.name in journeys and root.kind in ("client", "internal"):
-                samples[root.name].append(journey_parts(root))
+                if any(child.kind == "client" for child in root.children):
+                    samples[root.name].append(journey_parts(root))
+                else:
+                    without_calls[root.name] += 1
     out: dict[str, Any] = {}
+    for name, count in without_calls.items():
+        if name not in samples:  # a journey of frames on a long-lived stream (chat's send_message): no hop of its own
+            out[name] = {"sampled": count, "tail_from_percentile": TAIL_PERCENTILE, "threshold_ms": None, "tail": None,
+                         "median": None, "note": "no RPC of its own (its time is spent on a long-lived stream, whose "
+                                                 "frames carry no trace context): nothing to break down by hop"}
     for name, found in samples.items():
         histogram = journeys[name].merged()
         if not histogram.get_total_count():

@@ -129,3 +129,22 @@ def test_old_runs_and_damaged_lines_are_left_out(tmp_path, caplog):
     assert set(traces) == {"a" * 32}
     assert "not an OTLP JSON trace line" in caplog.text
     assert read_traces(tmp_path / "missing") == {}
+
+
+def test_a_journey_without_rpcs_of_its_own_is_not_blamed_on_the_harness(tmp_path):
+    """A send on a long-lived stream (chat's send_message) is a journey span with no client call under it."""
+    _write(tmp_path / "casemesh-harness-1.otlp.jsonl", "casemesh-harness", [
+        _span("f" * 32, "g" * 16, "", "send_message", "CLIENT", 0, 30, [("casemesh.send_lag_ms", 1.0)])])
+    _slow_resolve(tmp_path)
+    journeys = {"send_message": CallStats(), "resolve": CallStats()}
+    journeys["send_message"].record("OK", 31_000)
+    journeys["resolve"].record("OK", 11_000)
+    result = breakdown(read_traces(tmp_path), journeys)
+    send = result["send_message"]
+    assert send["sampled"] == 1 and send["tail"] is None and send["median"] is None and send["threshold_ms"] is None
+    assert "no RPC of its own" in send["note"]
+    assert BETWEEN_CALLS not in json.dumps(send)
+    assert result["resolve"]["tail"]["n"] == 1  # journeys with calls are broken down as before
+    lines = summary_lines(result)
+    assert "    (no RPC of its own" in "\n".join(lines) and not any(line.startswith("  send_message ") for line in lines)
+
