@@ -100,7 +100,8 @@ class Clients:
         self.state = state
         index, count = streams.share
         self.local = state.users[index::count]
-        self.devices = {user: Device(user, i % len(GATEWAYS)) for i, user in enumerate(state.users) if user in set(self.local)}
+        # Devices spread over the gateways by the user's place among all users: the same gateway in every process.
+        self.devices = {user: Device(user, i % len(GATEWAYS)) for i, user in list(enumerate(state.users))[index::count]}
         self._ids = itertools.count(1)
         self._prefix = f"w{index}-{random.Random().getrandbits(32):08x}-"
         self._closing = False
