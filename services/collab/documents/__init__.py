@@ -1,0 +1,1 @@
+"""``collab-documents``: the authoritative Yjs document per collaborative document, its durable update log and snapshots, and the watch/awareness relay to the editor servers (:mod:`.store`, :mod:`.journal`, :mod:`.service`)."""
