@@ -41,6 +41,9 @@ _MODULES: dict[str, str] = {
     "chat-router": "chat.router.service",
     "chat-gateway-1": "chat.gateway.service:GATEWAY_1",
     "chat-gateway-2": "chat.gateway.service:GATEWAY_2",
+    "collab-documents": "collab.documents.service",
+    "collab-editor-1": "collab.editor.service:EDITOR_1",
+    "collab-editor-2": "collab.editor.service:EDITOR_2",
 }
 
 
