@@ -23,6 +23,10 @@ other streams receive them. What the harness records:
   nanoseconds that every process on the machine shares);
 - the **number of streams open** (:attr:`Streams.open_count`) and its peak.
 
+:meth:`Streams.call` makes an unrecorded unary call for the population's own
+bookkeeping (the collab workload's ``disconnect`` checks every replica against
+the document the service holds before the streams close).
+
 Each stream has one writer task draining a queue, so any number of journeys
 may :meth:`BidiStream.send` on one stream at once without interleaving frames
 (``grpc.aio`` allows one write in flight per call). Streams carry no deadline:
@@ -147,6 +151,9 @@ class BidiStream:
     def _end(self, code: str) -> None:
         if self.code is None:
             self.code = code
+            # End the request iterator too: gRPC's task that drains it into the call waits on the queue otherwise,
+            # and is destroyed pending (logged) once the stream is collected, when the server ended the stream.
+            self._queue.put_nowait(_END)
             self._ended.set()
             self._recorder.ended(self.full_method, code, time.perf_counter() - self._opened_at)
 
@@ -201,6 +208,13 @@ class Streams:
         now = time.perf_counter()
         return BidiStream(stub_method, full_method, self._recorder, opened_at=now, record_first=self._recorder.measuring(now),
                           metadata=metadata)
+
+    async def call(self, service: str, method: str, request: Any, *, timeout_s: float | None = None) -> Any:
+        """A unary call to ``method`` of ``service`` that is not recorded (the population's own bookkeeping, such as
+        checking at ``disconnect`` that every replica holds what the service holds); the run's request timeout unless
+        ``timeout_s``. Raises ``grpc.aio.AioRpcError`` like any call."""
+        stub_method, _ = self._driver._methods.get(service, method)
+        return await stub_method(request, timeout=self._driver._timeout_s if timeout_s is None else timeout_s)
 
     def observe(self, name: str, latency_s: float, code: str = OK, *, sent_at: float) -> None:
         """Record measure ``name`` (seconds; reported and judged like a journey of that name) of an event intended

@@ -20,6 +20,7 @@ _MODULES: dict[str, str] = {
     "photo-sharing": "photo",
     "recommendations": "reco",
     "chat": "chat",
+    "collab": "collab",
     "echo": "echo",
 }
 

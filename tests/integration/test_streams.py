@@ -26,11 +26,19 @@ async def _echo(requests, context):
         yield frame
 
 
+async def _ping(request, context):
+    """Echo; b"slow" answers after a second."""
+    if request == b"slow":
+        await asyncio.sleep(1)
+    return request
+
+
 @pytest.fixture
 async def channel():
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-        "test.v1.Chat", {"Connect": grpc.stream_stream_rpc_method_handler(_echo)}),))
+        "test.v1.Chat", {"Connect": grpc.stream_stream_rpc_method_handler(_echo),
+                         "Ping": grpc.unary_unary_rpc_method_handler(_ping)}),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
@@ -87,6 +95,30 @@ async def test_a_stream_the_server_ends_reports_its_code(channel):
         assert await stream.close() == "OK"
         await reader
     assert recorder.open_count == 0
+
+
+async def test_a_stream_the_server_ends_lets_go_of_its_request_iterator(channel):
+    """gRPC's task that drains the request iterator into the call ends with the stream: waiting on the queue, it would
+    be destroyed pending (and logged) once the stream is collected."""
+    stream = _open(channel, StreamRecorder(_driver(time.perf_counter())))
+    stream.send(b"end")
+    assert await stream.recv() is None and stream.code == "UNAVAILABLE"
+    poller = stream._call._async_request_poller
+    done, _ = await asyncio.wait({poller}, timeout=5)  # not wait_for: the poller swallows a cancellation
+    assert poller in done
+
+
+async def test_streams_call_is_an_unrecorded_unary_call_with_the_runs_timeout(channel):
+    driver = _driver(time.perf_counter())
+    driver._methods = SimpleNamespace(get=lambda service, method: (channel.unary_unary(f"/test.v1.Chat/{method}"), FULL))
+    driver._timeout_s = 0.2
+    streams = Streams(driver, StreamRecorder(driver), (0, 1))
+    assert await streams.call("chat", "Ping", b"hi") == b"hi"
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await streams.call("chat", "Ping", b"slow")
+    assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert await streams.call("chat", "Ping", b"slow", timeout_s=5) == b"slow"
+    assert driver.stats.rpcs == {} and driver.stats.journeys == {}
 
 
 async def test_close_cancels_a_stream_the_server_does_not_end(channel):
