@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from . import chat, harness, mesh, photo, reco, social, urlshortener, video
+from . import chat, collab, harness, mesh, photo, reco, social, urlshortener, video
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "mesh-overview.json": mesh.build,
@@ -20,5 +20,6 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "photo-sharing.json": photo.build,
     "recommendations.json": reco.build,
     "chat.json": chat.build,
+    "collab.json": collab.build,
     "harness-slos.json": harness.build,
 }

@@ -26,7 +26,7 @@ SLACK_S = 3.0
 MAX_RESPONSES = 16
 #: Server streams that stay open by design, tails of a log: they get a short deadline, and ending at it is their
 #: normal end (DEADLINE_EXCEEDED after their answers), not a hang.
-LIVE_TAILS = frozenset({"/casemesh.social.v1.TweetService/WatchTweets"})
+LIVE_TAILS = frozenset({"/casemesh.social.v1.TweetService/WatchTweets", "/casemesh.collab.v1.DocumentSyncService/Watch"})
 #: Deadline of a call to a live tail (s): long enough for its first answer, short enough not to wait 2 s per example.
 TAIL_DEADLINE_S = 0.5
 

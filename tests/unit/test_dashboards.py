@@ -56,6 +56,7 @@ from casemesh.services.catalog import definitions
 from casemesh.services.chat.contract import dm_conversation_id
 from casemesh.services.video.playback import hls
 from casemesh.chat.v1 import messages_pb2, messages_pb2_grpc, router_pb2, router_pb2_grpc
+from casemesh.collab.v1 import editor_pb2
 from casemesh.photo.v1 import feed_pb2, feed_pb2_grpc, media_pb2, media_pb2_grpc, photo_pb2
 from casemesh.reco.v1 import candidates_pb2, candidates_pb2_grpc, recommendations_pb2, recommendations_pb2_grpc
 from casemesh.reco.v1 import signals_pb2, signals_pb2_grpc
@@ -65,6 +66,9 @@ from casemesh.urlshortener.v1 import urlshortener_pb2_grpc as pb_grpc
 from casemesh.video.v1 import catalog_pb2, catalog_pb2_grpc, edge_pb2, edge_pb2_grpc, playback_pb2, playback_pb2_grpc
 from casemesh.video.v1 import search_pb2, search_pb2_grpc, storage_pb2, storage_pb2_grpc, upload_pb2, upload_pb2_grpc, video_pb2
 from tests.integration.chat import DELIVERED, Device, eventually
+from tests.integration.collab import Editor as CollabEditor
+from tests.integration.collab import create_document, encode_awareness, get_document
+from tests.integration.collab import eventually as collab_eventually
 from tests.integration.conftest import loopback_topology, start_mesh
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -264,6 +268,51 @@ async def chat_mesh(monkeypatch, tmp_path):
         await asyncio.wait_for(task, 30)
 
 
+@pytest.fixture
+async def collab_mesh(monkeypatch, tmp_path):
+    """The collaborative-documents services in this process (data under ``tmp_path``), every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    running, stop, task = await start_mesh(definitions(list(COLLAB_MESH)),
+                                           loopback_topology(COLLAB_MESH, data_dir=tmp_path / "collab"))
+    try:
+        await _drive_collab(running)
+        yield running
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _drive_collab(running) -> None:
+    """Real calls through every path the collab dashboard and the collab profile's server-side SLO twins
+    (harness/profiles/collab.slo.yaml) count: a document created, an editor on each editor server joined (Watch, Sync),
+    an edit acknowledged (ApplyUpdate) and relayed to the other editor (the relay delay), an edit made twice (a
+    duplicate), a bad update (rejected), a cursor (awareness relayed), both sessions closed, the document read back;
+    new IDs per drive."""
+    document = f"dash-{secrets.token_hex(3)}"
+    await create_document(running.channel("collab-documents"), document, "hello")
+    ann = CollabEditor(running.anonymous_channel("collab-editor-1"), document, "ann")
+    bob = CollabEditor(running.anonymous_channel("collab-editor-2"), document, "bob")
+    try:
+        await ann.join()
+        await bob.join()
+        ann.insert(5, " world")
+        await ann.wait_acked()
+        await bob.wait_text("hello world")
+        update, _ = next(iter(ann.acked.values()))
+        await ann.send(editor_pb2.EditRequest(update=editor_pb2.LocalUpdate(client_update_id=ann.next_id, update=update)))
+        await ann.send(editor_pb2.EditRequest(update=editor_pb2.LocalUpdate(client_update_id=ann.next_id + 1,
+                                                                            update=b"not a yjs update")))
+        cursor = encode_awareness(secrets.randbelow(1 << 30) + 1, 1, json.dumps({"cursor": {"anchor": 3}}))
+        await ann.send(editor_pb2.EditRequest(awareness=editor_pb2.AwarenessUpdate(update=cursor)))
+        await collab_eventually(lambda: cursor in bob.awareness and ann.rejected, "the cursor at bob, the bad update rejected")
+        assert not ann.violations and not bob.violations
+    finally:
+        await ann.close()
+        await bob.close()
+    await get_document(running.channel("collab-documents"), document, include_state=True)
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -298,6 +347,9 @@ RECO_DASHBOARD = "recommendations.json"
 #: queue is paged by a gap fill).
 CHAT_MESH = ("chat-messages", "chat-router", "chat-gateway-1", "chat-gateway-2")
 CHAT_SETTINGS = {gateway: {"sync_batch": 1} for gateway in ("chat-gateway-1", "chat-gateway-2")}
+#: Collaborative documents: the documents service and both editor servers.
+COLLAB_MESH = ("collab-documents", "collab-editor-1", "collab-editor-2")
+COLLAB_DASHBOARD = "collab.json"
 CHAT_DASHBOARD = "chat.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
@@ -847,8 +899,38 @@ async def test_chat_dashboard_selects_series_the_chat_services_expose(chat_mesh)
                     f"{CHAT_DASHBOARD}: {title} counts ChatGatewayService/Connect: {expr}")
 
 
+#: Label values the collab drive must produce (the dashboard's by-label panels have something to show).
+COLLAB_EVENTS = {
+    "casemesh_collab_local_updates_total": ("outcome", {"acked", "duplicate", "rejected"}),
+    "casemesh_collab_sessions_ended_total": ("reason", {"client_closed"}),
+    "casemesh_collab_awareness_frames_total": ("direction", {"in", "out"}),
+    "casemesh_collab_updates_total": ("duplicate", {"yes", "no"}),
+}
+
+
+async def test_collab_dashboard_selects_series_the_collab_services_expose(collab_mesh):
+    series = services_series()
+    assert_selects_exposed(COLLAB_DASHBOARD, lookup(series))
+    for sample, (label, values) in COLLAB_EVENTS.items():
+        seen = {labels.get(label) for labels in series.get(sample, [])}
+        assert values <= seen, f"{sample}: {label} {sorted(values - seen)} not exposed after the drive (seen: {sorted(seen)})"
+    # Edit and Watch are streams: their handling time is a session's length, their status how it ended; no duration or
+    # error panel counts them.
+    for title, _, expr in expressions(load(COLLAB_DASHBOARD)):
+        for node in selectors(expr):
+            matchers = {m.name: (str(m.op), m.value) for m in node.matchers.matchers}
+            durations = node.name == "grpc_server_handling_seconds_bucket"
+            errors = node.name == "grpc_server_handled_total" and matchers.get("grpc_code", ("",))[0] in (
+                "MatchOp.NotEqual", "MatchOp.NotRe")
+            if durations or errors:
+                op, method = matchers.get("grpc_method", ("", ""))
+                assert (op, method) == ("MatchOp.NotRe", "Edit|Watch") or (
+                    op == "MatchOp.Equal" and method not in ("Edit", "Watch")), (
+                    f"{COLLAB_DASHBOARD}: {title} counts a stream: {expr}")
+
+
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
-                                                                                     photo_mesh, reco_mesh, chat_mesh):
+                                                                                     photo_mesh, reco_mesh, chat_mesh, collab_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -894,7 +976,8 @@ def _get(url: str) -> dict:
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (apt-get install -y prometheus)")
 async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh,
-                                                                                photo_mesh, reco_mesh, chat_mesh, tmp_path):
+                                                                                photo_mesh, reco_mesh, chat_mesh, collab_mesh,
+                                                                                tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -945,6 +1028,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_photo(photo_mesh)
         await _drive_reco(reco_mesh)
         await _drive_chat(chat_mesh)
+        await _drive_collab(collab_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 
