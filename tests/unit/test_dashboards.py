@@ -878,6 +878,21 @@ CHAT_EVENTS = {
 }
 
 
+def assert_streams_left_out(dashboard: str, streams: set[str], excluded: tuple[str, str]) -> None:
+    """No duration or error panel of ``dashboard`` counts the long-lived stream methods ``streams``: each such selector
+    names one other method (``grpc_method="X"``) or leaves them out with the matcher ``excluded`` (operator, value)."""
+    for title, _, expr in expressions(load(dashboard)):
+        for node in selectors(expr):
+            matchers = {m.name: (str(m.op), m.value) for m in node.matchers.matchers}
+            durations = node.name == "grpc_server_handling_seconds_bucket"
+            errors = node.name == "grpc_server_handled_total" and matchers.get("grpc_code", ("",))[0] in (
+                "MatchOp.NotEqual", "MatchOp.NotRe")
+            if durations or errors:
+                op, method = matchers.get("grpc_method", ("", ""))
+                assert (op, method) == excluded or (op == "MatchOp.Equal" and method not in streams), (
+                    f"{dashboard}: {title} counts a stream ({', '.join(sorted(streams))}): {expr}")
+
+
 async def test_chat_dashboard_selects_series_the_chat_services_expose(chat_mesh):
     series = services_series()
     assert_selects_exposed(CHAT_DASHBOARD, lookup(series))
@@ -887,16 +902,7 @@ async def test_chat_dashboard_selects_series_the_chat_services_expose(chat_mesh)
     assert series.get("casemesh_chat_presence_dropped_total"), "the session no gateway holds was not dropped"
     # Connect's handling time is a session's length and its status how the session ended: no duration or error panel
     # counts it (each names a unary method or leaves Connect out).
-    for title, _, expr in expressions(load(CHAT_DASHBOARD)):
-        for node in selectors(expr):
-            matchers = {m.name: (str(m.op), m.value) for m in node.matchers.matchers}
-            durations = node.name == "grpc_server_handling_seconds_bucket"
-            errors = node.name == "grpc_server_handled_total" and matchers.get("grpc_code", ("",))[0] in (
-                "MatchOp.NotEqual", "MatchOp.NotRe")
-            if durations or errors:
-                op, method = matchers.get("grpc_method", ("", ""))
-                assert (op, method) == ("MatchOp.NotEqual", "Connect") or (op == "MatchOp.Equal" and method != "Connect"), (
-                    f"{CHAT_DASHBOARD}: {title} counts ChatGatewayService/Connect: {expr}")
+    assert_streams_left_out(CHAT_DASHBOARD, {"Connect"}, ("MatchOp.NotEqual", "Connect"))
 
 
 #: Label values the collab drive must produce (the dashboard's by-label panels have something to show).
@@ -916,17 +922,7 @@ async def test_collab_dashboard_selects_series_the_collab_services_expose(collab
         assert values <= seen, f"{sample}: {label} {sorted(values - seen)} not exposed after the drive (seen: {sorted(seen)})"
     # Edit and Watch are streams: their handling time is a session's length, their status how it ended; no duration or
     # error panel counts them.
-    for title, _, expr in expressions(load(COLLAB_DASHBOARD)):
-        for node in selectors(expr):
-            matchers = {m.name: (str(m.op), m.value) for m in node.matchers.matchers}
-            durations = node.name == "grpc_server_handling_seconds_bucket"
-            errors = node.name == "grpc_server_handled_total" and matchers.get("grpc_code", ("",))[0] in (
-                "MatchOp.NotEqual", "MatchOp.NotRe")
-            if durations or errors:
-                op, method = matchers.get("grpc_method", ("", ""))
-                assert (op, method) == ("MatchOp.NotRe", "Edit|Watch") or (
-                    op == "MatchOp.Equal" and method not in ("Edit", "Watch")), (
-                    f"{COLLAB_DASHBOARD}: {title} counts a stream: {expr}")
+    assert_streams_left_out(COLLAB_DASHBOARD, {"Edit", "Watch"}, ("MatchOp.NotRe", "Edit|Watch"))
 
 
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
