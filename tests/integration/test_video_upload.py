@@ -270,7 +270,12 @@ async def test_killed_transcode_worker_job_is_redelivered_and_published(tmp_path
 
             video = await wait_published(clients.catalog, started.video_id, timeout_s=40)
             assert video.status == video_pb2.VIDEO_STATUS_PUBLISHED, mesh.log_tail("video-transcoder")
-        stats = await clients.queue.GetQueueStats(transcode_pb2.GetQueueStatsRequest())
+            # The worker acknowledges the job after publishing it; on a loaded machine its 1 s lease may also lapse
+            # once more and the job come back to it: wait for the acknowledgement before the worker is stopped.
+            deadline = time.monotonic() + 30
+            while (stats := await clients.queue.GetQueueStats(transcode_pb2.GetQueueStatsRequest())).done != 1:
+                assert time.monotonic() < deadline, f"published but never acknowledged: {stats}"
+                await asyncio.sleep(0.05)
         assert stats.redeliveries >= 1 and stats.done == 1 and stats.leased == 0
         seeds = await expected_seeds(clients.storage, started.video_id, done.generation, 2.0)
         for info in video.renditions:  # the same output an undisturbed run gives
