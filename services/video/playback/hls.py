@@ -237,7 +237,8 @@ class MediaPlaylist:
         return math.fsum(s.duration_s for s in self.segments)
 
 
-def _load(text: str) -> m3u8.M3U8:
+def load_playlist(text: str) -> m3u8.M3U8:
+    """Parse ``text`` with the m3u8 library in strict mode; :class:`PlaylistError` when it is not a playlist (also the live LL-HLS reader's first step, services/live/contract.py)."""
     if not text.startswith("#EXTM3U"):  # RFC 8216 §4.3.1.1: the first line MUST be #EXTM3U
         raise PlaylistError("a playlist must start with #EXTM3U")
     try:
@@ -248,7 +249,7 @@ def _load(text: str) -> m3u8.M3U8:
 
 def parse_master(text: str) -> MasterPlaylist:
     """Parse a master playlist; :class:`PlaylistError` when it is not one or a variant lacks BANDWIDTH."""
-    playlist = _load(text)
+    playlist = load_playlist(text)
     if not playlist.is_variant or not playlist.playlists:
         raise PlaylistError("not a master playlist (no #EXT-X-STREAM-INF)")
     variants = []
@@ -268,7 +269,7 @@ def parse_media(text: str) -> MediaPlaylist:
     ``#EXT-X-TARGETDURATION``, or a segment whose duration rounded to the
     nearest integer exceeds the target duration (RFC 8216 §4.3.3.1).
     """
-    playlist = _load(text)
+    playlist = load_playlist(text)
     if playlist.is_variant:
         raise PlaylistError("a master playlist, not a media playlist")
     if not playlist.segments:
