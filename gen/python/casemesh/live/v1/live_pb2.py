@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63\x61semesh/live/v1/live.proto\x12\x10\x63\x61semesh.live.v1\"5\n\x07PartRef\x12\x16\n\x0emedia_sequence\x18\x01 \x01(\x03\x12\x12\n\npart_index\x18\x02 \x01(\x05\"\xdd\x01\n\x04Part\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12&\n\x03ref\x18\x02 \x01(\x0b\x32\x19.casemesh.live.v1.PartRef\x12\x13\n\x0b\x64uration_us\x18\x03 \x01(\x03\x12\x13\n\x0bindependent\x18\x04 \x01(\x08\x12\x1c\n\x14\x66irst_chunk_sequence\x18\x05 \x01(\x03\x12\x13\n\x0b\x63hunk_count\x18\x06 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\x0c\x12\x14\n\x0c\x65nds_segment\x18\x08 \x01(\x08\x12\x19\n\x11published_unix_ms\x18\t \x01(\x03\"\xa6\x02\n\nStreamInfo\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62roadcaster_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.casemesh.live.v1.StreamState\x12\x16\n\x0epart_target_ms\x18\x05 \x01(\x05\x12\x19\n\x11segment_target_ms\x18\x06 \x01(\x05\x12\x1b\n\x13next_chunk_sequence\x18\x07 \x01(\x03\x12\x1c\n\x14\x66irst_media_sequence\x18\x08 \x01(\x03\x12,\n\tlast_part\x18\t \x01(\x0b\x32\x19.casemesh.live.v1.PartRef\x12\x14\n\x0c\x64vr_window_s\x18\n \x01(\x05*t\n\x0bStreamState\x12\x1c\n\x18STREAM_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14STREAM_STATE_WAITING\x10\x01\x12\x15\n\x11STREAM_STATE_LIVE\x10\x02\x12\x16\n\x12STREAM_STATE_ENDED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63\x61semesh/live/v1/live.proto\x12\x10\x63\x61semesh.live.v1\"5\n\x07PartRef\x12\x16\n\x0emedia_sequence\x18\x01 \x01(\x03\x12\x12\n\npart_index\x18\x02 \x01(\x05\"\xdd\x01\n\x04Part\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12&\n\x03ref\x18\x02 \x01(\x0b\x32\x19.casemesh.live.v1.PartRef\x12\x13\n\x0b\x64uration_us\x18\x03 \x01(\x03\x12\x13\n\x0bindependent\x18\x04 \x01(\x08\x12\x1c\n\x14\x66irst_chunk_sequence\x18\x05 \x01(\x03\x12\x13\n\x0b\x63hunk_count\x18\x06 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x07 \x01(\x0c\x12\x14\n\x0c\x65nds_segment\x18\x08 \x01(\x08\x12\x19\n\x11published_unix_ms\x18\t \x01(\x03\"\xf6\x02\n\nStreamInfo\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x16\n\x0e\x62roadcaster_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12,\n\x05state\x18\x04 \x01(\x0e\x32\x1d.casemesh.live.v1.StreamState\x12\x16\n\x0epart_target_ms\x18\x05 \x01(\x05\x12\x19\n\x11segment_target_ms\x18\x06 \x01(\x05\x12\x1b\n\x13next_chunk_sequence\x18\x07 \x01(\x03\x12\x1c\n\x14\x66irst_media_sequence\x18\x08 \x01(\x03\x12,\n\tlast_part\x18\t \x01(\x0b\x32\x19.casemesh.live.v1.PartRef\x12\x14\n\x0c\x64vr_window_s\x18\n \x01(\x05\x12,\n\tnext_part\x18\x0b \x01(\x0b\x32\x19.casemesh.live.v1.PartRef\x12 \n\x18open_segment_duration_us\x18\x0c \x01(\x03*t\n\x0bStreamState\x12\x1c\n\x18STREAM_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14STREAM_STATE_WAITING\x10\x01\x12\x15\n\x11STREAM_STATE_LIVE\x10\x02\x12\x16\n\x12STREAM_STATE_ENDED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'casemesh.live.v1.live_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STREAMSTATE']._serialized_start=625
-  _globals['_STREAMSTATE']._serialized_end=741
+  _globals['_STREAMSTATE']._serialized_start=705
+  _globals['_STREAMSTATE']._serialized_end=821
   _globals['_PARTREF']._serialized_start=49
   _globals['_PARTREF']._serialized_end=102
   _globals['_PART']._serialized_start=105
   _globals['_PART']._serialized_end=326
   _globals['_STREAMINFO']._serialized_start=329
-  _globals['_STREAMINFO']._serialized_end=623
+  _globals['_STREAMINFO']._serialized_end=703
 # @@protoc_insertion_point(module_scope)

@@ -48,7 +48,7 @@ class Part(_message.Message):
     def __init__(self, stream_id: _Optional[str] = ..., ref: _Optional[_Union[PartRef, _Mapping]] = ..., duration_us: _Optional[int] = ..., independent: _Optional[bool] = ..., first_chunk_sequence: _Optional[int] = ..., chunk_count: _Optional[int] = ..., data: _Optional[bytes] = ..., ends_segment: _Optional[bool] = ..., published_unix_ms: _Optional[int] = ...) -> None: ...
 
 class StreamInfo(_message.Message):
-    __slots__ = ("stream_id", "broadcaster_id", "title", "state", "part_target_ms", "segment_target_ms", "next_chunk_sequence", "first_media_sequence", "last_part", "dvr_window_s")
+    __slots__ = ("stream_id", "broadcaster_id", "title", "state", "part_target_ms", "segment_target_ms", "next_chunk_sequence", "first_media_sequence", "last_part", "dvr_window_s", "next_part", "open_segment_duration_us")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     BROADCASTER_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +59,8 @@ class StreamInfo(_message.Message):
     FIRST_MEDIA_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LAST_PART_FIELD_NUMBER: _ClassVar[int]
     DVR_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PART_FIELD_NUMBER: _ClassVar[int]
+    OPEN_SEGMENT_DURATION_US_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     broadcaster_id: str
     title: str
@@ -69,4 +71,6 @@ class StreamInfo(_message.Message):
     first_media_sequence: int
     last_part: PartRef
     dvr_window_s: int
-    def __init__(self, stream_id: _Optional[str] = ..., broadcaster_id: _Optional[str] = ..., title: _Optional[str] = ..., state: _Optional[_Union[StreamState, str]] = ..., part_target_ms: _Optional[int] = ..., segment_target_ms: _Optional[int] = ..., next_chunk_sequence: _Optional[int] = ..., first_media_sequence: _Optional[int] = ..., last_part: _Optional[_Union[PartRef, _Mapping]] = ..., dvr_window_s: _Optional[int] = ...) -> None: ...
+    next_part: PartRef
+    open_segment_duration_us: int
+    def __init__(self, stream_id: _Optional[str] = ..., broadcaster_id: _Optional[str] = ..., title: _Optional[str] = ..., state: _Optional[_Union[StreamState, str]] = ..., part_target_ms: _Optional[int] = ..., segment_target_ms: _Optional[int] = ..., next_chunk_sequence: _Optional[int] = ..., first_media_sequence: _Optional[int] = ..., last_part: _Optional[_Union[PartRef, _Mapping]] = ..., dvr_window_s: _Optional[int] = ..., next_part: _Optional[_Union[PartRef, _Mapping]] = ..., open_segment_duration_us: _Optional[int] = ...) -> None: ...
