@@ -52,6 +52,11 @@ log = logging.getLogger("casemesh.driver")
 
 #: Scheduler tick (s): uvloop rounds sleeps below 1 ms down to 0, which would spin a core (shared/NOTES.md).
 TICK_S = 0.001
+#: The driver dispatches an arrival once it is due within this many seconds (the event loop's timer resolution:
+#: uvloop's timers are libuv's, in whole milliseconds, so a sleep until the due time wakes up to 1 ms late). A journey
+#: that starts early is timed from its actual start, so waking early never shortens a latency, while waking late
+#: would lengthen every one (docs/benchmarks.md, "Harness overhead against k6").
+EARLY_S = 0.001
 #: The driver abandons a run once it is this far (s) behind its schedule. Such a run is invalid anyway (its
 #: send-lag p99 is far past the 10 ms bound): every second more only delays the verdict.
 ABANDON_BEHIND_S = 2.0
@@ -260,8 +265,8 @@ class Driver:
                 await asyncio.sleep(max(min(stop_at, next_tick) - now, TICK_S))
                 continue
             due = start + offset
-            if due > now:
-                await asyncio.sleep(max(min(due, next_tick) - now, TICK_S))
+            if due > now + EARLY_S:
+                await asyncio.sleep(max(min(due - EARLY_S, next_tick) - now, TICK_S))
                 continue
             if now - due > self.abandon_behind_s:
                 timeline.abandon(now - start, now - due)
@@ -269,7 +274,7 @@ class Driver:
                             now - due, now - start)
                 break
             dispatched = 0
-            while offset < end_s and start + offset <= now:
+            while offset < end_s and start + offset <= now + EARLY_S:
                 if offset >= warmup_s and progress.phase == "warm-up":
                     progress.phase = "measuring"
                 journey, params = choose(journeys, cum_weights=cum_weights)[0] if several else journeys[0]
@@ -300,6 +305,8 @@ class Driver:
         return self.stats
 
     async def _journey(self, journey: Any, params: Any, intended: float, record: bool) -> None:
+        # Dispatched up to EARLY_S before its intended start: then timed from when it actually starts.
+        intended = max(intended, time.perf_counter())
         if self._tracing is None or self._rng.random() >= self._trace_ratio:
             caller = JourneyCaller(self, intended, record)
             code = await self._run_journey(journey, caller, params)
