@@ -23,8 +23,8 @@ other streams receive them. What the harness records:
   nanoseconds that every process on the machine shares);
 - the **number of streams open** (:attr:`Streams.open_count`) and its peak.
 
-:meth:`Streams.call` makes an unrecorded unary call for the population's own
-bookkeeping (the collab workload's ``disconnect`` checks every replica against
+:meth:`Streams.call` makes an unrecorded unary call, and :meth:`Streams.server_stream`
+opens an unrecorded server stream, for the population's own bookkeeping (the collab workload's ``disconnect`` checks every replica against
 the document the service holds before the streams close).
 
 Each stream has one writer task draining a queue, so any number of journeys
@@ -215,6 +215,13 @@ class Streams:
         ``timeout_s``. Raises ``grpc.aio.AioRpcError`` like any call."""
         stub_method, _ = self._driver._methods.get(service, method)
         return await stub_method(request, timeout=self._driver._timeout_s if timeout_s is None else timeout_s)
+
+    def server_stream(self, service: str, method: str, request: Any) -> Any:
+        """Open a server stream to ``method`` of ``service`` for a population member (no deadline; not recorded: the
+        workload measures what it carries, as the live workload's held viewers do with their parts). Returns the
+        ``grpc.aio`` call: iterate it or ``read()`` it; ``cancel()`` it to leave."""
+        stub_method, _ = self._driver._methods.get(service, method)
+        return stub_method(request)
 
     def observe(self, name: str, latency_s: float, code: str = OK, *, sent_at: float) -> None:
         """Record measure ``name`` (seconds; reported and judged like a journey of that name) of an event intended

@@ -44,6 +44,10 @@ _MODULES: dict[str, str] = {
     "collab-documents": "collab.documents.service",
     "collab-editor-1": "collab.editor.service:EDITOR_1",
     "collab-editor-2": "collab.editor.service:EDITOR_2",
+    "live-ingest": "live.ingest.service",
+    "live-origin": "live.origin.service",
+    "live-edge": "live.edge.service",
+    "live-chat": "live.chat.service",
 }
 
 

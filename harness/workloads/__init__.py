@@ -21,6 +21,7 @@ _MODULES: dict[str, str] = {
     "recommendations": "reco",
     "chat": "chat",
     "collab": "collab",
+    "live": "live",
     "echo": "echo",
 }
 

@@ -13,9 +13,10 @@ Limits:
 - A chunk: 1 to ``MAX_CHUNK_BYTES`` bytes, 1 to ``MAX_CHUNK_DURATION_US`` µs.
 - Part target 50 ms to 10 s, segment target 500 ms to 10 s, part <= segment.
 - A blocked request (a playlist reload or a part not yet published) waits at
-  most ``BLOCK_PART_TARGETS`` part target durations past the time the part
-  was due (RFC 8216bis §6.2.5.2 lets a server answer 503 after 3 target
-  durations; here DEADLINE_EXCEEDED).
+  most (the parts still to come before it + ``BLOCK_PART_TARGETS``) part
+  target durations from its arrival: ``BLOCK_PART_TARGETS`` past the time the
+  part was due when parts come on schedule (RFC 8216bis §6.2.5.2 lets a
+  server answer 503 after 3 target durations; here DEADLINE_EXCEEDED).
 
 The LL-HLS media playlist (RFC 8216bis, "HTTP Live Streaming 2nd Edition",
 §4.4.3.7 EXT-X-PART-INF, §4.4.3.8 EXT-X-SERVER-CONTROL, §4.4.4.9 EXT-X-PART,
@@ -269,7 +270,7 @@ def parse_playlist(text: str) -> LivePlaylist:
         raise PlaylistError("a master playlist, not a media playlist")
     if playlist.target_duration is None:
         raise PlaylistError("#EXT-X-TARGETDURATION is missing")
-    if playlist.part_inf is None or playlist.part_inf.part_target is None:
+    if getattr(playlist.part_inf, "part_target", None) is None:  # m3u8 gives {} when the tag is absent
         raise PlaylistError("#EXT-X-PART-INF is missing: not a low-latency playlist")
     control = playlist.server_control
     if control is None:

@@ -27,8 +27,19 @@ MAX_RESPONSES = 16
 #: Server streams that stay open by design, tails of a log: they get a short deadline, and ending at it is their
 #: normal end (DEADLINE_EXCEEDED after their answers), not a hang.
 LIVE_TAILS = frozenset({"/casemesh.social.v1.TweetService/WatchTweets", "/casemesh.collab.v1.DocumentSyncService/Watch"})
+#: Live tails that send nothing until there is something new: a live stream's parts (a stream with no part published
+#: yet has nothing to send). Open at their deadline with no answer is their normal state too.
+QUIET_TAILS = frozenset({"/casemesh.live.v1.LiveOriginService/WatchParts", "/casemesh.live.v1.LiveEdgeService/StreamParts"})
+LIVE_TAILS = LIVE_TAILS | QUIET_TAILS
 #: Deadline of a call to a live tail (s): long enough for its first answer, short enough not to wait 2 s per example.
 TAIL_DEADLINE_S = 0.5
+#: Blocking requests (LL-HLS's blocking playlist reload and preload-hint parts, RFC 8216bis §6.2.5.2): held until a
+#: part is published, then answered DEADLINE_EXCEEDED by the server itself when the part did not come in time (a
+#: stalled stream, documented in the protos). That answer, with the server's own details, is not a hang.
+BLOCKING = frozenset({"/casemesh.live.v1.LiveOriginService/FetchPlaylist", "/casemesh.live.v1.LiveOriginService/FetchPart",
+                      "/casemesh.live.v1.LiveEdgeService/GetPlaylist", "/casemesh.live.v1.LiveEdgeService/GetPart"})
+#: The details grpc gives a call that reached its own deadline (a server's DEADLINE_EXCEEDED says more).
+CLIENT_DEADLINE_DETAILS = "Deadline Exceeded"
 
 #: Codes that are findings whatever the input: a server bug (UNKNOWN: an exception escaped a handler; INTERNAL),
 #: or a call not answered within its deadline.
@@ -48,13 +59,19 @@ class Outcome:
     cut: bool = False
     undecodable_response: bool = False
     tail: bool = False  # a call to one of LIVE_TAILS
+    quiet: bool = False  # a call to one of QUIET_TAILS
+    blocking: bool = False  # a call to one of BLOCKING
 
     def problems(self) -> list[str]:
         """Why this outcome is a finding (empty when it is not)."""
         found = []
         # A live tail that answered and was still open at its deadline ended as it should: waiting for more.
-        open_tail = self.tail and self.code == grpc.StatusCode.DEADLINE_EXCEEDED and bool(self.responses)
-        if self.code in BAD_CODES and not (self.cut and self.code == grpc.StatusCode.CANCELLED) and not open_tail:
+        open_tail = self.tail and self.code == grpc.StatusCode.DEADLINE_EXCEEDED and (bool(self.responses) or self.quiet)
+        # A blocking request the server itself gave up on (its wait limit, not the call's deadline): documented.
+        gave_up = (self.blocking and self.code == grpc.StatusCode.DEADLINE_EXCEEDED
+                   and self.details != CLIENT_DEADLINE_DETAILS and self.elapsed_s < DEADLINE_S)
+        if (self.code in BAD_CODES and not (self.cut and self.code == grpc.StatusCode.CANCELLED) and not open_tail
+                and not gave_up):
             found.append(f"status {self.code.name}: {self.details!r}")
         if any(leak in (self.details or "") for leak in LEAKS):
             found.append(f"details leak internals: {self.details!r}")
@@ -108,7 +125,7 @@ def invoke(channel: grpc.Channel, rpc: Rpc, bodies: Sequence[bytes], metadata: S
             decode(response)
         except DecodeError:
             undecodable = True
-    return Outcome(code, details, responses, elapsed, cut, undecodable, tail)
+    return Outcome(code, details, responses, elapsed, cut, undecodable, tail, rpc.path in QUIET_TAILS, rpc.path in BLOCKING)
 
 
 @dataclass

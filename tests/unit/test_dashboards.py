@@ -6,10 +6,12 @@
   Prometheus read, and its harness is scraped where it listens (and docs/observability.md says so).
 - Every PromQL expression parses, and every selector in it selects at least one series that
   really exists (metric name, label names, ``=`` and ``=~`` values, ``le`` bucket bounds): for
-  the mesh, URL-shortener, video, social, photo, recommendations and chat dashboards in what the
+  the mesh, URL-shortener, video, social, photo, recommendations, chat and live dashboards in what the
   services expose after real calls through every path the panels show (for chat: Connect streams on
   both gateways, one-to-one and group messages, acks, an offline queue paged by a gap fill, a
-  replaced session, a session dropped by the router, presence); for the harness dashboard in
+  replaced session, a session dropped by the router, presence; for live streaming: a broadcast taken over and
+  ended, StreamParts viewers, coalesced blocking requests, a DVR catch-up, moderated chat, with every live counter
+  moved and every live gauge back where it was); for the harness dashboard in
   what the harness's collector exposes for a RunStats holding every RPC and journey the shipped
   SLOs name (and, for its Prometheus-sourced SLOs, in what the services expose).
 - Latency graphs ask for exemplars exactly for the histograms that carry them.
@@ -54,9 +56,17 @@ from casemesh.harness.slo import PromQuery, Selector, Slo, load_slos
 from casemesh.harness.stats import RunStats
 from casemesh.services.catalog import definitions
 from casemesh.services.chat.contract import dm_conversation_id
+from casemesh.services.live.contract import parse_playlist
 from casemesh.services.video.playback import hls
 from casemesh.chat.v1 import messages_pb2, messages_pb2_grpc, router_pb2, router_pb2_grpc
 from casemesh.collab.v1 import editor_pb2
+from casemesh.live.v1 import chat_pb2 as live_chat_pb2
+from casemesh.live.v1 import chat_pb2_grpc as live_chat_pb2_grpc
+from casemesh.live.v1 import edge_pb2 as live_edge_pb2
+from casemesh.live.v1 import edge_pb2_grpc as live_edge_pb2_grpc
+from casemesh.live.v1 import ingest_pb2 as live_ingest_pb2
+from casemesh.live.v1 import ingest_pb2_grpc as live_ingest_pb2_grpc
+from casemesh.live.v1 import live_pb2
 from casemesh.photo.v1 import feed_pb2, feed_pb2_grpc, media_pb2, media_pb2_grpc, photo_pb2
 from casemesh.reco.v1 import candidates_pb2, candidates_pb2_grpc, recommendations_pb2, recommendations_pb2_grpc
 from casemesh.reco.v1 import signals_pb2, signals_pb2_grpc
@@ -70,6 +80,8 @@ from tests.integration.collab import Editor as CollabEditor
 from tests.integration.collab import create_document, encode_awareness, get_document
 from tests.integration.collab import eventually as collab_eventually
 from tests.integration.conftest import loopback_topology, start_mesh
+from tests.integration.live import KEYFRAME_EVERY, Broadcaster, StreamingViewer, chunk, create_stream
+from tests.integration.live import SERVICES as LIVE_SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 async def _drive_social(running) -> None:
@@ -313,6 +325,141 @@ async def _drive_collab(running) -> None:
     await get_document(running.channel("collab-documents"), document, include_state=True)
 
 
+@pytest.fixture
+async def live_mesh(monkeypatch, tmp_path):
+    """The live-streaming services and the chat services their rooms use, in this process (data under ``tmp_path``),
+    every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    running, stop, task = await start_mesh(definitions(list(LIVE_MESH)),
+                                           loopback_topology(LIVE_MESH, data_dir=tmp_path / "live", settings=LIVE_SETTINGS))
+    try:
+        await _drive_live(running)
+        yield running
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _live_publish(channel, stream_id: str, key: str, sequences, *, end: bool = False):
+    """One Publish connection sending chunks ``sequences`` at once (then ``end`` when asked)."""
+    frames = [live_ingest_pb2.PublishRequest(start=live_ingest_pb2.PublishStart(stream_id=stream_id, stream_key=key))]
+    frames += [chunk(sequence) for sequence in sequences]
+    if end:
+        frames.append(live_ingest_pb2.PublishRequest(end=live_ingest_pb2.PublishEnd()))
+    return await live_ingest_pb2_grpc.LiveIngestServiceStub(channel).Publish(iter(frames), timeout=30)
+
+
+async def _drive_live(running) -> None:
+    """Real calls through every path the live dashboard and the live profile's server-side SLO twins
+    (harness/profiles/live.slo.yaml) count, with new streams and users per drive.
+
+    A stream created (its chat room opened) with a chatter and a fan whose device is on a chat gateway; a broadcaster
+    publishing at 3x real time; two StreamParts viewers on the edge sharing its one origin subscription (fan-out 2, the
+    edge delay); an LL-HLS player's playlist, then two players blocked on the first part of a coming segment (GetPart,
+    the preload hint) and two blocking playlist reloads for it: each pair shares one origin call (coalesced), each call
+    blocks at the origin; that part again (a cache hit), the segment before it twice (a miss, then a hit); the
+    broadcaster reconnects (the second Publish takes over, the first ends ABORTED; the viewers see no gap), half-closes
+    (OK) and ends the stream (end: EndStream), so the viewers end OK; the ended stream's playlist twice (rendered, then
+    the origin's cached rendering); a second stream published and ended at once, watched from its first part (the
+    viewer catches up by FetchPart and asks DescribeStream whether it is done); a viewer of a stream that does not exist
+    (dropped, not_found); chat posts delivered to the fan's device (the room's push delay), one blocked for a banned
+    word, one over the rate limit, one from a stranger (refused).
+    """
+    tag = secrets.token_hex(3)
+    caster, fan, chatter = (f"{name}-{tag}" for name in ("caster", "fan", "chatter"))
+    ingest_channel = running.anonymous_channel("live-ingest")
+    edge_channel = running.anonymous_channel("live-edge")
+    edge = live_edge_pb2_grpc.LiveEdgeServiceStub(edge_channel)
+    ingest = live_ingest_pb2_grpc.LiveIngestServiceStub(ingest_channel)
+    chat = live_chat_pb2_grpc.LiveChatServiceStub(running.anonymous_channel("live-chat"))
+    created = await create_stream(ingest_channel, caster, members=[fan, chatter])
+    stream_id, key = created.stream.stream_id, created.stream_key
+    fan_phone = Device(running.anonymous_channel("chat-gateway-1"), fan)
+    first = Broadcaster(ingest_channel, stream_id, key, chunks_per_s=90, reconnect=False)
+    # As after a lost connection: it asks GetStream where to resume (and again if the first appended a part since).
+    second = Broadcaster(ingest_channel, stream_id, key, chunks_per_s=90)
+    second.connections = 1
+    viewers = [StreamingViewer(edge_channel, stream_id, resume=False) for _ in range(2)]
+    tasks = [asyncio.create_task(first.run())]
+    try:
+        await fan_phone.connect()
+        await eventually(lambda: first.next > KEYFRAME_EVERY + 6, "the first segment published")
+        watching = [asyncio.create_task(viewer.run()) for viewer in viewers]
+        tasks += watching
+        await eventually(lambda: all(viewer.continuity.parts >= 3 for viewer in viewers), "both viewers' first parts")
+
+        playlist = parse_playlist((await edge.GetPlaylist(live_edge_pb2.GetPlaylistRequest(stream_id=stream_id),
+                                                          timeout=10)).playlist)
+        msn, index = playlist.preload_hint
+        # Part 0 of a coming segment, at least 4 parts (about 270 ms at 3x real time) away: both pairs block on it.
+        ahead = live_pb2.PartRef(media_sequence=msn + (1 if index < 6 else 2), part_index=0)
+        replies = await asyncio.gather(
+            *(edge.GetPart(live_edge_pb2.GetPartRequest(stream_id=stream_id, ref=ahead), timeout=10) for _ in range(2)),
+            *(edge.GetPlaylist(live_edge_pb2.GetPlaylistRequest(stream_id=stream_id, block=ahead), timeout=10)
+              for _ in range(2)))
+        assert all(reply.part.ref == ahead for reply in replies[:2])
+        assert all((r.last_part.media_sequence, r.last_part.part_index) >= (ahead.media_sequence, 0) for r in replies[2:])
+        await edge.GetPart(live_edge_pb2.GetPartRequest(stream_id=stream_id, ref=ahead), timeout=10)
+        for _ in range(2):
+            segment = await edge.GetSegment(live_edge_pb2.GetSegmentRequest(
+                stream_id=stream_id, media_sequence=ahead.media_sequence - 1), timeout=10)
+            assert segment.chunk_count == KEYFRAME_EVERY
+
+        tasks.append(asyncio.create_task(second.run()))
+        await asyncio.wait_for(tasks[0], 30)
+        assert first.ends == [grpc.StatusCode.ABORTED]  # taken over
+        await eventually(lambda: len(second.sent_at) >= 12, "the second connection under way")
+        second.stop()
+        await asyncio.wait_for(tasks[-1], 30)
+        assert set(second.ends) <= {grpc.StatusCode.FAILED_PRECONDITION}  # then a half-close: OK, the stream stays live
+        resume = (await ingest.GetStream(live_ingest_pb2.GetStreamRequest(stream_id=stream_id), timeout=10)).stream
+        ended = await _live_publish(ingest_channel, stream_id, key,
+                                    range(resume.next_chunk_sequence, resume.next_chunk_sequence + 6), end=True)
+        assert ended.state == live_pb2.STREAM_STATE_ENDED
+        await asyncio.wait_for(asyncio.gather(*watching), 30)  # OK after the ended stream's last part
+        for viewer in viewers:
+            assert not viewer.ends and not viewer.continuity.violations, (viewer.ends, viewer.continuity.violations)
+        for _ in range(2):
+            final = await edge.GetPlaylist(live_edge_pb2.GetPlaylistRequest(stream_id=stream_id), timeout=10)
+            assert final.state == live_pb2.STREAM_STATE_ENDED
+
+        recorded = await create_stream(ingest_channel, caster)
+        await _live_publish(ingest_channel, recorded.stream.stream_id, recorded.stream_key, range(KEYFRAME_EVERY + 1),
+                            end=True)
+        dvr = StreamingViewer(edge_channel, recorded.stream.stream_id, live_pb2.PartRef(media_sequence=0, part_index=0),
+                              resume=False)
+        await asyncio.wait_for(dvr.run(), 30)
+        assert not dvr.ends and sorted(dvr.received_at) == list(range(KEYFRAME_EVERY + 1))
+        lost = StreamingViewer(edge_channel, f"no-such-stream-{tag}", resume=False)
+        await asyncio.wait_for(lost.run(), 30)
+        assert lost.ends == [grpc.StatusCode.NOT_FOUND]
+
+        async def post(user: str, message_id: str, text: str) -> live_chat_pb2.PostMessageResponse:
+            return await chat.PostMessage(live_chat_pb2.PostMessageRequest(
+                stream_id=stream_id, user_id=user, client_message_id=message_id, text=text), timeout=10)
+
+        delivered = live_chat_pb2.MODERATION_OUTCOME_DELIVERED
+        assert (await post(chatter, "m1", f"hello {tag}")).outcome == delivered
+        assert (await post(chatter, "m2", "buy scamcoin now")).outcome == live_chat_pb2.MODERATION_OUTCOME_BLOCKED
+        for n in (3, 4):
+            assert (await post(chatter, f"m{n}", f"message {n}")).outcome == delivered
+        for user, message_id, code in ((chatter, "m5", grpc.StatusCode.RESOURCE_EXHAUSTED),  # LIVE_SETTINGS: 3 per 10 s
+                                       (f"stranger-{tag}", "s1", grpc.StatusCode.PERMISSION_DENIED)):
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await post(user, message_id, "one more")
+            assert error.value.code() == code
+        await eventually(lambda: len(fan_phone.messages) >= 3, "the room's messages on the fan's device")
+        assert not fan_phone.violations
+    finally:
+        first.stop()
+        second.stop()
+        for viewer in viewers:
+            viewer.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await fan_phone.close()
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -350,6 +497,11 @@ CHAT_SETTINGS = {gateway: {"sync_batch": 1} for gateway in ("chat-gateway-1", "c
 #: Collaborative documents: the documents service and both editor servers.
 COLLAB_MESH = ("collab-documents", "collab-editor-1", "collab-editor-2")
 COLLAB_DASHBOARD = "collab.json"
+#: Live streaming: ingest, origin, edge, chat, and the chat services its rooms use. No WAN model at the edge (the delays
+#: are the mesh's own); 3 chat posts per 10 s per user, so one drive shows the rate limit.
+LIVE_MESH = tuple(LIVE_SERVICES)
+LIVE_SETTINGS = {"live-edge": {"client_rtt_ms": 0, "client_bandwidth_kbps": 0}, "live-chat": {"rate_limit": "3/10 seconds"}}
+LIVE_DASHBOARD = "live.json"
 CHAT_DASHBOARD = "chat.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
@@ -925,8 +1077,85 @@ async def test_collab_dashboard_selects_series_the_collab_services_expose(collab
     assert_streams_left_out(COLLAB_DASHBOARD, {"Edit", "Watch"}, ("MatchOp.NotRe", "Edit|Watch"))
 
 
+#: Series the live drive must move, as (sample, label, values): each value's series grows during one drive (``None``: the
+#: unlabelled sample). The services create every kind, reason, outcome and cache result at zero, so presence alone would
+#: prove nothing. Paths a short in-process drive does not take, left at zero: viewers dropped slow (64 parts behind),
+#: origin_lost or shutdown, edge resubscribes and origin watchers dropped (the origin failing or an edge falling 256 parts
+#: behind), parts appended duplicate=yes (an AppendPart retry after a lost answer).
+LIVE_EVENTS = (
+    ("casemesh_live_edge_origin_requests_total", "kind", {"playlist", "part", "segment", "describe", "watch"}),
+    ("casemesh_live_edge_coalesced_requests_total", "kind", {"playlist", "part"}),
+    ("casemesh_live_edge_cache_lookups_total", "result", {"hit", "miss"}),
+    ("casemesh_live_edge_viewers_dropped_total", "reason", {"not_found"}),
+    ("casemesh_live_edge_parts_sent_total", None, None),
+    ("casemesh_live_edge_fanout_viewers_count", None, None),
+    ("casemesh_live_edge_delay_seconds_count", None, None),
+    ("casemesh_live_origin_parts_appended_total", "duplicate", {"no"}),
+    ("casemesh_live_origin_part_bytes_count", None, None),
+    ("casemesh_live_origin_block_wait_seconds_count", "kind", {"playlist", "part"}),
+    ("casemesh_live_origin_playlist_renders_total", "cache", {"hit", "miss"}),
+    ("casemesh_live_ingest_chunks_received_total", None, None),
+    ("casemesh_live_ingest_chunk_bytes_received_total", None, None),
+    ("casemesh_live_ingest_parts_appended_total", "duplicate", {"no"}),
+    ("casemesh_live_ingest_publishes_ended_total", "code", {"OK", "ABORTED"}),
+    ("casemesh_live_ingest_streams_created_total", None, None),
+    ("casemesh_live_ingest_packaging_delay_seconds_count", None, None),
+    ("casemesh_live_ingest_append_seconds_count", None, None),
+    ("casemesh_live_chat_messages_total", "outcome", {"delivered", "blocked", "rate_limited", "refused"}),
+    ("casemesh_live_chat_banned_words_matched_total", None, None),
+    ("casemesh_live_chat_moderation_seconds_count", None, None),
+    ("casemesh_chat_push_delay_seconds_count", "kind", {"group"}),  # chat-delivery-server's series
+    ("grpc_server_handled_total", "grpc_method", {"CreateStream", "GetStream", "Publish", "RegisterStream", "AppendPart",
+                                                  "EndStream", "DescribeStream", "FetchPlaylist", "FetchPart",
+                                                  "FetchSegment", "WatchParts", "GetPlaylist", "GetPart", "GetSegment",
+                                                  "StreamParts", "OpenRoom", "PostMessage"}),
+)
+#: Gauges of things the drive opens and closes (viewers, subscriptions and their origin watchers, blocked requests,
+#: publishers): back where they were once it is over and the edge's subscriptions stopped lingering.
+LIVE_GAUGES = ("casemesh_live_edge_viewers_open", "casemesh_live_edge_subscriptions_open", "casemesh_live_origin_watchers",
+               "casemesh_live_origin_blocked_requests", "casemesh_live_ingest_publishers")
+#: live-edge's default subscription_grace_ms (services/live/edge/settings.py), and some slack.
+LIVE_LINGER_S = 2.5
+
+
+def sample_values() -> dict[tuple[str, frozenset], float]:
+    """(sample name, its labels) → value, of what this process serves on /metrics."""
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for metric in text_string_to_metric_families(generate_latest(REGISTRY).decode()) for sample in metric.samples}
+
+
+def summed(values: dict[tuple[str, frozenset], float], sample: str, label: str | None = None, value: str = "") -> float:
+    return sum(v for (name, labels), v in values.items() if name == sample and (label is None or (label, value) in labels))
+
+
+async def test_live_dashboard_selects_series_the_live_services_expose(live_mesh):
+    series = services_series()
+    assert_selects_exposed(LIVE_DASHBOARD, lookup(series))
+    # Publish, StreamParts and WatchParts last as long as a broadcast, a viewer or a subscription; no duration or error
+    # panel counts them.
+    assert_streams_left_out(LIVE_DASHBOARD, {"Publish", "StreamParts", "WatchParts"},
+                            ("MatchOp.NotRe", "Publish|StreamParts|WatchParts"))
+    # A drive moves every series of LIVE_EVENTS, and leaves nothing open.
+    await asyncio.sleep(LIVE_LINGER_S)  # the fixture's drive: its streams' subscriptions close
+    before = sample_values()
+    await _drive_live(live_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in LIVE_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the live drive did not move {still}"
+
+    def opened() -> dict[str, float]:
+        now = sample_values()
+        return {gauge: summed(now, gauge) - summed(before, gauge) for gauge in LIVE_GAUGES
+                if summed(now, gauge) != summed(before, gauge)}
+
+    await eventually(lambda: not opened(), "the live gauges back where they were", timeout_s=LIVE_LINGER_S + 10)
+
+
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
-                                                                                     photo_mesh, reco_mesh, chat_mesh, collab_mesh):
+                                                                                     photo_mesh, reco_mesh, chat_mesh, collab_mesh,
+                                                                                     live_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -973,7 +1202,7 @@ def _get(url: str) -> dict:
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (apt-get install -y prometheus)")
 async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                 photo_mesh, reco_mesh, chat_mesh, collab_mesh,
-                                                                                tmp_path):
+                                                                                live_mesh, tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -1025,6 +1254,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_reco(reco_mesh)
         await _drive_chat(chat_mesh)
         await _drive_collab(collab_mesh)
+        await _drive_live(live_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 

@@ -72,6 +72,8 @@ NAME = "chat-messages"
 FULL_NAME = pb.DESCRIPTOR.services_by_name["MessageService"].full_name
 #: The connection servers, the only callers of the internal methods (SendMessage, Acknowledge, SyncInbox).
 GATEWAYS = ("chat-gateway-1", "chat-gateway-2")
+#: The live-streaming chat (services/live/chat): sends a moderated message into a stream's room (a group) for its author.
+LIVE_CHAT = "live-chat"
 #: How long shutdown waits for queued routes before it leaves them to the offline queue, seconds.
 DRAIN_S = 1.0
 
@@ -214,5 +216,5 @@ DEFINITION = ServiceDefinition(
     optional_dependencies=(ROUTER,),
     access=Access(public={"ListMessages", "CreateGroup", "GetConversation"},
                   # A user's own traffic comes through the connection server that authenticated their session.
-                  internal={"SendMessage": GATEWAYS, "Acknowledge": GATEWAYS, "SyncInbox": GATEWAYS}),
+                  internal={"SendMessage": GATEWAYS + (LIVE_CHAT,), "Acknowledge": GATEWAYS, "SyncInbox": GATEWAYS}),
 )

@@ -90,11 +90,13 @@ class LiveEdgeServiceServicer:
         set it is a blocking playlist reload (`_HLS_msn`, `_HLS_part`: RFC
         8216bis §6.2.5.2), answered once that part is published.
 
-        Errors: INVALID_ARGUMENT naming `stream_id` or `block`; NOT_FOUND for
+        Errors: INVALID_ARGUMENT naming `stream_id` or `block` (a media
+        sequence of 0 to 2^53-1 and a part index of 0 to 800, at most two
+        segments past the last published part); NOT_FOUND for
         an unknown stream, or a part an ended stream will never have;
         FAILED_PRECONDITION while the stream has no part yet;
-        DEADLINE_EXCEEDED when the part is not published within 3 part target
-        durations (the stream stalled); UNAVAILABLE when the origin cannot be
+        DEADLINE_EXCEEDED when the part is not published in time (3 part target
+        durations past when it was due: the stream stalled); UNAVAILABLE when the origin cannot be
         reached.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -105,9 +107,10 @@ class LiveEdgeServiceServicer:
         """GetPart returns one part's bytes (the URI of an EXT-X-PART or the
         EXT-X-PRELOAD-HINT), waiting for it when it is not published yet.
 
-        Errors: INVALID_ARGUMENT naming `stream_id` or `ref`; NOT_FOUND for an
-        unknown stream, a part outside the DVR window or one an ended stream
-        will never have; DEADLINE_EXCEEDED and UNAVAILABLE as GetPlaylist.
+        Errors: INVALID_ARGUMENT naming `stream_id` or `ref` (as `block` in
+        GetPlaylist); NOT_FOUND for an unknown stream, a part outside the DVR
+        window that this edge no longer caches, or one an ended stream will
+        never have; DEADLINE_EXCEEDED and UNAVAILABLE as GetPlaylist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -118,8 +121,9 @@ class LiveEdgeServiceServicer:
         segment line of the playlist).
 
         Errors: INVALID_ARGUMENT naming `stream_id` or `media_sequence`;
-        NOT_FOUND for an unknown stream or a segment outside the DVR window or
-        not complete; UNAVAILABLE as GetPlaylist.
+        NOT_FOUND for an unknown stream, a segment outside the DVR window that
+        this edge no longer caches, or one not complete; UNAVAILABLE as
+        GetPlaylist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,7 +137,8 @@ class LiveEdgeServiceServicer:
 
         Errors: INVALID_ARGUMENT naming `stream_id` or `from`; NOT_FOUND for an
         unknown stream or a `from` part outside the DVR window;
-        RESOURCE_EXHAUSTED when this viewer fell more than 64 parts behind (a
+        RESOURCE_EXHAUSTED when this viewer fell more than 64 of the parts this
+        edge received behind (a
         slow viewer is dropped rather than buffered without limit; resume from
         the last part received); UNAVAILABLE when the origin cannot be reached
         or the edge shuts down (resume from the last part received).

@@ -29,9 +29,10 @@ class LiveIngestServiceStub:
     """LiveIngestService takes a broadcaster's media in (the seed's "RTMP
     ingest", seed 001 #12) and packages it into LL-HLS parts and segments,
     which it appends to the origin (LiveOriginService.AppendPart) part by part
-    as each closes. A part closes when its chunks reach the part target
-    duration; a segment closes at the first keyframe chunk at or after the
-    segment target duration. A broadcaster that loses its connection
+    as each closes. A part closes when another chunk of the same duration
+    would take it past the part target duration; a segment closes at the
+    first keyframe chunk once it has lasted at least 90% of the segment target
+    duration (a 2 s keyframe interval at 30 frames/s is 1,999,980 µs). A broadcaster that loses its connection
     reconnects, asks GetStream for `next_chunk_sequence` and publishes again
     from there (chunks of a part that never closed are sent again), so
     viewers see no gap.
@@ -64,9 +65,10 @@ class LiveIngestServiceServicer:
     """LiveIngestService takes a broadcaster's media in (the seed's "RTMP
     ingest", seed 001 #12) and packages it into LL-HLS parts and segments,
     which it appends to the origin (LiveOriginService.AppendPart) part by part
-    as each closes. A part closes when its chunks reach the part target
-    duration; a segment closes at the first keyframe chunk at or after the
-    segment target duration. A broadcaster that loses its connection
+    as each closes. A part closes when another chunk of the same duration
+    would take it past the part target duration; a segment closes at the
+    first keyframe chunk once it has lasted at least 90% of the segment target
+    duration (a 2 s keyframe interval at 30 frames/s is 1,999,980 µs). A broadcaster that loses its connection
     reconnects, asks GetStream for `next_chunk_sequence` and publishes again
     from there (chunks of a part that never closed are sent again), so
     viewers see no gap.
@@ -78,7 +80,10 @@ class LiveIngestServiceServicer:
         (LiveChatService).
 
         Errors: INVALID_ARGUMENT naming `broadcaster_id`, `title` or
-        `chat_member_ids`; UNAVAILABLE when the origin cannot be reached.
+        `chat_member_ids`; UNAVAILABLE when the origin or the chat service
+        cannot be reached or refuses (the origin at its maximum of streams
+        included; a stream registered before the chat room failed is left
+        WAITING, unused).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -102,13 +107,16 @@ class LiveIngestServiceServicer:
 
         Errors: INVALID_ARGUMENT naming `start.stream_id`, `chunk.sequence`
         (not the next one), `chunk.duration_us` (not 1 to 1,000,000),
-        `chunk.data` (empty or over 1,048,576 bytes) or the first frame (not
-        `start`); PERMISSION_DENIED for a wrong `start.stream_key`; NOT_FOUND
+        `chunk.data` (empty or over 1,048,576 bytes), the first frame (not
+        `start`) or `start` (a second one); RESOURCE_EXHAUSTED when the server
+        holds its maximum of Publish connections (1,000 by default);
+        PERMISSION_DENIED for a wrong `start.stream_key`; NOT_FOUND
         for an unknown stream; FAILED_PRECONDITION when the stream has ended,
         when the first chunk is not `next_chunk_sequence` (the message says
         which one is) or when the stream's first chunk is not a keyframe;
         ABORTED when another Publish of the same stream took over;
-        DEADLINE_EXCEEDED when `start` does not come within 10 s; UNAVAILABLE
+        DEADLINE_EXCEEDED when `start` does not come within 10 s or an origin
+        call runs out of time (reconnect); UNAVAILABLE
         when the origin cannot be reached or the server shuts down (reconnect).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -145,9 +153,10 @@ class LiveIngestService:
     """LiveIngestService takes a broadcaster's media in (the seed's "RTMP
     ingest", seed 001 #12) and packages it into LL-HLS parts and segments,
     which it appends to the origin (LiveOriginService.AppendPart) part by part
-    as each closes. A part closes when its chunks reach the part target
-    duration; a segment closes at the first keyframe chunk at or after the
-    segment target duration. A broadcaster that loses its connection
+    as each closes. A part closes when another chunk of the same duration
+    would take it past the part target duration; a segment closes at the
+    first keyframe chunk once it has lasted at least 90% of the segment target
+    duration (a 2 s keyframe interval at 30 frames/s is 1,999,980 µs). A broadcaster that loses its connection
     reconnects, asks GetStream for `next_chunk_sequence` and publishes again
     from there (chunks of a part that never closed are sent again), so
     viewers see no gap.

@@ -106,7 +106,9 @@ class LiveOriginServiceServicer:
 
         Errors: INVALID_ARGUMENT naming `stream_id`, `broadcaster_id`,
         `title`, `part_target_ms` or `segment_target_ms`; ALREADY_EXISTS for a
-        stream id in use.
+        stream id in use; RESOURCE_EXHAUSTED when the origin holds its maximum
+        of streams and none has ended (an ended one nobody watches is forgotten
+        to make room).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -118,8 +120,9 @@ class LiveOriginServiceServicer:
         part index of the current segment, or part 0 of the next segment after
         a part that `ends_segment`.
 
-        Errors: INVALID_ARGUMENT naming `part.stream_id`, `part.ref`,
-        `part.duration_us`, `part.chunk_count` or `part.data`; NOT_FOUND for an
+        Errors: INVALID_ARGUMENT naming `part.stream_id`, `part.ref` (also a
+        part 0 that is not independent), `part.duration_us`, `part.chunk_count`,
+        `part.first_chunk_sequence` or `part.data`; NOT_FOUND for an
         unknown stream; FAILED_PRECONDITION when the stream has ended or the
         part or its first chunk sequence is not the next one (a retry of the
         last part appended is answered OK with `duplicate`).
@@ -152,11 +155,13 @@ class LiveOriginServiceServicer:
     def FetchPlaylist(self, request, context):
         """FetchPlaylist renders the stream's LL-HLS media playlist. With `block`
         set it first waits until the part `block` names is published (a
-        blocking playlist reload), at most 3 part target durations past the
-        last published part's expected time.
+        blocking playlist reload): at most (the parts between the last published
+        one and `block`, plus 3) part target durations from the request's
+        arrival, and never past the caller's deadline.
 
-        Errors: INVALID_ARGUMENT naming `stream_id` or `block` (negative, or a
-        part index past the segment's possible parts); NOT_FOUND for an unknown
+        Errors: INVALID_ARGUMENT naming `stream_id` or `block` (negative, more
+        than two segments past the last published part as RFC 8216bis
+        §6.2.5.2 has it, or a part index past the segment's possible parts); NOT_FOUND for an unknown
         stream, or a `block` part of an ended stream that will never come;
         DEADLINE_EXCEEDED when the part is not published in time (the stream
         stalled); FAILED_PRECONDITION while the stream is WAITING (no part yet).
@@ -170,9 +175,10 @@ class LiveOriginServiceServicer:
         be published (the preload hint) or any later one within the same
         limit as FetchPlaylist.
 
-        Errors: INVALID_ARGUMENT naming `stream_id` or `ref`; NOT_FOUND for an
-        unknown stream, a part that left the DVR window, or one an ended stream
-        will never have; DEADLINE_EXCEEDED as FetchPlaylist.
+        Errors: INVALID_ARGUMENT naming `stream_id` or `ref` (as `block` in
+        FetchPlaylist); NOT_FOUND for an unknown stream, a part that left the
+        DVR window, or one an ended stream will never have; DEADLINE_EXCEEDED as
+        FetchPlaylist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -196,9 +202,11 @@ class LiveOriginServiceServicer:
         new part as it is published; it ends OK after the last part of an ended
         stream.
 
-        Errors: INVALID_ARGUMENT naming `stream_id` or `from`; NOT_FOUND for an
-        unknown stream or a `from` part outside the DVR window;
-        RESOURCE_EXHAUSTED when the watcher fell more than 256 parts behind
+        Errors: INVALID_ARGUMENT naming `stream_id` or `from` (also a part not
+        yet published that is not the next one); NOT_FOUND for an unknown
+        stream or a `from` part outside the DVR window; RESOURCE_EXHAUSTED when
+        the watcher fell more than 256 parts published since it began behind,
+        or behind the DVR window
         (watch again from the last part received); UNAVAILABLE when the
         service shuts down.
         """
