@@ -5,27 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Callable
 
 import grpc
 
 from casemesh.chat.v1 import gateway_pb2, gateway_pb2_grpc, message_pb2
 
+from .waiting import WAIT_S, eventually  # noqa: F401 - re-exported to the tests
+
 SERVICES = ["chat-messages", "chat-router", "chat-gateway-1", "chat-gateway-2"]
 GATEWAYS = ["chat-gateway-1", "chat-gateway-2"]
 DELIVERED = message_pb2.RECEIPT_STATE_DELIVERED
 READ = message_pb2.RECEIPT_STATE_READ
-#: Every wait in these tests is bounded by this (seconds); a loaded 2-core machine is slow, not stuck.
-WAIT_S = 60.0
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
-    """Wait until ``check()`` holds (polling), failing with ``what`` after ``timeout_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not check():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 class Device:

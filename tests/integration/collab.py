@@ -26,23 +26,13 @@ from casemesh.services.collab.contract import TEXT_NAME
 from casemesh.services.runtime.component import ServiceDefinition
 from casemesh.services.runtime.topology import Endpoint, ServerPolicy, Topology
 
+from .waiting import WAIT_S, eventually  # noqa: F401 - re-exported to the tests
 from .conftest import RunningMesh, free_port, start_mesh
 
 SERVICES = ["collab-documents", "collab-editor-1", "collab-editor-2"]
 EDITORS = ["collab-editor-1", "collab-editor-2"]
 #: Codes of a ``rejected`` update that sending it again may cure.
 RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE.value[0], grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]})
-#: Every wait in these tests is bounded by this (seconds); a loaded 2-core machine is slow, not stuck.
-WAIT_S = 60.0
-
-
-async def eventually(check: Callable[[], bool], what: str | Callable[[], str], timeout_s: float = WAIT_S) -> None:
-    """Wait until ``check()`` holds (polling), failing with ``what`` after ``timeout_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not check():
-        assert loop.time() < deadline, f"timed out waiting for {what() if callable(what) else what}"
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from casemesh.live.v1 import edge_pb2, edge_pb2_grpc, ingest_pb2, ingest_pb2_grp
 from casemesh.services.catalog import definitions
 from casemesh.services.runtime.topology import Endpoint, ServerPolicy, Topology
 
+from .waiting import WAIT_S, eventually  # noqa: F401 - re-exported to the tests
 from .conftest import RunningMesh, free_port, start_mesh
 
 LIVE = ["live-ingest", "live-origin", "live-edge", "live-chat"]
@@ -31,17 +32,6 @@ SERVICES = LIVE + CHAT
 #: 30 frames/s (RFC 8216bis examples; Twitch's usual frame rate), 2 s between keyframes.
 FRAME_US = 33_333
 KEYFRAME_EVERY = 60
-#: Every wait in these tests is bounded by this (seconds); a loaded 2-core machine is slow, not stuck.
-WAIT_S = 60.0
-
-
-async def eventually(check: Callable[[], bool], what: str | Callable[[], str], timeout_s: float = WAIT_S) -> None:
-    """Wait until ``check()`` holds (polling), failing with ``what`` after ``timeout_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not check():
-        assert loop.time() < deadline, f"timed out waiting for {what() if callable(what) else what}"
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager
