@@ -178,8 +178,9 @@ def test_a_broadcaster_reconnects_at_next_chunk_sequence_after_an_error(monkeypa
 
         async def call(self, service, method, request, *, timeout_s=None):
             self.calls.append((service, method, request))
-            if method == "GetStream":
-                return ingest_pb2.GetStreamResponse(stream=live_pb2.StreamInfo(next_chunk_sequence=6))
+            if method == "GetStream":  # a new stream first, then where the origin stands after the failure
+                return ingest_pb2.GetStreamResponse(stream=live_pb2.StreamInfo(
+                    next_chunk_sequence=6 if self.publishes else 0))
             self.publishes += 1
             sent = [frame async for frame in _limited(request, 1 + 9)]
             if self.publishes == 1:
@@ -204,7 +205,39 @@ def test_a_broadcaster_reconnects_at_next_chunk_sequence_after_an_error(monkeypa
     holder[0] = broadcaster
     asyncio.run(broadcaster.run())
     assert streams.publishes == 2 and broadcaster.reconnects == 1 and broadcaster.last_error == "UNAVAILABLE"
-    assert [m for _, m, _ in streams.calls] == ["Publish", "GetStream", "Publish"]
+    assert [m for _, m, _ in streams.calls] == ["GetStream", "Publish", "GetStream", "Publish"]
+
+
+def test_a_broadcaster_goes_on_from_where_an_earlier_run_left_the_stream(monkeypatch):
+    """casemesh capacity seeds once and runs many steps: each step's first Publish starts at next_chunk_sequence,
+    captured now (not at chunk 0 of a schedule that began long ago)."""
+
+    class IngestStreams(FakeStreams):
+        def __init__(self, broadcaster_ref):
+            super().__init__()
+            self.ref = broadcaster_ref
+
+        async def call(self, service, method, request, *, timeout_s=None):
+            self.calls.append((service, method, request))
+            if method == "GetStream":
+                return ingest_pb2.GetStreamResponse(stream=live_pb2.StreamInfo(next_chunk_sequence=1302))
+            sent = []
+            async for frame in request:
+                sent.append(frame)
+                if len(sent) == 3:
+                    break
+            assert [f.chunk.sequence for f in sent[1:]] == [1302, 1303]
+            assert sent[1].chunk.keyframe == (1302 % 60 == 0)
+            self.ref[0].closing = True
+            return ingest_pb2.PublishResponse()
+
+    holder: list = [None]
+    streams = IngestStreams(holder)
+    broadcaster = Broadcaster(StreamPlan(0, "b", [], stream_id="s1", stream_key="k"), ChunkPlan(), GlassToGlass(1),
+                              streams, buffer_chunks=30)
+    holder[0] = broadcaster
+    asyncio.run(broadcaster.run())
+    assert broadcaster.generated >= 1303 and broadcaster.resend_misses == 0
 
 
 # the no-gap check -----------------------------------------------------------------------------------------------------

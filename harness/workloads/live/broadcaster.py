@@ -119,8 +119,17 @@ class Broadcaster:
     # the connection --------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Publish until :meth:`stop`, reconnecting after failures (see the module docstring)."""
-        self.t0 = self.clock()
+        """Publish until :meth:`stop`, reconnecting after failures (see the module docstring).
+
+        The first connection too starts at GetStream's ``next_chunk_sequence``: a stream seeded once and published
+        in several runs (``casemesh capacity``'s steps) goes on from where the last run left it, with chunk
+        ``next_chunk_sequence`` captured now.
+        """
+        first = await self.next_chunk_sequence(1)
+        if first is None:
+            return
+        self.next_sequence = self.generated = first
+        self.t0 = self.clock() - self.chunks.capture_offset_s(first)
         failures = 0
         while not self.closing:
             try:
@@ -141,25 +150,32 @@ class Broadcaster:
             failures += 1
             await self.resync(failures)
 
-    async def resync(self, failures: int) -> None:
-        """After a failed connection: back off, then GetStream → ``next_chunk_sequence`` (retried until the ingest
-        answers or the run ends)."""
-        attempt = failures
+    async def next_chunk_sequence(self, attempt: int, *, back_off: bool = False) -> int | None:
+        """GetStream's ``next_chunk_sequence``, asked until the ingest answers (after 100 ms doubling to 2 s between
+        tries, and before the first when ``back_off``); None once the run ends first."""
         while not self.closing:
-            await asyncio.sleep(min(RECONNECT_BASE_S * 2 ** min(attempt - 1, 10), RECONNECT_MAX_S))
+            if back_off:
+                await asyncio.sleep(min(RECONNECT_BASE_S * 2 ** min(attempt - 1, 10), RECONNECT_MAX_S))
+            back_off = True
             try:
                 response = await self.streams.call(INGEST, "GetStream", ingest_pb2.GetStreamRequest(stream_id=self.stream.stream_id))
             except grpc.aio.AioRpcError as error:
                 attempt += 1
                 log.info("%s: GetStream failed %s", self.stream.stream_id, error.code().name)
                 continue
-            resume = response.stream.next_chunk_sequence
-            if resume > self.generated:  # pragma: no cover - the server holds chunks never sent: a contract breach
-                log.warning("%s: next_chunk_sequence %d is past the %d chunks sent", self.stream.stream_id, resume, self.generated)
-                resume = self.generated
-            self.next_sequence = resume
-            self.reconnects += 1
+            return response.stream.next_chunk_sequence
+        return None
+
+    async def resync(self, failures: int) -> None:
+        """After a failed connection: back off, then resume at GetStream's ``next_chunk_sequence``."""
+        resume = await self.next_chunk_sequence(failures, back_off=True)
+        if resume is None:
             return
+        if resume > self.generated:  # pragma: no cover - the server holds chunks never sent: a contract breach
+            log.warning("%s: next_chunk_sequence %d is past the %d chunks sent", self.stream.stream_id, resume, self.generated)
+            resume = self.generated
+        self.next_sequence = resume
+        self.reconnects += 1
 
     def start(self) -> asyncio.Task:
         self.task = asyncio.get_running_loop().create_task(self.run(), name=f"live-broadcaster-{self.stream.index}")

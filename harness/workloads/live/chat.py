@@ -33,6 +33,7 @@ import collections
 import itertools
 import random
 import re
+import secrets
 import time
 
 from casemesh.chat.v1 import gateway_pb2, message_pb2
@@ -110,7 +111,9 @@ class Chatters(Clients):
         self.banned = frozenset(state.banned_words)
         index, _ = streams.share
         self._post_ids = itertools.count(1)
-        self._post_prefix = f"lv{state.run}-w{index}-"
+        # A connection nonce too: ``casemesh capacity`` seeds once and connects once per step, and chat-messages
+        # answers a (sender, client_message_id) it has stored with the stored message, routed to nobody again.
+        self._post_prefix = f"lv{state.run}-{secrets.token_hex(3)}-w{index}-"
         self.leaks = 0
 
     def next_message_id(self) -> str:
