@@ -16,7 +16,7 @@ from casemesh.harness.errors import ConfigError
 from casemesh.harness.profile import KNOWN_SERVICES, load_profile
 from casemesh.harness.workloads import get_workload
 from casemesh.harness.workloads.live.broadcaster import Broadcaster
-from casemesh.harness.workloads.live.chat import RateLimitCheck, carries_banned, compose, parse_token
+from casemesh.harness.workloads.live.chat import RateLimitCheck, carries_banned, compose, parse_token, post_id_prefix
 from casemesh.harness.workloads.live.media import HEADER_BYTES, ChunkPlan, GlassToGlass, chunk_headers, first_capture_ns
 from casemesh.harness.workloads.live.player import DUPLICATE, GAP, OK, Continuity, listed_after, live_edge_start, next_ref
 from casemesh.harness.workloads.live.seeding import LLHLS, STREAMING, SeedParams, StreamPlan, plan
@@ -390,10 +390,12 @@ def test_next_ref_walks_the_same_parts_as_the_playlist():
 # chat -----------------------------------------------------------------------------------------------------------------
 
 def test_a_post_carries_its_id_and_send_time_and_its_banned_word_as_a_word():
-    text = compose("lv0000abcd-w0-7", 1_700_000_000_123_456_789, ["gg", "nice"], "scamcoin", random.Random(1))
-    assert parse_token(text) == ("lv0000abcd-w0-7", 1_700_000_000_123_456_789)
+    post_id = post_id_prefix("0000abcd", 0) + "7"  # as Chatters.next_message_id makes them
+    text = compose(post_id, 1_700_000_000_123_456_789, ["gg", "nice"], "scamcoin", random.Random(1))
+    assert parse_token(text) == (post_id, 1_700_000_000_123_456_789)
+    assert post_id_prefix("0000abcd", 0) != post_id_prefix("0000abcd", 0)  # a new connection, new ids
     assert carries_banned(text, frozenset({"scamcoin"}))
-    assert not carries_banned(compose("lv0000abcd-w0-8", 1, ["gg"]), frozenset({"scamcoin"}))
+    assert not carries_banned(compose(post_id_prefix("0000abcd", 0) + "8", 1, ["gg"]), frozenset({"scamcoin"}))
     assert carries_banned("buy SCAMCOIN now", frozenset({"scamcoin"}))
     assert not carries_banned("scamcoins are a word of their own", frozenset({"scamcoin"}))
     assert parse_token("hello there") is None

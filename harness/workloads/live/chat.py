@@ -52,7 +52,18 @@ DATA_LOSS = "DATA_LOSS"
 #: Words of an ordinary chat line (the filler of a post).
 WORDS = ("gg", "pog", "lol", "nice", "play", "wow", "clip", "that", "was", "close", "hype", "lets", "go", "kappa")
 
-_TOKEN = re.compile(r"(lv[0-9a-f]{8}-w\d+-\d+) (\d{1,20})")
+#: A post's id (``lv{run}-{connection nonce}-w{worker}-{n}``: :meth:`Chatters.next_message_id`) and send time.
+_TOKEN = re.compile(r"(lv[0-9a-f]{8}-[0-9a-f]{6}-w\d+-\d+) (\d{1,20})")
+
+
+def post_id_prefix(run: str, worker: int) -> str:
+    """The prefix of one connection's post ids: ``lv{run}-{nonce}-w{worker}-`` (a post id adds its number).
+
+    A connection nonce besides the run: ``casemesh capacity`` seeds once and connects once per step, and
+    chat-messages answers a (sender, client_message_id) it has stored with the stored message, routed to nobody
+    again.
+    """
+    return f"lv{run}-{secrets.token_hex(3)}-w{worker}-"
 
 
 def compose(client_message_id: str, sent_wall_ns: int, words: list[str], banned: str | None = None,
@@ -111,9 +122,7 @@ class Chatters(Clients):
         self.banned = frozenset(state.banned_words)
         index, _ = streams.share
         self._post_ids = itertools.count(1)
-        # A connection nonce too: ``casemesh capacity`` seeds once and connects once per step, and chat-messages
-        # answers a (sender, client_message_id) it has stored with the stored message, routed to nobody again.
-        self._post_prefix = f"lv{state.run}-{secrets.token_hex(3)}-w{index}-"
+        self._post_prefix = post_id_prefix(state.run, index)
         self.leaks = 0
 
     def next_message_id(self) -> str:
