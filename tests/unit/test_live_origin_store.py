@@ -395,3 +395,24 @@ def test_max_streams_forgets_the_oldest_ended_stream():
     store.register("c", "b", "", 200, 2000)
     with pytest.raises(NotFound):
         store.describe("a")
+
+
+async def test_the_open_segment_s_next_part_is_a_possible_request_however_far_apart_the_keyframes():
+    """A broadcaster with a keyframe every 5 s at 200 ms parts: segment 0 grows past the usual part count (22), and
+    its next part (the playlist's preload hint) is still a request the origin waits for, not an impossible index."""
+    store = StreamStore()
+    b = Broadcaster(store, "far")
+    for sequence in range(149):  # frames 0..148: one keyframe, at 0; 24 parts of 6 frames close
+        chunk = Chunk(sequence, FRAME_US, sequence == 0, sequence.to_bytes(4, "big"))
+        for part in b.packager.feed(chunk):
+            store.append(b.record(part))
+    next_msn, next_index = store.describe("far").next_part
+    assert next_msn == 0 and next_index > 22
+    wanted = (0, next_index)
+    waiting = asyncio.create_task(store.wait_for("far", wanted, kind="part"))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    for sequence in range(149, 149 + 6):
+        for part in b.packager.feed(Chunk(sequence, FRAME_US, False, sequence.to_bytes(4, "big"))):
+            store.append(b.record(part))
+    assert (await asyncio.wait_for(waiting, WAIT_S)).ref == wanted

@@ -65,6 +65,8 @@ class Broadcaster:
         self.reconnects = 0
         self.resent = 0
         self.resend_misses = 0
+        #: Chunks sent on the current connection (a connection that carried one resets the reconnect backoff).
+        self.session_chunks = 0
         self.last_error: str | None = None
         self.task: asyncio.Task | None = None
         self.started = asyncio.Event()
@@ -95,6 +97,7 @@ class Broadcaster:
         """One connection's frames: ``start``, then chunks from :attr:`next_sequence`; returns (a half-close) once
         :attr:`closing`."""
         self.sessions += 1
+        self.session_chunks = 0
         yield ingest_pb2.PublishRequest(start=ingest_pb2.PublishStart(
             stream_id=self.stream.stream_id, stream_key=self.stream.stream_key))
         while not self.closing:
@@ -113,6 +116,7 @@ class Broadcaster:
                 self.generated = sequence + 1
                 self.ledger.sent(self.stream.index, sequence, self.streams.wall_ns(self.due(sequence)))
             self.next_sequence = sequence + 1
+            self.session_chunks += 1
             self.started.set()
             yield ingest_pb2.PublishRequest(chunk=chunk)
 
@@ -147,7 +151,7 @@ class Broadcaster:
                                     grpc.StatusCode.INVALID_ARGUMENT):
                     log.warning("%s: Publish refused %s: the broadcaster stops", self.stream.stream_id, self.last_error)
                     return
-            failures += 1
+            failures = 1 if self.session_chunks else failures + 1  # the backoff restarts after a connection that worked
             await self.resync(failures)
 
     async def next_chunk_sequence(self, attempt: int, *, back_off: bool = False) -> int | None:

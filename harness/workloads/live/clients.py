@@ -4,7 +4,11 @@ With ``--workers N`` each process holds its share (``streams.share``):
 the broadcasters of ``streams[index::count]``, the viewers of
 ``viewers[index::count]``, the chatters of ``chatters[index::count]``;
 glass-to-glass is then measured per process (a chunk's first receipt by a
-viewer of this process), from the capture time its bytes carry.
+viewer of this process), from the capture time its bytes carry. The
+spammer is one account that every process posts as, and each process's
+``rate_limit`` check sees only its own share of the posts, so with N
+processes a limit up to N times too lenient can pass unseen (a warning says
+so at the start of such a run).
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ class LiveClients:
         self.local_chatters = self.chatters.local if self.chatters else []
         #: The spammer's rate-limit check, built by the first spam journey (its limits are the journey's params).
         self.rate_limit: RateLimitCheck | None = None
+        if count > 1 and index == 0 and any(s.spammer for s in state.streams):
+            log.warning("live: with %d load processes each checks the spammer's rate limit on its own share of the "
+                        "spammer's posts: a limit up to %d times too lenient would pass the rate-limit check", count, count)
         self.joins = 0
 
     async def connect(self) -> None:

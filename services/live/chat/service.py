@@ -38,6 +38,7 @@ Settings: :class:`.settings.LiveChatSettings`. Metrics: :mod:`.metrics`.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 
 import grpc
@@ -172,7 +173,10 @@ class LiveChatServicer(pb_grpc.LiveChatServiceServicer):
         stream_id = validate_id("stream_id", request.stream_id)
         broadcaster_id = validate_id("broadcaster_id", request.broadcaster_id)
         members = validate_members("member_ids", request.member_ids)
-        room = await self._chat.open_room(stream_id, broadcaster_id, members)
+        try:
+            room = await self._chat.open_room(stream_id, broadcaster_id, members)
+        except (OSError, sqlite3.Error) as error:  # the room row could not be made durable: not opened, retry later
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the chat room could not be stored: {error}")
         return pb.OpenRoomResponse(conversation_id=room.conversation_id)
 
     async def PostMessage(self, request: pb.PostMessageRequest, context: grpc.aio.ServicerContext) -> pb.PostMessageResponse:

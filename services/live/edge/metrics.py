@@ -22,8 +22,10 @@
 - ``casemesh_live_edge_viewers_dropped_total{reason}``: StreamParts streams
   ended by the edge, ``reason`` = ``slow`` (more than 64 parts behind:
   RESOURCE_EXHAUSTED), ``origin_lost`` (the subscription could not be
-  reopened: UNAVAILABLE), ``not_found`` (unknown stream, ``from`` outside
-  the DVR window) or ``shutdown`` (UNAVAILABLE);
+  reopened: UNAVAILABLE), ``not_found`` (the origin refused the stream's
+  subscription before its first part: an unknown stream; a viewer whose own
+  ``from`` is outside the DVR window is refused NOT_FOUND at its request
+  and not counted here) or ``shutdown`` (UNAVAILABLE);
 - ``casemesh_live_edge_delay_seconds`` (histogram): for each part written
   to a StreamParts viewer, the time from ``Part.published_unix_ms`` (when
   the origin published it) to the write completing: the server-side twin of

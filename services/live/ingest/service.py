@@ -204,20 +204,28 @@ class IngestServicer(ingest_pb2_grpc.LiveIngestServiceServicer):
     async def Publish(self, request_iterator: AsyncIterator[ingest_pb2.PublishRequest],
                       context: grpc.aio.ServicerContext) -> ingest_pb2.PublishResponse:
         c = self._c
+
+        async def refuse(status: grpc.StatusCode, message: str) -> None:
+            c.metrics.ended(status.name)
+            await context.abort(status, message)
+
         if c.stopping:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{NAME} is shutting down; reconnect")
+            await refuse(grpc.StatusCode.UNAVAILABLE, f"{NAME} is shutting down; reconnect")
         timeout_s = c.settings.start_timeout_ms / 1000
         try:
             first = await asyncio.wait_for(anext(request_iterator, None), timeout_s)
         except TimeoutError:
-            c.metrics.ended("DEADLINE_EXCEEDED")
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"no start frame within {timeout_s * 1000:.0f} ms")
-        if first is None or first.WhichOneof("frame") != "start":
-            raise InvalidArgument("start.stream_id", "the first frame must be start (stream_id and stream_key)")
-        stream_id = check.required_id("start.stream_id", first.start.stream_id)
-        if not c.keys.check(stream_id, first.start.stream_key):
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"wrong stream key for stream {stream_id!r}")
-        publisher = await c.take_over(stream_id)
+            await refuse(grpc.StatusCode.DEADLINE_EXCEEDED, f"no start frame within {timeout_s * 1000:.0f} ms")
+        try:
+            if first is None or first.WhichOneof("frame") != "start":
+                raise InvalidArgument("start.stream_id", "the first frame must be start (stream_id and stream_key)")
+            stream_id = check.required_id("start.stream_id", first.start.stream_id)
+            if not c.keys.check(stream_id, first.start.stream_key):
+                await refuse(grpc.StatusCode.PERMISSION_DENIED, f"wrong stream key for stream {stream_id!r}")
+            publisher = await c.take_over(stream_id)
+        except (InvalidArgument, ResourceExhausted) as error:
+            c.metrics.ended(_code_name(error))
+            raise
         code = "UNKNOWN"
         try:
             response = await c.run(publisher, request_iterator)
@@ -288,6 +296,9 @@ class IngestComponent:
                 older.end(PublishEnded(grpc.StatusCode.ABORTED, f"another Publish of stream {stream_id!r} took over"))
                 await older.done.wait()
             self.publishers[stream_id] = publisher
+            if self.stopping:  # stop() took its list while this one waited for the older one: end it the same way
+                publisher.end(PublishEnded(grpc.StatusCode.UNAVAILABLE, f"{NAME} is shutting down; reconnect and "
+                                                                        f"resume from GetStream's next_chunk_sequence"))
         except BaseException:
             self._count_closed()
             publisher.done.set()

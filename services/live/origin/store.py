@@ -221,8 +221,9 @@ class _Stream:
         self.published: asyncio.Future | None = None  # resolved (and dropped) at the next publish, end or close
         self.watchers: set[PartWatcher] = set()
         self.cache: tuple[tuple[Ref, bool], RenderedPlaylist] | None = None
-        #: The highest part index a segment can reach (segments close at a keyframe after ~the target; a
-        #: keyframe interval of twice the target still fits); a larger index is an impossible request.
+        #: The highest part index a request may name in a segment not yet open (segments close at a keyframe after
+        #: ~the target; a keyframe interval of twice the target still fits); the open segment's next part plus as
+        #: many again (the open segment of a stream with rarer keyframes grows on); a larger index is impossible.
         self.parts_per_segment = max(1, math.ceil(segment_target_ms / part_target_ms))
         self.max_part_index = (segment_target_ms // part_target_ms) * 2 + 2
 
@@ -487,9 +488,12 @@ class StreamStore:
         if msn > published_msn + 2:
             raise InvalidArgument(field, f"segment {msn} is more than two segments past the last published one "
                                          f"({published_msn})")
-        if index > stream.max_part_index:
-            raise InvalidArgument(field, f"part index {index} is past the {stream.max_part_index + 1} parts a "
-                                         f"segment of this stream can have")
+        # The open segment can grow past the usual part count (a broadcaster whose keyframes are further apart than
+        # the segment target): a part up to max_part_index beyond its next one is still a possible request.
+        limit = stream.max_part_index + (next_index if msn == next_msn else 0)
+        if index > limit:
+            raise InvalidArgument(field, f"part index {index} is past the {limit + 1} parts segment {msn} of this "
+                                         f"stream can have")
         return None
 
     def _parts_until(self, stream: _Stream, ref: Ref) -> int:
