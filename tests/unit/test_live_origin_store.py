@@ -416,3 +416,31 @@ async def test_the_open_segment_s_next_part_is_a_possible_request_however_far_ap
         for part in b.packager.feed(Chunk(sequence, FRAME_US, False, sequence.to_bytes(4, "big"))):
             store.append(b.record(part))
     assert (await asyncio.wait_for(waiting, WAIT_S)).ref == wanted
+
+
+def test_idle_streams_end_and_ended_ones_are_forgotten_a_dvr_window_later():
+    """A broadcaster gone without `end` (or never come) does not keep its stream and its media for ever."""
+    now = {"ms": 1_000_000}
+    store = StreamStore(dvr_window_s=60, clock_ms=lambda: now["ms"])
+    b = Broadcaster(store, "gone")
+    b.chunks(30)  # some parts, then the broadcaster vanishes
+    store.register("never", "caster", "", 200, 2000)  # a stream nobody ever published to
+    watched = Broadcaster(store, "watched")
+    watched.chunks(30)
+    store.end("watched")
+    watcher = store.watch("watched", (0, 0))
+    now["ms"] += 89_000
+    assert store.expire(90) == (0, 0)
+    assert store.describe("gone").state is StreamState.LIVE
+    now["ms"] += 1_000
+    assert store.expire(90) == (2, 0)  # "gone" and "never" end; "watched" ended 90 s ago but is watched
+    assert store.describe("gone").state is StreamState.ENDED and store.describe("never").state is StreamState.ENDED
+    assert store.describe("watched").state is StreamState.ENDED
+    store.unwatch(watcher)
+    now["ms"] += 59_000
+    assert store.expire(90) == (0, 1)  # "watched" unwatched now: forgotten; the others ended 59 s ago
+    now["ms"] += 1_000
+    assert store.expire(90) == (0, 2)
+    assert len(store) == 0
+    with pytest.raises(NotFound):
+        store.describe("gone")

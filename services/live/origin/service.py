@@ -43,6 +43,7 @@ metrics: :mod:`.metrics`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -70,6 +71,8 @@ STREAM_SLOTS = 20_000
 WATCH_SLOTS = 10_000
 #: How much of the caller's deadline a blocked request leaves for the answer to travel back.
 DEADLINE_MARGIN_S = 0.02
+#: How often idle streams are looked for, seconds (at most ``idle_end_s``).
+EXPIRY_CHECK_S = 5.0
 
 
 def stream_info(view: StreamView) -> live_pb2.StreamInfo:
@@ -203,15 +206,28 @@ class OriginComponent:
         self.store = StreamStore(dvr_window_s=self.settings.dvr_window_s, max_streams=self.settings.max_streams,
                                  observer=OriginMetrics())
         self.servicer = OriginServicer(self.store)
+        self._expiry: asyncio.Task | None = None
 
     def register(self, server: grpc.aio.Server) -> None:
         origin_pb2_grpc.add_LiveOriginServiceServicer_to_server(self.servicer, server)
 
     async def start(self) -> None:
-        pass
+        if self.settings.idle_end_s > 0:
+            self._expiry = asyncio.get_running_loop().create_task(self._expire_idle(), name="live-origin-expiry")
+
+    async def _expire_idle(self) -> None:
+        """Every few seconds: end idle streams, forget old ended ones (:meth:`~.store.StreamStore.expire`)."""
+        every_s = min(EXPIRY_CHECK_S, self.settings.idle_end_s)
+        while True:
+            await asyncio.sleep(every_s)
+            ended, forgotten = self.store.expire(self.settings.idle_end_s)
+            if ended or forgotten:
+                log.info("ended %d idle streams, forgot %d ended ones", ended, forgotten)
 
     async def stop(self) -> None:
         """End every blocked request and WatchParts with UNAVAILABLE (not durable: the streams are gone)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
         self.store.close()
 
 

@@ -20,3 +20,10 @@ class OriginSettings(BaseModel):
         default=10_000, ge=1, le=1_000_000,
         description="Most streams the origin holds (every state); RegisterStream beyond them is RESOURCE_EXHAUSTED.",
     )
+    idle_end_s: int = Field(
+        default=90, ge=0, le=86_400,
+        description="A stream that has had no part appended for this many seconds (its broadcaster gone, or never "
+                    "come) is ended (a broadcaster reconnects within seconds; 90 s leaves room for an encoder "
+                    "restart); an ended stream nobody watches is forgotten one DVR window later. 0: never (streams last until "
+                    "EndStream, and ended ones until max_streams makes room).",
+    )

@@ -200,7 +200,7 @@ class _Stream:
     __slots__ = ("stream_id", "broadcaster_id", "title", "state", "part_target_ms", "segment_target_ms",
                  "segments", "parts", "first_number", "next_number", "next_part", "next_chunk_sequence",
                  "media_end_us", "data_bytes", "published", "watchers", "cache", "max_part_index",
-                 "parts_per_segment")
+                 "parts_per_segment", "active_ms")
 
     def __init__(self, stream_id: str, broadcaster_id: str, title: str, part_target_ms: int,
                  segment_target_ms: int) -> None:
@@ -208,6 +208,8 @@ class _Stream:
         self.broadcaster_id = broadcaster_id
         self.title = title
         self.state = StreamState.WAITING
+        #: When it was registered, last had a part appended, or ended (the store's clock, ms): for :meth:`StreamStore.expire`.
+        self.active_ms = 0
         self.part_target_ms = part_target_ms
         self.segment_target_ms = segment_target_ms
         self.segments: deque[_Segment] = deque()  # the DVR window; only the last may be incomplete
@@ -341,18 +343,42 @@ class StreamStore:
             self._forget_oldest_ended()
         stream = self._streams[stream_id] = _Stream(stream_id, broadcaster_id, title, part_target_ms,
                                                     segment_target_ms)
+        stream.active_ms = self._clock_ms()
         self._observer.stream_state(None, stream.state)
         return self._view(stream)
 
     def _forget_oldest_ended(self) -> None:
         for old in self._streams.values():  # registration order
             if old.state is StreamState.ENDED and not old.watchers:
-                del self._streams[old.stream_id]
-                self._observer.stream_state(old.state, None)
-                self._observer.dvr_bytes(-old.data_bytes)
-                old.wake()  # blocked requests re-check: NotFound
+                self._forget(old)
                 return
         raise ResourceExhausted(f"the origin holds {self.max_streams:,} streams, none of them ended")
+
+    def _forget(self, stream: _Stream) -> None:
+        del self._streams[stream.stream_id]
+        self._observer.stream_state(stream.state, None)
+        self._observer.dvr_bytes(-stream.data_bytes)
+        stream.wake()  # blocked requests re-check: NotFound
+
+    def expire(self, idle_end_s: float) -> tuple[int, int]:
+        """End every stream idle (no part appended, or none since it was registered) for ``idle_end_s`` seconds, and
+        forget every ended stream nobody watches whose end is a DVR window old; returns ``(ended, forgotten)``.
+
+        A broadcaster that went away without ``end`` (or never came) would otherwise keep its stream LIVE, with a
+        DVR window of media, for as long as the origin runs.
+        """
+        now = self._clock_ms()
+        ended = forgotten = 0
+        for stream in list(self._streams.values()):
+            idle_ms = now - stream.active_ms
+            if stream.state is not StreamState.ENDED:
+                if idle_ms >= idle_end_s * 1000:
+                    self.end(stream.stream_id)
+                    ended += 1
+            elif not stream.watchers and idle_ms >= self.dvr_window_s * 1000:
+                self._forget(stream)
+                forgotten += 1
+        return ended, forgotten
 
     def describe(self, stream_id: str) -> StreamView:
         """The stream's state; ``NotFound``."""
@@ -376,6 +402,7 @@ class StreamStore:
         if stream.state is not StreamState.ENDED:
             self._observer.stream_state(stream.state, StreamState.ENDED)
             stream.state = StreamState.ENDED
+            stream.active_ms = self._clock_ms()
             open_segment = stream.open_segment
             if open_segment is not None:
                 self._complete(open_segment)
@@ -413,6 +440,7 @@ class StreamStore:
             duration_us=part.duration_us, independent=part.independent,
             first_chunk_sequence=part.first_chunk_sequence, chunk_count=part.chunk_count, data=part.data,
             ends_segment=part.ends_segment, published_unix_ms=self._clock_ms(), number=stream.next_number)
+        stream.active_ms = record.published_unix_ms
         segment = stream.open_segment
         if segment is None:
             segment = _Segment(part.media_sequence, stream.media_end_us)
