@@ -36,7 +36,10 @@ class LiveOriginServiceStub:
     origin's load grows with the number of edges, not of viewers.
 
     Not durable: a restarted origin has no streams (live media is replaced
-    within seconds; broadcasters create a new stream).
+    within seconds; broadcasters create a new stream). A stream with no part
+    appended for 90 s (the `idle_end_s` setting) is ended as if EndStream had
+    been called, and an ended stream nobody watches is forgotten one DVR
+    window later (then NOT_FOUND).
     """
 
     def __init__(self, channel):
@@ -98,7 +101,10 @@ class LiveOriginServiceServicer:
     origin's load grows with the number of edges, not of viewers.
 
     Not durable: a restarted origin has no streams (live media is replaced
-    within seconds; broadcasters create a new stream).
+    within seconds; broadcasters create a new stream). A stream with no part
+    appended for 90 s (the `idle_end_s` setting) is ended as if EndStream had
+    been called, and an ended stream nobody watches is forgotten one DVR
+    window later (then NOT_FOUND).
     """
 
     def RegisterStream(self, request, context):
@@ -276,7 +282,10 @@ class LiveOriginService:
     origin's load grows with the number of edges, not of viewers.
 
     Not durable: a restarted origin has no streams (live media is replaced
-    within seconds; broadcasters create a new stream).
+    within seconds; broadcasters create a new stream). A stream with no part
+    appended for 90 s (the `idle_end_s` setting) is ended as if EndStream had
+    been called, and an ended stream nobody watches is forgotten one DVR
+    window later (then NOT_FOUND).
     """
 
     @staticmethod
