@@ -55,7 +55,12 @@ class Device:
     async def connect(self) -> gateway_pb2.Connected:
         """Open the stream, say hello, wait for ``connected`` (raises ``AssertionError`` with the status if it ended)."""
         self.call = self.stub.Connect()
-        await self.call.write(gateway_pb2.ConnectRequest(hello=gateway_pb2.Hello(user_id=self.user, device_id=self.device)))
+        # Under the write lock, taken before anything else can run: a send from another task (the kill test's
+        # senders write to the newest session as soon as it exists) waits for hello instead of going first, which
+        # the gateway refuses (INVALID_ARGUMENT: the first frame must be hello).
+        async with self._write_lock:
+            await self.call.write(gateway_pb2.ConnectRequest(hello=gateway_pb2.Hello(user_id=self.user,
+                                                                                     device_id=self.device)))
         self._tasks.append(asyncio.create_task(self._read()))
         waiter = asyncio.create_task(self._connected.wait())
         ended = asyncio.create_task(self._done.wait())
