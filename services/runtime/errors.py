@@ -42,6 +42,17 @@ class FailedPrecondition(Exception):
     """
 
 
+class Aborted(Exception):
+    """A concurrent change won a conflict (another driver accepted the ride first) → ``ABORTED``.
+
+    The caller may retry at a higher level (re-read, decide again); the same call unchanged usually fails again.
+    """
+
+
+class PermissionDenied(Exception):
+    """The caller is identified but the entity is not theirs (another rider's ride) → ``PERMISSION_DENIED``."""
+
+
 class Unauthenticated(Exception):
     """The call's credentials (an upload token) are missing, forged or expired → ``UNAUTHENTICATED``."""
 

@@ -11,6 +11,8 @@ validate and call the domain:
 ``AlreadyExists``      ``ALREADY_EXISTS``
 ``ResourceExhausted``  ``RESOURCE_EXHAUSTED``
 ``FailedPrecondition`` ``FAILED_PRECONDITION``
+``Aborted``            ``ABORTED``
+``PermissionDenied``   ``PERMISSION_DENIED``
 ``Unauthenticated``    ``UNAUTHENTICATED``
 ``AioRpcError``        ``DEADLINE_EXCEEDED`` if a dependency's call ran out of time, else ``UNAVAILABLE``
 an undecodable body    ``INVALID_ARGUMENT`` ("request body could not be decoded as pkg.Msg"; ``..decoding``)
@@ -53,7 +55,8 @@ from ..admission import DEADLINE, METHOD_LIMIT, Admission, Gate
 from ..authorization import Authorizer
 from ..deadlines import INBOUND_DEADLINE
 from ..decoding import DecodeLog, Undecodable, guarded, message_type_name
-from ..errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unauthenticated
+from ..errors import (Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
+                      ResourceExhausted, Unauthenticated)
 from ..faults import FaultInjector
 from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
 from ..tracing import RpcTracing, end_span, split_method
@@ -106,6 +109,8 @@ _DOMAIN_CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (Aborted, grpc.StatusCode.ABORTED),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
 )
 
