@@ -48,6 +48,10 @@ _MODULES: dict[str, str] = {
     "live-origin": "live.origin.service",
     "live-edge": "live.edge.service",
     "live-chat": "live.chat.service",
+    "rides-location": "rides.location.service",
+    "rides-pricing": "rides.pricing.service",
+    "rides-trips": "rides.trips.service",
+    "rides-dispatch": "rides.dispatch.service",
 }
 
 
