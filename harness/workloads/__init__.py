@@ -22,6 +22,7 @@ _MODULES: dict[str, str] = {
     "chat": "chat",
     "collab": "collab",
     "live": "live",
+    "rides": "rides",
     "echo": "echo",
 }
 
