@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import logging
 import secrets
 import time
@@ -186,7 +187,10 @@ class Matcher:
         if len(self._matches) >= self.settings.max_rides_matching:
             raise ResourceExhausted(f"rides-dispatch is matching {self.settings.max_rides_matching:,} rides already")
         match = self._matches[ride.ride_id] = RideMatch(ride, recovered)
-        match.task = asyncio.create_task(self._run(match), name=f"rides-dispatch-match-{ride.ride_id}")
+        # A context of its own: the matching outlives the StartMatching (or sweep) call that began it, whose deadline
+        # (propagated through the runtime's context variables) must not bound the matching's calls.
+        match.task = asyncio.create_task(self._run(match), name=f"rides-dispatch-match-{ride.ride_id}",
+                                         context=contextvars.Context())
         metrics.RIDES_MATCHING.set(len(self._matches))
         return True
 

@@ -64,6 +64,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import functools
 import hashlib
 import hmac
@@ -209,6 +210,11 @@ class DispatchClient:
         await self._stub.StartMatching(dispatch_pb2.StartMatchingRequest(ride=ride), timeout=self._timeout_s)
 
 
+#: Deadline of one TrackDriver stream (s): a ride's tracking outlives any unary deadline (the channel's default is
+#: 500 ms); a stream that reaches it is reopened like one that failed.
+TRACK_STREAM_TIMEOUT_S = 3_600.0
+
+
 class LocationClient:
     """:class:`Location` over the stub (the TrackDriver call is cancelled when the iteration stops)."""
 
@@ -216,7 +222,8 @@ class LocationClient:
         self._stub = stub
 
     async def track(self, driver_id: str) -> AsyncIterator[rides_pb2.DriverPosition]:
-        call = self._stub.TrackDriver(location_pb2.TrackDriverRequest(driver_id=driver_id))
+        call = self._stub.TrackDriver(location_pb2.TrackDriverRequest(driver_id=driver_id),
+                                      timeout=TRACK_STREAM_TIMEOUT_S)
         try:
             async for response in call:
                 yield response.position
@@ -500,7 +507,10 @@ class Trips:
         self._stop_following(feed)
         if wanted:
             feed.driver_id = wanted
-            feed.tracking = asyncio.create_task(self._track(feed, wanted), name=f"{NAME}-track-{wanted}")
+            # A context of its own: the task outlives the call that matched the ride, whose deadline (propagated
+            # through the runtime's context variables) must not bound the tracking's calls.
+            feed.tracking = asyncio.create_task(self._track(feed, wanted), name=f"{NAME}-track-{wanted}",
+                                                context=contextvars.Context())
 
     @staticmethod
     def _stop_following(feed: RideFeed) -> None:
