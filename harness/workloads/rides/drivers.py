@@ -55,6 +55,7 @@ import collections
 import logging
 import math
 import random
+import secrets
 import time
 from collections import Counter
 from typing import Any
@@ -445,7 +446,12 @@ class Fleet:
         self.worker = index
         self.closing = False
         self.checker = Assignments(lambda code: self.observe(SINGLE_ASSIGNMENT, 0.0, code, self.clock()))
-        self.drivers = [Driver(driver_id, self, random.Random(driver_id)) for driver_id in state.drivers[index::count]]
+        #: This connect's own suffix of every driver and rider id: `casemesh capacity` seeds once and connects once
+        #: per step against the same mesh, and a step must not find the last step's rides under its ids (a
+        #: RequestRide retried by id returns the stored ride; a driver id would still hold its unfinished ride).
+        self.session = secrets.token_hex(3)
+        self.drivers = [Driver(f"{driver_id}-{self.session}", self, random.Random(driver_id))
+                        for driver_id in state.drivers[index::count]]
         self.started_at = clock()
         self.riders = 0
         #: Open WatchRide calls of the rider journeys (cancelled at close).
@@ -460,7 +466,7 @@ class Fleet:
     def next_rider(self) -> str:
         """A new rider's ID (one per ride journey)."""
         self.riders += 1
-        return f"rd{self.state.run}-w{self.worker}-r{self.riders}"
+        return f"rd{self.state.run}-w{self.worker}-{self.session}-r{self.riders}"
 
     async def guard(self, driver_id: str, coroutine: Any) -> None:
         """Run a driver's task; a bug is logged, never raised into the event loop's void."""

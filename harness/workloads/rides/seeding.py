@@ -3,10 +3,13 @@
 Nothing is created through the API before the run: drivers come online in
 ``connect`` (:mod:`.drivers`), riders are created by the journeys. The seeder
 only names the drivers, ``rd<run>-d<i>``, where ``<run>`` is random per
-seeding, so a data directory kept from an earlier run (the trip service's
-rides, a driver a location index has not yet expired) shares no driver or
-rider with this one. Riders are ``rd<run>-w<worker>-r<n>``, one per ride
-journey (a rider holds one open ride at a time: trips.proto RequestRide).
+seeding; each connect adds a random session suffix (``rd<run>-d<i>-<session>``,
+:class:`.drivers.Fleet`), so a data directory kept from an earlier run (the
+trip service's rides, a driver a location index has not yet expired) or an
+earlier step of ``casemesh capacity`` (seeded once, connected per step) shares
+no driver or rider with this one. Riders are ``rd<run>-w<worker>-<session>-r<n>``,
+one per ride journey (a rider holds one open ride at a time: trips.proto
+RequestRide).
 """
 
 from __future__ import annotations
