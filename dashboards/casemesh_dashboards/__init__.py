@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from . import chat, collab, harness, live, mesh, photo, reco, social, urlshortener, video
+from . import chat, collab, harness, live, mesh, photo, reco, rides, social, urlshortener, video
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "mesh-overview.json": mesh.build,
@@ -22,5 +22,6 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "chat.json": chat.build,
     "collab.json": collab.build,
     "live.json": live.build,
+    "rides.json": rides.build,
     "harness-slos.json": harness.build,
 }

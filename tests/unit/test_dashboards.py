@@ -6,12 +6,16 @@
   Prometheus read, and its harness is scraped where it listens (and docs/observability.md says so).
 - Every PromQL expression parses, and every selector in it selects at least one series that
   really exists (metric name, label names, ``=`` and ``=~`` values, ``le`` bucket bounds): for
-  the mesh, URL-shortener, video, social, photo, recommendations, chat and live dashboards in what the
-  services expose after real calls through every path the panels show (for chat: Connect streams on
+  the mesh, URL-shortener, video, social, photo, recommendations, chat, live and ride-sharing dashboards in what
+  the services expose after real calls through every path the panels show (for chat: Connect streams on
   both gateways, one-to-one and group messages, acks, an offline queue paged by a gap fill, a
   replaced session, a session dropped by the router, presence; for live streaming: a broadcast taken over and
   ended, StreamParts viewers, coalesced blocking requests, a DVR catch-up, moderated chat, with every live counter
-  moved and every live gauge back where it was); for the harness dashboard in
+  moved and every live gauge back where it was; for ride sharing: drivers streaming their positions and holding
+  offer feeds, offers accepted, declined, expired, withdrawn and lost, a ride driven through every state under its
+  rider's WatchRide (the driver tracked), one released for want of a driver, one cancelled by its rider while being
+  matched, quotes and a surge recomputation, with every rides counter moved and every rides gauge back where it
+  was); for the harness dashboard in
   what the harness's collector exposes for a RunStats holding every RPC and journey the shipped
   SLOs name (and, for its Prometheus-sourced SLOs, in what the services expose).
 - Latency graphs ask for exemplars exactly for the histograms that carry them.
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import io
+import itertools
 import json
 import re
 import secrets
@@ -70,6 +75,11 @@ from casemesh.live.v1 import live_pb2
 from casemesh.photo.v1 import feed_pb2, feed_pb2_grpc, media_pb2, media_pb2_grpc, photo_pb2
 from casemesh.reco.v1 import candidates_pb2, candidates_pb2_grpc, recommendations_pb2, recommendations_pb2_grpc
 from casemesh.reco.v1 import signals_pb2, signals_pb2_grpc
+from casemesh.rides.v1 import pricing_pb2 as rides_pricing_pb2
+from casemesh.rides.v1 import pricing_pb2_grpc as rides_pricing_pb2_grpc
+from casemesh.rides.v1 import rides_pb2, trips_pb2, trips_pb2_grpc
+from casemesh.services.rides.dispatch import metrics as dispatch_metrics
+from casemesh.services.rides.location import metrics as location_metrics
 from casemesh.social.v1 import graph_pb2, graph_pb2_grpc, timeline_pb2, timeline_pb2_grpc, tweets_pb2, tweets_pb2_grpc
 from casemesh.urlshortener.v1 import urlshortener_pb2 as pb
 from casemesh.urlshortener.v1 import urlshortener_pb2_grpc as pb_grpc
@@ -82,6 +92,9 @@ from tests.integration.collab import eventually as collab_eventually
 from tests.integration.conftest import loopback_topology, start_mesh
 from tests.integration.live import KEYFRAME_EVERY, Broadcaster, StreamingViewer, chunk, create_stream
 from tests.integration.live import SERVICES as LIVE_SERVICES
+from tests.integration.rides import Driver as RidesDriver
+from tests.integration.rides import Ledger, always, near, online, quote_and_request
+from tests.integration.rides import rides_mesh as serve_rides
 
 ROOT = Path(__file__).resolve().parents[2]
 async def _drive_social(running) -> None:
@@ -460,6 +473,173 @@ async def _drive_live(running) -> None:
         await fan_phone.close()
 
 
+@pytest.fixture
+async def rides_mesh(monkeypatch, tmp_path):
+    """The ride-sharing services in this process (rides-trips' database under ``tmp_path``), every call traced, after
+    real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    async with serve_rides(tmp_path / "rides", RIDES_SETTINGS) as running:
+        await _drive_rides(running)
+        yield running
+
+
+class _RidesDriver(RidesDriver):
+    """tests/integration/rides.py's driver app, each position stamped with ``sent_at_unix_ms`` as a real app's is (the
+    location service's update delay: the SLO tracking-delay-location)."""
+
+    async def _positions(self):
+        async for frame in super()._positions():
+            frame.sent_at_unix_ms = int(time.time() * 1000)
+            yield frame
+
+
+class _LateRidesDriver(_RidesDriver):
+    """A driver whose every accept comes late: the trip service gives the offered ride to ``rival`` first (AssignDriver,
+    as a second dispatcher would), then the driver accepts, and the trip service answers ABORTED (dispatch: ``lost``).
+    ``trips`` is a TripService stub with the tests' identity (AssignDriver is internal)."""
+
+    def __init__(self, *args, trips: trips_pb2_grpc.TripServiceStub, rival: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.internal_trips = trips
+        self.rival = rival
+
+    async def _answer(self, offer) -> None:
+        await self.internal_trips.AssignDriver(
+            trips_pb2.AssignDriverRequest(ride_id=offer.ride_id, driver_id=self.rival), timeout=10)
+        await super()._answer(offer)
+
+
+#: Spots of the city for the rides drives, metres north and east of tests/integration/rides.py's centre: 2 km apart
+#: (more than RIDES_SETTINGS' max_radius_m, so no spot's drivers are offered another spot's rides), 6 rows x 7 columns
+#: inside the service area (lat 37.70-37.82, lng -122.52 to -122.36), pickups at the spots, dropoffs 1 km north.
+RIDES_SPOTS = [(north, east) for north in range(-9_000, 1_001, 2_000) for east in range(-9_000, 3_001, 2_000)]
+#: Spots a drive uses (one per scenario), and the drives of this process: each drive takes the next five spots (eight
+#: drives before they come round again; a mesh is driven at most twice).
+RIDES_SCENARIOS = 5
+_RIDES_DRIVES = itertools.count()
+
+
+def _gauge(metric) -> float:
+    """The value of a gauge of this process, summed over its labels."""
+    return sum(sample.value for family in metric.collect() for sample in family.samples)
+
+
+async def _drive_rides(running) -> None:
+    """Real calls through every path the rides dashboard and the rides profile's server-side SLO twins
+    (harness/profiles/rides.slo.yaml) count, with new drivers, riders and spots of the city per drive.
+
+    Eight drivers come online (positions stamped with sent_at every 0.1 to 0.5 s, an offer feed each) around five spots
+    2 km apart, and a rider at each spot quotes and requests a ride (RequestRide OK), all at once:
+
+    - a trip: the nearest driver accepts, the other one there ignores the offer (withdrawn: another driver won); the
+      winner drives the ride through MATCHED, EN_ROUTE, IN_PROGRESS and COMPLETED while its rider's WatchRide gets
+      every state and the driver's positions (the trip service's TrackDriver);
+    - a race: two drivers accept the ride at once; one wins and drives it to the end, the other is ABORTED (its offer
+      lost at the trip service, or withdrawn when the win came first);
+    - a late accept: the trip service gives the ride to another driver first (AssignDriver, as a second dispatcher
+      would); the offered driver's accept is ABORTED there (lost); its rider cancels the matched ride;
+    - no driver: one driver declines, the other ignores the offer (expired); nobody else is near, and after max_match_s
+      dispatch releases the ride (CANCELLED, NO_DRIVER: no_driver);
+    - a cancel while being matched: the only driver there ignores the offer; its rider cancels meanwhile (cancelled).
+
+    Then a surge recomputation after the quotes, and dispatch done matching every ride. Every driver goes OFFLINE and
+    closes its streams; the drive returns once dispatch and rides-location have seen the feeds and trackers close.
+    """
+    tag = secrets.token_hex(3)
+    drive = next(_RIDES_DRIVES) % (len(RIDES_SPOTS) // RIDES_SCENARIOS)
+    spots = RIDES_SPOTS[drive * RIDES_SCENARIOS:(drive + 1) * RIDES_SCENARIOS]
+    ledger = Ledger()
+    channels = {name: running.anonymous_channel(name) for name in ("rides-location", "rides-dispatch", "rides-trips",
+                                                                   "rides-pricing")}
+    trips = trips_pb2_grpc.TripServiceStub(channels["rides-trips"])
+    pricing = rides_pricing_pb2_grpc.PricingServiceStub(channels["rides-pricing"])
+
+    def driver(spot: int, name: str, metres_north: float, kind: type[_RidesDriver] = _RidesDriver,
+               **kwargs) -> _RidesDriver:
+        north, east = spots[spot]
+        return kind(running, f"{tag}-{name}", near(north + metres_north, east), ledger, channels=channels, **kwargs)
+
+    trip = [driver(0, "trip", 10, trip_s=0.3, ping_s=0.1), driver(0, "bystander", 20, policy=always("ignore"))]
+    race = [driver(1, f"racer-{i}", 10 + 10 * i, trip_s=0.05) for i in range(2)]
+    late = driver(2, "late", 10, _LateRidesDriver, trips=trips_pb2_grpc.TripServiceStub(running.channel("rides-trips")),
+                  rival=f"{tag}-rival")
+    choosy = [driver(3, "decliner", 10, policy=always("decline")), driver(3, "ignorer", 20, policy=always("ignore"))]
+    idle = driver(4, "idle", 10, policy=always("ignore"))
+    drivers = [*trip, *race, late, *choosy, idle]
+    feeds, trackers = _gauge(dispatch_metrics.FEEDS), _gauge(location_metrics.TRACKERS)
+    matching = _gauge(dispatch_metrics.RIDES_MATCHING)
+    quoted: list[float] = []
+
+    async def request(spot: int, rider: str) -> rides_pb2.Ride:
+        north, east = spots[spot]
+        ride = await quote_and_request(running, f"{tag}-{rider}", near(north, east), near(north + 1_000, east),
+                                       channels=channels)
+        quoted.append(time.time())
+        assert ride.state == rides_pb2.RIDE_STATE_REQUESTED, ride
+        return ride
+
+    async def watch(ride: rides_pb2.Ride) -> list[trips_pb2.WatchRideResponse]:
+        """The rider's WatchRide, to its end (OK once the ride is over)."""
+        return [update async for update in trips.WatchRide(trips_pb2.WatchRideRequest(
+            ride_id=ride.ride_id, rider_id=ride.rider_id), timeout=30)]
+
+    async def cancel(ride: rides_pb2.Ride) -> None:
+        cancelled = (await trips.CancelRide(trips_pb2.CancelRideRequest(ride_id=ride.ride_id, rider_id=ride.rider_id),
+                                            timeout=10)).ride
+        assert (cancelled.state, cancelled.cancel_reason) == (rides_pb2.RIDE_STATE_CANCELLED,
+                                                              rides_pb2.CANCEL_REASON_RIDER), cancelled
+
+    async def driven() -> None:
+        updates = await watch(await request(0, "rider-trip"))
+        states = [u.ride.state for u in updates if u.HasField("ride")]
+        every = [rides_pb2.RIDE_STATE_REQUESTED, rides_pb2.RIDE_STATE_MATCHED, rides_pb2.RIDE_STATE_EN_ROUTE,
+                 rides_pb2.RIDE_STATE_IN_PROGRESS, rides_pb2.RIDE_STATE_COMPLETED]
+        assert states[0] in every and states == every[every.index(states[0]):], states  # every change from the first
+        assert {u.driver_position.driver_id for u in updates if u.HasField("driver_position")} == {trip[0].driver_id}
+
+    async def raced() -> None:
+        updates = await watch(await request(1, "rider-race"))
+        assert updates[-1].ride.state == rides_pb2.RIDE_STATE_COMPLETED, updates[-1]
+        await eventually(lambda: sum(sum(d.outcomes.values()) for d in race) == 2, "both racers' answers")
+        assert sorted(code for d in race for code in d.outcomes) == ["ABORTED", "OK"], [d.outcomes for d in race]
+
+    async def lost() -> None:
+        ride = await request(2, "rider-late")
+        await eventually(lambda: late.outcomes, "the late driver's answer")
+        assert late.outcomes == {"ABORTED": 1}, late.outcomes
+        await cancel(ride)  # matched with the rival
+
+    async def released() -> None:
+        final = (await watch(await request(3, "rider-unlucky")))[-1].ride
+        assert (final.state, final.cancel_reason) == (rides_pb2.RIDE_STATE_CANCELLED,
+                                                      rides_pb2.CANCEL_REASON_NO_DRIVER), final
+        assert all(len(d.offers) == 1 for d in choosy), [d.offers for d in choosy]
+
+    async def cancelled() -> None:
+        ride = await request(4, "rider-impatient")
+        await eventually(lambda: idle.offers, "the offer of the ride being matched")
+        await cancel(ride)
+
+    try:
+        for d in drivers:
+            d.start()
+        await online(running, drivers)
+        await eventually(lambda: _gauge(dispatch_metrics.FEEDS) >= feeds + len(drivers), "every offer feed at dispatch")
+        await asyncio.gather(driven(), raced(), lost(), released(), cancelled())
+        last_quote_ms = max(quoted) * 1000
+        deadline = time.monotonic() + 15
+        surge = rides_pricing_pb2.ListSurgeRequest()
+        while (await pricing.ListSurge(surge, timeout=10)).computed_at_unix_ms <= last_quote_ms:
+            assert time.monotonic() < deadline, "a surge recomputation after the quotes within 15 s"
+            await asyncio.sleep(0.05)
+        await eventually(lambda: _gauge(dispatch_metrics.RIDES_MATCHING) <= matching, "dispatch done with every ride")
+        assert not ledger.violations, ledger.violations
+    finally:
+        await asyncio.gather(*(d.stop() for d in drivers))
+    await eventually(lambda: _gauge(dispatch_metrics.FEEDS) <= feeds and _gauge(location_metrics.TRACKERS) <= trackers,
+                     "the offer feeds and trackers closed")
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -502,6 +682,15 @@ COLLAB_DASHBOARD = "collab.json"
 LIVE_MESH = tuple(LIVE_SERVICES)
 LIVE_SETTINGS = {"live-edge": {"client_rtt_ms": 0, "client_bandwidth_kbps": 0}, "live-chat": {"rate_limit": "3/10 seconds"}}
 LIVE_DASHBOARD = "live.json"
+#: Ride sharing: the four services of tests/integration/rides.py. Offers stand 0.3 s, a ride nobody takes is released
+#: 1.5 s after its request (searches again every 0.2 s meanwhile), the sweep runs every 0.5 s and the surge every second
+#: (its minimum); drivers are searched within 300 m of a pickup, at most 600 m (RIDES_SPOTS are 2 km apart).
+RIDES_SETTINGS = {
+    "rides-dispatch": {"offer_timeout_s": 0.3, "max_match_s": 1.5, "sweep_interval_s": 0.5, "no_driver_retry_s": 0.2,
+                       "search_radius_m": 300, "max_radius_m": 600},
+    "rides-pricing": {"surge_interval_s": 1},
+}
+RIDES_DASHBOARD = "rides.json"
 CHAT_DASHBOARD = "chat.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
@@ -1153,9 +1342,70 @@ async def test_live_dashboard_selects_series_the_live_services_expose(live_mesh)
     await eventually(lambda: not opened(), "the live gauges back where they were", timeout_s=LIVE_LINGER_S + 10)
 
 
+#: Series the rides drive must move (as LIVE_EVENTS). Paths it does not take, left at zero: offers refused and
+#: AssignDriver retried or refused (an accept of a cancelled ride, a busy driver, a retried accept), rides recovered by
+#: the sweep, failed searches, sweeps, StartMatching calls and surge recomputations (a service down), and drivers expired
+#: (30 s without a position). casemesh_rides_trips_tracking_errors_total is asserted neither way: rides-trips opens
+#: TrackDriver without a timeout, so the mesh's 500 ms default ends it on every ride tracked longer than that.
+RIDES_EVENTS = (
+    ("casemesh_rides_dispatch_offers_sent_total", None, None),
+    ("casemesh_rides_dispatch_offers_total", "outcome", {"accepted", "declined", "expired", "withdrawn", "lost"}),
+    ("casemesh_rides_dispatch_phases_count", None, None),
+    ("casemesh_rides_dispatch_matches_total", "outcome", {"matched", "no_driver", "cancelled"}),
+    ("casemesh_rides_dispatch_search_seconds_count", None, None),
+    ("casemesh_rides_trips_rides_total", "state", {"REQUESTED", "MATCHED", "EN_ROUTE", "IN_PROGRESS", "COMPLETED",
+                                                   "CANCELLED"}),
+    ("casemesh_rides_trips_assign_total", "outcome", {"won", "lost"}),
+    ("casemesh_rides_trips_match_seconds_count", None, None),
+    ("casemesh_rides_trips_write_seconds_count", None, None),
+    ("casemesh_rides_location_updates_total", None, None),
+    ("casemesh_rides_location_search_cells_count", None, None),
+    ("casemesh_rides_location_search_seconds_count", None, None),
+    ("casemesh_rides_location_update_delay_seconds_count", None, None),
+    ("casemesh_rides_pricing_quotes_total", None, None),
+    ("casemesh_rides_pricing_surge_multiplier_count", None, None),
+    ("casemesh_rides_pricing_surge_recomputations_total", None, None),
+    ("grpc_server_handled_total", "grpc_method", {"GetQuote", "RedeemQuote", "ListSurge", "CountAvailableDrivers",
+                                                  "RequestRide", "WatchRide", "CancelRide", "UpdateTrip", "GetRide",
+                                                  "AssignDriver", "ReleaseRide", "ListOpenRides", "StartMatching",
+                                                  "ReceiveOffers", "AcceptOffer", "DeclineOffer", "ReportLocations",
+                                                  "GetDriverPosition", "FindNearbyDrivers", "TrackDriver"}),
+)
+#: Gauges of what the drive opens and closes (driver streams and feeds, drivers in the index, trackers, rides being
+#: matched, active rides, watchers): back where they were once it is over. (Quotes held stay until their TTL.)
+RIDES_GAUGES = ("casemesh_rides_location_streams", "casemesh_rides_location_drivers",
+                "casemesh_rides_location_trackers", "casemesh_rides_dispatch_feeds",
+                "casemesh_rides_dispatch_rides_matching", "casemesh_rides_trips_active_rides",
+                "casemesh_rides_trips_watchers")
+
+
+async def test_rides_dashboard_selects_series_the_rides_services_expose(rides_mesh):
+    series = services_series()
+    assert_selects_exposed(RIDES_DASHBOARD, lookup(series))
+    # Drivers' position streams and offer feeds, trackers and riders' watches last as long as a shift, a pickup or a
+    # ride; no duration or error panel counts them.
+    assert_streams_left_out(RIDES_DASHBOARD, {"ReportLocations", "TrackDriver", "ReceiveOffers", "WatchRide"},
+                            ("MatchOp.NotRe", "ReportLocations|TrackDriver|ReceiveOffers|WatchRide"))
+    # A drive moves every series of RIDES_EVENTS, and leaves nothing open.
+    before = sample_values()
+    await _drive_rides(rides_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in RIDES_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the rides drive did not move {still}"
+
+    def opened() -> dict[str, float]:
+        now = sample_values()
+        return {gauge: summed(now, gauge) - summed(before, gauge) for gauge in RIDES_GAUGES
+                if summed(now, gauge) != summed(before, gauge)}
+
+    await eventually(lambda: not opened(), lambda: f"the rides gauges back where they were: {opened()}", timeout_s=10)
+
+
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                      photo_mesh, reco_mesh, chat_mesh, collab_mesh,
-                                                                                     live_mesh):
+                                                                                     live_mesh, rides_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -1202,7 +1452,7 @@ def _get(url: str) -> dict:
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (apt-get install -y prometheus)")
 async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                 photo_mesh, reco_mesh, chat_mesh, collab_mesh,
-                                                                                live_mesh, tmp_path):
+                                                                                live_mesh, rides_mesh, tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -1255,6 +1505,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_chat(chat_mesh)
         await _drive_collab(collab_mesh)
         await _drive_live(live_mesh)
+        await _drive_rides(rides_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 
