@@ -105,7 +105,9 @@ def build() -> Dashboard:
             "Offers by outcome",
             "Ride offers per second by how they ended: accepted (the driver won the ride), declined, expired (no answer "
             "within offer_timeout_s, 5 s by default), withdrawn (another driver of the batch won, or the rider "
-            "cancelled), lost (a late accept: TripService.AssignDriver answered ABORTED). With offer_batch_size "
+            "cancelled), lost (a late accept that reached the trip service after the winner's: AssignDriver answered "
+            "ABORTED; most late accepts find their offer withdrawn first and count there), refused (the trip service "
+            "refused the accept: the driver holds another ride, or the ride was cancelled). With offer_batch_size "
             "drivers offered at once (3 by default, seed 003 \"top 3\"), most offers of a batch are withdrawn: the "
             "price of a faster match (the A/B in docs/benchmarks.md).", "ops",
             [query(rate("casemesh_rides_dispatch_offers_total", jobs, ("outcome",)), "{{outcome}}")],
