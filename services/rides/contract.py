@@ -17,7 +17,6 @@ rules, which the protos quote in their field comments.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -59,16 +58,3 @@ class ServiceArea:
 
 #: San Francisco and its edges: about 12 km north to south and 14 km west to east.
 DEFAULT_SERVICE_AREA = ServiceArea(south_deg=37.70, west_deg=-122.52, north_deg=37.82, east_deg=-122.36)
-
-
-def point_problem(lat_deg: float, lng_deg: float, area: ServiceArea = DEFAULT_SERVICE_AREA) -> str | None:
-    """Why a point is not acceptable (out of range, not finite, outside ``area``), or ``None`` when it is."""
-    if not (math.isfinite(lat_deg) and math.isfinite(lng_deg)):
-        return "must be finite numbers"
-    if not -90 <= lat_deg <= 90:
-        return f"lat_deg {lat_deg} is not in [-90, 90]"
-    if not -180 <= lng_deg <= 180:
-        return f"lng_deg {lng_deg} is not in [-180, 180]"
-    if not area.contains(lat_deg, lng_deg):
-        return f"({lat_deg}, {lng_deg}) is outside the service area ({area.describe()})"
-    return None
