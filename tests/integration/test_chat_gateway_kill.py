@@ -86,6 +86,10 @@ class User:
                 await self.current.send(conversation, body, client_message_id)
                 return
             except (grpc.aio.AioRpcError, asyncio.InvalidStateError, Exception):  # noqa: BLE001 - the stream is gone
+                # A write can fail before the call's status arrives (a CI run saw INTERNAL "Internal error from Core"
+                # on the write while the read side waited 60 s for a status): end the call here, as an app does
+                # when it cannot write, so the reader ends and the device reconnects.
+                self.current.call.cancel()
                 await self.current.ended(WAIT_S)
                 await self.ensure_connected()
                 if client_message_id not in self.unanswered or self.current.alive:
