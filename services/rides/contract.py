@@ -17,10 +17,12 @@ rules, which the protos quote in their field comments.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from ..geo.area import SAN_FRANCISCO, ServiceArea
+from ..runtime.identifiers import ID_PATTERN, is_id
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+__all__ = ["ID_PATTERN", "is_id", "ServiceArea", "DEFAULT_SERVICE_AREA", "MAX_RADIUS_M", "MAX_NEARBY_LIMIT",
+           "MAX_EXCLUDED_DRIVERS", "MAX_OPEN_RIDES_LIMIT", "MIN_H3_RESOLUTION", "MAX_H3_RESOLUTION"]
+
 MAX_RADIUS_M = 50_000.0
 MAX_NEARBY_LIMIT = 100
 MAX_EXCLUDED_DRIVERS = 100
@@ -28,33 +30,5 @@ MAX_OPEN_RIDES_LIMIT = 10_000
 MIN_H3_RESOLUTION = 0
 MAX_H3_RESOLUTION = 15
 
-
-def is_id(value: str) -> bool:
-    """True when ``value`` is 1 to 64 characters of [A-Za-z0-9_-]."""
-    return bool(ID_PATTERN.fullmatch(value))
-
-
-@dataclass(frozen=True)
-class ServiceArea:
-    """A latitude/longitude box, in degrees (south < north, west < east; not across the antimeridian)."""
-
-    south_deg: float
-    west_deg: float
-    north_deg: float
-    east_deg: float
-
-    def __post_init__(self) -> None:
-        if not (-90 <= self.south_deg < self.north_deg <= 90 and -180 <= self.west_deg < self.east_deg <= 180):
-            raise ValueError(f"not a service area (south < north in [-90, 90], west < east in [-180, 180]): {self}")
-
-    def contains(self, lat_deg: float, lng_deg: float) -> bool:
-        """True when the point is inside the box (edges included)."""
-        return self.south_deg <= lat_deg <= self.north_deg and self.west_deg <= lng_deg <= self.east_deg
-
-    def describe(self) -> str:
-        """``[south, north] x [west, east]`` in degrees, for error messages."""
-        return f"lat [{self.south_deg}, {self.north_deg}], lng [{self.west_deg}, {self.east_deg}]"
-
-
-#: San Francisco and its edges: about 12 km north to south and 14 km west to east.
-DEFAULT_SERVICE_AREA = ServiceArea(south_deg=37.70, west_deg=-122.52, north_deg=37.82, east_deg=-122.36)
+#: San Francisco and its edges (services/geo/area.py, with the class ServiceArea).
+DEFAULT_SERVICE_AREA = SAN_FRANCISCO

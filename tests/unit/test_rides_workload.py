@@ -500,4 +500,8 @@ def test_the_workload_imports_only_the_contracts():
             "print(sorted(m for m in sys.modules if m.startswith('casemesh.services.')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['casemesh.services.rides', 'casemesh.services.rides.contract']"
+    # The contract module and what it is made of: the shared service area and identifier rule (and its error type).
+    assert done.stdout.strip() == str(sorted([
+        "casemesh.services.rides", "casemesh.services.rides.contract", "casemesh.services.geo",
+        "casemesh.services.geo.area", "casemesh.services.runtime", "casemesh.services.runtime.identifiers",
+        "casemesh.services.runtime.errors"]))
