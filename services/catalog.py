@@ -52,6 +52,9 @@ _MODULES: dict[str, str] = {
     "rides-pricing": "rides.pricing.service",
     "rides-trips": "rides.trips.service",
     "rides-dispatch": "rides.dispatch.service",
+    "proximity-places": "proximity.places.service",
+    "proximity-tracker": "proximity.tracker.service",
+    "proximity-geofence": "proximity.geofence.service",
 }
 
 

@@ -23,6 +23,7 @@ _MODULES: dict[str, str] = {
     "collab": "collab",
     "live": "live",
     "rides": "rides",
+    "proximity": "proximity",
     "echo": "echo",
 }
 

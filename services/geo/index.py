@@ -1,10 +1,12 @@
-"""A sharded H3 cell index of moving entities: entity id → (lat, lng, payload), radius and k-nearest search.
+"""A sharded H3 cell index of entities (moving or not): entity id → (lat, lng, payload), radius and k-nearest search,
+keyset-paginated.
 
 Seed 001 #29 (shared/seeds/001_58dfc580020147d2.txt line 51), "Proximity Service | Geohash/H3, Redis Geo, radius
 search, geofencing, real-time location updates | 100M places, 10M updates/sec"; seed 003
 (shared/seeds/003_1dfe16d8ccfde9ed.txt), "Uber Ride Matching", Geospatial Indexing (line 662): drivers indexed by
-cell so that nearby drivers are found by looking at nearby cells only. Used by rides-location for drivers; generic
-(the payload is the owner's) so the proximity and food-delivery case studies can reuse it.
+cell so that nearby drivers are found by looking at nearby cells only. Used by rides-location for drivers and by
+proximity-places for places (one index over every place and one per category, paged with ``after``); generic (the
+payload is the owner's) so the other proximity services and the food-delivery case study can reuse it.
 
 Layout:
 
@@ -17,13 +19,22 @@ Layout:
   (a waiter on a dropped shard's lock would write into a shard nobody reads); their empty cells are.
 
 Search (:meth:`GeoIndex.nearest`) walks rings of cells around the point's cell (``h3.grid_ring`` k = 0, 1, 2, ...),
-keeping the ``limit`` nearest matches found (great-circle distance, ``h3.great_circle_distance``). Before reading
-ring k it bounds the distance from the point to any point of ring k or beyond: a straight path out of the centre
-cell crosses every ring in between, and on a hexagonal grid of edge e that costs at least (1.5 k − 2) e (the worst
-direction runs along the edges between cells). e is the shortest edge of the centre cell, times
-:data:`EDGE_SAFETY` (0.8) because H3 cells vary in size and shape across a search (a global sample found the true
-distance at least 0.98 of the bound out to 24 rings). The walk stops when that bound is beyond ``radius_m``, or
-when ``limit`` matches are found and the bound is at least the farthest of them: nothing unread can be nearer.
+keeping the ``limit`` first matches found in the order (great-circle distance, entity id): nearest first, and
+entities at exactly the same distance by id (``str`` order), never by insertion order, so the answer is a function of
+what is indexed only. Before reading ring k it bounds the distance from the point to any point of ring k or beyond:
+a straight path out of the centre cell crosses every ring in between, and on a hexagonal grid of edge e that costs
+at least (1.5 k − 2) e (the worst direction runs along the edges between cells). e is the shortest edge of the
+centre cell, times :data:`EDGE_SAFETY` (0.8) because H3 cells vary in size and shape across a search (a global
+sample found the true distance at least 0.98 of the bound out to 24 rings). The walk stops when that bound is beyond
+``radius_m``, or when ``limit`` matches are found and the bound is beyond the farthest of them (strictly: an unread
+entity exactly as far as the farthest kept could still come first by id): nothing unread can come earlier.
+
+Keyset pagination: ``nearest(..., after=(distance_m, entity_id))`` returns only the entities strictly after that key
+in the same order, so a caller pages through a search by passing the last hit of a page as the next page's
+``after`` (the distance exactly as returned: distances are recomputed identically for the same point, so no entity
+is lost or repeated across pages, even among ties, as long as the entities do not change). Rings nearer than the
+cursor are still read (the index has no upper bound of a ring's distances), their entries filtered out; so a deep
+page costs the cells up to its own distance, reported in ``cells_searched``.
 
 Expiry is the owner's: :meth:`GeoIndex.remove_older_than` removes the entities not upserted since a time, oldest
 first, without scanning the others (the index keeps entities in the order of their last upsert).
@@ -35,7 +46,6 @@ from __future__ import annotations
 
 import functools
 import heapq
-import itertools
 import time
 from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
@@ -94,6 +104,24 @@ def ring_floor_m(k: int, step_m: float) -> float:
     """A lower bound, in metres, of the distance from a point of the centre cell to any point of ring ``k`` or
     beyond, for a grid step ``step_m`` (:func:`ring_step_m`)."""
     return max(0.0, 1.5 * k - 2.0) * step_m
+
+
+class _Reversed:
+    """A string that sorts in reverse (``a < b`` when ``a.value > b.value``): the id half of the max-heap key of
+    :meth:`GeoIndex.nearest`, compared only between entries at exactly the same distance."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Reversed) -> bool:
+        return self.value > other.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and self.value == other.value
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class GeoIndex(Generic[P]):
@@ -212,27 +240,33 @@ class GeoIndex(Generic[P]):
 
     async def nearest(self, lat_deg: float, lng_deg: float, radius_m: float, limit: int,
                       predicate: Callable[[Entry[P]], bool] | None = None,
-                      exclude: Collection[Hashable] = ()) -> Nearby[P]:
-        """The at most ``limit`` entities nearest to the point (degrees) within ``radius_m`` metres (great-circle),
-        nearest first, among those ``predicate`` accepts and whose id is not in ``exclude``; and the cells read.
-        ``ValueError`` when ``limit`` < 1 or ``radius_m`` < 0."""
+                      exclude: Collection[Hashable] = (),
+                      after: tuple[float, str] | None = None) -> Nearby[P]:
+        """The at most ``limit`` first entities within ``radius_m`` metres (great-circle) of the point (degrees) in the
+        order (distance, entity id), among those ``predicate`` accepts, whose id is not in ``exclude`` and, with
+        ``after`` = (distance in metres, entity id), that come strictly after that key (keyset pagination: pass the
+        last hit of a page); and the cells read. ``ValueError`` when ``limit`` < 1, ``radius_m`` < 0 or ``after``'s
+        distance is not a number >= 0."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
         if not radius_m >= 0:
             raise ValueError(f"radius_m must be at least 0, not {radius_m}")
+        after_m, after_id = (-1.0, "") if after is None else after
+        if after is not None and not after_m >= 0:
+            raise ValueError(f"after's distance must be at least 0, not {after_m}")
         origin = h3.latlng_to_cell(lat_deg, lng_deg, self.resolution)
         step_m = ring_step_m(origin)
         point = (lat_deg, lng_deg)
         excluded = exclude if isinstance(exclude, (set, frozenset, dict)) else frozenset(exclude)
-        best: list[tuple[float, int, Entry[P]]] = []  # a max-heap of the nearest found: (-distance, tiebreak, entry)
-        order = itertools.count()
+        # A max-heap of the first found: (-distance, id in reverse order, entry); its top is the last kept.
+        best: list[tuple[float, _Reversed, Entry[P]]] = []
         distance = h3.great_circle_distance
         shard_resolution = self.shard_resolution
         cells_searched = 0
         k = 0
         while self._entries:
             floor_m = ring_floor_m(k, step_m)
-            if floor_m > radius_m or (len(best) == limit and floor_m >= -best[0][0]):
+            if floor_m > radius_m or (len(best) == limit and floor_m > -best[0][0]):
                 break
             ring = (origin,) if k == 0 else h3.grid_ring(origin, k)
             cells_searched += len(ring)
@@ -248,18 +282,20 @@ class GeoIndex(Generic[P]):
                         members = shard.cells.get(cell)
                         if not members:
                             continue
-                        for entry in members.values():
-                            if entry.entity_id in excluded or (predicate is not None and not predicate(entry)):
+                        for entity_id, entry in members.items():
+                            if entity_id in excluded or (predicate is not None and not predicate(entry)):
                                 continue
                             d = distance(point, (entry.lat_deg, entry.lng_deg), unit="m")
-                            if d > radius_m:
+                            if d > radius_m or d < after_m or (d == after_m and entity_id <= after_id):
                                 continue
                             if len(best) < limit:
-                                heapq.heappush(best, (-d, next(order), entry))
-                            elif d < -best[0][0]:
-                                heapq.heapreplace(best, (-d, next(order), entry))
+                                heapq.heappush(best, (-d, _Reversed(entity_id), entry))
+                                continue
+                            last_m = -best[0][0]
+                            if d < last_m or (d == last_m and entity_id < best[0][1].value):
+                                heapq.heapreplace(best, (-d, _Reversed(entity_id), entry))
             k += 1
-        hits = sorted(((entry, -negative) for negative, _, entry in best), key=lambda hit: hit[1])
+        hits = sorted(((entry, -negative) for negative, _, entry in best), key=lambda hit: (hit[1], hit[0].entity_id))
         return Nearby(hits, cells_searched)
 
     async def counts_by_cell(self, resolution: int,

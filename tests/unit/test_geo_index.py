@@ -1,7 +1,9 @@
 """The sharded H3 index (services/geo/index.py) against brute force.
 
-nearest() returns exactly what a scan of every entity returns (hypothesis, on random points around the globe and at
-several resolutions, so the ring bound is checked where cells are distorted); limit, radius, exclude and predicate;
+nearest() returns exactly what a scan of every entity returns, in the order (distance, id) (hypothesis, on random
+points around the globe and at several resolutions, so the ring bound is checked where cells are distorted); ties
+are broken by id, whatever the insertion order; paging with ``after`` (keyset pagination) visits the scan's order
+exactly once, ties and filters included (hypothesis); limit, radius, exclude and predicate;
 moves across cells and shards; counts at coarser and finer resolutions; concurrent movers and searches (two shards'
 locks held in opposite orders) end with every entity in exactly one cell; expiry by the owner's sweep.
 """
@@ -36,7 +38,7 @@ def brute_force(points: dict[str, tuple[float, float]], lat: float, lng: float, 
         d = h3.great_circle_distance((lat, lng), point, unit="m")
         if d <= radius_m and keep(entity_id):
             found.append((entity_id, d))
-    return sorted(found, key=lambda hit: hit[1])[:limit]
+    return sorted(found, key=lambda hit: (hit[1], hit[0]))[:limit]
 
 
 def check_consistent(index: GeoIndex) -> None:
@@ -88,13 +90,80 @@ def test_nearest_equals_brute_force_anywhere_at_any_resolution(center, offsets, 
 
     got = asyncio.run(run())
     expected = brute_force(points, lat, lng, radius_m, limit, keep)
-    assert [round(d, 6) for _, d in got.hits] == [round(d, 6) for _, d in expected]
-    # Ids equal where distances do not tie.
-    distances = [d for _, d in expected]
-    for (entry, d), (entity_id, _) in zip(got.hits, expected):
-        if distances.count(d) == 1:
-            assert entry.entity_id == entity_id
+    assert [(entry.entity_id, d) for entry, d in got.hits] == expected
     assert got.cells_searched >= (1 if points else 0)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    center=st.tuples(st.floats(-70, 70), st.floats(-180, 180)),
+    # Points on a coarse grid, several entities per point: many exact ties in distance.
+    grid=st.lists(st.tuples(st.integers(-12, 12), st.integers(-12, 12)), min_size=0, max_size=40),
+    copies=st.integers(1, 3),
+    ids=st.randoms(use_true_random=False),
+    resolution=st.sampled_from([7, 8, 9]),
+    radius_m=st.floats(1, 15_000),
+    page_size=st.integers(1, 7),
+    query=st.sampled_from([(0, 0), (250, 250), (1_000, -3_000), (123.4, 56.7)]),
+    odd_only=st.booleans(),
+)
+def test_paging_with_after_visits_every_match_once_in_order(center, grid, copies, ids, resolution, radius_m,
+                                                           page_size, query, odd_only):
+    names = [f"p{n}" for n in range(len(grid) * copies)]
+    ids.shuffle(names)  # id order unrelated to insertion order
+    points = {names[i * copies + c]: offset(*center, north * 500, east * 500)
+              for i, (north, east) in enumerate(grid) for c in range(copies)}
+    lat, lng = offset(*center, *query)
+    excluded = {"p3"}
+
+    def keep(entity_id: str) -> bool:
+        return entity_id not in excluded and (not odd_only or int(entity_id[1:]) % 2 == 1)
+
+    async def run() -> tuple[list[tuple[str, float]], int]:
+        index = await filled(points, resolution=resolution, shard_resolution=resolution - 3)
+        predicate = (lambda entry: int(entry.entity_id[1:]) % 2 == 1) if odd_only else None
+        seen: list[tuple[str, float]] = []
+        cursor = None
+        pages = 0
+        while True:
+            page = await index.nearest(lat, lng, radius_m, page_size, predicate=predicate, exclude=excluded,
+                                       after=cursor)
+            pages += 1
+            assert pages <= len(points) + 1, "paging does not end"
+            seen.extend((entry.entity_id, d) for entry, d in page.hits)
+            if len(page.hits) < page_size:
+                return seen, pages
+            cursor = (page.hits[-1][1], page.hits[-1][0].entity_id)
+
+    seen, pages = asyncio.run(run())
+    expected = brute_force(points, lat, lng, radius_m, len(points) + 1, keep)
+    assert seen == expected  # nothing lost, nothing repeated, the same order
+    assert pages == len(expected) // page_size + 1
+
+
+async def test_ties_are_broken_by_id_not_insertion_order():
+    index: GeoIndex[None] = GeoIndex()
+    near = offset(*SF, 100, 0)
+    for entity_id in ("zeta", "alpha", "mu", "beta"):
+        await index.upsert(entity_id, *near, None)
+    await index.upsert("far", *offset(*SF, 200, 0), None)
+    assert [e.entity_id for e, _ in (await index.nearest(*SF, 1_000, 2)).hits] == ["alpha", "beta"]
+    assert [e.entity_id for e, _ in (await index.nearest(*SF, 1_000, 10)).hits] == \
+        ["alpha", "beta", "mu", "zeta", "far"]
+    d = (await index.nearest(*SF, 1_000, 1)).hits[0][1]
+    after = await index.nearest(*SF, 1_000, 2, after=(d, "beta"))
+    assert [e.entity_id for e, _ in after.hits] == ["mu", "zeta"]
+    after = await index.nearest(*SF, 1_000, 5, after=(d, "zeta"))
+    assert [e.entity_id for e, _ in after.hits] == ["far"]
+    assert (await index.nearest(*SF, 1_000, 5, after=(d + 500, ""))).hits == []
+    # At the centre itself (every ring floor is 0 at first): the smallest ids, whatever was inserted first.
+    for entity_id in ("c9", "c1", "c5"):
+        await index.upsert(entity_id, *SF, None)
+    assert [e.entity_id for e, _ in (await index.nearest(*SF, 1_000, 2)).hits] == ["c1", "c5"]
+    with pytest.raises(ValueError):
+        await index.nearest(*SF, 1_000, 2, after=(float("nan"), "a"))
+    with pytest.raises(ValueError):
+        await index.nearest(*SF, 1_000, 2, after=(-1.0, "a"))
 
 
 async def test_limit_radius_exclude_and_predicate():
