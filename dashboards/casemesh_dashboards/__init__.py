@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from . import chat, collab, harness, live, mesh, photo, reco, rides, social, urlshortener, video
+from . import chat, collab, harness, live, mesh, photo, proximity, reco, rides, social, urlshortener, video
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "mesh-overview.json": mesh.build,
@@ -23,5 +23,6 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "collab.json": collab.build,
     "live.json": live.build,
     "rides.json": rides.build,
+    "proximity.json": proximity.build,
     "harness-slos.json": harness.build,
 }

@@ -6,7 +6,7 @@
   Prometheus read, and its harness is scraped where it listens (and docs/observability.md says so).
 - Every PromQL expression parses, and every selector in it selects at least one series that
   really exists (metric name, label names, ``=`` and ``=~`` values, ``le`` bucket bounds): for
-  the mesh, URL-shortener, video, social, photo, recommendations, chat, live and ride-sharing dashboards in what
+  the mesh, URL-shortener, video, social, photo, recommendations, chat, live, ride-sharing and proximity dashboards in what
   the services expose after real calls through every path the panels show (for chat: Connect streams on
   both gateways, one-to-one and group messages, acks, an offline queue paged by a gap fill, a
   replaced session, a session dropped by the router, presence; for live streaming: a broadcast taken over and
@@ -15,7 +15,13 @@
   offer feeds, offers accepted, declined, expired, withdrawn and lost, a ride driven through every state under its
   rider's WatchRide (the driver tracked), one released for want of a driver, one cancelled by its rider while being
   matched, quotes and a surge recomputation, with every rides counter moved and every rides gauge back where it
-  was); for the harness dashboard in
+  was; for the proximity service: places created, searched in pages and by category, read and deleted, fences created
+  and deleted, a gateway's position batches through the geofence service into the tracker's index (fence events
+  entered and left, a cell and a shard crossed, a stale resend), a watcher getting its events, one ended for falling
+  behind and one resuming before the oldest event kept, a nearby lookup, a tracker retrying an unreachable geofence
+  service until its forward failed, and entities expired, with every proximity counter moved but a failed commit and
+  a shutdown, and every proximity gauge back where it was; its panels draw exactly the server-side SLO twins of
+  harness/profiles/proximity.slo.yaml); for the harness dashboard in
   what the harness's collector exposes for a RunStats holding every RPC and journey the shipped
   SLOs name (and, for its Prometheus-sourced SLOs, in what the services expose).
 - Latency graphs ask for exemplars exactly for the histograms that carry them.
@@ -37,6 +43,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -60,6 +67,7 @@ from casemesh.harness.profile import PROFILES_DIR, SLO_FILE_SUFFIX
 from casemesh.harness.slo import PromQuery, Selector, Slo, load_slos
 from casemesh.harness.stats import RunStats
 from casemesh.services.catalog import definitions
+from casemesh.services.runtime.topology import Endpoint, ServerPolicy, Topology
 from casemesh.services.chat.contract import dm_conversation_id
 from casemesh.services.live.contract import parse_playlist
 from casemesh.services.video.playback import hls
@@ -73,11 +81,15 @@ from casemesh.live.v1 import ingest_pb2 as live_ingest_pb2
 from casemesh.live.v1 import ingest_pb2_grpc as live_ingest_pb2_grpc
 from casemesh.live.v1 import live_pb2
 from casemesh.photo.v1 import feed_pb2, feed_pb2_grpc, media_pb2, media_pb2_grpc, photo_pb2
+from casemesh.proximity.v1 import geofence_pb2, geofence_pb2_grpc, places_pb2, places_pb2_grpc, tracker_pb2
+from casemesh.proximity.v1 import tracker_pb2_grpc
 from casemesh.reco.v1 import candidates_pb2, candidates_pb2_grpc, recommendations_pb2, recommendations_pb2_grpc
 from casemesh.reco.v1 import signals_pb2, signals_pb2_grpc
 from casemesh.rides.v1 import pricing_pb2 as rides_pricing_pb2
 from casemesh.rides.v1 import pricing_pb2_grpc as rides_pricing_pb2_grpc
 from casemesh.rides.v1 import rides_pb2, trips_pb2, trips_pb2_grpc
+from casemesh.services.proximity.geofence import metrics as fence_metrics
+from casemesh.services.proximity.tracker import metrics as tracker_metrics
 from casemesh.services.rides.dispatch import metrics as dispatch_metrics
 from casemesh.services.rides.location import metrics as location_metrics
 from casemesh.social.v1 import graph_pb2, graph_pb2_grpc, timeline_pb2, timeline_pb2_grpc, tweets_pb2, tweets_pb2_grpc
@@ -92,6 +104,9 @@ from tests.integration.collab import eventually as collab_eventually
 from tests.integration.conftest import loopback_topology, start_mesh
 from tests.integration.live import KEYFRAME_EVERY, Broadcaster, StreamingViewer, chunk, create_stream
 from tests.integration.live import SERVICES as LIVE_SERVICES
+from tests.integration.proximity import near as proximity_near
+from tests.integration.proximity import position as proximity_position
+from tests.integration.proximity import proximity_mesh as serve_proximity
 from tests.integration.rides import Driver as RidesDriver
 from tests.integration.rides import Ledger, always, near, online, quote_and_request
 from tests.integration.rides import rides_mesh as serve_rides
@@ -640,6 +655,172 @@ async def _drive_rides(running) -> None:
                      "the offer feeds and trackers closed")
 
 
+@pytest.fixture
+async def proximity_mesh(monkeypatch, tmp_path):
+    """The proximity services in this process (their SQLite files under ``tmp_path``), every call traced, after real
+    traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    async with serve_proximity(tmp_path / "proximity", PROXIMITY_SETTINGS) as running:
+        await _drive_proximity(running)
+        yield running
+
+
+def _counted(sample: str, label: str | None = None, value: str = "") -> float:
+    """A counter's (or histogram sample's) value in this process, summed over its labels (or those with ``label``)."""
+    return summed(sample_values(), sample, label, value)
+
+
+async def _forward_to_a_dead_geofence(tag: str) -> None:
+    """A proximity-tracker whose proximity-geofence address has nothing listening: a batch's forward is retried on
+    UNAVAILABLE for its 1 s budget, then fails, and the stream ends UNAVAILABLE (resend). It never sweeps (its entity
+    gauge is the process's, the mesh tracker's), and applies nothing."""
+    topology = Topology(services={"proximity-tracker": Endpoint(address=f"127.0.0.1:{free_port()}"),
+                                  "proximity-geofence": Endpoint(address=f"127.0.0.1:{free_port()}")},
+                        data_dir=tempfile.mkdtemp(prefix="casemesh-proximity-"), server=ServerPolicy(grace_s=1),
+                        settings={"proximity-tracker": {"geofence_retry_budget_ms": 1_000, "sweep_interval_s": 60}})
+    running, stop, task = await start_mesh(definitions(["proximity-tracker"]), topology)
+    try:
+        call = tracker_pb2_grpc.TrackerServiceStub(running.anonymous_channel("proximity-tracker")).StreamPositions(
+            timeout=30)
+        await call.write(tracker_pb2.StreamPositionsRequest(batch_id=1, positions=[
+            proximity_position(f"{tag}-unheard", 1, proximity_near(0, 0))]))
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            await call.read()
+        assert ended.value.code() == grpc.StatusCode.UNAVAILABLE and "send it again" in ended.value.details(), ended.value
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _drive_proximity(running) -> None:
+    """Real calls through every path the proximity dashboard and the proximity profile's server-side SLO twins
+    (harness/profiles/proximity.slo.yaml) count, with new places, fences and entities per drive.
+
+    - Places: three created (two restaurants and a cafe by Union Square, one durable group commit), a search of every
+      category read in two pages (the second by its page token), a search of the restaurants, GetPlace of a hit.
+    - Fences: ``a`` (100 m) by Union Square and ``b1``-``b3`` (100 to 200 m) around one point 2 km north, GetFence.
+    - Watchers (from now): one of ``a``, which gets its ENTER and EXIT; one of ``b1``-``b3``, ended RESOURCE_EXHAUSTED
+      (overflow: PROXIMITY_SETTINGS' watcher_queue of 2, the three ENTERs of one commit); once retention has trimmed
+      this drive's events (event_retention 1), one resuming after sequence 1, ended OUT_OF_RANGE (trimmed).
+    - A gateway's StreamPositions, its positions stamped with sent_at (the event delay, fence-notify-server): entity 1
+      enters ``a`` and entity 2 the three ``b`` fences; then entity 1 leaves ``a`` 1 km north and entity 2 moves 8 km
+      west, into another H3 cell and another shard (resolution 5, the default), leaving the ``b`` fences; then entity 1's
+      first position again (stale, at the tracker and the geofence service). Every batch is evaluated by the geofence
+      service (EvaluatePositions, a group commit) before it is applied and acknowledged; the gateway half-closes.
+    - FindNearbyEntities around entity 1, GetPosition of it.
+    - A second tracker whose geofence service is unreachable: a batch's forward retried, then failed.
+
+    Then the fences and the places are deleted, the watchers closed, and the drive returns once the tracker has expired
+    its entities (PROXIMITY_SETTINGS' expiry_s).
+    """
+    tag = secrets.token_hex(3)
+    places = places_pb2_grpc.PlacesServiceStub(running.anonymous_channel("proximity-places"))
+    tracker = tracker_pb2_grpc.TrackerServiceStub(running.anonymous_channel("proximity-tracker"))
+    fences = geofence_pb2_grpc.GeofenceServiceStub(running.anonymous_channel("proximity-geofence"))
+    entities, watchers = _gauge(tracker_metrics.ENTITIES), _gauge(fence_metrics.WATCHERS)
+    trimmed = _counted("casemesh_proximity_geofence_trimmed_events_total")
+
+    def place(name: str, category: int, metres_north: float) -> places_pb2.Place:
+        return places_pb2.Place(place_id=f"{tag}-{name}", name=name, category=category,
+                                point=proximity_near(metres_north, 0), rating_tenths=42)
+
+    created = [place("diner", places_pb2.PLACE_CATEGORY_RESTAURANT, 10),
+               place("bistro", places_pb2.PLACE_CATEGORY_RESTAURANT, 30),
+               place("espresso", places_pb2.PLACE_CATEGORY_CAFE, 20)]
+    assert (await places.CreatePlaces(places_pb2.CreatePlacesRequest(places=created), timeout=10)).created == 3
+    search = places_pb2.SearchPlacesRequest(center=proximity_near(0, 0), radius_m=500, page_size=2)
+    first = await places.SearchPlaces(search, timeout=10)
+    assert len(first.places) == 2 and first.next_page_token and first.cells_searched >= 1, first
+    search.page_token = first.next_page_token
+    second = await places.SearchPlaces(search, timeout=10)
+    assert {hit.place.place_id for hit in [*first.places, *second.places]} >= {p.place_id for p in created}
+    restaurants = await places.SearchPlaces(places_pb2.SearchPlacesRequest(
+        center=proximity_near(0, 0), radius_m=500, category=places_pb2.PLACE_CATEGORY_RESTAURANT), timeout=10)
+    assert restaurants.places[0].place.place_id == f"{tag}-diner", restaurants
+    got = await places.GetPlace(places_pb2.GetPlaceRequest(place_id=restaurants.places[0].place.place_id), timeout=10)
+    assert got.place == created[0]
+
+    def fence(name: str, metres_north: float, radius_m: float) -> geofence_pb2.Fence:
+        return geofence_pb2.Fence(fence_id=f"{tag}-{name}", name=name, center=proximity_near(metres_north, 0),
+                                  radius_m=radius_m)
+
+    union_square = fence("a", 0, 100)
+    north = [fence(f"b{i}", 2_000, 50 + 50 * i) for i in (1, 2, 3)]
+    for each in (union_square, *north):
+        assert (await fences.CreateFence(geofence_pb2.CreateFenceRequest(fence=each), timeout=10)).created
+    assert (await fences.GetFence(geofence_pb2.GetFenceRequest(fence_id=union_square.fence_id), timeout=10)).fence \
+        == union_square
+
+    live = fences.WatchFenceEvents(geofence_pb2.WatchFenceEventsRequest(fence_ids=[union_square.fence_id],
+                                                                        from_now=True), timeout=60)
+    overflowing = fences.WatchFenceEvents(geofence_pb2.WatchFenceEventsRequest(
+        fence_ids=[f.fence_id for f in north], from_now=True), timeout=60)
+    received: list[geofence_pb2.FenceEvent] = []
+
+    async def watch() -> None:
+        async for response in live:
+            received.append(response.event)
+
+    async def overflow() -> grpc.StatusCode:
+        try:
+            async for _ in overflowing:
+                pass
+        except grpc.aio.AioRpcError as error:
+            return error.code()
+        return grpc.StatusCode.OK
+
+    watching = [asyncio.create_task(watch()), asyncio.create_task(overflow())]
+    one, two = f"{tag}-walker", f"{tag}-driver"
+
+    def at(entity_id: str, sequence: int, metres_north: float, metres_east: float = 0):
+        sent = proximity_position(entity_id, sequence, proximity_near(metres_north, metres_east))
+        sent.sent_at_unix_ms = int(time.time() * 1000)
+        return sent
+
+    gateway = tracker.StreamPositions(timeout=60)
+    try:
+        await eventually(lambda: _gauge(fence_metrics.WATCHERS) >= watchers + 2, "both watchers at the geofence")
+        batches = [[at(one, 1, 0), at(two, 1, 2_000)], [at(one, 2, 1_000), at(two, 2, 2_000, -8_000)], [at(one, 1, 0)]]
+        acks = []
+        for number, positions in enumerate(batches, 1):
+            await gateway.write(tracker_pb2.StreamPositionsRequest(batch_id=number, positions=positions))
+            acks.append(await gateway.read())
+        assert [(a.batch_id, a.applied, a.stale) for a in acks] == [(1, 2, 0), (2, 2, 0), (3, 0, 1)], acks
+        await gateway.done_writing()
+        assert await gateway.read() == grpc.aio.EOF and await gateway.code() == grpc.StatusCode.OK
+
+        nearby = await tracker.FindNearbyEntities(tracker_pb2.FindNearbyEntitiesRequest(
+            center=proximity_near(1_000, 0), radius_m=500, limit=10), timeout=10)
+        assert nearby.cells_searched >= 1, nearby
+        await tracker.GetPosition(tracker_pb2.GetPositionRequest(entity_id=one), timeout=10)
+
+        assert await asyncio.wait_for(watching[1], 10) == grpc.StatusCode.RESOURCE_EXHAUSTED  # three ENTERs at once
+        await eventually(lambda: len(received) >= 2, "the ENTER and EXIT of fence a")
+        assert [(e.fence_id, e.position.entity_id, e.position.sequence, e.transition) for e in received] == [
+            (union_square.fence_id, one, 1, geofence_pb2.FENCE_TRANSITION_ENTER),
+            (union_square.fence_id, one, 2, geofence_pb2.FENCE_TRANSITION_EXIT)], received
+        await eventually(lambda: _counted("casemesh_proximity_geofence_trimmed_events_total") > trimmed,
+                         "retention trimming this drive's events")
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            async for _ in fences.WatchFenceEvents(geofence_pb2.WatchFenceEventsRequest(after_sequence=1), timeout=10):
+                pass
+        assert error.value.code() == grpc.StatusCode.OUT_OF_RANGE, error.value
+
+        await _forward_to_a_dead_geofence(tag)
+    finally:
+        gateway.cancel()
+        live.cancel()
+        overflowing.cancel()
+        await asyncio.gather(*watching, return_exceptions=True)
+    for each in (union_square, *north):
+        await fences.DeleteFence(geofence_pb2.DeleteFenceRequest(fence_id=each.fence_id), timeout=10)
+    for each in created:
+        await places.DeletePlace(places_pb2.DeletePlaceRequest(place_id=each.place_id), timeout=10)
+    await eventually(lambda: _gauge(fence_metrics.WATCHERS) <= watchers and _gauge(tracker_metrics.ENTITIES) <= entities,
+                     "the watchers closed and the entities expired", timeout_s=15)
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -691,6 +872,15 @@ RIDES_SETTINGS = {
     "rides-pricing": {"surge_interval_s": 1},
 }
 RIDES_DASHBOARD = "rides.json"
+#: Proximity: the three services of tests/integration/proximity.py. Entities expire 6 s after their last position
+#: (swept every 0.2 s), so a drive's leave the tracker's index before it returns; the geofence service keeps one event
+#: (trimmed every 0.2 s) and lets a live watcher hold 2 events, so one drive shows both ways it ends a watcher.
+PROXIMITY_SETTINGS = {
+    "proximity-tracker": {"expiry_s": 6, "sweep_interval_s": 0.2},
+    "proximity-geofence": {"event_retention": 1, "trim_interval_s": 0.2, "watcher_queue": 2},
+}
+PROXIMITY_DASHBOARD = "proximity.json"
+PROXIMITY_SLOS = PROFILES_DIR / f"proximity{SLO_FILE_SUFFIX}"
 CHAT_DASHBOARD = "chat.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
@@ -1403,9 +1593,90 @@ async def test_rides_dashboard_selects_series_the_rides_services_expose(rides_me
     await eventually(lambda: not opened(), lambda: f"the rides gauges back where they were: {opened()}", timeout_s=10)
 
 
+#: Series the proximity drive must move (as LIVE_EVENTS). Paths it does not take, left at zero: a failed group commit
+#: of the geofence service (casemesh_proximity_geofence_commit_failures_total: a failing disk;
+#: tests/unit/test_proximity_geofence.py makes one) and a watcher ended by the service's shutdown (the fixture's
+#: teardown ends them). casemesh_proximity_places_load_seconds is set once, at start.
+PROXIMITY_EVENTS = (
+    ("casemesh_proximity_places_created_total", None, None),
+    ("casemesh_proximity_places_deleted_total", None, None),
+    ("casemesh_proximity_places_search_cells_count", "category", {"any", "restaurant"}),
+    ("casemesh_proximity_places_search_hits_count", "category", {"any", "restaurant"}),
+    ("casemesh_proximity_places_search_seconds_count", None, None),
+    ("casemesh_proximity_places_commit_seconds_count", None, None),
+    ("casemesh_proximity_tracker_positions_total", "result", {"applied", "stale"}),
+    ("casemesh_proximity_tracker_batch_positions_count", None, None),
+    ("casemesh_proximity_tracker_index_update_seconds_count", None, None),
+    ("casemesh_proximity_tracker_cell_changes_total", None, None),
+    ("casemesh_proximity_tracker_shard_changes_total", None, None),
+    ("casemesh_proximity_tracker_expired_total", None, None),
+    ("casemesh_proximity_tracker_geofence_seconds_count", None, None),
+    ("casemesh_proximity_tracker_geofence_retries_total", None, None),
+    ("casemesh_proximity_tracker_geofence_failures_total", None, None),
+    ("casemesh_proximity_tracker_search_seconds_count", None, None),
+    ("casemesh_proximity_tracker_search_cells_count", None, None),
+    ("casemesh_proximity_geofence_events_total", "transition", {"ENTER", "EXIT"}),
+    ("casemesh_proximity_geofence_event_delay_seconds_count", None, None),
+    ("casemesh_proximity_geofence_positions_total", "result", {"applied", "stale"}),
+    ("casemesh_proximity_geofence_candidates_count", None, None),
+    ("casemesh_proximity_geofence_commit_seconds_count", None, None),
+    ("casemesh_proximity_geofence_commit_batches_count", None, None),
+    ("casemesh_proximity_geofence_last_sequence", None, None),
+    ("casemesh_proximity_geofence_trimmed_events_total", None, None),
+    ("casemesh_proximity_geofence_watchers_ended_total", "reason", {"overflow", "trimmed"}),
+    ("grpc_server_handled_total", "grpc_method", {"CreatePlaces", "GetPlace", "DeletePlace", "SearchPlaces",
+                                                  "StreamPositions", "GetPosition", "FindNearbyEntities",
+                                                  "CreateFence", "GetFence", "DeleteFence", "WatchFenceEvents",
+                                                  "EvaluatePositions"}),
+)
+#: Gauges of what the drive opens and closes (gateway streams, watchers, entities in the tracker's index until they
+#: expire, fences and their index entries, places): back where they were once it is over. (The geofence service's
+#: entities are every entity it ever evaluated; its last sequence only grows.)
+PROXIMITY_GAUGES = ("casemesh_proximity_tracker_streams", "casemesh_proximity_tracker_entities",
+                    "casemesh_proximity_geofence_watchers", "casemesh_proximity_geofence_fences",
+                    "casemesh_proximity_geofence_index_cells", "casemesh_proximity_places_indexed")
+
+
+def assert_draws_slo_twins(dashboard: str, slo_file: Path) -> None:
+    """Every selector of the Prometheus-sourced SLOs of ``slo_file`` (the server-side twins) is drawn by ``dashboard``:
+    one of its selectors names the same series with at least the same matchers (the same ``le`` bound, method, code)."""
+    drawn = [(node.name, {(m.name, str(m.op), m.value) for m in node.matchers.matchers})
+             for _, _, expr in expressions(load(dashboard)) for node in selectors(expr)]
+    twins = [slo for slo in load_slos(slo_file) if isinstance(slo.total, PromQuery)]
+    assert twins, f"{slo_file.name} has no Prometheus-sourced SLO"
+    for slo in twins:
+        for side in (slo.good, slo.total):
+            for node in selectors(side.expression("1m")):
+                wanted = {(m.name, str(m.op), m.value) for m in node.matchers.matchers}
+                assert any(name == node.name and wanted <= matchers for name, matchers in drawn), (
+                    f"{dashboard} does not draw {slo.name}'s {node.name}{{{', '.join(shown(m) for m in node.matchers.matchers)}}}")
+
+
+async def test_proximity_dashboard_selects_series_the_proximity_services_expose(proximity_mesh):
+    series = services_series()
+    assert_selects_exposed(PROXIMITY_DASHBOARD, lookup(series))
+    # A gateway's position stream and a watcher's event feed last as long as their client; no duration or error panel
+    # counts them.
+    assert_streams_left_out(PROXIMITY_DASHBOARD, {"StreamPositions", "WatchFenceEvents"},
+                            ("MatchOp.NotRe", "StreamPositions|WatchFenceEvents"))
+    # The panels draw the server-side twins of proximity.slo.yaml exactly (the same buckets, methods and codes).
+    assert_draws_slo_twins(PROXIMITY_DASHBOARD, PROXIMITY_SLOS)
+    # A drive moves every series of PROXIMITY_EVENTS, and leaves nothing open.
+    before = sample_values()
+    await _drive_proximity(proximity_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in PROXIMITY_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the proximity drive did not move {still}"
+    moved = {gauge: summed(after, gauge) - summed(before, gauge) for gauge in PROXIMITY_GAUGES
+             if summed(after, gauge) != summed(before, gauge)}
+    assert not moved, f"the proximity gauges are not back where they were: {moved}"
+
+
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                      photo_mesh, reco_mesh, chat_mesh, collab_mesh,
-                                                                                     live_mesh, rides_mesh):
+                                                                                     live_mesh, rides_mesh, proximity_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -1427,7 +1698,7 @@ def family(sample: str) -> str:
 
 
 async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh,
-                                                           reco_mesh, chat_mesh):
+                                                           reco_mesh, chat_mesh, proximity_mesh):
     # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
     used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
             for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
@@ -1438,7 +1709,7 @@ async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener
                 with_exemplars.add(metric.name)
     assert used & with_exemplars == EXEMPLAR_HISTOGRAMS
     assert used >= EXEMPLAR_HISTOGRAMS | {"casemesh_video_edge_origin_fetch_seconds", "casemesh_harness_rpc_latency_seconds",
-                                          "casemesh_chat_push_delay_seconds"}
+                                          "casemesh_chat_push_delay_seconds", "casemesh_proximity_geofence_event_delay_seconds"}
 
 
 # ---- a real Prometheus ----------------------------------------------------------------------------
@@ -1452,7 +1723,8 @@ def _get(url: str) -> dict:
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (apt-get install -y prometheus)")
 async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                 photo_mesh, reco_mesh, chat_mesh, collab_mesh,
-                                                                                live_mesh, rides_mesh, tmp_path):
+                                                                                live_mesh, rides_mesh, proximity_mesh,
+                                                                                tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -1506,6 +1778,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_collab(collab_mesh)
         await _drive_live(live_mesh)
         await _drive_rides(rides_mesh)
+        await _drive_proximity(proximity_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 

@@ -7,7 +7,7 @@ geofence.proto: "an event is neither lost nor repeated, across retries and resta
 event it should see: the contract fixes the rule (:func:`casemesh.services.proximity.contract.inside_fence`), each
 entity starts outside every fence, and a position is evaluated once, in its entity's sequence order (stale ones are
 skipped). So the workload replays every acknowledged position of each of its entities, in sequence order, against
-the fences it seeded (:class:`Replay`): each fence the entity is inside now and was not before is an ENTER, each it
+the seeded fences (:class:`Replay`): each fence the entity is inside now and was not before is an ENTER, each it
 was inside and is not now an EXIT, keyed ``(fence_id, entity_id, position sequence, transition)``. At the end of the
 run (:meth:`FenceLedger.verdict`) the multiset of events its watchers received must equal that expected multiset:
 

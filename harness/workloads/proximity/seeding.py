@@ -31,7 +31,7 @@ from pydantic import Field, model_validator
 
 from casemesh.common.v1 import geo_pb2
 from casemesh.proximity.v1 import geofence_pb2, places_pb2
-from casemesh.services.proximity.contract import MAX_BATCH, MAX_FENCE_RADIUS_M, MIN_FENCE_RADIUS_M, distance_m
+from casemesh.services.proximity.contract import MAX_BATCH, MIN_FENCE_RADIUS_M, distance_m
 
 from ..base import Caller, Params
 from .city import DISTRICTS, Mixture, Point
@@ -39,6 +39,10 @@ from .city import DISTRICTS, Mixture, Point
 PLACES = "proximity-places"
 TRACKER = "proximity-tracker"
 GEOFENCE = "proximity-geofence"
+#: Largest radius of a seeded fence, metres (the contract allows 50 km): the service area is 13 km north to south, so a
+#: point 50 m outside a fence of at most 5 km lies inside it to the north or the south of any centre (the watchers'
+#: probes need one).
+MAX_SEEDED_FENCE_RADIUS_M = 5_000.0
 
 #: Category → share of places (and of category searches). An estimate of a Yelp-like city listing: eating and
 #: shopping make most of it, museums are few.
@@ -94,10 +98,12 @@ class SeedParams(Params):
                                   description="share of places drawn around a district (Gaussian); the rest uniform "
                                               "over the service area")
     fences: int = Field(default=100, ge=1, le=10_000, description="circular geofences created before the run")
-    fence_min_radius_m: float = Field(default=100.0, ge=MIN_FENCE_RADIUS_M, le=MAX_FENCE_RADIUS_M,
+    fence_min_radius_m: float = Field(default=100.0, ge=MIN_FENCE_RADIUS_M, le=MAX_SEEDED_FENCE_RADIUS_M,
                                       description="smallest fence radius, metres (uniform between min and max)")
-    fence_max_radius_m: float = Field(default=600.0, ge=MIN_FENCE_RADIUS_M, le=MAX_FENCE_RADIUS_M,
-                                      description="largest fence radius, metres")
+    fence_max_radius_m: float = Field(default=600.0, ge=MIN_FENCE_RADIUS_M, le=MAX_SEEDED_FENCE_RADIUS_M,
+                                      description="largest fence radius, metres (at most 5 km: a point just outside "
+                                                  "every fence must lie in the service area, for the watchers' "
+                                                  "probes)")
     fence_district_share: float = Field(default=0.8, ge=0, le=1,
                                         description="share of fences centred around a district; the rest anywhere")
     seed_concurrency: int = Field(default=2, ge=1, le=256, description="seeding calls in flight")

@@ -1,6 +1,6 @@
 """The fence-event consumers: GeofenceService.WatchFenceEvents streams held for the whole run.
 
-Each load process watches the fences it seeded, at most 100 per stream (the contract's limit,
+Each load process watches every seeded fence, at most 100 per stream (the contract's limit,
 :data:`casemesh.services.proximity.contract.MAX_WATCHED_FENCES`): ``ceil(fences / 100)`` streams, each over its own
 slice of the fence ids. A watcher opens ``from_now`` (a kept data directory may hold a million older events), so
 it does not know when the service starts sending it events; connect therefore proves each watcher live before any
