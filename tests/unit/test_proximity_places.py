@@ -185,8 +185,8 @@ def test_search_validation_defaults_and_limits():
 
 
 def test_settings_are_checked():
-    assert PlacesSettings().index_resolution == 8 and PlacesSettings().shard_resolution == 5
-    for bad in ({"shard_resolution": 8}, {"index_resolution": 13}, {"index_resolution": 3}, {"max_places": 0},
+    assert PlacesSettings().index_resolution == 9 and PlacesSettings().shard_resolution == 5
+    for bad in ({"shard_resolution": 9}, {"index_resolution": 13}, {"index_resolution": 3}, {"max_places": 0},
                 {"commit_batch": 0}, {"unknown": 1}):
         with pytest.raises(ValidationError):
             PlacesSettings(**bad)

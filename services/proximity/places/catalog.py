@@ -4,9 +4,9 @@ Seed 001 #29 (shared/seeds/001_58dfc580020147d2.txt line 51): "| 29 | Proximity 
 radius search, geofencing, real-time location updates | 100M places, 10M updates/sec, Yelp/Uber |". Every place is
 in :class:`services.geo.index.GeoIndex` twice: in the index over every place (a search of any category) and in its
 category's own index (so a search for a rare category in a dense district reads only that category's places, not
-every place of every cell it walks through). Both are H3 cells at ``index_resolution`` (default 8, about 0.74 km²:
-seed 003's geohash precision 6, "~1km precision", shared/seeds/003_1dfe16d8ccfde9ed.txt line 906), sharded by the
-parent cell at ``shard_resolution`` behind a readers-writer lock per shard.
+every place of every cell it walks through). Both are H3 cells at ``index_resolution`` (default 9, about 0.1 km²:
+:mod:`.settings` says why), sharded by the parent cell at ``shard_resolution`` behind a readers-writer lock per
+shard.
 
 Writes (:meth:`Places.create`, :meth:`Places.delete`) are durable first (:class:`.store.PlaceStore`: a group commit,
 fsync), then visible: the place map and the indexes change only after the write is on disk, so a place a search or

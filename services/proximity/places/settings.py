@@ -1,7 +1,7 @@
 """Settings of ``proximity-places`` (topology ``settings.proximity-places``); unknown keys are refused.
 
 The A/B knob of the case study is ``index_resolution``
-(``casemesh run PROFILE --set proximity-places.index_resolution=7``): the H3 resolution of the places' cells, in the
+(``casemesh run PROFILE --set proximity-places.index_resolution=8``): the H3 resolution of the places' cells, in the
 index over every place and in each category's index alike. A search reads the rings of cells around its centre
 until no unread cell can hold a nearer place, and measures every place of every cell it reads:
 
@@ -13,8 +13,11 @@ until no unread cell can hold a nearer place, and measures every place of every 
 
 Defaults:
 
-- ``index_resolution`` 8 (about 0.74 km², edge about 0.53 km): seed 003's geohash precision 6, "~1km precision"
-  (shared/seeds/003_1dfe16d8ccfde9ed.txt line 906), as rides-location;
+- ``index_resolution`` 9 (about 0.1 km², edge about 0.2 km), one step finer than seed 003's geohash precision 6
+  ("~1km precision", shared/seeds/003_1dfe16d8ccfde9ed.txt line 906; resolution 8, rides-location's): measured
+  best for the proximity profile's dense downtown (benchmarks/proximity_ab.py, docs/benchmarks.md "Proximity
+  service: the index resolution": SearchPlaces p99 5.3 ms at 9 against 12.8 ms at 8 and 51 ms at 6; 79 ms at 12,
+  where a museum search reads thousands of cells);
 - ``shard_resolution`` 5 (about 250 km²): a shard (one readers-writer lock) is a district of the city; below
   ``index_resolution``;
 - ``max_places`` 1,000,000: places stored at most (seed 001 #29 says 100M places for the world, line 51; one city on
@@ -35,8 +38,8 @@ class PlacesSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    index_resolution: int = Field(default=8, ge=4, le=12, description=(
-        "H3 resolution of the places' index cells (4 to 12; 8 is about 0.74 km², 7 about 5 km², 9 about 0.1 km²): "
+    index_resolution: int = Field(default=9, ge=4, le=12, description=(
+        "H3 resolution of the places' index cells (4 to 12; 9 is about 0.1 km², 8 about 0.74 km², 10 about 0.015 km²): "
         "the case study's cell-resolution A/B knob."))
     shard_resolution: int = Field(default=5, ge=0, le=11, description=(
         "H3 resolution of the indexes' shards (each with its own readers-writer lock); below index_resolution."))
