@@ -49,10 +49,10 @@ log = logging.getLogger("casemesh.rides.location")
 
 NAME = "rides-location"
 FULL_NAME = pb.DESCRIPTOR.services_by_name["LocationService"].full_name
-#: Who may call FindNearbyDrivers (the food-delivery case study will add its own dispatcher).
-NEARBY_CALLERS: tuple[str, ...] = ("rides-dispatch",)
-#: Who may call CountAvailableDrivers (the supply side of surge pricing).
-COUNT_CALLERS: tuple[str, ...] = ("rides-pricing",)
+#: Who may call FindNearbyDrivers: the ride and the food-delivery dispatchers (couriers are drivers of this index).
+NEARBY_CALLERS: tuple[str, ...] = ("rides-dispatch", "food-dispatch")
+#: Who may call CountAvailableDrivers (the supply side of surge pricing, rides' and food deliveries').
+COUNT_CALLERS: tuple[str, ...] = ("rides-pricing", "food-orders")
 UNARY_SLOTS = 256
 
 
