@@ -77,10 +77,19 @@ def test_metrics_endpoint_serves_grpc_and_cache_metrics(served):
                 await stub.Resolve(pb.ResolveRequest(code="missing"))
 
     asyncio.run(calls())
-    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
     resolve = 'grpc_method="Resolve",grpc_service="casemesh.urlshortener.v1.UrlShortenerService",grpc_type="unary"'
-    assert f'grpc_server_handled_total{{grpc_code="OK",{resolve}}} 1.0' in text
-    assert f'grpc_server_handled_total{{grpc_code="NotFound",{resolve}}} 1.0' in text
+    expected = [f'grpc_server_handled_total{{grpc_code="OK",{resolve}}} 1.0',
+                f'grpc_server_handled_total{{grpc_code="NotFound",{resolve}}} 1.0']
+    # The server counts a call once its handler has returned, which may be just after the client has its status: on
+    # a loaded machine the first scrape can come in between (a CI run saw the NotFound line missing).
+    deadline = time.monotonic() + 30
+    while True:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        if all(line in text for line in expected) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for line in expected:
+        assert line in text
     assert 'grpc_client_handled_total{grpc_code="OK",grpc_method="LeaseIds"' in text
     assert 'casemesh_urlshortener_cache_lookups_total{result="hit"}' in text
 

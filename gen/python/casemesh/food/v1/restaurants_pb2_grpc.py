@@ -73,7 +73,10 @@ class RestaurantServiceServicer:
         the first bad field (`restaurants[2].point.lat_deg`,
         `restaurants[0].kitchen_slots`), or `restaurants[i].restaurant_id` for
         an id twice in the request; ALREADY_EXISTS naming the first id that
-        exists with other fields.
+        exists with other fields; RESOURCE_EXHAUSTED when the service would
+        hold more than its maximum of restaurants (100,000 by default);
+        UNAVAILABLE when the store cannot be written. Nothing is stored when
+        any restaurant is refused.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
