@@ -55,6 +55,9 @@ _MODULES: dict[str, str] = {
     "proximity-places": "proximity.places.service",
     "proximity-tracker": "proximity.tracker.service",
     "proximity-geofence": "proximity.geofence.service",
+    "food-restaurants": "food.restaurants.service",
+    "food-orders": "food.orders.service",
+    "food-dispatch": "food.dispatch.service",
 }
 
 

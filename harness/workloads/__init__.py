@@ -24,6 +24,7 @@ _MODULES: dict[str, str] = {
     "live": "live",
     "rides": "rides",
     "proximity": "proximity",
+    "food": "food",
     "echo": "echo",
 }
 

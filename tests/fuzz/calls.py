@@ -27,12 +27,14 @@ MAX_RESPONSES = 16
 #: Server streams that stay open by design, tails of a log: they get a short deadline, and ending at it is their
 #: normal end (DEADLINE_EXCEEDED after their answers), not a hang.
 LIVE_TAILS = frozenset({"/casemesh.social.v1.TweetService/WatchTweets", "/casemesh.collab.v1.DocumentSyncService/Watch",
-                        "/casemesh.rides.v1.LocationService/TrackDriver", "/casemesh.rides.v1.TripService/WatchRide"})
+                        "/casemesh.rides.v1.LocationService/TrackDriver", "/casemesh.rides.v1.TripService/WatchRide",
+                        "/casemesh.food.v1.OrderService/WatchOrder"})
 #: Live tails that send nothing until there is something new: a live stream's parts (a stream with no part published
-#: yet has nothing to send), a driver's ride offers, fence events (none on a fresh mesh). Open at their deadline with no answer is their normal state too.
+#: yet has nothing to send), a driver's ride offers, fence events (none on a fresh mesh), a courier's assignments. Open at their deadline with no answer is their normal state too.
 QUIET_TAILS = frozenset({"/casemesh.live.v1.LiveOriginService/WatchParts", "/casemesh.live.v1.LiveEdgeService/StreamParts",
                          "/casemesh.rides.v1.DispatchService/ReceiveOffers",
-                         "/casemesh.proximity.v1.GeofenceService/WatchFenceEvents"})
+                         "/casemesh.proximity.v1.GeofenceService/WatchFenceEvents",
+                         "/casemesh.food.v1.FoodDispatchService/ReceiveAssignments"})
 LIVE_TAILS = LIVE_TAILS | QUIET_TAILS
 #: Deadline of a call to a live tail (s): long enough for its first answer, short enough not to wait 2 s per example.
 TAIL_DEADLINE_S = 0.5
