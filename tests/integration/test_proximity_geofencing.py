@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from casemesh.harness.mesh import Mesh
-from casemesh.proximity.v1 import geofence_pb2, geofence_pb2_grpc, tracker_pb2, tracker_pb2_grpc
+from casemesh.proximity.v1 import geofence_pb2, geofence_pb2_grpc, tracker_pb2_grpc
 
 from .proximity import (
     SERVICES,

@@ -94,6 +94,7 @@ from ...runtime.errors import (
     ResourceExhausted,
     dependency_error,
 )
+from ...rides.location.following import Following, TrackRetry
 from ..contract import ORDER_ID_PREFIX, on_time
 from . import metrics
 from . import validation as check
@@ -281,16 +282,6 @@ class Watcher:
         self.wake.set()
 
 
-class OrderFeed:
-    """The watchers of one order, and the task that follows its courier for them (``courier_id``: whom it follows)."""
-
-    __slots__ = ("watchers", "tracking", "courier_id")
-
-    def __init__(self) -> None:
-        self.watchers: set[Watcher] = set()
-        self.tracking: asyncio.Task[None] | None = None
-        self.courier_id = ""
-
 
 # -- the domain -------------------------------------------------------------------------------------------------------
 
@@ -324,7 +315,8 @@ class Orders:
                               settings.surge_resolution, settings.surge_enabled)
         self._order_locks = KeyedLocks()
         self._courier_locks = KeyedLocks()
-        self._feeds: dict[str, OrderFeed] = {}
+        self._feeds: dict[str, Following] = {}
+        self._track_retry = TrackRetry(settings.track_retry_initial_ms / 1000, settings.track_retry_max_ms / 1000)
         self._watchers = 0
         self._closing = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -449,7 +441,7 @@ class Orders:
         watcher = Watcher()
         feed = self._feeds.get(order_id)
         if feed is None:
-            feed = self._feeds[order_id] = OrderFeed()
+            feed = self._feeds[order_id] = Following()
         feed.watchers.add(watcher)
         self._watchers += 1
         metrics.WATCHERS.set(self._watchers)
@@ -474,7 +466,7 @@ class Orders:
             self._watchers -= 1
             metrics.WATCHERS.set(self._watchers)
             if not feed.watchers:
-                self._stop_following(feed)
+                feed.stop()
                 if self._feeds.get(order_id) is feed:
                     del self._feeds[order_id]
 
@@ -629,45 +621,10 @@ class Orders:
                 watcher.changed(order)
             self._follow(feed, order)
 
-    def _follow(self, feed: OrderFeed, order: OrderRecord) -> None:
+    def _follow(self, feed: Following, order: OrderRecord) -> None:
         """Track the order's courier while it has the order (ASSIGNED, PICKED_UP) and someone watches."""
         wanted = order.courier_id if order.state in ACTIVE and feed.watchers and not self._closing else ""
-        if wanted == feed.courier_id:
-            return
-        self._stop_following(feed)
-        if wanted:
-            feed.courier_id = wanted
-            # A context of its own: the task outlives the call that assigned the order.
-            feed.tracking = asyncio.create_task(self._track(feed, wanted), name=f"{NAME}-track-{wanted}",
-                                                context=contextvars.Context())
-
-    @staticmethod
-    def _stop_following(feed: OrderFeed) -> None:
-        if feed.tracking is not None:
-            feed.tracking.cancel()
-            feed.tracking = None
-        feed.courier_id = ""
-
-    async def _track(self, feed: OrderFeed, courier_id: str) -> None:
-        """Forward ``courier_id``'s positions to the feed's watchers; after a failure or an end, again with backoff."""
-        initial_s = self.settings.track_retry_initial_ms / 1000
-        delay_s = initial_s
-        while True:
-            try:
-                async with contextlib.aclosing(self._location.track(courier_id)) as positions:
-                    async for position in positions:
-                        delay_s = initial_s
-                        for watcher in feed.watchers:
-                            watcher.moved(position)
-                reason = "the stream ended"
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 - a tracking failure must never end the watchers' streams
-                reason = f"{type(error).__name__}: {error}"
-            metrics.TRACKING_ERRORS.inc()
-            log.debug("%s: tracking courier %s: %s; again in %.1f s", NAME, courier_id, reason, delay_s)
-            await asyncio.sleep(delay_s)
-            delay_s = min(delay_s * 2, self.settings.track_retry_max_ms / 1000)
+        feed.follow(wanted, self._location.track, self._track_retry, metrics.TRACKING_ERRORS, NAME)
 
     async def close(self) -> None:
         """End every WatchOrder UNAVAILABLE, stop tracking and background dispatch calls (dispatch's sweep finds
@@ -681,7 +638,7 @@ class Orders:
                 watcher.end(f"{NAME} is shutting down; watch again")
             if feed.tracking is not None:
                 tasks.append(feed.tracking)
-            self._stop_following(feed)
+            feed.stop()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.store.close()

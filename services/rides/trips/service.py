@@ -64,7 +64,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import contextvars
 import functools
 import hashlib
 import hmac
@@ -104,6 +103,7 @@ from ...runtime.errors import (
 )
 from ..contract import MAX_OPEN_RIDES_LIMIT
 from ..validation import required_id
+from ..location.following import Following, TrackRetry
 from . import metrics
 from .machine import (
     ACTIVE,
@@ -262,16 +262,6 @@ class Watcher:
         self.wake.set()
 
 
-class RideFeed:
-    """The watchers of one ride, and the task that follows its driver for them (``driver_id``: whom it follows)."""
-
-    __slots__ = ("watchers", "tracking", "driver_id")
-
-    def __init__(self) -> None:
-        self.watchers: set[Watcher] = set()
-        self.tracking: asyncio.Task[None] | None = None
-        self.driver_id = ""
-
 
 # -- the domain -------------------------------------------------------------------------------------------------------
 
@@ -297,7 +287,8 @@ class Trips:
         self._clock = clock
         self._ride_locks = KeyedLocks()
         self._rider_locks = KeyedLocks()
-        self._feeds: dict[str, RideFeed] = {}
+        self._feeds: dict[str, Following] = {}
+        self._track_retry = TrackRetry(settings.track_retry_initial_ms / 1000, settings.track_retry_max_ms / 1000)
         self._watchers = 0
         self._closing = False
         self._dispatch_failing = False
@@ -395,7 +386,7 @@ class Trips:
         watcher = Watcher()
         feed = self._feeds.get(ride_id)
         if feed is None:
-            feed = self._feeds[ride_id] = RideFeed()
+            feed = self._feeds[ride_id] = Following()
         feed.watchers.add(watcher)
         self._watchers += 1
         metrics.WATCHERS.set(self._watchers)
@@ -420,7 +411,7 @@ class Trips:
             self._watchers -= 1
             metrics.WATCHERS.set(self._watchers)
             if not feed.watchers:
-                self._stop_following(feed)
+                feed.stop()
                 if self._feeds.get(ride_id) is feed:
                     del self._feeds[ride_id]
 
@@ -499,46 +490,10 @@ class Trips:
                 watcher.changed(ride)
             self._follow(feed, ride)
 
-    def _follow(self, feed: RideFeed, ride: RideRecord) -> None:
+    def _follow(self, feed: Following, ride: RideRecord) -> None:
         """Track the ride's driver while it holds the ride (MATCHED, EN_ROUTE, IN_PROGRESS) and someone watches."""
         wanted = ride.driver_id if ride.state in ACTIVE and feed.watchers and not self._closing else ""
-        if wanted == feed.driver_id:
-            return
-        self._stop_following(feed)
-        if wanted:
-            feed.driver_id = wanted
-            # A context of its own: the task outlives the call that matched the ride, whose deadline (propagated
-            # through the runtime's context variables) must not bound the tracking's calls.
-            feed.tracking = asyncio.create_task(self._track(feed, wanted), name=f"{NAME}-track-{wanted}",
-                                                context=contextvars.Context())
-
-    @staticmethod
-    def _stop_following(feed: RideFeed) -> None:
-        if feed.tracking is not None:
-            feed.tracking.cancel()
-            feed.tracking = None
-        feed.driver_id = ""
-
-    async def _track(self, feed: RideFeed, driver_id: str) -> None:
-        """Forward ``driver_id``'s positions to the feed's watchers; after a failure or an end, again with backoff."""
-        initial_s = self.settings.track_retry_initial_ms / 1000
-        delay_s = initial_s
-        while True:
-            try:
-                async with contextlib.aclosing(self._location.track(driver_id)) as positions:
-                    async for position in positions:
-                        delay_s = initial_s
-                        for watcher in feed.watchers:
-                            watcher.moved(position)
-                reason = "the stream ended"
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 - a tracking failure must never end the watchers' streams
-                reason = f"{type(error).__name__}: {error}"
-            metrics.TRACKING_ERRORS.inc()
-            log.debug("%s: tracking driver %s: %s; again in %.1f s", NAME, driver_id, reason, delay_s)
-            await asyncio.sleep(delay_s)
-            delay_s = min(delay_s * 2, self.settings.track_retry_max_ms / 1000)
+        feed.follow(wanted, self._location.track, self._track_retry, metrics.TRACKING_ERRORS, NAME)
 
     async def close(self) -> None:
         """End every WatchRide UNAVAILABLE, stop tracking, close the store (queued writes finish first)."""
@@ -549,7 +504,7 @@ class Trips:
                 watcher.end(f"{NAME} is shutting down; watch again")
             if feed.tracking is not None:
                 tasks.append(feed.tracking)
-            self._stop_following(feed)
+            feed.stop()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         await self.store.close()
