@@ -16,14 +16,14 @@ Times are real seconds, as everywhere in the food services: a profile that compr
 - ``dispatch_lead_s`` 5: an order is due when its food is ready within this many seconds. Just-in-time dispatch: a
   courier sent when the food is ready leaves the customer waiting for the approach; one sent at order time waits at
   the kitchen (courier time is the fleet's scarcest resource). DoorDash dispatches ahead of readiness by about the
-  expected approach time; 5 s is the approach of a courier about 2 km away in a profile that runs the city about 60
-  times faster than real time (a profile sets it to its typical approach);
+  expected approach time; 5 s is the approach of a courier about 1 km of road away in the food profile, whose city
+  runs 30 times faster than real time (a profile sets it to its typical approach);
 - ``batching`` true; ``batch_radius_m`` 500 (two restaurants within a short walk of each other);
   ``max_batch_delay_s`` 120 (no order's delivery is delayed more than two minutes by sharing the courier: the
   delivery promise's slack; a time-scaled profile scales it down with the rest);
 - ``search_radius_m`` 3,000 doubling up to ``max_radius_m`` 12,000 (FindNearbyDrivers around the restaurant, 10
   couriers at most per search);
-- ``courier_speed_mps`` 8.3 (30 km/h, a courier in city traffic) and ``detour_factor`` 1.3 (road over great-circle
+- ``courier_speed_mps`` 8.33 (30 km/h, a courier in city traffic) and ``detour_factor`` 1.3 (road over great-circle
   distance): the travel-time model of batching decisions and of the nearest courier;
 - ``max_dispatch_s`` 60: an order without a courier 60 s after it became due is released (ReleaseOrder:
   CANCEL_REASON_NO_COURIER);
@@ -70,7 +70,7 @@ class FoodDispatchSettings(BaseModel):
         "Largest FindNearbyDrivers radius, in metres."))
     search_limit: int = Field(default=10, ge=1, le=MAX_NEARBY_LIMIT, description=(
         "Couriers asked of one FindNearbyDrivers (once more with 100 when all of them are ineligible)."))
-    courier_speed_mps: float = Field(default=8.3, gt=0, le=10_000, description=(
+    courier_speed_mps: float = Field(default=30 / 3.6, gt=0, le=10_000, description=(
         "Couriers' effective speed in metres per real second (a time-scaled profile multiplies it)."))
     detour_factor: float = Field(default=1.3, ge=1, le=5, description=(
         "Road distance over great-circle distance."))
