@@ -101,6 +101,7 @@ class FakeOrders:
         self.gates: dict[str, asyncio.Event] = {}  # order id → AssignCourier waits for it
         self.down = False
         self.lose_answers = 0  # assignments applied whose answer is lost (ConnectionError)
+        self.listed: list[bool] = []  # ListOpenOrders' include_assigned, call by call
 
     def add(self, order_id: str, pickup=R, dropoff_m: float = 1_000.0, ready_in_s: float = 5.0,
             placed_ago_s: float = 0.0) -> food_pb2.Order:
@@ -162,11 +163,23 @@ class FakeOrders:
             raise FailedPrecondition(f"order {order_id} is not PLACED")
         return order
 
-    async def open_orders(self, limit):
+    def held(self, order_id: str, courier_id: str, batch_id: str, state=food_pb2.ORDER_STATE_ASSIGNED,
+             **add) -> food_pb2.Order:
+        """An order already given to ``courier_id`` (by a dispatch before a restart)."""
+        order = self.add(order_id, **add)
+        order.state, order.courier_id, order.batch_id = state, courier_id, batch_id
+        order.assigned_at_unix_ms = int(self.clock.now * 1000) + len(self.orders)  # in the order added
+        return order
+
+    async def open_orders(self, limit, include_assigned=False):
+        self.listed.append(include_assigned)
         await asyncio.sleep(0)
         if self.down:
             raise ConnectionError("orders is down")
-        return [o for o in self.orders.values() if o.state == food_pb2.ORDER_STATE_PLACED][:limit]
+        placed = [o for o in self.orders.values() if o.state == food_pb2.ORDER_STATE_PLACED]
+        if include_assigned:
+            placed += [o for o in self.orders.values() if o.state == food_pb2.ORDER_STATE_ASSIGNED]
+        return placed[:limit]
 
 
 class Courier:
@@ -525,6 +538,68 @@ async def test_the_sweep_queues_placed_orders_it_does_not_hold():
     assert set(dispatcher.regions()) == {dispatcher.region_of(*R), dispatcher.region_of(*FAR_REGION)}
 
 
+async def test_the_first_sweep_rebuilds_the_couriers_batches_after_a_restart():
+    dispatcher, orders, location, clock = make(free_grace_s=2)
+    # Before the restart: c0 got a batch of two (its feed message lost with the old process), c1 one order, c2
+    # picked its order up; ord-new is PLACED.
+    orders.held("ord-b", "c0", "bat-0")
+    orders.held("ord-a", "c0", "bat-0", placed_ago_s=60)
+    orders.held("ord-c", "c1", "bat-1")
+    orders.held("ord-p", "c2", "bat-2", state=food_pb2.ORDER_STATE_PICKED_UP)
+    orders.add("ord-new", pickup=north_of(R, -2_000))
+    c1 = Courier(dispatcher, "c1")  # c1's app reconnected before the first sweep
+    orders.down = True
+    assert await dispatcher.sweep() == 0
+    orders.down = False
+    assert await dispatcher.sweep() == 1  # ord-new queued; the holdings rebuilt
+    assert orders.listed == [True, True]  # until one sweep listed
+    held = dispatcher.couriers.holding("c0")
+    assert (held.batch_id, [o.order_id for o in held.orders]) == ("bat-0", ["ord-b", "ord-a"])  # as assigned
+    assert not held.notified and not dispatcher.couriers.candidates()
+    assert dispatcher.couriers.holding("c2") is None and dispatcher.queued("ord-a") is None
+    # c1's open feed got its batch at once.
+    await eventually(lambda: c1.events, "c1's batch")
+    assert [(e.batch_id, [o.order_id for o in e.orders]) for e in c1.events] == [("bat-1", ["ord-c"])]
+    assert dispatcher.couriers.holding("c1").notified
+    # c0 reports AVAILABLE (it never heard of its batch), well past the grace, with a feed open (its batch not sent
+    # yet: the helper skips ReceiveAssignments' reconnected()): not offered ord-new.
+    clock.now += 10
+    location.put("c0", north_of(R, -2_000))
+    again = Courier(dispatcher, "c0")
+    await tick(dispatcher)
+    assert not orders.assigns and orders.orders["ord-new"].state == food_pb2.ORDER_STATE_PLACED
+    # Later sweeps list PLACED orders only, and leave the holdings be.
+    await dispatcher.sweep()
+    assert orders.listed == [True, True, False] and not dispatcher.couriers.holding("c0").notified
+    # c0's reconnected feed gets the whole batch; then, once done and AVAILABLE past the grace, it is free.
+    resent = dispatcher.reconnected("c0")
+    assert (resent.batch_id, [o.order_id for o in resent.orders]) == ("bat-0", ["ord-b", "ord-a"])
+    assert again.feed.push(resent)
+    await eventually(lambda: again.events, "c0's batch")
+    for order_id in ("ord-a", "ord-b"):
+        orders.orders[order_id].state = food_pb2.ORDER_STATE_DELIVERED
+    clock.now += 3
+    location.put("c0", north_of(R, -2_000))
+    await tick(dispatcher)
+    assert orders.orders["ord-new"].courier_id == "c0"
+
+
+def test_recovered_holdings_keep_what_dispatch_knows():
+    dispatcher, orders, location, clock = make()
+    book = dispatcher.couriers
+    a, b = orders.held("ord-a", "c0", "bat-0"), orders.held("ord-b", "c0", "bat-0")
+    book.assigned("c0", "bat-0", a, T0, T0, T0)  # dispatch assigned ord-a since the restart
+    assert book.recovered("c0", "bat-0", [a], T0) is None  # nothing new
+    holding = book.recovered("c0", "bat-0", [a, b], T0)
+    assert [o.order_id for o in holding.orders] == ["ord-a", "ord-b"] and not holding.notified
+    assert not book.candidates()
+    book.assigned("c1", "bat-new", orders.add("ord-n"), T0, T0, T0)
+    assert book.recovered("c1", "bat-old", [orders.held("ord-o", "c1", "bat-old")], T0) is None  # a newer batch
+    book.refused("c2", T0)  # an unknown batch, learnt from a refusal: the recovered one is it
+    holding = book.recovered("c2", "bat-2", [orders.held("ord-2", "c2", "bat-2")], T0)
+    assert holding.batch_id == "bat-2" and book.holding("c2") is holding
+
+
 async def test_dispatch_order_is_bounded():
     dispatcher, orders, location, clock = make(max_queued=2)
     assert dispatcher.dispatch(orders.add("a")) and dispatcher.dispatch(orders.add("b"))
@@ -667,6 +742,17 @@ async def test_grpc_status_codes_and_a_feed(dispatch_stub):
         await feed.read()
     assert taken_over.value.code() == grpc.StatusCode.ABORTED
     again.cancel()
+
+
+async def test_a_restarted_dispatch_resends_a_batch_on_the_couriers_new_feed(dispatch_stub):
+    dispatcher, orders, location, clock, stub = dispatch_stub
+    orders.held("ord-1", "c0", "bat-0")  # committed before the restart; the courier never heard of it
+    assert await dispatcher.sweep() == 0
+    feed = stub.ReceiveAssignments(dispatch_pb2.ReceiveAssignmentsRequest(courier_id="c0"), timeout=WAIT_S)
+    first = await feed.read()
+    assert (first.batch_id, [o.order_id for o in first.orders]) == ("bat-0", ["ord-1"])
+    assert dispatcher.couriers.holding("c0").notified
+    feed.cancel()
 
 
 class _OrderService(orders_pb2_grpc.OrderServiceServicer):

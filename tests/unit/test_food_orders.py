@@ -572,6 +572,11 @@ async def test_a_reopened_store_keeps_every_acknowledged_order(tmp_path):
     assert {o.order_id: await after.get(o.order_id) for o in placed} == before
     assert store.open_count == 4  # two ASSIGNED, one PICKED_UP, one PLACED
     assert [o.order_id for o in after.open_orders(10)] == [placed[6].order_id]
+    # Dispatch's recovery: then the ASSIGNED orders (c0's batch), oldest first; not c2's PICKED_UP one; limit in all.
+    assert [o.order_id for o in after.open_orders(10, include_assigned=True)] == [
+        placed[6].order_id, placed[0].order_id, placed[1].order_id]
+    assert [o.order_id for o in after.open_orders(2, include_assigned=True)] == [placed[6].order_id,
+                                                                                 placed[0].order_id]
     assert store.batch_of_courier("c0") == BATCH and store.batch_of_courier("c5") is None
     with pytest.raises(FailedPrecondition, match="another batch"):
         await after.assign((placed[6].order_id,), "c0", "bat-" + "D" * 26)
@@ -943,6 +948,10 @@ async def test_grpc_status_codes(orders_stub):
     assigned = (await stub.AssignCourier(orders_pb2.AssignCourierRequest(
         order_ids=[order.order_id], courier_id="c1", batch_id=BATCH), timeout=WAIT_S)).orders
     assert [(o.state, o.courier_id, o.batch_id) for o in assigned] == [(food_pb2.ORDER_STATE_ASSIGNED, "c1", BATCH)]
+    assert not (await stub.ListOpenOrders(orders_pb2.ListOpenOrdersRequest(limit=5), timeout=WAIT_S)).orders
+    listed = (await stub.ListOpenOrders(orders_pb2.ListOpenOrdersRequest(limit=5, include_assigned=True),
+                                        timeout=WAIT_S)).orders
+    assert [(o.order_id, o.courier_id, o.batch_id) for o in listed] == [(order.order_id, "c1", BATCH)]
     code, _ = await _code(stub.AssignCourier(orders_pb2.AssignCourierRequest(
         order_ids=[order.order_id], courier_id="c2", batch_id=BATCH2), timeout=WAIT_S))
     assert code == grpc.StatusCode.ABORTED

@@ -23,10 +23,13 @@ couriers a due order could join:
   with no suspension point in between, so two regions never both pick the same courier at once (no lock: the event
   loop runs one region's code at a time between awaits).
 
-A restart of dispatch forgets every holding: couriers already busy are not AVAILABLE in the location service, so
-they are not picked; batching starts empty again (the held orders' couriers are not candidates until they get a new
-batch). Holdings older than ``holding_ttl_s`` are forgotten (:meth:`CourierBook.prune`: a courier who went offline
-mid-delivery).
+A restart of dispatch loses the book; its first sweep rebuilds it from the order service (ListOpenOrders with
+``include_assigned``): each courier's ASSIGNED orders not yet picked up become its holding again, marked not notified
+(:meth:`CourierBook.recovered`), because the assignment may have been committed while the courier's feed message (or
+AssignCourier's answer) was lost with the old process. The courier's app reconnects its feed (the restart broke the
+old one) and gets the whole batch first (it ignores orders it already holds); until then it is not free, even
+reporting AVAILABLE. Batching starts empty again (a recovered batch is not a candidate). Holdings older than
+``holding_ttl_s`` are forgotten (:meth:`CourierBook.prune`: a courier who went offline mid-delivery).
 """
 
 from __future__ import annotations
@@ -124,6 +127,27 @@ class CourierBook:
         if holding is not None:
             holding.batchable = False
         self._candidates.pop(courier_id, None)
+
+    def recovered(self, courier_id: str, batch_id: str, orders: list[food_pb2.Order], now_s: float) -> Holding | None:
+        """After a restart, the order service says the courier holds ``orders`` (ASSIGNED, not yet picked up) of
+        ``batch_id``: held from ``now_s`` and not notified (its next feed gets the batch), never a batch candidate.
+        Orders missing from a holding of that batch dispatch already knows are added to it (then not notified);
+        a holding of another known batch (newer: dispatch assigned it since) is kept. The holding changed, or None."""
+        holding = self._holdings.get(courier_id)
+        if holding is None or not holding.batch_id:  # none, or one learnt from a refusal: this is it
+            holding = Holding(courier_id, batch_id, now_s, list(orders), notified=False)
+            self._set(holding)
+            return holding
+        if holding.batch_id != batch_id:
+            return None
+        known = {order.order_id for order in holding.orders}
+        missing = [order for order in orders if order.order_id not in known]
+        if not missing:
+            return None
+        holding.orders.extend(missing)
+        holding.notified = False
+        self.close_batch(courier_id)
+        return holding
 
     def notified(self, courier_id: str, now_s: float) -> Holding | None:
         """The courier's reconnected feed got its batch (the holding, returned; None when it holds none dispatch

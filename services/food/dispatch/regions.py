@@ -36,8 +36,13 @@ telemetry, surge pricing | 10M orders/day, DoorDash/UberEats". The pieces:
 3. **Release**: an order still without a courier ``max_dispatch_s`` after it became due (and after at least one
    attempt) is released: ReleaseOrder, CANCEL_REASON_NO_COURIER.
 4. **Recovery** (:meth:`RegionalDispatcher.sweep`): at start and every ``sweep_interval_s``, ListOpenOrders, and
-   every PLACED order not held is queued (a restart of dispatch, or a DispatchOrder lost while it was down).
-   Assignments in memory are lost on a restart; batching starts empty (see :mod:`.couriers`).
+   every PLACED order not held is queued (a restart of dispatch, or a DispatchOrder lost while it was down). The
+   first sweep that lists (until one succeeds) also asks for the ASSIGNED orders not yet picked up
+   (``include_assigned``) and rebuilds each courier's holding from them, not notified (:mod:`.couriers`): an
+   AssignCourier committed just before a restart may never have reached the courier (its answer, or the feed
+   message, lost with the process). The courier's reconnected feed gets the whole batch first
+   (:meth:`RegionalDispatcher.reconnected`; a feed already open gets it at once), and until then the courier is not
+   offered as free. Batching starts empty.
 
 GetOrder is not needed: AssignCourier's compare-and-set and retry rule say everything dispatch must know about an
 order, and the location service's AVAILABLE status says when a courier is done.
@@ -100,7 +105,7 @@ class OrdersApi(Protocol):
 
     async def release(self, order_id: str) -> food_pb2.Order: ...
 
-    async def open_orders(self, limit: int) -> list[food_pb2.Order]: ...
+    async def open_orders(self, limit: int, include_assigned: bool = False) -> list[food_pb2.Order]: ...
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,7 @@ class RegionalDispatcher:
         self._closing = False
         self._sweep_failing = False
         self._search_failing = False
+        self._recovered = False  # a sweep rebuilt the couriers' holdings from the ASSIGNED orders
 
     # -- queries ----------------------------------------------------------------------------------------------------
 
@@ -248,12 +254,14 @@ class RegionalDispatcher:
     # -- recovery ---------------------------------------------------------------------------------------------------
 
     async def sweep(self) -> int:
-        """Queue every PLACED order of the order service that dispatch does not hold; returns how many. Also forgets
-        holdings older than ``holding_ttl_s``. A failure to list is logged (when sweeps start failing) and counted;
-        never raised."""
+        """Queue every PLACED order of the order service that dispatch does not hold; returns how many. Until one
+        sweep has listed, also rebuild the couriers' holdings from the ASSIGNED orders (:meth:`_recover`). Also
+        forgets holdings older than ``holding_ttl_s``. A failure to list is logged (when sweeps start failing) and
+        counted; never raised."""
         self.couriers.prune(self._clock() - self.settings.holding_ttl_s)
+        recovering = not self._recovered
         try:
-            orders = await self._orders.open_orders(MAX_OPEN_ORDERS_LIMIT)
+            orders = await self._orders.open_orders(MAX_OPEN_ORDERS_LIMIT, recovering)
         except Exception as error:  # noqa: BLE001 - the order service down must not stop dispatch: next sweep
             metrics.SWEEP_ERRORS.inc()
             if not self._sweep_failing:
@@ -262,6 +270,9 @@ class RegionalDispatcher:
                             error, self.settings.sweep_interval_s)
             return 0
         self._sweep_failing = False
+        if recovering:
+            self._recovered = True
+            self._recover([o for o in orders if o.state == food_pb2.ORDER_STATE_ASSIGNED])
         recovered = 0
         for order in orders:
             if order.state != food_pb2.ORDER_STATE_PLACED or not order.order_id or not order.HasField("pickup"):
@@ -274,6 +285,28 @@ class RegionalDispatcher:
             metrics.SWEEP_RECOVERED.inc(recovered)
             log.info("food-dispatch: the sweep queued %d orders", recovered)
         return recovered
+
+    def _recover(self, assigned: list[food_pb2.Order]) -> int:
+        """Rebuild each courier's holding from its ASSIGNED orders (per courier and batch, in the order they were
+        assigned), not notified, and send the batch at once on a feed already open; returns how many holdings
+        changed."""
+        batches: dict[tuple[str, str], list[food_pb2.Order]] = {}
+        for order in assigned:
+            if order.order_id and order.courier_id and order.batch_id:
+                batches.setdefault((order.courier_id, order.batch_id), []).append(order)
+        now_s = self._clock()
+        changed = 0
+        for (courier_id, batch_id), members in batches.items():
+            members.sort(key=lambda o: (o.assigned_at_unix_ms, o.placed_at_unix_ms, o.order_id))
+            holding = self.couriers.recovered(courier_id, batch_id, members, now_s)
+            if holding is None:
+                continue
+            changed += 1
+            holding.notified = self.feeds.send(courier_id, dispatch_pb2.ReceiveAssignmentsResponse(
+                batch_id=holding.batch_id, orders=holding.orders))
+        if changed:
+            log.info("food-dispatch: recovered the batches of %d couriers from the order service", changed)
+        return changed
 
     async def run_sweeps(self) -> None:
         """:meth:`sweep` at once, then every ``sweep_interval_s``, until cancelled."""

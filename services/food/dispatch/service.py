@@ -5,8 +5,9 @@ telemetry, surge pricing | 10M orders/day, DoorDash/UberEats". The mechanism is 
 dispatcher task each, due orders given to couriers every tick), the batching decision :mod:`.batching`, what dispatch
 knows of its couriers :mod:`.couriers`, the couriers' streams :mod:`.feeds`. The assignment itself is
 OrderService.AssignCourier's compare-and-set: dispatch keeps its queue in memory, and after a restart its sweep of
-ListOpenOrders queues every PLACED order again. Couriers are drivers of the ride-sharing location service
-(LocationService.FindNearbyDrivers finds the AVAILABLE ones).
+ListOpenOrders queues every PLACED order again, and its first sweep (``include_assigned``) rebuilds each courier's batch
+from the ASSIGNED orders, sent on the courier's reconnected feed. Couriers are drivers of the ride-sharing location
+service (LocationService.FindNearbyDrivers finds the AVAILABLE ones).
 
 RPCs and status codes (protos/casemesh/food/v1/dispatch.proto):
 
@@ -94,8 +95,9 @@ class OrdersClient:
     async def release(self, order_id: str) -> food_pb2.Order:
         return (await self._call(self._stub.ReleaseOrder, orders_pb2.ReleaseOrderRequest(order_id=order_id))).order
 
-    async def open_orders(self, limit: int) -> list[food_pb2.Order]:
-        return list((await self._call(self._stub.ListOpenOrders, orders_pb2.ListOpenOrdersRequest(limit=limit))).orders)
+    async def open_orders(self, limit: int, include_assigned: bool = False) -> list[food_pb2.Order]:
+        return list((await self._call(self._stub.ListOpenOrders, orders_pb2.ListOpenOrdersRequest(
+            limit=limit, include_assigned=include_assigned))).orders)
 
 
 class FoodDispatchServicer(dispatch_pb2_grpc.FoodDispatchServiceServicer):

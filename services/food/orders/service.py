@@ -41,7 +41,8 @@ RPCs and status codes (protos/casemesh/food/v1/orders.proto):
   already this courier's in this batch (another courier has it, or it was cancelled); FAILED_PRECONDITION when the
   courier holds another batch, the batch is another courier's, was picked up, or would exceed
   ``max_batch_orders``; orders already this courier's in this batch are returned as they are (a retry).
-- ListOpenOrders (internal: :data:`DISPATCH_CALLERS`): INVALID_ARGUMENT naming ``limit``.
+- ListOpenOrders (internal: :data:`DISPATCH_CALLERS`): PLACED orders, oldest first, then with ``include_assigned`` the
+  ASSIGNED ones (``limit`` in all); INVALID_ARGUMENT naming ``limit``.
 - ReleaseOrder (internal: :data:`DISPATCH_CALLERS`): INVALID_ARGUMENT naming ``order_id``; NOT_FOUND;
   PLACED → CANCELLED (NO_COURIER); a cancelled order is returned again; FAILED_PRECONDITION when a courier has it.
 
@@ -547,9 +548,13 @@ class Orders:
         finally:
             metrics.assign(outcome)
 
-    def open_orders(self, limit: int) -> list[OrderRecord]:
-        """At most ``limit`` PLACED orders, oldest first."""
-        return self.store.placed(limit)
+    def open_orders(self, limit: int, include_assigned: bool = False) -> list[OrderRecord]:
+        """At most ``limit`` PLACED orders, oldest first; with ``include_assigned`` then the ASSIGNED ones (not yet
+        picked up), oldest first, ``limit`` in all (dispatch's recovery resends each courier its batch)."""
+        orders = self.store.placed(limit)
+        if include_assigned and len(orders) < limit:
+            orders += self.store.assigned(limit - len(orders))
+        return orders
 
     async def release(self, order_id: str) -> OrderRecord:
         """PLACED → CANCELLED (CANCEL_REASON_NO_COURIER); a cancelled order is returned again;
@@ -728,7 +733,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
 
     async def ListOpenOrders(self, request: orders_pb2.ListOpenOrdersRequest,
                              context: grpc.aio.ServicerContext) -> orders_pb2.ListOpenOrdersResponse:
-        orders = self._orders.open_orders(check.limit(request.limit))
+        orders = self._orders.open_orders(check.limit(request.limit), request.include_assigned)
         return orders_pb2.ListOpenOrdersResponse(orders=[order.to_proto() for order in orders])
 
     @_unavailable_on

@@ -23,12 +23,12 @@ The schema holds the invariants too, so no bug above it can break them:
 - trigger ``orders_batch_join``: an order joins a batch (PLACED → ASSIGNED) only while no order of the batch is
   PICKED_UP and the batch holds fewer than :data:`~services.food.contract.MAX_ASSIGN_ORDERS` active orders.
 
-In memory: every open order (PLACED, ASSIGNED, PICKED_UP; loaded from the file when the store opens, so a restart
-keeps everything acknowledged), a bounded LRU of finished ones (``terminal_cache_size``), the PLACED orders oldest
-first (ListOpenOrders), and the active batches (batch → its active orders, courier → its batch). :meth:`put` claims
-the courier's batch *before* it writes, so two batches can never be written for one courier at once: the second put
-fails at once (:class:`CourierBusy`) and the triggers are the backstop. Readers see a change only after it is on
-disk.
+In memory: every open order (PLACED, ASSIGNED, PICKED_UP; loaded from the file when the store opens, so a restart keeps
+everything acknowledged), a bounded LRU of finished ones (``terminal_cache_size``), the PLACED orders oldest first
+(ListOpenOrders; its ASSIGNED ones, for dispatch's recovery, a scan of the open orders), and the active batches (batch →
+its active orders, courier → its batch). :meth:`put` claims the courier's batch *before* it writes, so two batches can
+never be written for one courier at once: the second put fails at once (:class:`CourierBusy`) and the triggers are the
+backstop. Readers see a change only after it is on disk.
 
 One put at a time per order: the caller serialises them (the order service's per-order and per-courier locks,
 :class:`KeyedLocks`).
@@ -304,6 +304,11 @@ class OrderStore:
     def placed(self, limit: int) -> list[OrderRecord]:
         """At most ``limit`` PLACED orders, oldest first."""
         return list(itertools.islice(self._placed.values(), limit))
+
+    def assigned(self, limit: int) -> list[OrderRecord]:
+        """At most ``limit`` ASSIGNED orders (not yet picked up), oldest first (a scan of the open orders: for
+        dispatch's recovery, not a hot path)."""
+        return list(itertools.islice((o for o in self._open.values() if o.state == ASSIGNED), limit))
 
     def batch(self, batch_id: str) -> tuple[str, list[OrderRecord]] | None:
         """An active batch's courier and active orders (ASSIGNED, PICKED_UP); ``None`` when none is active."""

@@ -126,10 +126,12 @@ class AssignCourierResponse(_message.Message):
     def __init__(self, orders: _Optional[_Iterable[_Union[_food_pb2.Order, _Mapping]]] = ...) -> None: ...
 
 class ListOpenOrdersRequest(_message.Message):
-    __slots__ = ("limit",)
+    __slots__ = ("limit", "include_assigned")
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_ASSIGNED_FIELD_NUMBER: _ClassVar[int]
     limit: int
-    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+    include_assigned: bool
+    def __init__(self, limit: _Optional[int] = ..., include_assigned: _Optional[bool] = ...) -> None: ...
 
 class ListOpenOrdersResponse(_message.Message):
     __slots__ = ("orders",)

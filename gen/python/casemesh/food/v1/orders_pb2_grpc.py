@@ -195,8 +195,10 @@ class OrderServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListOpenOrders(self, request, context):
-        """ListOpenOrders returns PLACED orders, oldest first (dispatch's
-        recovery after a restart). Internal: food-dispatch.
+        """ListOpenOrders returns PLACED orders, oldest first, and with
+        `include_assigned` then the ASSIGNED ones not yet picked up, oldest
+        first (dispatch's recovery after a restart: PLACED orders queued
+        again, each courier's batch sent again). Internal: food-dispatch.
 
         Errors: INVALID_ARGUMENT naming `limit` (not 1 to 10,000).
         """
