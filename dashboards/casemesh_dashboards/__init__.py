@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from . import chat, collab, harness, live, mesh, photo, proximity, reco, rides, social, urlshortener, video
+from . import chat, collab, food, harness, live, mesh, photo, proximity, reco, rides, social, urlshortener, video
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "mesh-overview.json": mesh.build,
@@ -24,5 +24,6 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "live.json": live.build,
     "rides.json": rides.build,
     "proximity.json": proximity.build,
+    "food.json": food.build,
     "harness-slos.json": harness.build,
 }

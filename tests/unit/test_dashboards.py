@@ -6,7 +6,8 @@
   Prometheus read, and its harness is scraped where it listens (and docs/observability.md says so).
 - Every PromQL expression parses, and every selector in it selects at least one series that
   really exists (metric name, label names, ``=`` and ``=~`` values, ``le`` bucket bounds): for
-  the mesh, URL-shortener, video, social, photo, recommendations, chat, live, ride-sharing and proximity dashboards in what
+  the mesh, URL-shortener, video, social, photo, recommendations, chat, live, ride-sharing, proximity and food-delivery
+  dashboards in what
   the services expose after real calls through every path the panels show (for chat: Connect streams on
   both gateways, one-to-one and group messages, acks, an offline queue paged by a gap fill, a
   replaced session, a session dropped by the router, presence; for live streaming: a broadcast taken over and
@@ -21,7 +22,14 @@
   behind and one resuming before the oldest event kept, a nearby lookup, a tracker retrying an unreachable geofence
   service until its forward failed, and entities expired, with every proximity counter moved but a failed commit and
   a shutdown, and every proximity gauge back where it was; its panels draw exactly the server-side SLO twins of
-  harness/profiles/proximity.slo.yaml); for the harness dashboard in
+  harness/profiles/proximity.slo.yaml; for food delivery: restaurants created, couriers streaming their positions
+  (stamped with sent_at) and holding assignment feeds, orders placed and prepared (one kitchen queueing the second
+  order for its one slot, a PrepareOrder retry remembered), an order delivered on time under its customer's
+  WatchOrder (every state and the courier's positions), one delivered after its promise, two batched on one courier
+  (courier time saved), an AssignCourier race dispatch lost (ABORTED), one order cancelled by its customer and one
+  released for want of a courier (NO_COURIER), and surge recomputed, with every food counter moved but the failure
+  paths and every food gauge back where it was; its panels draw exactly the server-side SLO twins of
+  harness/profiles/food.slo.yaml); for the harness dashboard in
   what the harness's collector exposes for a RunStats holding every RPC and journey the shipped
   SLOs name (and, for its Prometheus-sourced SLOs, in what the services expose).
 - Latency graphs ask for exemplars exactly for the histograms that carry them.
@@ -73,6 +81,7 @@ from casemesh.services.live.contract import parse_playlist
 from casemesh.services.video.playback import hls
 from casemesh.chat.v1 import messages_pb2, messages_pb2_grpc, router_pb2, router_pb2_grpc
 from casemesh.collab.v1 import editor_pb2
+from casemesh.food.v1 import food_pb2, orders_pb2, orders_pb2_grpc, restaurants_pb2, restaurants_pb2_grpc
 from casemesh.live.v1 import chat_pb2 as live_chat_pb2
 from casemesh.live.v1 import chat_pb2_grpc as live_chat_pb2_grpc
 from casemesh.live.v1 import edge_pb2 as live_edge_pb2
@@ -87,7 +96,11 @@ from casemesh.reco.v1 import candidates_pb2, candidates_pb2_grpc, recommendation
 from casemesh.reco.v1 import signals_pb2, signals_pb2_grpc
 from casemesh.rides.v1 import pricing_pb2 as rides_pricing_pb2
 from casemesh.rides.v1 import pricing_pb2_grpc as rides_pricing_pb2_grpc
-from casemesh.rides.v1 import rides_pb2, trips_pb2, trips_pb2_grpc
+from casemesh.rides.v1 import location_pb2, location_pb2_grpc, rides_pb2, trips_pb2, trips_pb2_grpc
+from casemesh.services.food.dispatch import metrics as food_dispatch_metrics
+from casemesh.services.food.dispatch.regions import new_batch_id
+from casemesh.services.food.orders import metrics as food_orders_metrics
+from casemesh.services.food.restaurants import metrics as kitchen_metrics
 from casemesh.services.proximity.geofence import metrics as fence_metrics
 from casemesh.services.proximity.tracker import metrics as tracker_metrics
 from casemesh.services.rides.dispatch import metrics as dispatch_metrics
@@ -101,6 +114,11 @@ from tests.integration.chat import DELIVERED, Device, eventually
 from tests.integration.collab import Editor as CollabEditor
 from tests.integration.collab import create_document, encode_awareness, get_document
 from tests.integration.collab import eventually as collab_eventually
+from tests.integration.food import Courier as FoodCourier
+from tests.integration.food import Ledger as FoodLedger
+from tests.integration.food import food_mesh as serve_food
+from tests.integration.food import near as food_near
+from tests.integration.food import place_order
 from tests.integration.conftest import loopback_topology, start_mesh
 from tests.integration.live import KEYFRAME_EVERY, Broadcaster, StreamingViewer, chunk, create_stream
 from tests.integration.live import SERVICES as LIVE_SERVICES
@@ -821,6 +839,255 @@ async def _drive_proximity(running) -> None:
                      "the watchers closed and the entities expired", timeout_s=15)
 
 
+@pytest.fixture
+async def food_mesh(monkeypatch, tmp_path):
+    """The food-delivery services and the rides-location they reuse in this process (their SQLite files under
+    ``tmp_path``), every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    async with serve_food(tmp_path / "food", FOOD_SETTINGS) as running:
+        await _drive_food(running)
+        yield running
+
+
+#: Longest a batching courier waits for the second order of its batch before picking up the first (s).
+FOOD_BATCH_WAIT_S = 10.0
+
+
+class _FoodCourier(FoodCourier):
+    """tests/integration/food.py's courier app, each position stamped with ``sent_at_unix_ms`` as a real app's is (the
+    location service's update delay: the SLO courier-tracking-delay-location), and three ways of working the food drive needs:
+    ``late`` picks an order up only once its promised time has passed (GetOrder); ``batch_of`` picks up only once it
+    holds that many orders (at most FOOD_BATCH_WAIT_S); ``gate`` (an event) opens the assignment feed only once set
+    (the courier is online in the location service meanwhile, but dispatch does not give it orders)."""
+
+    def __init__(self, *args, late: bool = False, batch_of: int = 1, gate: asyncio.Event | None = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.late = late
+        self.batch_of = batch_of
+        self.gate = gate
+
+    async def _positions(self):
+        async for frame in super()._positions():
+            frame.sent_at_unix_ms = int(time.time() * 1000)
+            yield frame
+
+    async def _feed(self) -> None:
+        if self.gate is not None:
+            waits = [asyncio.create_task(self.gate.wait()), asyncio.create_task(self._stopping.wait())]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
+        await super()._feed()
+
+    async def _deliver(self, order_id: str) -> None:
+        try:
+            deadline = time.monotonic() + FOOD_BATCH_WAIT_S
+            while len(self._handled) < self.batch_of and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            if self.late:
+                stub = orders_pb2_grpc.OrderServiceStub(self._channel_for("food-orders"))
+                order = (await stub.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id), timeout=10)).order
+                await asyncio.sleep(max(0.0, order.promised_at_unix_ms / 1000 - time.time()) + 0.2)
+        except BaseException:
+            self.holding.discard(order_id)
+            raise
+        await super()._deliver(order_id)
+
+
+#: Spots of the city for the food drives, metres north and east of tests/integration/food.py's centre: 3 km apart
+#: (couriers stand within 1 km of their spot's restaurants and dispatch searches 1.5 km around a restaurant
+#: (FOOD_SETTINGS), so no spot's couriers are given another spot's orders), 4 rows x 5 columns inside the service area
+#: (lat 37.70-37.82, lng -122.52 to -122.36), with room for a door 2 km north of each.
+FOOD_SPOTS = [(north, east) for north in range(-9_000, 1, 3_000) for east in range(-9_000, 3_001, 3_000)]
+#: Spots a drive uses (one per scenario); each drive takes the next five (four drives before they come round again).
+FOOD_SCENARIOS = 5
+_FOOD_DRIVES = itertools.count()
+
+
+def _sampled(metric, sample: str, **labels: str) -> float:
+    """The value of sample ``sample`` (e.g. ``x_total``) of a metric of this process, over the series with ``labels``."""
+    return sum(s.value for family in metric.collect() for s in family.samples
+               if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+async def _drive_food(running) -> None:
+    """Real calls through every path the food dashboard and the food profile's server-side SLO twins
+    (harness/profiles/food.slo.yaml) count, with new restaurants, customers, couriers and spots of the city per drive.
+
+    Six restaurants are created (CreateRestaurants, one group commit; ready in about a second) around five spots 3 km
+    apart, and five couriers come online (positions stamped with sent_at, an assignment feed each but one), then, all
+    at once:
+
+    - on time: an order with its door 2 km away (the ETA model of FOOD_SETTINGS promises it in about 27 s) goes to
+      the courier waiting at the restaurant, who picks it up and delivers it in about 2 s, while its customer's
+      WatchOrder gets every state and the courier's positions (the order service's TrackDriver);
+    - late: an order with its door at the restaurant (promised in about 1.5 s) whose courier picks it up only once
+      the promise has passed (late);
+    - a batch: an order goes to the courier 50 m from its restaurant; once it is ASSIGNED a second order from a
+      restaurant 50 m away joins that courier's batch (a free courier 1 km away would cost more: courier time saved),
+      and the courier delivers both;
+    - a race lost: an order whose only courier near has no feed open yet is given to a rival courier (AssignCourier,
+      as a second dispatcher would); then the courier opens its feed, dispatch gives it the order, and AssignCourier
+      answers ABORTED (dispatch drops it); the rival picks it up and delivers it;
+    - no courier: two orders from a kitchen of one slot (the second waits for it) with no courier within reach: one
+      is cancelled by its customer, the other watched until dispatch releases it after max_dispatch_s (CANCELLED,
+      NO_COURIER).
+
+    Meanwhile GetRestaurant, GetSurge, GetOrder, and PrepareOrder again for a placed order (answered from the
+    kitchen's memory: the same ready time). Then a surge recomputation, every courier goes OFFLINE and closes its
+    streams, and the drive returns once the order service, dispatch, the kitchens, surge and rides-location are back
+    where they were (dispatch forgets its couriers' holdings after FOOD_SETTINGS' holding_ttl_s).
+    """
+    tag = secrets.token_hex(3)
+    drive = next(_FOOD_DRIVES) % (len(FOOD_SPOTS) // FOOD_SCENARIOS)
+    spots = FOOD_SPOTS[drive * FOOD_SCENARIOS:(drive + 1) * FOOD_SCENARIOS]
+    channels = {name: running.anonymous_channel(name) for name in ("rides-location", "food-restaurants",
+                                                                   "food-orders", "food-dispatch")}
+    orders = orders_pb2_grpc.OrderServiceStub(channels["food-orders"])
+    restaurants = restaurants_pb2_grpc.RestaurantServiceStub(channels["food-restaurants"])
+    location = location_pb2_grpc.LocationServiceStub(channels["rides-location"])
+    # AssignCourier and PrepareOrder are internal (food-dispatch's, food-orders'): the tests' identity may call them.
+    internal_orders = orders_pb2_grpc.OrderServiceStub(running.channel("food-orders"))
+    kitchens = restaurants_pb2_grpc.RestaurantServiceStub(running.channel("food-restaurants"))
+    gauges = {metric: _gauge(metric) for metric in FOOD_DRIVE_GAUGES}
+    recomputations = _sampled(food_orders_metrics.RECOMPUTATIONS, "casemesh_food_orders_surge_recomputations_total")
+    aborted = _sampled(food_orders_metrics.ASSIGN, "casemesh_food_orders_assign_total", outcome="aborted")
+
+    def at(spot: int, metres_north: float = 0.0):
+        north, east = spots[spot]
+        return food_near(north + metres_north, east)
+
+    def restaurant(name: str, spot: int, metres_north: float = 0.0, slots: int = 2) -> restaurants_pb2.Restaurant:
+        return restaurants_pb2.Restaurant(restaurant_id=f"{tag}-{name}", name=name, point=at(spot, metres_north),
+                                          prep_base_s=1.0, prep_per_item_s=0.1, kitchen_slots=slots)
+
+    created = [restaurant("prompt", 0), restaurant("tardy", 1), restaurant("first", 2), restaurant("second", 2, 50),
+               restaurant("raced", 3), restaurant("remote", 4, slots=1)]
+    assert (await restaurants.CreateRestaurants(restaurants_pb2.CreateRestaurantsRequest(restaurants=created),
+                                                timeout=10)).created == len(created)
+    got = await restaurants.GetRestaurant(restaurants_pb2.GetRestaurantRequest(restaurant_id=f"{tag}-prompt"),
+                                          timeout=10)
+    assert got.restaurant == created[0]
+
+    ledger = FoodLedger()
+
+    def courier(name: str, spot: int, metres_north: float, **kwargs) -> _FoodCourier:
+        return _FoodCourier(channels.__getitem__, f"{tag}-{name}", at(spot, metres_north), ledger, **kwargs)
+
+    gate = asyncio.Event()
+    prompt = courier("prompt", 0, 20, trip_s=1.0, ping_s=0.1)
+    tardy = courier("tardy", 1, 20, late=True)
+    batcher = courier("batcher", 2, -50, batch_of=2)
+    spare = courier("spare", 2, 1_000)
+    raced = courier("raced", 3, 20, gate=gate)
+    couriers = [prompt, tardy, batcher, spare, raced]
+    feeds = _gauge(food_dispatch_metrics.FEEDS)
+
+    async def online() -> bool:
+        for each in couriers:
+            try:
+                await location.GetDriverPosition(location_pb2.GetDriverPositionRequest(driver_id=each.courier_id),
+                                                 timeout=5)
+            except grpc.aio.AioRpcError:
+                return False
+        return _gauge(food_dispatch_metrics.FEEDS) >= feeds + len(couriers) - 1  # all but the gated one
+
+    async def order(customer: str, restaurant_id: str, dropoff) -> food_pb2.Order:
+        placed = await place_order(channels["food-orders"], f"{tag}-{customer}", f"{tag}-{restaurant_id}", dropoff)
+        assert placed.state == food_pb2.ORDER_STATE_PLACED and placed.promised_at_unix_ms > placed.placed_at_unix_ms
+        return placed
+
+    async def watch(placed: food_pb2.Order) -> list[orders_pb2.WatchOrderResponse]:
+        """The customer's WatchOrder, to its end (OK once the order is over)."""
+        return [update async for update in orders.WatchOrder(orders_pb2.WatchOrderRequest(order_id=placed.order_id),
+                                                            timeout=30)]
+
+    async def final(placed: food_pb2.Order) -> food_pb2.Order:
+        return (await orders.GetOrder(orders_pb2.GetOrderRequest(order_id=placed.order_id), timeout=10)).order
+
+    async def until_delivered(placed: food_pb2.Order) -> food_pb2.Order:
+        deadline = time.monotonic() + 30
+        while (now := await final(placed)).state != food_pb2.ORDER_STATE_DELIVERED:
+            assert time.monotonic() < deadline, f"order {placed.order_id} delivered within 30 s: {now}"
+            await asyncio.sleep(0.05)
+        return now
+
+    async def on_time() -> None:
+        placed = await order("hungry", "prompt", at(0, 2_000))
+        again = await kitchens.PrepareOrder(restaurants_pb2.PrepareOrderRequest(
+            restaurant_id=placed.restaurant_id, order_id=placed.order_id, items=placed.items), timeout=10)
+        assert again.ready_at_unix_ms == placed.ready_at_unix_ms  # a retry: remembered, not queued twice
+        updates = await watch(placed)
+        states = [u.order.state for u in updates if u.HasField("order")]
+        every = [food_pb2.ORDER_STATE_PLACED, food_pb2.ORDER_STATE_ASSIGNED, food_pb2.ORDER_STATE_PICKED_UP,
+                 food_pb2.ORDER_STATE_DELIVERED]
+        assert states[0] in every and states == every[every.index(states[0]):], states  # every change from the first
+        assert {u.courier_position.driver_id for u in updates if u.HasField("courier_position")} == {prompt.courier_id}
+        done = updates[-1].order
+        assert done.courier_id == prompt.courier_id and 0 < done.delivered_at_unix_ms <= done.promised_at_unix_ms, done
+
+    async def late() -> None:
+        done = await until_delivered(await order("patient", "tardy", at(1, 10)))
+        assert done.courier_id == tardy.courier_id and done.delivered_at_unix_ms > done.promised_at_unix_ms, done
+
+    async def batched() -> None:
+        first = await order("early", "first", at(2, 350))
+        deadline = time.monotonic() + 15
+        while (await final(first)).state == food_pb2.ORDER_STATE_PLACED:
+            assert time.monotonic() < deadline, "the first order of the batch assigned within 15 s"
+            await asyncio.sleep(0.02)
+        second = await order("later", "second", at(2, 370))
+        done = [await until_delivered(first), await until_delivered(second)]
+        assert {o.courier_id for o in done} == {batcher.courier_id} and done[0].batch_id == done[1].batch_id, done
+
+    async def race() -> None:
+        placed = await order("raced", "raced", at(3, 500))
+        rival = f"{tag}-rival"
+        taken = await internal_orders.AssignCourier(orders_pb2.AssignCourierRequest(
+            order_ids=[placed.order_id], courier_id=rival, batch_id=new_batch_id()), timeout=10)
+        assert taken.orders[0].state == food_pb2.ORDER_STATE_ASSIGNED
+        gate.set()  # the courier's feed opens: dispatch now gives it the order, and loses the race
+        await eventually(lambda: _sampled(food_orders_metrics.ASSIGN, "casemesh_food_orders_assign_total",
+                                          outcome="aborted") > aborted, "dispatch's AssignCourier answered ABORTED")
+        for event in (orders_pb2.COURIER_EVENT_PICK_UP, orders_pb2.COURIER_EVENT_DELIVER):
+            await orders.UpdateOrder(orders_pb2.UpdateOrderRequest(order_id=placed.order_id, courier_id=rival,
+                                                                   event=event), timeout=10)
+        assert not raced.batches, raced.batches  # never given to the courier that lost the race
+
+    async def nobody() -> None:
+        unlucky, fickle = await order("unlucky", "remote", at(4, 500)), await order("fickle", "remote", at(4, 520))
+        cancelled = (await orders.CancelOrder(orders_pb2.CancelOrderRequest(
+            order_id=fickle.order_id, customer_id=fickle.customer_id), timeout=10)).order
+        assert (cancelled.state, cancelled.cancel_reason) == (food_pb2.ORDER_STATE_CANCELLED,
+                                                              food_pb2.CANCEL_REASON_CUSTOMER), cancelled
+        released = (await watch(unlucky))[-1].order
+        assert (released.state, released.cancel_reason) == (food_pb2.ORDER_STATE_CANCELLED,
+                                                            food_pb2.CANCEL_REASON_NO_COURIER), released
+
+    try:
+        for each in couriers:
+            each.start()
+        deadline = time.monotonic() + 30
+        while not await online():
+            assert time.monotonic() < deadline, "the couriers online and their feeds open within 30 s"
+            await asyncio.sleep(0.05)
+        await asyncio.gather(on_time(), late(), batched(), race(), nobody())
+        surge = await orders.GetSurge(orders_pb2.GetSurgeRequest(point=at(0)), timeout=10)
+        assert surge.surge_multiplier >= 1 and surge.region, surge
+        await eventually(lambda: _sampled(food_orders_metrics.RECOMPUTATIONS,
+                                          "casemesh_food_orders_surge_recomputations_total") > recomputations,
+                         "a surge recomputation")
+        assert not ledger.violations, ledger.violations
+    finally:
+        await asyncio.gather(*(each.stop() for each in couriers))
+
+    def moved() -> dict[str, float]:
+        return {metric._name: _gauge(metric) - value for metric, value in gauges.items() if _gauge(metric) != value}
+
+    await eventually(lambda: not moved(), lambda: f"the food gauges back where they were: {moved()}", timeout_s=30)
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -881,6 +1148,31 @@ PROXIMITY_SETTINGS = {
 }
 PROXIMITY_DASHBOARD = "proximity.json"
 PROXIMITY_SLOS = PROFILES_DIR / f"proximity{SLO_FILE_SUFFIX}"
+#: Food delivery: the four services of tests/integration/food.py. Dispatch ticks every 0.1 s, sweeps every 0.5 s,
+#: releases an order without a courier 8 s after it became due (room for a stalled machine in the race scenario) and forgets a courier's holding after 4 s (so a drive's
+#: couriers leave its book), and searches couriers within 1.5 km of a restaurant (FOOD_SPOTS are 3 km apart). The
+#: order service recomputes surge every 0.5 s, and its ETA model knows a city without waits or noise whose couriers
+#: cover 100 road metres a second and are never more than 100 m from a restaurant: an order is promised its kitchen
+#: time plus its trip (a door 2 km away: about 27 s; one at the restaurant: about 1.5 s). The kitchens' gauges are
+#: refreshed every 0.2 s.
+FOOD_SETTINGS = {
+    "food-dispatch": {"tick_s": 0.1, "sweep_interval_s": 0.5, "max_dispatch_s": 8, "holding_ttl_s": 4,
+                      "search_radius_m": 1_500, "max_radius_m": 1_500},
+    "food-orders": {"surge_interval_s": 0.5, "courier_speed_mps": 100, "assign_delay_s": 0, "pickup_wait_s": 0,
+                    "eta_noise_s": 0, "eta_approach_m": 100, "eta_approach_max_m": 100,
+                    "eta_history_max_kitchen_s": 60, "eta_history_size": 1_000},
+    "food-restaurants": {"sweep_interval_s": 0.2},
+}
+FOOD_DASHBOARD = "food.json"
+FOOD_SLOS = PROFILES_DIR / f"food{SLO_FILE_SUFFIX}"
+#: Gauges of what a food drive opens and closes (open orders, watchers, surge regions with demand or supply, queued
+#: orders, feeds, couriers holding an assignment, busy kitchen slots and orders preparing, courier streams and
+#: trackers): the drive returns once they are back where they were. (Restaurants and dispatch's regions only grow;
+#: rides-location's drivers gauge is set by each location service in the process: checked by the food test alone.)
+FOOD_DRIVE_GAUGES = (food_orders_metrics.OPEN_ORDERS, food_orders_metrics.WATCHERS, food_orders_metrics.SURGE_REGIONS,
+                     food_dispatch_metrics.QUEUED, food_dispatch_metrics.FEEDS, food_dispatch_metrics.HOLDING,
+                     kitchen_metrics.KITCHEN_SLOTS_BUSY, kitchen_metrics.ORDERS_PREPARING, location_metrics.STREAMS,
+                     location_metrics.TRACKERS)
 CHAT_DASHBOARD = "chat.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
@@ -1674,9 +1966,73 @@ async def test_proximity_dashboard_selects_series_the_proximity_services_expose(
     assert not moved, f"the proximity gauges are not back where they were: {moved}"
 
 
+#: Series the food drive must move (as LIVE_EVENTS). Paths it does not take, left at zero: dispatch decisions refused
+#: (a courier holding a batch dispatch did not know of) and unavailable (the order service not answering), batch
+#: evaluations no_saving and too_late, feed drops, failed searches and sweeps, orders recovered by the sweep (a dispatch
+#: restart, or a lost DispatchOrder), AssignCourier retried or refused, failed surge recomputations and DispatchOrder
+#: calls (a service down). casemesh_food_orders_tracking_errors_total is asserted neither way: a TrackDriver stream
+#: ends when its courier goes OFFLINE, which may come before or after the order service stops following it.
+FOOD_EVENTS = (
+    ("casemesh_food_restaurants_created_total", None, None),
+    ("casemesh_food_restaurants_orders_prepared_total", None, None),
+    ("casemesh_food_restaurants_orders_repeated_total", None, None),
+    ("casemesh_food_restaurants_kitchen_wait_seconds_count", None, None),
+    ("casemesh_food_restaurants_prep_seconds_count", None, None),
+    ("casemesh_food_restaurants_commit_seconds_count", None, None),
+    ("casemesh_food_orders_orders_total", "state", {"PLACED", "ASSIGNED", "PICKED_UP", "DELIVERED", "CANCELLED"}),
+    ("casemesh_food_orders_on_time_total", "outcome", {"on_time", "late"}),
+    ("casemesh_food_orders_delivery_seconds_count", None, None),
+    ("casemesh_food_orders_lateness_seconds_count", None, None),
+    ("casemesh_food_orders_promise_seconds_count", None, None),
+    ("casemesh_food_orders_assign_total", "outcome", {"assigned", "aborted"}),
+    ("casemesh_food_orders_assign_wait_seconds_count", None, None),
+    ("casemesh_food_orders_surge_multiplier_count", None, None),
+    ("casemesh_food_orders_surge_recomputations_total", None, None),
+    ("casemesh_food_orders_write_seconds_count", None, None),
+    ("casemesh_food_dispatch_decisions_total", "outcome", {"assigned_new", "batched", "aborted", "released"}),
+    ("casemesh_food_dispatch_decision_seconds_count", None, None),
+    ("casemesh_food_dispatch_batch_evaluations_total", "result", {"batch"}),
+    ("casemesh_food_dispatch_courier_seconds_saved_total", None, None),
+    ("casemesh_food_dispatch_tick_seconds_count", None, None),
+    ("casemesh_food_dispatch_search_seconds_count", None, None),
+    ("casemesh_rides_location_updates_total", None, None),
+    ("casemesh_rides_location_update_delay_seconds_count", None, None),
+    ("grpc_server_handled_total", "grpc_method", {"CreateRestaurants", "GetRestaurant", "PrepareOrder", "PlaceOrder",
+                                                  "GetOrder", "WatchOrder", "CancelOrder", "UpdateOrder", "GetSurge",
+                                                  "AssignCourier", "ListOpenOrders", "ReleaseOrder", "DispatchOrder",
+                                                  "ReceiveAssignments", "ReportLocations", "GetDriverPosition",
+                                                  "FindNearbyDrivers", "CountAvailableDrivers", "TrackDriver"}),
+)
+#: FOOD_DRIVE_GAUGES and rides-location's couriers by status: back where they were once a drive is over.
+FOOD_GAUGES = (*(metric._name for metric in FOOD_DRIVE_GAUGES), "casemesh_rides_location_drivers")
+
+
+async def test_food_dashboard_selects_series_the_food_services_expose(food_mesh):
+    series = services_series()
+    assert_selects_exposed(FOOD_DASHBOARD, lookup(series))
+    # A courier's assignment feed and a customer's WatchOrder last as long as a shift or an order; no duration or
+    # error panel counts them.
+    assert_streams_left_out(FOOD_DASHBOARD, {"ReceiveAssignments", "WatchOrder"},
+                            ("MatchOp.NotRe", "ReceiveAssignments|WatchOrder"))
+    # The panels draw the server-side twins of food.slo.yaml exactly (the same buckets, methods and codes).
+    assert_draws_slo_twins(FOOD_DASHBOARD, FOOD_SLOS)
+    # A drive moves every series of FOOD_EVENTS, and leaves nothing open.
+    before = sample_values()
+    await _drive_food(food_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in FOOD_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the food drive did not move {still}"
+    moved = {gauge: summed(after, gauge) - summed(before, gauge) for gauge in FOOD_GAUGES
+             if summed(after, gauge) != summed(before, gauge)}
+    assert not moved, f"the food gauges are not back where they were: {moved}"
+
+
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                      photo_mesh, reco_mesh, chat_mesh, collab_mesh,
-                                                                                     live_mesh, rides_mesh, proximity_mesh):
+                                                                                     live_mesh, rides_mesh, proximity_mesh,
+                                                                                     food_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -1698,7 +2054,7 @@ def family(sample: str) -> str:
 
 
 async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh,
-                                                           reco_mesh, chat_mesh, proximity_mesh):
+                                                           reco_mesh, chat_mesh, proximity_mesh, food_mesh):
     # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
     used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
             for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
@@ -1709,7 +2065,8 @@ async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener
                 with_exemplars.add(metric.name)
     assert used & with_exemplars == EXEMPLAR_HISTOGRAMS
     assert used >= EXEMPLAR_HISTOGRAMS | {"casemesh_video_edge_origin_fetch_seconds", "casemesh_harness_rpc_latency_seconds",
-                                          "casemesh_chat_push_delay_seconds", "casemesh_proximity_geofence_event_delay_seconds"}
+                                          "casemesh_chat_push_delay_seconds", "casemesh_proximity_geofence_event_delay_seconds",
+                                          "casemesh_food_dispatch_decision_seconds"}
 
 
 # ---- a real Prometheus ----------------------------------------------------------------------------
@@ -1724,7 +2081,7 @@ def _get(url: str) -> dict:
 async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                 photo_mesh, reco_mesh, chat_mesh, collab_mesh,
                                                                                 live_mesh, rides_mesh, proximity_mesh,
-                                                                                tmp_path):
+                                                                                food_mesh, tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -1779,6 +2136,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_live(live_mesh)
         await _drive_rides(rides_mesh)
         await _drive_proximity(proximity_mesh)
+        await _drive_food(food_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 

@@ -667,12 +667,12 @@ def test_the_slo_file_loads_against_the_workload():
     workload = get_workload("food")
     slos = {slo.name: slo for slo in load_slos(PROFILES_DIR / "food.slo.yaml", rpcs=workload.rpcs,
                                                  journeys=["order", *workload.measures])}
-    assert set(slos) == {"dispatch-time", "on-time", "order-availability", "food-wait", "tracking-delay",
+    assert set(slos) == {"dispatch-time", "on-time", "order-availability", "food-wait", "courier-tracking-delay",
                          "single-dispatch", "dispatch-time-server", "on-time-server", "order-availability-server",
-                         "tracking-delay-location"}
+                         "courier-tracking-delay-location"}
     assert slos["dispatch-time"].target == 0.95 and slos["dispatch-time"].good.codes == ("OK",)
     assert slos["on-time"].target == 0.85 and slos["order-availability"].target == 0.99
-    assert slos["tracking-delay"].good.latency_le_ms == 1000 and slos["food-wait"].good.latency_le_ms == 10_000
+    assert slos["courier-tracking-delay"].good.latency_le_ms == 1000 and slos["food-wait"].good.latency_le_ms == 10_000
     assert slos["dispatch-time-server"].twin_of == "dispatch-time"
     text = (PROFILES_DIR / "food.slo.yaml").read_text()
     assert "casemesh_food_dispatch_decision_seconds" in text and 'casemesh_food_orders_on_time_total{outcome="on_time"}' in text

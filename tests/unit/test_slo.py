@@ -359,3 +359,14 @@ def test_terminal_tables_print_names_and_notes_as_written():
     console.print(calls_table("RPCs", {"[red]pkg.S/M": row}))
     text = console.export_text()
     assert "[/]odd [bold]name" in text and "query failed: bad [red]" in text and "[red]pkg.S/M" in text
+
+
+def test_every_shipped_slo_has_a_name_of_its_own():
+    # The harness's metrics (casemesh_slo_*{slo=NAME}) and its Grafana dashboard key each SLO by its name alone: two
+    # shipped profiles naming different objectives alike would merge them (and break the OpenMetrics exposition).
+    names: dict[str, str] = {}
+    for path in sorted((Path(__file__).parents[2] / "harness" / "profiles").glob("*.slo.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            name = document["metadata"]["name"]
+            assert name not in names, f"{path.name} and {names[name]} both name an SLO {name!r}"
+            names[name] = path.name

@@ -32,7 +32,7 @@ Gaussian noise of ``eta_noise_s``.
 The promise is the prediction plus a margin: the ``promise_quantile`` (0.9) of the fit's residuals (or a fixed
 ``promise_margin_s``), so that about that share of orders is delivered on time while the system keeps up; when
 couriers run short (demand beyond the history's supply model), the share of late orders shows it
-(``casemesh_food_orders_on_time_total{outcome}`` and ``casemesh_food_orders_eta_error_seconds``).
+(``casemesh_food_orders_on_time_total{outcome}`` and ``casemesh_food_orders_lateness_seconds``).
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@
 - ``casemesh_food_orders_on_time_total{outcome}``: delivered orders, ``on_time`` (delivered at or before the
   promise: services/food/contract.py ``on_time``) or ``late``: the server-side twin of the on-time SLO
   (harness/profiles/food.slo.yaml);
-- ``casemesh_food_orders_eta_error_seconds`` (histogram): delivered_at − promised_at of each delivered order
-  (negative: early); the promise is the ETA model's prediction plus its margin;
+- ``casemesh_food_orders_lateness_seconds`` (histogram): how late each delivered order was, delivered_at −
+  promised_at, 0 when on time (the promise is the ETA model's prediction plus its margin; buckets stay at 0 or above,
+  so the exposition keeps its ``_sum`` and the OpenMetrics text stays parseable);
 - ``casemesh_food_orders_promise_seconds`` (histogram): promised_at − placed_at of each order placed;
 - ``casemesh_food_orders_eta_coefficient{feature}`` (gauge): the ETA regression's coefficients, set at start
   (``intercept`` in s, ``kitchen_wait_s`` and ``approach_s`` and ``courier_late_s`` in s/s, ``trip_m`` in s/m,
@@ -49,10 +50,9 @@ DELIVERY_OUTCOMES = ("on_time", "late")
 ON_TIME = Counter("casemesh_food_orders_on_time", "Delivered orders, on time (at or before the promise) or late.",
                   ["outcome"])
 #: Seconds, negative when early.
-ETA_ERROR_BUCKETS = (-1_800.0, -600.0, -300.0, -120.0, -60.0, -30.0, -15.0, -5.0, 0.0, 5.0, 15.0, 30.0, 60.0, 120.0,
-                     300.0, 600.0, 1_800.0)
-ETA_ERROR_SECONDS = Histogram("casemesh_food_orders_eta_error_seconds", "Delivery time minus the promised time of "
-                              "each delivered order, in seconds (negative: early).", buckets=ETA_ERROR_BUCKETS)
+LATENESS_BUCKETS = (0.0, 1.0, 2.5, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1_800.0)
+LATENESS_SECONDS = Histogram("casemesh_food_orders_lateness_seconds", "How late each delivered order was: delivery "
+                             "time minus the promised time, 0 when on time, in seconds.", buckets=LATENESS_BUCKETS)
 PROMISE_SECONDS = Histogram("casemesh_food_orders_promise_seconds", "Promised delivery time minus placing time of "
                             "each order placed, in seconds.", buckets=DELIVERY_BUCKETS)
 ETA_COEFFICIENT = Gauge("casemesh_food_orders_eta_coefficient", "The ETA regression's coefficients (fitted at start "
@@ -98,7 +98,7 @@ def assign(outcome: str) -> None:
 def delivered(delivery_s: float, eta_error_s: float, on_time: bool) -> None:
     """One order delivered ``delivery_s`` seconds after it was placed, ``eta_error_s`` after its promise."""
     DELIVERY_SECONDS.observe(delivery_s)
-    ETA_ERROR_SECONDS.observe(eta_error_s)
+    LATENESS_SECONDS.observe(max(0.0, eta_error_s))
     _DELIVERY["on_time" if on_time else "late"].inc()
 
 
