@@ -194,6 +194,10 @@ class RegionalDispatcher:
         self._sweep_failing = False
         self._search_failing = False
         self._recovered = False  # a sweep rebuilt the couriers' holdings from the ASSIGNED orders
+        # This process's gauges describe this dispatcher from now on (an earlier one in the process may have left them
+        # set: they are set on change only).
+        for gauge in (metrics.QUEUED, metrics.REGIONS, metrics.HOLDING, metrics.FEEDS):
+            gauge.set(0)
 
     # -- queries ----------------------------------------------------------------------------------------------------
 

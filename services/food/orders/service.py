@@ -324,6 +324,7 @@ class Orders:
         self._dispatch_failing = False
         self._supply_failing = False
         metrics.OPEN_ORDERS.set(store.open_count)
+        metrics.WATCHERS.set(0)
         for name, value in self.eta.coefficient_map().items():
             metrics.ETA_COEFFICIENT.labels(name).set(value)
         metrics.ETA_COEFFICIENT.labels("margin_s").set(self.eta.margin_s)
