@@ -214,7 +214,8 @@ def build() -> Dashboard:
             "Batch evaluations",
             "Batching decisions per second over a courier holding one order from a restaurant within batch_radius_m "
             "(casemesh_food_dispatch_batch_evaluations_total): batch (worth it: the best is tried), no_saving (two "
-            "couriers cost less), too_late (an order would be delayed beyond max_batch_delay_s).", "ops",
+            "couriers cost less), too_late (an order would be delayed beyond max_batch_delay_s, or past a promise its "
+            "own trip keeps).", "ops",
             [query(rate("casemesh_food_dispatch_batch_evaluations_total", jobs, ("result",)), "{{result}}")],
             width=6, stacked=True))
         .with_panel(latency_panel(

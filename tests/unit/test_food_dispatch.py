@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 
 import grpc
@@ -303,6 +304,25 @@ def test_does_not_batch_when_an_order_would_be_delayed_too_much():
     decision = batching.decide(MODEL, T0, held, 0.0, late, None, batch_radius_m=500, max_delay_s=120)
     assert decision.result == batching.TOO_LATE and decision.held_delay_s == pytest.approx(300, abs=1)
     assert batching.decide(MODEL, T0, held, 0.0, late, None, batch_radius_m=500, max_delay_s=400).batch
+
+
+def test_a_batch_may_spend_an_orders_slack_but_not_break_its_promise():
+    km_s = 1_000 * 1.3 / 8.3
+    held = _job(R, 1_000)  # delivered alone at T0 + km_s
+    late = _job(R, 1_100, ready_at_s=T0 + 60)  # the held customer would wait 60 s for the new order's food
+    assert batching.decide(MODEL, T0, held, 0.0, late, None, batch_radius_m=500, max_delay_s=120).batch
+    promised = dataclasses.replace(held, promised_at_s=T0 + km_s + 30)  # 30 s of slack: 60 s breaks the promise
+    decision = batching.decide(MODEL, T0, promised, 0.0, late, None, batch_radius_m=500, max_delay_s=120)
+    assert decision.result == batching.TOO_LATE and decision.held_delay_s == pytest.approx(60, abs=1)
+    roomy = dataclasses.replace(held, promised_at_s=T0 + km_s + 90)
+    assert batching.decide(MODEL, T0, roomy, 0.0, late, None, batch_radius_m=500, max_delay_s=120).batch
+    # An order its own trip would deliver late anyway is not protected: only max_delay_s limits its delay.
+    already_late = dataclasses.replace(held, promised_at_s=T0)
+    assert batching.decide(MODEL, T0, already_late, 0.0, late, None, batch_radius_m=500, max_delay_s=120).batch
+    # The same rule for the new order against its own courier's trip.
+    new = dataclasses.replace(_job(R, 1_000, south=True), promised_at_s=T0 + 400)  # alone at +337 s, batched +471
+    decision = batching.decide(MODEL, T0, held, 0.0, new, 180.0, batch_radius_m=500, max_delay_s=400)
+    assert decision.result == batching.TOO_LATE and decision.saved_s > 0
 
 
 def test_travel_model_and_batch_ids():

@@ -656,6 +656,8 @@ def test_the_profile_s_blocks_are_valid_and_its_settings_run_on_the_simulated_ci
     assert orders["eta_noise_s"] == pytest.approx(60 / params.time_scale)
     assert orders["eta_history_max_kitchen_s"] == pytest.approx(1800 / params.time_scale)
     assert dispatch["max_batch_delay_s"] == pytest.approx(120 / params.time_scale)
+    assert dispatch["stop_s"] == pytest.approx(params.pickup_handoff_s / params.time_scale)
+    assert params.pickup_handoff_s == params.dropoff_handoff_s  # one stop_s for both kinds of stop
     journey = document["journeys"][0]
     order_params = OrderParams.model_validate(journey["params"])
     drain_s = document["request_timeout_ms"] / 1000 * 10 + 5  # harness.driver: the run's drain

@@ -12,7 +12,7 @@
   study's "dispatch decision within a bound" SLO;
 - ``casemesh_food_dispatch_batch_evaluations_total{result}``: batching decisions (:mod:`.batching`) over a candidate
   courier whose restaurant is within ``batch_radius_m``: ``batch`` (worth it; the best of them is tried),
-  ``no_saving`` (two couriers cost less), ``too_late`` (an order would be delayed beyond ``max_batch_delay_s``);
+  ``no_saving`` (two couriers cost less), ``too_late`` (an order would be delayed beyond ``max_batch_delay_s``, or past a promise its own trip keeps);
 - ``casemesh_food_dispatch_courier_seconds_saved_total``: courier seconds the batches made were predicted to save
   (separate trips minus the combined route);
 - ``casemesh_food_dispatch_queued_orders`` (gauge): orders queued in all regions (due or not, in flight included);

@@ -167,6 +167,12 @@ def _point(message) -> tuple[float, float]:
     return message.lat_deg, message.lng_deg
 
 
+def _job(order: food_pb2.Order) -> batching.Job:
+    """The order as batching weighs it; an order without a promised time (0) has no promise to keep."""
+    promised_s = order.promised_at_unix_ms / 1000 if order.promised_at_unix_ms else math.inf
+    return batching.Job(_point(order.pickup), _point(order.dropoff), order.ready_at_unix_ms / 1000, promised_s)
+
+
 class RegionalDispatcher:
     """Orders queued by region, the regions' dispatcher tasks, the courier book, and the couriers' feeds.
 
@@ -180,7 +186,7 @@ class RegionalDispatcher:
         self.settings = settings
         self.feeds = feeds
         self.couriers = CourierBook()
-        self.travel = batching.TravelModel(settings.courier_speed_mps, settings.detour_factor)
+        self.travel = batching.TravelModel(settings.courier_speed_mps, settings.detour_factor, settings.stop_s)
         self._orders = orders
         self._location = location
         self._clock = clock
@@ -438,7 +444,7 @@ class RegionalDispatcher:
     def _best_batch(self, order: food_pb2.Order, free: list[Candidate], now_s: float) -> Holding | None:
         """The courier whose batch the order should join (:func:`.batching.decide`, the largest saving), if any."""
         s = self.settings
-        new = batching.Job(_point(order.pickup), _point(order.dropoff), order.ready_at_unix_ms / 1000)
+        new = _job(order)
         free_approach_s = free[0].approach_s if free else None
         best: tuple[Holding, batching.Decision] | None = None
         for holding in self.couriers.candidates():
@@ -448,7 +454,7 @@ class RegionalDispatcher:
             held = holding.orders[0]
             if not self.feeds.has(holding.courier_id) or not held.HasField("dropoff"):
                 continue  # the courier could not be told; or the held order cannot be routed
-            held_job = batching.Job(_point(held.pickup), _point(held.dropoff), held.ready_at_unix_ms / 1000)
+            held_job = _job(held)
             decision = batching.decide(self.travel, now_s, held_job, max(0.0, holding.arrive_s - now_s), new,
                                        free_approach_s, batch_radius_m=s.batch_radius_m,
                                        max_delay_s=s.max_batch_delay_s)

@@ -24,7 +24,8 @@ Times are real seconds, as everywhere in the food services: a profile that compr
 - ``search_radius_m`` 3,000 doubling up to ``max_radius_m`` 12,000 (FindNearbyDrivers around the restaurant, 10
   couriers at most per search);
 - ``courier_speed_mps`` 8.33 (30 km/h, a courier in city traffic) and ``detour_factor`` 1.3 (road over great-circle
-  distance): the travel-time model of batching decisions and of the nearest courier;
+  distance): the travel-time model of batching decisions and of the nearest courier; ``stop_s`` 60 (a minute at
+  each counter and door, as the order service's ETA model's ``pickup_wait_s`` of 2 x 60 s): each stop of a route;
 - ``max_dispatch_s`` 60: an order without a courier 60 s after it became due is released (ReleaseOrder:
   CANCEL_REASON_NO_COURIER);
 - ``sweep_interval_s`` 5: ListOpenOrders recovery;
@@ -74,6 +75,9 @@ class FoodDispatchSettings(BaseModel):
         "Couriers' effective speed in metres per real second (a time-scaled profile multiplies it)."))
     detour_factor: float = Field(default=1.3, ge=1, le=5, description=(
         "Road distance over great-circle distance."))
+    stop_s: float = Field(default=60.0, ge=0, le=3_600, description=(
+        "Seconds a courier spends at each stop (the pickup at the counter, the handoff at the door) in batching's "
+        "travel model; a batch has two stops more than a single trip."))
     max_dispatch_s: float = Field(default=60.0, gt=0, le=86_400, description=(
         "Seconds after an order became due after which, without a courier, it is released (NO_COURIER); an "
         "order gets at least one attempt first."))
