@@ -128,7 +128,8 @@ class FaultRunner:
         for fault in self.server_faults:
             for full in fault.grpc_methods:
                 service, _, method = full.partition("/")
-                entries.append({"name": fault.name, "service": service, "method": None if method == "*" else method,
+                entries.append({"name": fault.name, "service": service, "process": fault.service,
+                                "method": None if method == "*" else method,
                                 "start_unix_s": self.origin_unix_s + fault.at_s,
                                 "end_unix_s": self.origin_unix_s + fault.end_s(duration_s),
                                 "percent": fault.percent, "abort": fault.code,

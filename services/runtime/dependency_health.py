@@ -188,7 +188,7 @@ def dependency_watches(definitions: list, topology, health_of: dict[str, Callabl
     """
     from ..catalog import SERVICES  # here, not at import: the catalog imports every service, which import the runtime
 
-    known = {**SERVICES, **{d.name: d for d in definitions}}
+    served = {d.name: d for d in definitions}
     watches = []
     for definition in definitions:
         if not definition.dependencies:
@@ -197,7 +197,7 @@ def dependency_watches(definitions: list, topology, health_of: dict[str, Callabl
         for name in dict.fromkeys(definition.dependencies):
             if name in definition.optional_dependencies and name not in topology.services:
                 continue  # an optional upstream this mesh does not have: nothing to watch
-            upstream = known.get(name)
+            upstream = served.get(name) or SERVICES.get(name)  # imports only the upstreams' modules, not every service
             upstreams.append(Upstream(name=name, address=topology.endpoint(name).address,
                                       health_name=upstream.grpc_services[0] if upstream and upstream.grpc_services else "",
                                       required=name not in definition.optional_dependencies))

@@ -11,6 +11,7 @@ known (docs/services.md, "Fault injection")::
 
     {"version": 1, "faults": [
       {"name": "abort:idgen/LeaseIds", "service": "casemesh.idgen.v1.IdGeneratorService",
+       "process": "idgen" | null,                # the topology name it targets: null, every process serving it
        "method": "LeaseIds" | null,              # null: every method of the service
        "start_unix_s": 1764640000.0, "end_unix_s": 1764640005.0 | null,
        "percent": 20.0,                          # share of the calls it hits, 0 < percent <= 100
@@ -144,7 +145,11 @@ class Delay:
 
 @dataclass(frozen=True)
 class ServerFault:
-    """One scheduled delay or abort on a gRPC service (all methods when ``method`` is ``None``); times in Unix seconds."""
+    """One scheduled delay or abort on a gRPC service (all methods when ``method`` is ``None``); times in Unix seconds.
+
+    ``process`` is the topology name the fault targets (``payments-psp-a``): of two processes serving the same gRPC
+    service, only that one applies it. ``None`` (a schedule written without it): every process serving the service.
+    """
 
     name: str
     service: str
@@ -154,6 +159,7 @@ class ServerFault:
     percent: float
     abort: grpc.StatusCode | None = None
     delay: Delay | None = None
+    process: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServerFault:
@@ -174,7 +180,7 @@ class ServerFault:
             end = data.get("end_unix_s")
             return cls(name=str(data["name"]), service=str(data["service"]), method=data.get("method") or None,
                        start_unix_s=float(data["start_unix_s"]), end_unix_s=None if end is None else float(end),
-                       percent=percent, abort=code, delay=delay)
+                       percent=percent, abort=code, delay=delay, process=data.get("process") or None)
         except KeyError as missing:
             raise ValueError(f"missing or unknown value {missing}") from None
 
@@ -257,7 +263,8 @@ def load_schedule(path: Path) -> list[ServerFault]:
 
 
 class FaultWatch:
-    """Follows a schedule file and switches its faults on ``interceptor`` (those of ``services``, full gRPC names).
+    """Follows a schedule file and switches its faults on ``interceptor`` (those of ``services``, full gRPC names,
+    that target one of ``names``, the topology names this process hosts, or no process in particular).
 
     ``interceptor`` is anything with a ``faults`` attribute (the
     :class:`~.interceptors.server.ServerInterceptor`): it is set to the
@@ -266,9 +273,10 @@ class FaultWatch:
     """
 
     def __init__(self, interceptor: Any, services: Iterable[str], schedule: Path, *, poll_s: float = POLL_S,
-                 injector: FaultInjector | None = None):
+                 injector: FaultInjector | None = None, names: Iterable[str] = ()):
         self.interceptor = interceptor
         self.services = frozenset(services)
+        self.names = frozenset(names)
         self.schedule = Path(schedule)
         self.events = events_path(schedule)
         self.poll_s = poll_s
@@ -313,7 +321,7 @@ class FaultWatch:
         self._clear()
         loop = asyncio.get_running_loop()
         now = time.time()
-        mine = [f for f in faults if f.service in self.services]
+        mine = [f for f in faults if f.service in self.services and (f.process is None or f.process in self.names)]
         for fault in mine:
             if fault.end_unix_s is not None and fault.end_unix_s <= now:
                 continue
@@ -350,11 +358,13 @@ class FaultWatch:
             log.warning("fault event not written to %s: %s", self.events, error)
 
 
-def watch_from_env(interceptor: Any, services: Iterable[str]) -> FaultWatch | None:
-    """A started :class:`FaultWatch` of the file ``$CASEMESH_FAULTS`` names, or ``None`` (the default) when it is unset."""
+def watch_from_env(interceptor: Any, services: Iterable[str], names: Iterable[str] = ()) -> FaultWatch | None:
+    """A started :class:`FaultWatch` of the file ``$CASEMESH_FAULTS`` names, or ``None`` (the default) when it is unset.
+
+    ``services``: the full gRPC service names this process serves; ``names``: its topology names."""
     path = os.environ.get(FAULTS_ENV)
     if not path:
         return None
-    watch = FaultWatch(interceptor, services, Path(path))
+    watch = FaultWatch(interceptor, services, Path(path), names=names)
     watch.start()
     return watch

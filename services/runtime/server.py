@@ -182,7 +182,8 @@ async def serve(
         if metrics_address:
             serve_metrics(metrics_address)
     # Fault injection only when the harness names a schedule file (CASEMESH_FAULTS, faults.py); None otherwise.
-    fault_watch = watch_from_env(interceptor, [s for d in definitions for s in d.grpc_services])
+    fault_watch = watch_from_env(interceptor, [s for d in definitions for s in d.grpc_services],
+                                 [d.name for d in definitions])
     # Event-loop lag and GC pauses (casemesh_event_loop_lag_seconds, casemesh_gc_pause_seconds): loop_probe.py.
     probe = shared_probe(os.environ.get("OTEL_SERVICE_NAME") or "+".join(d.name for d in definitions))
 
