@@ -95,6 +95,7 @@ from ...runtime.errors import (
     ResourceExhausted,
     dependency_error,
 )
+from ...runtime.keyed_locks import KeyedLocks
 from ...rides.location.following import Following, TrackRetry
 from ..contract import ORDER_ID_PREFIX, on_time
 from . import metrics
@@ -114,7 +115,7 @@ from .machine import (
     decide,
 )
 from .settings import WATCH_STREAM_SLOTS, OrdersSettings
-from .store import CourierBusy, KeyedLocks, OrderRecord, OrderStore, StoreUnavailable
+from .store import CourierBusy, OrderRecord, OrderStore, StoreUnavailable
 from .surge import RegionSurge, SurgeLadder, SurgeMap
 
 log = logging.getLogger("casemesh.food.orders")

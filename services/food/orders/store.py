@@ -31,7 +31,7 @@ never be written for one courier at once: the second put fails at once (:class:`
 backstop. Readers see a change only after it is on disk.
 
 One put at a time per order: the caller serialises them (the order service's per-order and per-courier locks,
-:class:`KeyedLocks`).
+services/runtime/keyed_locks.py).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import itertools
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
@@ -199,40 +199,6 @@ class CourierBusy(Exception):
 
 class StoreUnavailable(Exception):
     """The order could not be read or written (a disk or SQLite error): nothing changed; UNAVAILABLE, retry later."""
-
-
-class KeyedLocks:
-    """An ``asyncio.Lock`` per key, made on first use and dropped once no task holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        """Hold ``key``'s lock for the ``async with`` block (waiting for the tasks before)."""
-        entry = self._locks.get(key)
-        if entry is None:
-            entry = self._locks[key] = (asyncio.Lock(), [0])
-        lock, users = entry
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._locks[key]
-
-    @contextlib.asynccontextmanager
-    async def hold_all(self, keys: Iterable[str]) -> AsyncIterator[None]:
-        """Hold the locks of every key, taken in sorted order (so two holders of overlapping keys never deadlock)."""
-        async with contextlib.AsyncExitStack() as stack:
-            for key in sorted(set(keys)):
-                await stack.enter_async_context(self.hold(key))
-            yield
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 class OrderStore:

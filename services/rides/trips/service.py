@@ -101,6 +101,7 @@ from ...runtime.errors import (
     PermissionDenied,
     ResourceExhausted,
 )
+from ...runtime.keyed_locks import KeyedLocks
 from ..contract import MAX_OPEN_RIDES_LIMIT
 from ..validation import required_id
 from ..location.following import Following, TrackRetry
@@ -118,7 +119,7 @@ from .machine import (
     state_name,
 )
 from .settings import WATCH_STREAM_SLOTS, TripsSettings
-from .store import DriverBusy, KeyedLocks, RiderBusy, RideRecord, RideStore, StoreUnavailable
+from .store import DriverBusy, RiderBusy, RideRecord, RideStore, StoreUnavailable
 
 log = logging.getLogger("casemesh.rides.trips")
 

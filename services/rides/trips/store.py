@@ -30,7 +30,7 @@ for one driver or one rider at once: the second put fails at once
 backstop. Readers see a change only after it is on disk.
 
 One put at a time per ride: the caller serialises them (the trip service's
-per-ride lock, :class:`KeyedLocks`).
+per-ride lock, services/runtime/keyed_locks.py).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import itertools
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
@@ -148,29 +148,6 @@ class RiderBusy(Exception):
 
 class StoreUnavailable(Exception):
     """The ride could not be read or written (a disk or SQLite error): nothing changed; UNAVAILABLE, retry later."""
-
-
-class KeyedLocks:
-    """An ``asyncio.Lock`` per key, made on first use and dropped once no task holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        """Hold ``key``'s lock for the ``async with`` block (waiting for the tasks before)."""
-        entry = self._locks.get(key)
-        if entry is None:
-            entry = self._locks[key] = (asyncio.Lock(), [0])
-        lock, users = entry
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._locks[key]
 
 
 class RideStore:
