@@ -58,6 +58,11 @@ _MODULES: dict[str, str] = {
     "food-restaurants": "food.restaurants.service",
     "food-orders": "food.orders.service",
     "food-dispatch": "food.dispatch.service",
+    "payments-vault": "payments.vault.service",
+    "payments-fraud": "payments.fraud.service",
+    "payments-psp-a": "payments.acquirer.service:DEFINITION_A",
+    "payments-psp-b": "payments.acquirer.service:DEFINITION_B",
+    "payments-gateway": "payments.gateway.service",
 }
 
 
