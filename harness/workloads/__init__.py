@@ -25,6 +25,7 @@ _MODULES: dict[str, str] = {
     "rides": "rides",
     "proximity": "proximity",
     "food": "food",
+    "payments": "payments",
     "echo": "echo",
 }
 
