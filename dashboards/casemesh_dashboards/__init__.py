@@ -10,7 +10,9 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from . import chat, collab, food, harness, live, mesh, photo, proximity, reco, rides, social, urlshortener, video
+from . import (
+    chat, collab, food, harness, live, mesh, payments, photo, proximity, reco, rides, social, urlshortener, video,
+)
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "mesh-overview.json": mesh.build,
@@ -25,5 +27,6 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "rides.json": rides.build,
     "proximity.json": proximity.build,
     "food.json": food.build,
+    "payments.json": payments.build,
     "harness-slos.json": harness.build,
 }

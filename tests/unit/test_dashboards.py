@@ -6,8 +6,8 @@
   Prometheus read, and its harness is scraped where it listens (and docs/observability.md says so).
 - Every PromQL expression parses, and every selector in it selects at least one series that
   really exists (metric name, label names, ``=`` and ``=~`` values, ``le`` bucket bounds): for
-  the mesh, URL-shortener, video, social, photo, recommendations, chat, live, ride-sharing, proximity and food-delivery
-  dashboards in what
+  the mesh, URL-shortener, video, social, photo, recommendations, chat, live, ride-sharing, proximity, food-delivery and
+  payment-gateway dashboards in what
   the services expose after real calls through every path the panels show (for chat: Connect streams on
   both gateways, one-to-one and group messages, acks, an offline queue paged by a gap fill, a
   replaced session, a session dropped by the router, presence; for live streaming: a broadcast taken over and
@@ -29,7 +29,13 @@
   (courier time saved), an AssignCourier race dispatch lost (ABORTED), one order cancelled by its customer and one
   released for want of a courier (NO_COURIER), and surge recomputed, with every food counter moved but the failure
   paths and every food gauge back where it was; its panels draw exactly the server-side SLO twins of
-  harness/profiles/food.slo.yaml); for the harness dashboard in
+  harness/profiles/food.slo.yaml; for the payment gateway: cards of every brand tokenized, sales, holds captured and
+  voided, refunds, replays, a key reused and a double click, an issuer's decline, a card-testing bot blocked by the
+  fraud rules, a payment reviewed, tokens refused, one acquirer and the fraud service down (server faults): failover,
+  the acquirer's breaker opened and closed by a probe, reversals retried and confirmed, a stranded capture finished by
+  the sweep, a late authorization refused, and settlement reconciled clean and then with a line the gateway never
+  recorded, with every payments counter moved but the failure paths and every payments gauge back where it was; its
+  panels draw exactly the server-side SLO twins of harness/profiles/payments.slo.yaml); for the harness dashboard in
   what the harness's collector exposes for a RunStats holding every RPC and journey the shipped
   SLOs name (and, for its Prometheus-sourced SLOs, in what the services expose).
 - Latency graphs ask for exemplars exactly for the histograms that carry them.
@@ -81,6 +87,7 @@ from casemesh.services.live.contract import parse_playlist
 from casemesh.services.video.playback import hls
 from casemesh.chat.v1 import messages_pb2, messages_pb2_grpc, router_pb2, router_pb2_grpc
 from casemesh.collab.v1 import editor_pb2
+from casemesh.common.v1 import money_pb2
 from casemesh.food.v1 import food_pb2, orders_pb2, orders_pb2_grpc, restaurants_pb2, restaurants_pb2_grpc
 from casemesh.live.v1 import chat_pb2 as live_chat_pb2
 from casemesh.live.v1 import chat_pb2_grpc as live_chat_pb2_grpc
@@ -89,6 +96,9 @@ from casemesh.live.v1 import edge_pb2_grpc as live_edge_pb2_grpc
 from casemesh.live.v1 import ingest_pb2 as live_ingest_pb2
 from casemesh.live.v1 import ingest_pb2_grpc as live_ingest_pb2_grpc
 from casemesh.live.v1 import live_pb2
+from casemesh.payments.v1 import acquirer_pb2, acquirer_pb2_grpc, fraud_pb2, fraud_pb2_grpc, gateway_pb2
+from casemesh.payments.v1 import gateway_pb2_grpc, payments_pb2, settlement_pb2, settlement_pb2_grpc, vault_pb2
+from casemesh.payments.v1 import vault_pb2_grpc
 from casemesh.photo.v1 import feed_pb2, feed_pb2_grpc, media_pb2, media_pb2_grpc, photo_pb2
 from casemesh.proximity.v1 import geofence_pb2, geofence_pb2_grpc, places_pb2, places_pb2_grpc, tracker_pb2
 from casemesh.proximity.v1 import tracker_pb2_grpc
@@ -101,6 +111,8 @@ from casemesh.services.food.dispatch import metrics as food_dispatch_metrics
 from casemesh.services.food.dispatch.regions import new_batch_id
 from casemesh.services.food.orders import metrics as food_orders_metrics
 from casemesh.services.food.restaurants import metrics as kitchen_metrics
+from casemesh.services.payments.contract import TEST_CARDS
+from casemesh.services.payments.gateway import metrics as payments_gateway_metrics
 from casemesh.services.proximity.geofence import metrics as fence_metrics
 from casemesh.services.proximity.tracker import metrics as tracker_metrics
 from casemesh.services.rides.dispatch import metrics as dispatch_metrics
@@ -121,6 +133,9 @@ from tests.integration.food import near as food_near
 from tests.integration.food import place_order
 from tests.integration.conftest import loopback_topology, start_mesh
 from tests.integration.live import KEYFRAME_EVERY, Broadcaster, StreamingViewer, chunk, create_stream
+from tests.integration.payments import ACQUIRER_SERVICE, CVC, EXP_MONTH, EXP_YEAR, FRAUD_SERVICE, PSP_A, PSP_B
+from tests.integration.payments import PaymentsMesh, abort, card_number
+from tests.integration.payments import payments_mesh as serve_payments
 from tests.integration.live import SERVICES as LIVE_SERVICES
 from tests.integration.proximity import near as proximity_near
 from tests.integration.proximity import position as proximity_position
@@ -1088,6 +1103,233 @@ async def _drive_food(running) -> None:
     await eventually(lambda: not moved(), lambda: f"the food gauges back where they were: {moved()}", timeout_s=30)
 
 
+@pytest.fixture
+async def payments_mesh(monkeypatch, tmp_path):
+    """The payment services in this process (payments-psp-a in a server of its own, so a fault can take it alone;
+    their SQLite files and settlement files under ``tmp_path``), every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    async with serve_payments(tmp_path / "payments", PAYMENTS_SETTINGS) as mesh:
+        await _drive_payments(mesh)
+        yield mesh
+
+
+async def _code(call) -> grpc.StatusCode:
+    """The status code a call ends with (OK when it answers)."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
+async def _drive_payments(mesh: PaymentsMesh) -> None:
+    """Real calls through every path the payments dashboard and the payments profile's server-side SLO twins
+    (harness/profiles/payments.slo.yaml) count, with new merchants, customers and cards per drive.
+
+    - Cards of every brand tokenized (TokenizeCard), and one of the contract's test cards.
+    - A sale (authorized and captured at payments-psp-a, the cheaper acquirer), its replay with the same key (the same
+      payment), the key used for another request (FAILED_PRECONDITION), a double click (the same request twice at
+      once: one ABORTED while the other is in flight), a refund of part of it and the refund's replay.
+    - A hold captured in part, then refunded in part; a hold voided (released at the acquirer).
+    - The test card declined by the issuer; a card-testing bot (one customer, a third card in the window: blocked by
+      the fraud rules, no acquirer asked); a sixth payment on one card at ten times its mean (card_velocity and
+      amount_spike: reviewed, then approved); a large first payment; a ScorePayment repeated for one payment id.
+    - Tokens refused: one never issued (not_found), another merchant's (wrong_merchant), and a malformed one sent to
+      DetokenizeCard (invalid).
+    - payments-psp-a down (every AcquirerService call there aborted UNAVAILABLE by a server fault) and the fraud
+      service down, at once: two sales fail over to payments-psp-b (their attempts at psp-a have an unknown outcome:
+      reversed in the background, each Void retried until psp-a answers; the fraud rules fail open), which opens
+      psp-a's breaker (PAYMENTS_SETTINGS: two in a row), so a third sale goes straight to psp-b; the capture of a hold
+      approved at psp-a before the fault answers UNAVAILABLE. The faults end: the reversals are confirmed (tombstones
+      at psp-a), the gateway's sweep finishes the stranded capture, a late authorization of a reversed attempt is
+      refused by psp-a, a repeated one answered from its ledger, and sales go on until a probe closes psp-a's breaker.
+    - Reconcile: every acquirer's batch closed and its file matched (no discrepancy); then a capture booked at psp-b
+      that the gateway never asked for (an Authorize and Capture sent to the acquirer directly) and Reconcile again:
+      one unknown_reference.
+
+    The drive returns with the reversals done and both breakers closed (the gauges where they were).
+    """
+    running = mesh.running
+    tag = secrets.token_hex(3)
+    merchant, stranger = f"{tag}-shop", f"{tag}-other"
+    vault = vault_pb2_grpc.CardVaultServiceStub(running.anonymous_channel("payments-vault"))
+    gateway = gateway_pb2_grpc.PaymentGatewayServiceStub(running.anonymous_channel("payments-gateway"))
+    settlement = settlement_pb2_grpc.SettlementServiceStub(running.anonymous_channel("payments-gateway"))
+    # DetokenizeCard, ScorePayment and AcquirerService are internal (payments-gateway's): the tests' identity may call.
+    vault_inside = vault_pb2_grpc.CardVaultServiceStub(running.channel("payments-vault"))
+    fraud = fraud_pb2_grpc.FraudServiceStub(running.channel("payments-fraud"))
+    acquirers = {name: acquirer_pb2_grpc.AcquirerServiceStub(running.channel(name)) for name in (PSP_A, PSP_B)}
+    metrics = payments_gateway_metrics
+    gauges = {metric: _gauge(metric) for metric in PAYMENTS_DRIVE_GAUGES}
+
+    def counted(metric, sample: str, **labels: str) -> float:
+        return _sampled(metric, sample, **labels)
+
+    async def tokenize(number: str, merchant_id: str = merchant) -> vault_pb2.TokenizeCardResponse:
+        return await vault.TokenizeCard(vault_pb2.TokenizeCardRequest(
+            merchant_id=merchant_id, card_number=number, exp_month=EXP_MONTH, exp_year=EXP_YEAR, cvc=CVC), timeout=10)
+
+    async def new_card(brand: str = "visa") -> str:
+        return (await tokenize(card_number(brand))).card_token
+
+    def authorize_request(key: str, token: str, amount_minor: int, *, capture: bool = False, customer: str = "",
+                          merchant_id: str = merchant) -> gateway_pb2.AuthorizeRequest:
+        return gateway_pb2.AuthorizeRequest(
+            idempotency_key=f"{tag}-{key}", merchant_id=merchant_id, card_token=token,
+            amount=money_pb2.Money(currency_code="USD", amount_minor=amount_minor), capture=capture,
+            description=key, customer_id=customer)
+
+    async def authorize(key: str, token: str, amount_minor: int, **kwargs) -> payments_pb2.Payment:
+        return (await gateway.Authorize(authorize_request(key, token, amount_minor, **kwargs), timeout=10)).payment
+
+    async def capture(key: str, payment_id: str, amount_minor: int = 0) -> payments_pb2.Payment:
+        return (await gateway.Capture(gateway_pb2.CaptureRequest(
+            idempotency_key=f"{tag}-{key}", merchant_id=merchant, payment_id=payment_id, amount_minor=amount_minor),
+            timeout=10)).payment
+
+    def refund_request(key: str, payment_id: str, amount_minor: int) -> gateway_pb2.RefundRequest:
+        return gateway_pb2.RefundRequest(idempotency_key=f"{tag}-{key}", merchant_id=merchant, payment_id=payment_id,
+                                         amount_minor=amount_minor)
+
+    async def get(payment_id: str) -> payments_pb2.Payment:
+        return (await gateway.GetPayment(gateway_pb2.GetPaymentRequest(merchant_id=merchant, payment_id=payment_id),
+                                         timeout=10)).payment
+
+    def breaker(acquirer: str) -> float:
+        return counted(metrics.BREAKER_OPEN, "casemesh_payments_gateway_breaker_open", acquirer=acquirer)
+
+    captured, authorized = payments_pb2.PAYMENT_STATUS_CAPTURED, payments_pb2.PAYMENT_STATUS_AUTHORIZED
+
+    # Sales, holds, refunds and voids at the cheaper acquirer; replays, a key reused, a double click.
+    sale_token, hold_token, void_token = await new_card("visa"), await new_card("mastercard"), await new_card("amex")
+    sale = await authorize("sale", sale_token, 4_000, capture=True)
+    assert (sale.status, sale.acquirer, sale.captured_minor) == (captured, PSP_A, 4_000), sale
+    assert await authorize("sale", sale_token, 4_000, capture=True) == sale  # a retry: the same payment
+    assert await _code(gateway.Authorize(authorize_request("sale", sale_token, 5_000), timeout=10)) \
+        == grpc.StatusCode.FAILED_PRECONDITION  # the key of another request
+    clicks = await new_card("visa")
+    for attempt in range(5):  # the second send arrives while the first is in flight (all but certainly)
+        request = authorize_request(f"click-{attempt}", clicks, 1_500, capture=True)
+        codes = await asyncio.gather(*(_code(gateway.Authorize(request, timeout=10)) for _ in range(2)))
+        if grpc.StatusCode.ABORTED in codes:
+            break
+    assert grpc.StatusCode.ABORTED in codes and grpc.StatusCode.OK in codes, codes
+    refunded = await gateway.Refund(refund_request("sale-refund", sale.payment_id, 1_000), timeout=10)
+    assert (refunded.payment.refunded_minor, refunded.refund_id.startswith("re_")) == (1_000, True), refunded
+    assert await gateway.Refund(refund_request("sale-refund", sale.payment_id, 1_000), timeout=10) == refunded
+    hold = await authorize("hold", hold_token, 25_000)
+    assert (hold.status, hold.acquirer) == (authorized, PSP_A), hold
+    assert (await capture("hold-capture", hold.payment_id, 20_000)).captured_minor == 20_000
+    await gateway.Refund(refund_request("hold-refund", hold.payment_id, 5_000), timeout=10)
+    held = await authorize("void", void_token, 10_000)
+    voided = (await gateway.Void(gateway_pb2.VoidRequest(idempotency_key=f"{tag}-void-void", merchant_id=merchant,
+                                                         payment_id=held.payment_id), timeout=10)).payment
+    assert voided.status == payments_pb2.PAYMENT_STATUS_VOIDED, voided
+
+    # Declines: the issuer's (a test card) and the fraud rules' (a card-testing bot's third card).
+    [(test_card, decline_code)] = list(TEST_CARDS.items())[:1]
+    declined = await authorize("declined", (await tokenize(test_card)).card_token, 1_000)
+    assert (declined.status, declined.decline_reason, declined.decline_code) == (
+        payments_pb2.PAYMENT_STATUS_DECLINED, payments_pb2.DECLINE_REASON_ISSUER, decline_code), declined
+    bot = [await authorize(f"bot-{i}", await new_card(), 100 + i, customer=f"{tag}-bot") for i in range(3)]
+    assert [p.status for p in bot[:2]] == [authorized, authorized], bot
+    assert (bot[2].status, bot[2].decline_reason) == (payments_pb2.PAYMENT_STATUS_DECLINED,
+                                                      payments_pb2.DECLINE_REASON_FRAUD), bot[2]
+    regular = await new_card("mastercard")
+    for i in range(5):
+        await authorize(f"regular-{i}", regular, 1_000, customer=f"{tag}-regular")
+    spike = await authorize("regular-spike", regular, 10_000, customer=f"{tag}-regular")
+    assert spike.status == authorized and spike.fraud_score == 70, spike  # card_velocity + amount_spike: review
+    large = await authorize("large", await new_card("amex"), 60_000)
+    assert (large.status, large.fraud_score) == (authorized, 30), large  # large_first_payment alone: allowed
+    fingerprint = (await tokenize(card_number())).card.fingerprint
+    score = fraud_pb2.ScorePaymentRequest(payment_id="pay_" + secrets.token_hex(12), merchant_id=merchant,
+                                          card_fingerprint=fingerprint,
+                                          amount=money_pb2.Money(currency_code="USD", amount_minor=500))
+    assert await fraud.ScorePayment(score, timeout=10) == await fraud.ScorePayment(score, timeout=10)  # a repeat
+
+    # Tokens refused: never issued, another merchant's, malformed.
+    assert await _code(gateway.Authorize(authorize_request("unknown", "tok_" + "0" * 24, 1_000), timeout=10)) \
+        == grpc.StatusCode.NOT_FOUND
+    assert await _code(gateway.Authorize(authorize_request("stranger", sale_token, 1_000, merchant_id=stranger),
+                                         timeout=10)) == grpc.StatusCode.NOT_FOUND
+    assert await _code(vault_inside.DetokenizeCard(vault_pb2.DetokenizeCardRequest(
+        merchant_id=merchant, card_token="tok_bad"), timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
+
+    # payments-psp-a and the fraud service down: failover, the breaker, reversals, a stranded capture.
+    stranded = await authorize("stranded", await new_card("mastercard"), 12_000)
+    assert stranded.acquirer == PSP_A, stranded
+    retried = counted(metrics.REVERSALS, "casemesh_payments_gateway_reversals_total", acquirer=PSP_A,
+                      outcome="retried")
+    reversed_ = counted(metrics.REVERSALS, "casemesh_payments_gateway_reversals_total", acquirer=PSP_A,
+                        outcome="reversed")
+    finished = counted(metrics.RESUMED, "casemesh_payments_gateway_resumed_total", operation="capture",
+                       outcome="finished")
+    await mesh.faults.set(abort(f"{tag}-psp-a-down", ACQUIRER_SERVICE, PSP_A),
+                          abort(f"{tag}-fraud-down", FRAUD_SERVICE, "payments-fraud"))
+    try:
+        failed_over = [await authorize(f"failover-{i}", await new_card(), 3_000, capture=True) for i in range(2)]
+        for payment in failed_over:
+            assert (payment.status, payment.acquirer, payment.fraud_score) == (captured, PSP_B, 0), payment
+            assert [a.acquirer for a in payment.attempts] == [PSP_A, PSP_B], payment
+        await eventually(lambda: breaker(PSP_A) == 1, "payments-psp-a's breaker open")
+        skipped = await authorize("skipped", await new_card(), 3_000, capture=True)
+        assert [a.acquirer for a in skipped.attempts] == [PSP_B], skipped  # psp-a skipped while its breaker is open
+        assert await _code(gateway.Capture(gateway_pb2.CaptureRequest(
+            idempotency_key=f"{tag}-stranded-capture", merchant_id=merchant, payment_id=stranded.payment_id),
+            timeout=10)) == grpc.StatusCode.UNAVAILABLE
+        await eventually(lambda: counted(metrics.REVERSALS, "casemesh_payments_gateway_reversals_total",
+                                         acquirer=PSP_A, outcome="retried") > retried, "a reversal retried")
+    finally:
+        await mesh.faults.clear()
+    await eventually(lambda: counted(metrics.REVERSALS, "casemesh_payments_gateway_reversals_total", acquirer=PSP_A,
+                                     outcome="reversed") >= reversed_ + 2, "both attempts at psp-a reversed",
+                     timeout_s=30)
+    await eventually(lambda: counted(metrics.RESUMED, "casemesh_payments_gateway_resumed_total",
+                                     operation="capture", outcome="finished") > finished,
+                     "the stranded capture finished by the sweep", timeout_s=30)
+    assert (await get(stranded.payment_id)).status == captured
+    late = (await get(failed_over[0].payment_id)).attempts[0]
+    assert late.state == payments_pb2.ATTEMPT_STATE_REVERSED, late
+    card = await vault_inside.DetokenizeCard(vault_pb2.DetokenizeCardRequest(
+        merchant_id=merchant, card_token=sale_token), timeout=10)
+
+    def direct(reference: str, amount_minor: int = 3_000) -> acquirer_pb2.AcquirerServiceAuthorizeRequest:
+        return acquirer_pb2.AcquirerServiceAuthorizeRequest(
+            reference=reference, merchant_id=merchant, card_number=card.card_number, exp_month=EXP_MONTH,
+            exp_year=EXP_YEAR, amount=money_pb2.Money(currency_code="USD", amount_minor=amount_minor))
+
+    assert await _code(acquirers[PSP_A].Authorize(direct(late.reference), timeout=10)) \
+        == grpc.StatusCode.FAILED_PRECONDITION  # the reversed attempt arriving late: refused, nothing held
+    first = await acquirers[PSP_A].Authorize(direct(f"{tag}-direct"), timeout=10)
+    assert await acquirers[PSP_A].Authorize(direct(f"{tag}-direct"), timeout=10) == first  # a repeat
+    await acquirers[PSP_A].Void(acquirer_pb2.AcquirerServiceVoidRequest(reference=f"{tag}-direct"), timeout=10)
+    probe, deadline = await new_card(), time.monotonic() + 30
+    for n in itertools.count():  # after breaker_cooldown_s a payment is psp-a's probe; its answer closes the breaker
+        if breaker(PSP_A) == 0:
+            break
+        assert time.monotonic() < deadline, "payments-psp-a's breaker closed by a probe within 30 s"
+        await authorize(f"probe-{n}", probe, 500)
+        await asyncio.sleep(0.1)
+
+    # Settlement: reconciled; then a capture the gateway never asked for, found.
+    reconciled = await settlement.Reconcile(settlement_pb2.ReconcileRequest(), timeout=30)
+    assert not reconciled.discrepancies and {s.acquirer for s in reconciled.acquirers} == {PSP_A, PSP_B}, reconciled
+    assert sum(s.matched for s in reconciled.acquirers) >= 8, reconciled
+    rogue = f"{tag}-rogue"
+    await acquirers[PSP_B].Authorize(direct(rogue, 777), timeout=10)
+    await acquirers[PSP_B].Capture(acquirer_pb2.AcquirerServiceCaptureRequest(reference=rogue), timeout=10)
+    found = await settlement.Reconcile(settlement_pb2.ReconcileRequest(), timeout=30)
+    assert [(d.kind, d.acquirer, d.reference) for d in found.discrepancies] == [
+        ("unknown_reference", PSP_B, rogue)], found
+
+    def moved() -> dict[str, float]:
+        return {metric._name: _gauge(metric) - value for metric, value in gauges.items() if _gauge(metric) != value}
+
+    await eventually(lambda: not moved(), lambda: f"the payments gauges back where they were: {moved()}",
+                     timeout_s=30)
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -1173,6 +1415,20 @@ FOOD_DRIVE_GAUGES = (food_orders_metrics.OPEN_ORDERS, food_orders_metrics.WATCHE
                      food_dispatch_metrics.QUEUED, food_dispatch_metrics.FEEDS, food_dispatch_metrics.HOLDING,
                      kitchen_metrics.KITCHEN_SLOTS_BUSY, kitchen_metrics.ORDERS_PREPARING, location_metrics.STREAMS,
                      location_metrics.TRACKERS)
+#: The payment gateway: the five services of tests/integration/payments.py. Issuers answering in a millisecond or two
+#: and declining nothing but the contract's test cards; the gateway opens an acquirer's breaker after two unknown
+#: outcomes in a row and lets a probe through a second later, retries a reversal's Void after 0.1 s (at most 0.5 s),
+#: and sweeps every 0.2 s for keys left IN_FLIGHT more than a second by no call.
+PAYMENTS_SETTINGS = {
+    PSP_A: {"latency_median_ms": 1, "decline_rate": 0, "fee_bps": 150, "fee_fixed_minor": 20},
+    PSP_B: {"latency_median_ms": 2, "decline_rate": 0, "fee_bps": 220, "fee_fixed_minor": 25},
+    "payments-gateway": {"breaker_consecutive_failures": 2, "breaker_cooldown_s": 1, "reversal_initial_backoff_s": 0.1,
+                         "reversal_max_backoff_s": 0.5, "resume_grace_s": 1, "resume_interval_s": 0.2},
+}
+PAYMENTS_DASHBOARD = "payments.json"
+PAYMENTS_SLOS = PROFILES_DIR / f"payments{SLO_FILE_SUFFIX}"
+#: Gauges a payments drive moves and puts back: attempts being reversed, the acquirers' breakers.
+PAYMENTS_DRIVE_GAUGES = (payments_gateway_metrics.REVERSALS_PENDING, payments_gateway_metrics.BREAKER_OPEN)
 CHAT_DASHBOARD = "chat.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
@@ -2029,10 +2285,77 @@ async def test_food_dashboard_selects_series_the_food_services_expose(food_mesh)
     assert not moved, f"the food gauges are not back where they were: {moved}"
 
 
+#: Series the payments drive must move (as LIVE_EVENTS). Paths it does not take, left at zero: an Authorize answered
+#: UNAVAILABLE (no acquirer left: failover off, or both acquirers down), attempts refused by an acquirer or failed fast
+#: by the mesh channel's own breaker (not_sent: it may open while psp-a is down, or not), reversals refused, keys
+#: resumed for an Authorize (its call died after sending an attempt), the vault's undecryptable and unavailable, and
+#: discrepancies other than unknown_reference.
+PAYMENTS_EVENTS = (
+    ("casemesh_payments_vault_cards_tokenized_total", "brand", {"visa", "mastercard", "amex"}),
+    ("casemesh_payments_vault_detokenize_total", "outcome", {"ok", "not_found", "wrong_merchant", "invalid"}),
+    ("casemesh_payments_vault_write_seconds_count", None, None),
+    ("casemesh_payments_fraud_decisions_total", "decision", {"allow", "review", "block"}),
+    ("casemesh_payments_fraud_rule_hits_total", "rule", {"card_velocity", "card_testing", "amount_spike",
+                                                         "large_first_payment"}),
+    ("casemesh_payments_fraud_score_count", None, None),
+    ("casemesh_payments_fraud_repeats_total", None, None),
+    ("casemesh_payments_acquirer_authorizations_total", "result", {"approved", "declined", "refused"}),
+    ("casemesh_payments_acquirer_authorizations_total", "acquirer", {PSP_A, PSP_B}),
+    ("casemesh_payments_acquirer_captures_total", "acquirer", {PSP_A, PSP_B}),
+    ("casemesh_payments_acquirer_refunds_total", None, None),
+    ("casemesh_payments_acquirer_voids_total", "kind", {"release", "tombstone"}),
+    ("casemesh_payments_acquirer_repeats_total", "rpc", {"Authorize"}),
+    ("casemesh_payments_acquirer_issuer_latency_seconds_count", "acquirer", {PSP_A, PSP_B}),
+    ("casemesh_payments_acquirer_batches_closed_total", "acquirer", {PSP_A, PSP_B}),
+    ("casemesh_payments_acquirer_write_seconds_count", None, None),
+    ("casemesh_payments_gateway_payments_total", "operation", {"authorize", "capture", "void", "refund"}),
+    ("casemesh_payments_gateway_payments_total", "outcome", {"approved", "declined_issuer", "declined_fraud", "ok",
+                                                             "unavailable"}),
+    ("casemesh_payments_gateway_authorize_seconds_count", None, None),
+    ("casemesh_payments_gateway_attempts_total", "result", {"approved", "declined", "unknown"}),
+    ("casemesh_payments_gateway_failovers_total", "from_acquirer", {PSP_A}),
+    ("casemesh_payments_gateway_idempotent_replays_total", "operation", {"authorize", "refund"}),
+    ("casemesh_payments_gateway_reversals_total", "outcome", {"reversed", "retried"}),
+    ("casemesh_payments_gateway_fraud_fail_open_total", None, None),
+    ("casemesh_payments_gateway_resumed_total", "outcome", {"finished"}),
+    ("casemesh_payments_gateway_settlement_discrepancies_total", "kind", {"unknown_reference"}),
+    ("casemesh_payments_gateway_reconciliations_total", "outcome", {"ok", "discrepancies"}),
+    ("casemesh_payments_gateway_write_seconds_count", None, None),
+    ("grpc_server_handled_total", "grpc_method", {"TokenizeCard", "DetokenizeCard", "ScorePayment", "Authorize",
+                                                  "Capture", "Void", "Refund", "GetPayment", "Reconcile",
+                                                  "CloseBatch", "GetSettlementFile"}),
+    ("grpc_server_handled_total", "grpc_code", {"OK", "Aborted", "FailedPrecondition", "Unavailable", "NotFound",
+                                                "InvalidArgument"}),
+)
+#: PAYMENTS_DRIVE_GAUGES: back where they were once a drive is over.
+PAYMENTS_GAUGES = tuple(metric._name for metric in PAYMENTS_DRIVE_GAUGES)
+
+
+async def test_payments_dashboard_selects_series_the_payment_services_expose(payments_mesh):
+    series = services_series()
+    assert_selects_exposed(PAYMENTS_DASHBOARD, lookup(series))
+    # GetSettlementFile streams a batch's lines: no duration or error panel counts it (nor Reconcile, which settles
+    # whole batches, but for its own panels).
+    assert_streams_left_out(PAYMENTS_DASHBOARD, {"GetSettlementFile"}, ("MatchOp.NotRe", "GetSettlementFile|Reconcile"))
+    # The panels draw the server-side twins of payments.slo.yaml exactly (the same bucket, method and codes).
+    assert_draws_slo_twins(PAYMENTS_DASHBOARD, PAYMENTS_SLOS)
+    # A drive moves every series of PAYMENTS_EVENTS, and leaves nothing open.
+    before = sample_values()
+    await _drive_payments(payments_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in PAYMENTS_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the payments drive did not move {still}"
+    moved = {gauge: summed(after, gauge) - summed(before, gauge) for gauge in PAYMENTS_GAUGES
+             if summed(after, gauge) != summed(before, gauge)}
+    assert not moved, f"the payments gauges are not back where they were: {moved}"
+
+
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                      photo_mesh, reco_mesh, chat_mesh, collab_mesh,
                                                                                      live_mesh, rides_mesh, proximity_mesh,
-                                                                                     food_mesh):
+                                                                                     food_mesh, payments_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -2054,7 +2377,8 @@ def family(sample: str) -> str:
 
 
 async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh,
-                                                           reco_mesh, chat_mesh, proximity_mesh, food_mesh):
+                                                           reco_mesh, chat_mesh, proximity_mesh, food_mesh,
+                                                           payments_mesh):
     # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
     used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
             for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
@@ -2066,7 +2390,8 @@ async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener
     assert used & with_exemplars == EXEMPLAR_HISTOGRAMS
     assert used >= EXEMPLAR_HISTOGRAMS | {"casemesh_video_edge_origin_fetch_seconds", "casemesh_harness_rpc_latency_seconds",
                                           "casemesh_chat_push_delay_seconds", "casemesh_proximity_geofence_event_delay_seconds",
-                                          "casemesh_food_dispatch_decision_seconds"}
+                                          "casemesh_food_dispatch_decision_seconds",
+                                          "casemesh_payments_gateway_authorize_seconds"}
 
 
 # ---- a real Prometheus ----------------------------------------------------------------------------
@@ -2081,7 +2406,7 @@ def _get(url: str) -> dict:
 async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                 photo_mesh, reco_mesh, chat_mesh, collab_mesh,
                                                                                 live_mesh, rides_mesh, proximity_mesh,
-                                                                                food_mesh, tmp_path):
+                                                                                food_mesh, payments_mesh, tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -2137,6 +2462,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_rides(rides_mesh)
         await _drive_proximity(proximity_mesh)
         await _drive_food(food_mesh)
+        await _drive_payments(payments_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 
