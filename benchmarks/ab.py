@@ -23,8 +23,8 @@ READABLE_EXITS = (0, 1, 4)
 
 
 def run_casemesh(profile: str, sets: Sequence[str], *, rate_scale: float, duration_s: float, warmup_s: float,
-                 out: Path) -> tuple[dict[str, Any], int]:
-    """``casemesh run PROFILE --set ...`` into ``out``; returns its result.json and exit code.
+                 out: Path, faults: Sequence[str] = ()) -> tuple[dict[str, Any], int]:
+    """``casemesh run PROFILE --set ... [--fault ...]`` into ``out``; returns its result.json and exit code.
 
     ``SystemExit`` with the run's output tail when it exits with another code than :data:`READABLE_EXITS`.
     """
@@ -32,6 +32,8 @@ def run_casemesh(profile: str, sets: Sequence[str], *, rate_scale: float, durati
                str(warmup_s), "--rate-scale", str(rate_scale), "--out", str(out), "--no-progress", "--report", "off"]
     for assignment in sets:
         command += ["--set", assignment]
+    for fault in faults:
+        command += ["--fault", fault]
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + warmup_s + 240, cwd=ROOT,
                           stdin=subprocess.DEVNULL)
     if done.returncode not in READABLE_EXITS:
