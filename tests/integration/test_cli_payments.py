@@ -12,7 +12,6 @@ import pytest
 from .profiles import verdict_exit
 
 CLI = [sys.executable, "-m", "casemesh.harness.cli"]
-SERVICES = {"payments-vault", "payments-fraud", "payments-psp-a", "payments-psp-b", "payments-gateway"}
 
 
 @pytest.mark.slow  # about 40 s (five services, 10 s of payments and the settlement at the end): .ci/run runs it
@@ -26,7 +25,9 @@ def test_the_shipped_payments_profile_runs_end_to_end(tmp_path):
     assert (out / "result.json").exists(), done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads((out / "result.json").read_text())
     assert verdict_exit(done, result) in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
-    assert set(result["target"]["services"]) == SERVICES
+    # The harness calls the vault and the gateway; the gateway calls the fraud service and both acquirers (the
+    # settlement below closes a batch at each of them: it fails UNAVAILABLE when either is missing).
+    assert set(result["target"]["services"]) == {"payments-vault", "payments-gateway"}
     journeys = result["journeys"]
     assert journeys["checkout"]["count"] > 50 and journeys["checkout_time"]["count"] > 50, journeys["checkout"]
     # The invariants: one payment per idempotency key, charged at most once; settlement reconciles.
