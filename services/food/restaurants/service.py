@@ -120,6 +120,9 @@ class RestaurantsComponent:
                 log.exception("%s: the kitchen sweep failed", NAME)
 
     async def start(self) -> None:
+        # The kitchens start empty: the process-wide gauges say so now, not what an earlier service of this process
+        # (a test's mesh) left in them.
+        self.kitchens.sweep()
         self._sweeper = asyncio.create_task(self._sweep(), name=f"{NAME}-sweep")
 
     async def stop(self) -> None:

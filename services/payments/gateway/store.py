@@ -496,12 +496,12 @@ class GatewayStore:
         return KeyRecord(*rows[0]) if rows else None
 
     async def stale_keys(self, before_ms: int, limit: int = 1_000) -> list[KeyRecord]:
-        """IN_FLIGHT keys first used before ``before_ms`` (Unix ms) with work left, oldest first: every Capture, Void
+        """IN_FLIGHT keys first used at or before ``before_ms`` (Unix ms) with work left, oldest first: every Capture, Void
         and Refund key; an Authorize key only while its payment has a SENT attempt or is no longer PENDING (a capture
         after the approval) — one whose attempts all ended waits for the merchant's retry."""
         columns = ", ".join(f"k.{c}" for c in _KEY_COLUMNS)
         rows = await self._run(self._query, f"SELECT {columns} FROM idempotency_keys k "
-                               f"WHERE k.state = '{IN_FLIGHT}' AND k.created_at_unix_ms < ? AND ("
+                               f"WHERE k.state = '{IN_FLIGHT}' AND k.created_at_unix_ms <= ? AND ("
                                "k.operation <> 'authorize'"
                                f" OR EXISTS (SELECT 1 FROM attempts a WHERE a.payment_id = k.payment_id"
                                f" AND a.state = {SENT})"
