@@ -63,6 +63,11 @@ _MODULES: dict[str, str] = {
     "payments-psp-a": "payments.acquirer.service:DEFINITION_A",
     "payments-psp-b": "payments.acquirer.service:DEFINITION_B",
     "payments-gateway": "payments.gateway.service",
+    "trading-engine": "trading.engine.service",
+    "trading-gateway": "trading.gateway.service",
+    "trading-marketdata": "trading.marketdata.service",
+    "banking-ledger": "banking.ledger.service",
+    "banking-transfers": "banking.transfers.service",
 }
 
 

@@ -1,0 +1,1 @@
+"""``trading-gateway``: OrderEntryService, the exchange's order gateway (seed 001 #08 "Stock Trading")."""

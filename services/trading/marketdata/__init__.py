@@ -1,0 +1,1 @@
+"""``trading-marketdata``: MarketDataService, the exchange's market data feed (seed 001 #08 "Stock Trading")."""
