@@ -26,6 +26,8 @@ _MODULES: dict[str, str] = {
     "proximity": "proximity",
     "food": "food",
     "payments": "payments",
+    "trading": "trading",
+    "banking": "banking",
     "echo": "echo",
 }
 

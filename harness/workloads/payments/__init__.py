@@ -8,9 +8,9 @@ every issuer declines (:mod:`.cards`). Open-loop arrivals are merchants' journey
 (sales, some double-clicked), ``hold_then_capture`` (a hotel's hold, then capture or void), ``refund`` (a sale, then
 its refund in full or in part) and ``card_testing`` (a fraud bot trying many stolen cards under one customer), every
 money-moving call with an idempotency key and retried with the same key (exponential backoff, full jitter:
-:mod:`.retry`). After its final answers each merchant journey reads the payment back and checks that one key made one
-payment, charged at most once (:mod:`.invariants`); at the end of the run SettlementService.Reconcile must find every
-acquirer's settlement file matching the gateway's records (:mod:`.live`).
+:mod:`casemesh.harness.workloads.idempotent_retry`). After its final answers each merchant journey reads the payment
+back and checks that one key made one payment, charged at most once (:mod:`.invariants`); at the end of the run
+SettlementService.Reconcile must find every acquirer's settlement file matching the gateway's records (:mod:`.live`).
 
 Measures: ``checkout_time`` (the pay button: first send to final answer), ``checkout_outcome`` (approved, or the
 decline code), ``card_testing_blocked``, and the invariants ``single_charge`` and ``settlement``; the driver records

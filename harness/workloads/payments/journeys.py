@@ -4,7 +4,7 @@ Seed 001 #25 "Payment Gateway" (shared/seeds/001_58dfc580020147d2.txt line 49: "
 (HSM tokenization), settlement | 10K TPS, Stripe/Adyen"); seed 000 "E-commerce Architecture" line 522 ("Payment
 Service: Idempotent APIs, retry with exponential backoff"); seed 001 #20 "Hotel Reservation" line 23 ("payment
 auth/capture"). Every money-moving call carries a fresh idempotency key (``<kind>-<uuid4 hex>``, unique across load
-processes) and is retried with the same key (:mod:`.retry`).
+processes) and is retried with the same key (:mod:`casemesh.harness.workloads.idempotent_retry`).
 
 - ``checkout`` (a sale, most of the traffic): a customer of a merchant pays with one of its cards:
   PaymentGatewayService.Authorize with ``capture`` and a fresh key. ``double_submit_p`` of checkouts are double
@@ -62,10 +62,10 @@ from casemesh.payments.v1 import gateway_pb2, payments_pb2, vault_pb2
 from casemesh.services.payments.contract import MAX_AMOUNT_MINOR
 
 from ..base import Caller
+from ..idempotent_retry import Outcome, RetryParams, send
 from .cards import card, card_number
 from .invariants import Expected, check_payment, record, same_payment, status_name
 from .live import Payments
-from .retry import Outcome, RetryParams, send
 from .seeding import GATEWAY, VAULT, Customer
 
 log = logging.getLogger("casemesh.workloads.payments")
