@@ -11,7 +11,8 @@ from collections.abc import Callable
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from . import (
-    chat, collab, food, harness, live, mesh, payments, photo, proximity, reco, rides, social, urlshortener, video,
+    banking, chat, collab, food, harness, live, mesh, payments, photo, proximity, reco, rides, social, trading,
+    urlshortener, video,
 )
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
@@ -28,5 +29,7 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "proximity.json": proximity.build,
     "food.json": food.build,
     "payments.json": payments.build,
+    "trading.json": trading.build,
+    "banking.json": banking.build,
     "harness-slos.json": harness.build,
 }

@@ -6,8 +6,8 @@
   Prometheus read, and its harness is scraped where it listens (and docs/observability.md says so).
 - Every PromQL expression parses, and every selector in it selects at least one series that
   really exists (metric name, label names, ``=`` and ``=~`` values, ``le`` bucket bounds): for
-  the mesh, URL-shortener, video, social, photo, recommendations, chat, live, ride-sharing, proximity, food-delivery and
-  payment-gateway dashboards in what
+  the mesh, URL-shortener, video, social, photo, recommendations, chat, live, ride-sharing, proximity, food-delivery,
+  payment-gateway, online-banking and stock-trading dashboards in what
   the services expose after real calls through every path the panels show (for chat: Connect streams on
   both gateways, one-to-one and group messages, acks, an offline queue paged by a gap fill, a
   replaced session, a session dropped by the router, presence; for live streaming: a broadcast taken over and
@@ -35,7 +35,17 @@
   the acquirer's breaker opened and closed by a probe, reversals retried and confirmed, a stranded capture finished by
   the sweep, a late authorization refused, and settlement reconciled clean and then with a line the gateway never
   recorded, with every payments counter moved but the failure paths and every payments gauge back where it was; its
-  panels draw exactly the server-side SLO twins of harness/profiles/payments.slo.yaml); for the harness dashboard in
+  panels draw exactly the server-side SLO twins of harness/profiles/payments.slo.yaml; for online banking: accounts
+  opened, a deposit and its replay, transfers completed and replayed, one declined by each fraud rule and one for
+  insufficient funds, a key reused, a bad and an unknown request, the ledger's reads and a PostEntry replayed, a double
+  tap while the ledger is slow (ABORTED), the ledger down (a server fault): a transfer left PENDING and finished by the
+  recovery once it is back, and a balanced reconciliation, with every banking counter moved but the failure paths and
+  the PENDING gauge back where it was; its panels draw exactly the server-side SLO twins of
+  harness/profiles/banking.slo.yaml; for stock trading: a market data subscriber from its snapshot to the trades, limit
+  and market orders of both sides resting and trading, a retry and a client_order_id reused, each risk check refusing,
+  invalid orders, cancels and reads, both engine feeds renewed and caught up, with every trading counter moved but the
+  failure paths and the books and subscribers back where they were; its panels draw exactly the server-side SLO twins
+  of harness/profiles/trading.slo.yaml); for the harness dashboard in
   what the harness's collector exposes for a RunStats holding every RPC and journey the shipped
   SLOs name (and, for its Prometheus-sourced SLOs, in what the services expose).
 - Latency graphs ask for exemplars exactly for the histograms that carry them.
@@ -48,6 +58,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import io
 import itertools
@@ -81,10 +92,12 @@ from casemesh.harness.profile import PROFILES_DIR, SLO_FILE_SUFFIX
 from casemesh.harness.slo import PromQuery, Selector, Slo, load_slos
 from casemesh.harness.stats import RunStats
 from casemesh.services.catalog import definitions
+from casemesh.services.runtime.faults import FAULTS_ENV
 from casemesh.services.runtime.topology import Endpoint, ServerPolicy, Topology
 from casemesh.services.chat.contract import dm_conversation_id
 from casemesh.services.live.contract import parse_playlist
 from casemesh.services.video.playback import hls
+from casemesh.banking.v1 import banking_pb2, ledger_pb2, ledger_pb2_grpc, transfers_pb2, transfers_pb2_grpc
 from casemesh.chat.v1 import messages_pb2, messages_pb2_grpc, router_pb2, router_pb2_grpc
 from casemesh.collab.v1 import editor_pb2
 from casemesh.common.v1 import money_pb2
@@ -107,6 +120,7 @@ from casemesh.reco.v1 import signals_pb2, signals_pb2_grpc
 from casemesh.rides.v1 import pricing_pb2 as rides_pricing_pb2
 from casemesh.rides.v1 import pricing_pb2_grpc as rides_pricing_pb2_grpc
 from casemesh.rides.v1 import location_pb2, location_pb2_grpc, rides_pb2, trips_pb2, trips_pb2_grpc
+from casemesh.services.banking.transfers import metrics as banking_transfers_metrics
 from casemesh.services.food.dispatch import metrics as food_dispatch_metrics
 from casemesh.services.food.dispatch.regions import new_batch_id
 from casemesh.services.food.orders import metrics as food_orders_metrics
@@ -117,9 +131,16 @@ from casemesh.services.proximity.geofence import metrics as fence_metrics
 from casemesh.services.proximity.tracker import metrics as tracker_metrics
 from casemesh.services.rides.dispatch import metrics as dispatch_metrics
 from casemesh.services.rides.location import metrics as location_metrics
+from casemesh.services.trading.engine import metrics as trading_engine_metrics
+from casemesh.services.trading.gateway import metrics as trading_gateway_metrics
+from casemesh.services.trading.gateway.settings import DEFAULT_INSTRUMENTS
+from casemesh.services.trading.marketdata import metrics as trading_marketdata_metrics
 from casemesh.social.v1 import graph_pb2, graph_pb2_grpc, timeline_pb2, timeline_pb2_grpc, tweets_pb2, tweets_pb2_grpc
 from casemesh.urlshortener.v1 import urlshortener_pb2 as pb
 from casemesh.urlshortener.v1 import urlshortener_pb2_grpc as pb_grpc
+from casemesh.trading.v1 import engine_pb2, engine_pb2_grpc, marketdata_pb2, marketdata_pb2_grpc, trading_pb2
+from casemesh.trading.v1 import orders_pb2 as trading_orders_pb2
+from casemesh.trading.v1 import orders_pb2_grpc as trading_orders_pb2_grpc
 from casemesh.video.v1 import catalog_pb2, catalog_pb2_grpc, edge_pb2, edge_pb2_grpc, playback_pb2, playback_pb2_grpc
 from casemesh.video.v1 import search_pb2, search_pb2_grpc, storage_pb2, storage_pb2_grpc, upload_pb2, upload_pb2_grpc, video_pb2
 from tests.integration.chat import DELIVERED, Device, eventually
@@ -131,10 +152,10 @@ from tests.integration.food import Ledger as FoodLedger
 from tests.integration.food import food_mesh as serve_food
 from tests.integration.food import near as food_near
 from tests.integration.food import place_order
-from tests.integration.conftest import loopback_topology, start_mesh
+from tests.integration.conftest import RunningMesh, loopback_topology, start_mesh
 from tests.integration.live import KEYFRAME_EVERY, Broadcaster, StreamingViewer, chunk, create_stream
 from tests.integration.payments import ACQUIRER_SERVICE, CVC, EXP_MONTH, EXP_YEAR, FRAUD_SERVICE, PSP_A, PSP_B
-from tests.integration.payments import PaymentsMesh, abort, card_number
+from tests.integration.payments import Faults, PaymentsMesh, abort, card_number
 from tests.integration.payments import payments_mesh as serve_payments
 from tests.integration.live import SERVICES as LIVE_SERVICES
 from tests.integration.proximity import near as proximity_near
@@ -1330,6 +1351,277 @@ async def _drive_payments(mesh: PaymentsMesh) -> None:
                      timeout_s=30)
 
 
+@dataclass
+class FaultedMesh:
+    """Services served in this event loop that follow a fault schedule: ``faults`` (tests/integration/payments.py)
+    makes their calls slow or fail, as ``casemesh run --fault`` does."""
+
+    running: RunningMesh
+    faults: Faults
+
+
+@pytest.fixture
+async def banking_mesh(monkeypatch, tmp_path):
+    """The banking services in this process (their SQLite files under ``tmp_path``) following a fault schedule, every
+    call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    schedule = tmp_path / "banking-faults.json"
+    with monkeypatch.context() as starting:
+        starting.setenv(FAULTS_ENV, str(schedule))  # read once by the server as it starts
+        running, stop, task = await start_mesh(definitions(list(BANKING_MESH)), loopback_topology(
+            BANKING_MESH, data_dir=tmp_path / "banking", settings=BANKING_SETTINGS))
+    try:
+        mesh = FaultedMesh(running, Faults(schedule))
+        await _drive_banking(mesh)
+        yield mesh
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def _ledger_fault(name: str, **fault) -> dict:
+    """A fault schedule entry on banking-ledger's PostEntry (``abort`` a status code, or ``delay`` a distribution)."""
+    return {**abort(name, BANKING_LEDGER_SERVICE, "banking-ledger"), "method": "PostEntry", "abort": None, **fault}
+
+
+async def _drive_banking(mesh: FaultedMesh) -> None:
+    """Real calls through every path the banking dashboard and the banking profile's server-side SLO twins
+    (harness/profiles/banking.slo.yaml) count, with new accounts per drive (BANKING_SETTINGS: a daily limit of 100.00,
+    three transfers a minute, new payees from 50.00; the recovery looks every 0.1 s, at rows of any age).
+
+    - Three accounts opened (two initial deposits), a deposit and its replay.
+    - Transfers completed, one replayed, one declined by each fraud rule (new_payee_amount, daily_limit, velocity) and
+      one for insufficient funds (the ledger refuses the debit); a key reused for another transfer
+      (FAILED_PRECONDITION), a transfer to its own account (INVALID_ARGUMENT), a transfer id nobody made (NOT_FOUND).
+    - The ledger's public reads (GetAccount, ListEntries); a PostEntry sent twice (the ledger's replay).
+    - A double tap: the ledger's PostEntry held 1 s by a server fault, the second send of a key in flight (ABORTED).
+    - The ledger's PostEntry down (UNAVAILABLE): a transfer answered UNAVAILABLE stays PENDING, the recovery finds the
+      ledger down, then finishes it once the ledger is back.
+    - Reconcile: balanced.
+    """
+    running = mesh.running
+    tag = secrets.token_hex(3)
+    bank = transfers_pb2_grpc.TransferServiceStub(running.anonymous_channel("banking-transfers"))
+    ledger = ledger_pb2_grpc.LedgerServiceStub(running.anonymous_channel("banking-ledger"))
+    # PostEntry is internal (banking-transfers'): the tests' identity may call it.
+    ledger_inside = ledger_pb2_grpc.LedgerServiceStub(running.channel("banking-ledger"))
+    metrics = banking_transfers_metrics
+    gauges = {metric: _gauge(metric) for metric in BANKING_DRIVE_GAUGES}
+    alice, bob, carol = (f"{name}-{tag}" for name in ("alice", "bob", "carol"))
+    completed = transfers_pb2.TRANSFER_STATUS_COMPLETED
+
+    def usd(amount_minor: int) -> money_pb2.Money:
+        return money_pb2.Money(currency_code="USD", amount_minor=amount_minor)
+
+    def transfer_request(key: str, source: str, target: str, amount_minor: int) -> transfers_pb2.TransferRequest:
+        return transfers_pb2.TransferRequest(idempotency_key=f"{tag}-{key}", from_account_id=source,
+                                             to_account_id=target, amount=usd(amount_minor), memo=key)
+
+    async def transfer(key: str, source: str, target: str, amount_minor: int) -> transfers_pb2.Transfer:
+        return (await bank.Transfer(transfer_request(key, source, target, amount_minor), timeout=10)).transfer
+
+    async def declined(key: str, source: str, target: str, amount_minor: int) -> int:
+        decided = await transfer(key, source, target, amount_minor)
+        assert decided.status == transfers_pb2.TRANSFER_STATUS_DECLINED, decided
+        return decided.decline_reason
+
+    def recoveries(outcome: str) -> float:
+        return _sampled(metrics.RECOVERIES, "casemesh_banking_transfers_recoveries_total", kind="transfer",
+                        outcome=outcome)
+
+    for account, opening_minor in ((alice, 100_000), (bob, 0), (carol, 1_000)):
+        await bank.OpenAccount(transfers_pb2.TransferServiceOpenAccountRequest(
+            account_id=account, owner=account, initial_deposit=usd(opening_minor)), timeout=10)
+    paycheck = transfers_pb2.DepositRequest(idempotency_key=f"{tag}-paycheck", account_id=bob, amount=usd(2_500))
+    posted = (await bank.Deposit(paycheck, timeout=10)).entry
+    assert (await bank.Deposit(paycheck, timeout=10)).entry == posted  # replayed
+
+    rent = await transfer("rent", alice, bob, 1_000)
+    assert rent.status == completed, rent
+    assert await transfer("rent", alice, bob, 1_000) == rent  # replayed
+    assert await declined("first-to-carol", alice, carol, 6_000) == transfers_pb2.DECLINE_REASON_NEW_PAYEE_AMOUNT
+    assert (await transfer("deposit", alice, bob, 5_000)).status == completed  # bob was paid before
+    assert await declined("over-the-limit", alice, bob, 5_000) == transfers_pb2.DECLINE_REASON_DAILY_LIMIT
+    assert (await transfer("coffee", alice, bob, 100)).status == completed  # the third within the minute
+    assert await declined("too-fast", alice, bob, 100) == transfers_pb2.DECLINE_REASON_VELOCITY
+    assert await declined("overdraft", carol, bob, 2_000) == transfers_pb2.DECLINE_REASON_INSUFFICIENT_FUNDS
+    assert await _code(bank.Transfer(transfer_request("rent", alice, bob, 999), timeout=10)) == (
+        grpc.StatusCode.FAILED_PRECONDITION)
+    assert await _code(bank.Transfer(transfer_request("to-self", alice, alice, 1), timeout=10)) == (
+        grpc.StatusCode.INVALID_ARGUMENT)
+    assert await _code(bank.GetTransfer(transfers_pb2.GetTransferRequest(transfer_id="tr_" + "a" * 24),
+                                        timeout=10)) == grpc.StatusCode.NOT_FOUND
+    assert (await bank.GetTransfer(transfers_pb2.GetTransferRequest(transfer_id=rent.transfer_id),
+                                   timeout=10)).transfer == rent
+
+    balance = (await ledger.GetAccount(ledger_pb2.GetAccountRequest(account_id=alice), timeout=10)).account.balance
+    assert balance.amount_minor == 100_000 - 1_000 - 5_000 - 100, balance
+    assert (await ledger.ListEntries(ledger_pb2.ListEntriesRequest(account_id=alice), timeout=10)).entries
+    adjustment = ledger_pb2.PostEntryRequest(entry=banking_pb2.JournalEntry(
+        entry_id=f"{tag}-adjustment", memo="fee", postings=[banking_pb2.Posting(account_id=alice, amount=usd(-1)),
+                                                            banking_pb2.Posting(account_id=bob, amount=usd(1))]))
+    entry = (await ledger_inside.PostEntry(adjustment, timeout=10)).entry
+    assert (await ledger_inside.PostEntry(adjustment, timeout=10)).entry == entry  # replayed
+
+    # A double tap while the ledger is slow: the second send of the key in flight is ABORTED.
+    await mesh.faults.set(_ledger_fault(f"{tag}-slow-ledger", delay={"distribution": "fixed", "ms": 1_000}))
+    pending = _gauge(metrics.PENDING)
+    first_tap = asyncio.create_task(transfer("double-tap", bob, alice, 100))
+    await eventually(lambda: _gauge(metrics.PENDING) > pending, "the first tap's PENDING row")
+    assert await _code(bank.Transfer(transfer_request("double-tap", bob, alice, 100), timeout=10)) == (
+        grpc.StatusCode.ABORTED)
+    assert (await first_tap).status == completed
+
+    # The ledger down: the transfer stays PENDING until the recovery finishes it.
+    unavailable, finished = recoveries("unavailable"), recoveries("completed")
+    await mesh.faults.set(_ledger_fault(f"{tag}-ledger-down", abort="UNAVAILABLE"))
+    assert await _code(bank.Transfer(transfer_request("ledger-down", bob, alice, 100), timeout=10)) == (
+        grpc.StatusCode.UNAVAILABLE)
+    await eventually(lambda: recoveries("unavailable") > unavailable, "the recovery finding the ledger down")
+    await mesh.faults.clear()
+    await eventually(lambda: recoveries("completed") > finished, "the recovery finishing the transfer", timeout_s=30)
+
+    reconciled = await ledger.Reconcile(ledger_pb2.ReconcileRequest(), timeout=30)
+    assert reconciled.balanced and not reconciled.discrepancies, reconciled
+
+    def moved() -> dict[str, float]:
+        return {metric._name: _gauge(metric) - value for metric, value in gauges.items() if _gauge(metric) != value}
+
+    await eventually(lambda: not moved(), lambda: f"the banking gauges back where they were: {moved()}")
+
+
+@pytest.fixture
+async def trading_mesh(monkeypatch, tmp_path):
+    """The trading services in this process (the engine's log under ``tmp_path``), every call traced, after real
+    traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    running, stop, task = await start_mesh(definitions(list(TRADING_MESH)), loopback_topology(
+        TRADING_MESH, data_dir=tmp_path / "trading", settings=TRADING_SETTINGS))
+    try:
+        await _drive_trading(running)
+        yield running
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def _engine_sequence() -> float:
+    """The running engine's last durable sequence number, as its collector reports it."""
+    return next(family.samples[0].value for family in trading_engine_metrics.ENGINE_STATE.collect()
+                if family.name == "casemesh_trading_engine_sequence")
+
+
+async def _drive_trading(running) -> None:
+    """Real calls through every path the trading dashboard and the trading profile's server-side SLO twins
+    (harness/profiles/trading.slo.yaml) count, with new accounts per drive, on TRADING_SYMBOL; the books are left as
+    they were found (every resting order cancelled), the last trade at its reference price.
+
+    - A market data subscriber (StreamMarketData) follows the symbol from its snapshot to the drive's trades and depth
+      changes, and ends its stream.
+    - Limit and market orders of both sides: a sell rests, a buy crosses it in part, a market buy takes more of it, a
+      resting bid is hit by a market sell; a retry of the resting sell (replayed, once the gateway's drop copy has
+      it) and its client_order_id reused for a different order (conflict).
+    - The risk checks refuse an order outside the price band, one over the notional limit and an account's third
+      resting order (TRADING_SETTINGS: two at most); a symbol not listed and a zero quantity are invalid.
+    - GetOrder and CancelOrder through the gateway, ListInstruments, GetTopOfBook, the engine's GetBook.
+    - Both engine feeds renewed (feed_renew_s 1 s) and caught up with the engine's log.
+    """
+    tag = secrets.token_hex(3)
+    gateway = trading_orders_pb2_grpc.OrderEntryServiceStub(running.anonymous_channel("trading-gateway"))
+    market = marketdata_pb2_grpc.MarketDataServiceStub(running.anonymous_channel("trading-marketdata"))
+    engine = engine_pb2_grpc.MatchingEngineServiceStub(running.anonymous_channel("trading-engine"))
+    gauges = {metric: _gauge(metric) for metric in TRADING_DRIVE_GAUGES}
+    seller, buyer, hoarder = (f"{name}-{tag}" for name in ("seller", "buyer", "hoarder"))
+    buy, sell = trading_pb2.SIDE_BUY, trading_pb2.SIDE_SELL
+    limit, market_order = trading_pb2.ORDER_TYPE_LIMIT, trading_pb2.ORDER_TYPE_MARKET
+    price = TRADING_REFERENCE_MINOR
+
+    def order_request(account: str, key: str, side: int, quantity: int, price_minor: int = 0,
+                      symbol: str = TRADING_SYMBOL) -> trading_orders_pb2.PlaceOrderRequest:
+        return trading_orders_pb2.PlaceOrderRequest(
+            client_order_id=key, account_id=account, symbol=symbol, side=side,
+            type=limit if price_minor else market_order, price_minor=price_minor, quantity=quantity)
+
+    async def place(*args, **kwargs) -> trading_orders_pb2.PlaceOrderResponse:
+        return await gateway.PlaceOrder(order_request(*args, **kwargs), timeout=10)
+
+    async def refused(*args, **kwargs) -> grpc.StatusCode:
+        return await _code(gateway.PlaceOrder(order_request(*args, **kwargs), timeout=10))
+
+    async def cancel(account: str, order_id: str) -> trading_pb2.Order:
+        return (await gateway.CancelOrder(trading_orders_pb2.OrderEntryServiceCancelOrderRequest(
+            account_id=account, order_id=order_id), timeout=10)).order
+
+    def refusals(check: str) -> float:
+        return _sampled(trading_gateway_metrics.RISK_REFUSALS, "casemesh_trading_gateway_risk_refusals_total",
+                        check=check)
+
+    renewed = {feed: _sampled(feed.reconnects, feed.reconnects._name + "_total", reason="renewed")
+               for feed in (trading_gateway_metrics.FEED, trading_marketdata_metrics.FEED)}
+    stream = market.StreamMarketData(marketdata_pb2.StreamMarketDataRequest(symbols=[TRADING_SYMBOL], depth=5),
+                                     timeout=30)
+    received: list[str] = []
+
+    async def follow() -> None:
+        async for message in stream:
+            received.append(message.WhichOneof("update"))
+
+    follower = asyncio.create_task(follow())
+    try:
+        await eventually(lambda: received[:1] == ["snapshot"], "the market data snapshot")
+        resting = (await place(seller, "ask", sell, 100, price)).order
+        assert resting.status == trading_pb2.ORDER_STATUS_NEW, resting
+        crossed = await place(buyer, "cross", buy, 40, price)
+        assert [t.quantity for t in crossed.trades] == [40], crossed
+        assert [t.quantity for t in (await place(buyer, "take", buy, 10)).trades] == [10]
+        bid = (await place(buyer, "bid", buy, 10, price - 50)).order
+        assert [t.quantity for t in (await place(seller, "hit", sell, 10)).trades] == [10]
+        assert (await gateway.GetOrder(trading_orders_pb2.OrderEntryServiceGetOrderRequest(
+            account_id=buyer, order_id=bid.order_id), timeout=10)).order.status == trading_pb2.ORDER_STATUS_FILLED
+        # Trades at the reference price last, so the next drive's price band is centred where this one's was.
+        assert [t.quantity for t in (await place(buyer, "last", buy, 1, price)).trades] == [1]
+        await eventually(lambda: _gauge(trading_gateway_metrics.FEED.sequence) >= resting.accepted_sequence,
+                         "the gateway's drop copy of the resting sell")
+        again = await place(seller, "ask", sell, 100, price)
+        assert again.order.order_id == resting.order_id and not again.trades  # replayed
+        assert await refused(seller, "ask", sell, 99, price) == grpc.StatusCode.FAILED_PRECONDITION  # conflict
+
+        before = {check: refusals(check) for check in ("price_band", "max_notional", "max_open_orders")}
+        assert await refused(buyer, "far", buy, 1, price * 2) == grpc.StatusCode.FAILED_PRECONDITION
+        assert await refused(buyer, "huge", buy, 10_000, price - 500) == grpc.StatusCode.FAILED_PRECONDITION
+        hoarded = [(await place(hoarder, f"low-{i}", buy, 1, price - 1_000 - i)).order for i in range(2)]
+        assert await refused(hoarder, "low-2", buy, 1, price - 1_002) == grpc.StatusCode.FAILED_PRECONDITION
+        assert all(refusals(check) == count + 1 for check, count in before.items()), before
+        assert await refused(buyer, "unlisted", buy, 1, price, symbol="NOPE") == grpc.StatusCode.NOT_FOUND
+        assert await refused(buyer, "nothing", buy, 0, price) == grpc.StatusCode.INVALID_ARGUMENT
+
+        for account, order in ((seller, resting), *((hoarder, order) for order in hoarded)):
+            assert (await cancel(account, order.order_id)).status == trading_pb2.ORDER_STATUS_CANCELLED
+        assert (await gateway.ListInstruments(trading_orders_pb2.ListInstrumentsRequest(), timeout=10)).instruments
+        book = await engine.GetBook(engine_pb2.GetBookRequest(symbol=TRADING_SYMBOL, include_orders=True), timeout=10)
+        assert not any(o.account_id in (seller, buyer, hoarder) for o in (*book.bid_orders, *book.ask_orders)), book
+        await eventually(lambda: {"trade", "depth"} <= set(received), "the trades and depth changes on the stream")
+        await eventually(lambda: _gauge(trading_marketdata_metrics.FEED.sequence) >= _engine_sequence(),
+                         "the market data's books caught up")
+        top = await market.GetTopOfBook(marketdata_pb2.GetTopOfBookRequest(symbol=TRADING_SYMBOL), timeout=10)
+        assert top.last_trade.price_minor == price, top
+    finally:
+        stream.cancel()
+        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+            await follower
+    await eventually(lambda: all(_sampled(feed.reconnects, feed.reconnects._name + "_total", reason="renewed") > count
+                                 for feed, count in renewed.items()), "both engine feeds renewed", timeout_s=30)
+    await eventually(lambda: _gauge(trading_gateway_metrics.FEED.sequence) == _engine_sequence()
+                     == _gauge(trading_marketdata_metrics.FEED.sequence), "both engine feeds caught up")
+
+    def moved() -> dict[str, float]:
+        return {metric._name: _gauge(metric) - value for metric, value in gauges.items() if _gauge(metric) != value}
+
+    await eventually(lambda: not moved(), lambda: f"the trading gauges back where they were: {moved()}")
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -1429,6 +1721,36 @@ PAYMENTS_DASHBOARD = "payments.json"
 PAYMENTS_SLOS = PROFILES_DIR / f"payments{SLO_FILE_SUFFIX}"
 #: Gauges a payments drive moves and puts back: attempts being reversed, the acquirers' breakers.
 PAYMENTS_DRIVE_GAUGES = (payments_gateway_metrics.REVERSALS_PENDING, payments_gateway_metrics.BREAKER_OPEN)
+#: Online banking: the ledger and the transfer service in one server. A daily limit of 100.00, three transfers a
+#: minute and new payees from 50.00 (so a drive meets every fraud rule with a few transfers); the recovery looks every
+#: 0.1 s at PENDING rows of any age held by no call (at most 0.4 s apart while the ledger fails); ledger calls may take
+#: 5 s (the drive's double tap holds a PostEntry 1 s).
+BANKING_MESH = ("banking-ledger", "banking-transfers")
+BANKING_SETTINGS = {
+    "banking-transfers": {"daily_limit_minor": 10_000, "velocity_max_transfers": 3, "new_payee_threshold_minor": 5_000,
+                          "recovery_grace_s": 0, "recovery_interval_s": 0.1, "recovery_max_backoff_s": 0.4,
+                          "ledger_timeout_s": 5},
+}
+BANKING_LEDGER_SERVICE = "casemesh.banking.v1.LedgerService"
+BANKING_DASHBOARD = "banking.json"
+BANKING_SLOS = PROFILES_DIR / f"banking{SLO_FILE_SUFFIX}"
+#: Gauges a banking drive moves and puts back: transfers and deposits PENDING.
+BANKING_DRIVE_GAUGES = (banking_transfers_metrics.PENDING,)
+#: Stock trading: the engine, the order gateway and the market data in one server. The gateway refuses a notional
+#: over 1,000,000.00 and an account's third resting order; both engine feeds renew their stream every second (the
+#: least feed_renew_s), so a drive sees them reconnect.
+TRADING_MESH = ("trading-engine", "trading-gateway", "trading-marketdata")
+TRADING_SETTINGS = {
+    "trading-gateway": {"max_notional_minor": 10**8, "max_open_orders": 2, "feed_renew_s": 1},
+    "trading-marketdata": {"feed_renew_s": 1},
+}
+#: The symbol a trading drive trades, and its reference price (the gateway's default instruments).
+TRADING_SYMBOL = "AAPL"
+TRADING_REFERENCE_MINOR = next(i.reference_price_minor for i in DEFAULT_INSTRUMENTS if i.symbol == TRADING_SYMBOL)
+TRADING_DASHBOARD = "trading.json"
+TRADING_SLOS = PROFILES_DIR / f"trading{SLO_FILE_SUFFIX}"
+#: Gauges a trading drive moves and puts back: market data subscribers.
+TRADING_DRIVE_GAUGES = (trading_marketdata_metrics.SUBSCRIBERS,)
 CHAT_DASHBOARD = "chat.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
@@ -2352,10 +2674,116 @@ async def test_payments_dashboard_selects_series_the_payment_services_expose(pay
     assert not moved, f"the payments gauges are not back where they were: {moved}"
 
 
+#: Series the banking drive must move (as LIVE_EVENTS; the ledger's accounts and sequence only grow). Paths it does not
+#: take, left at zero: recoveries declined (insufficient funds found by the recovery) or failed (refused), a
+#: reconciliation with discrepancies (banking-ledger.locking=none).
+BANKING_EVENTS = (
+    ("casemesh_banking_transfers_transfers_total", "status", {"completed", "declined"}),
+    ("casemesh_banking_transfers_transfers_total", "decline_reason", {"none", "insufficient_funds", "daily_limit",
+                                                                      "velocity", "new_payee_amount"}),
+    ("casemesh_banking_transfers_fraud_declines_total", "rule", {"daily_limit", "velocity", "new_payee_amount"}),
+    ("casemesh_banking_transfers_deposits_total", None, None),
+    ("casemesh_banking_transfers_idempotent_replays_total", "operation", {"transfer", "deposit"}),
+    ("casemesh_banking_transfers_ledger_call_seconds_count", "method", {"OpenAccount", "PostEntry", "GetAccount"}),
+    ("casemesh_banking_transfers_ledger_calls_total", "code", {"OK", "FAILED_PRECONDITION", "UNAVAILABLE"}),
+    ("casemesh_banking_transfers_recoveries_total", "outcome", {"unavailable", "completed"}),
+    ("casemesh_banking_transfers_write_seconds_count", None, None),
+    ("casemesh_banking_ledger_entries_posted_total", None, None),
+    ("casemesh_banking_ledger_idempotent_replays_total", None, None),
+    ("casemesh_banking_ledger_insufficient_funds_total", None, None),
+    ("casemesh_banking_ledger_lock_wait_seconds_count", "locking", {"account"}),
+    ("casemesh_banking_ledger_commit_seconds_count", None, None),
+    ("casemesh_banking_ledger_entries_per_commit_count", None, None),
+    ("casemesh_banking_ledger_accounts", None, None),
+    ("casemesh_banking_ledger_sequence", None, None),
+    ("casemesh_banking_ledger_reconcile_runs_total", "outcome", {"balanced"}),
+    ("grpc_server_handled_total", "grpc_method", {"OpenAccount", "Deposit", "Transfer", "GetTransfer", "PostEntry",
+                                                  "GetAccount", "ListEntries", "Reconcile"}),
+    ("grpc_server_handled_total", "grpc_code", {"OK", "Aborted", "FailedPrecondition", "Unavailable", "NotFound",
+                                                "InvalidArgument"}),
+)
+#: BANKING_DRIVE_GAUGES: back where they were once a drive is over.
+BANKING_GAUGES = tuple(metric._name for metric in BANKING_DRIVE_GAUGES)
+
+
+async def test_banking_dashboard_selects_series_the_banking_services_expose(banking_mesh):
+    series = services_series()
+    assert_selects_exposed(BANKING_DASHBOARD, lookup(series))
+    # The banking services have no streams; Reconcile reads the whole journal: every duration or error panel names one
+    # method or leaves Reconcile out.
+    assert_streams_left_out(BANKING_DASHBOARD, set(), ("MatchOp.NotEqual", "Reconcile"))
+    # The panels draw the server-side twins of banking.slo.yaml exactly (the same buckets, methods and codes).
+    assert_draws_slo_twins(BANKING_DASHBOARD, BANKING_SLOS)
+    # A drive moves every series of BANKING_EVENTS, and leaves nothing open.
+    before = sample_values()
+    await _drive_banking(banking_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in BANKING_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the banking drive did not move {still}"
+    moved = {gauge: summed(after, gauge) - summed(before, gauge) for gauge in BANKING_GAUGES
+             if summed(after, gauge) != summed(before, gauge)}
+    assert not moved, f"the banking gauges are not back where they were: {moved}"
+
+
+#: Series the trading drive must move (as LIVE_EVENTS; the sequences only grow). Paths it does not take, left at zero:
+#: orders answered unavailable (the engine down), subscribers dropped for falling behind (the engine's and the market
+#: data's), reconnects for any reason but renewed.
+TRADING_EVENTS = (
+    ("casemesh_trading_gateway_orders_total", "outcome", {"placed", "replayed", "invalid", "refused", "conflict"}),
+    ("casemesh_trading_gateway_risk_refusals_total", "check", {"price_band", "max_notional", "max_open_orders"}),
+    ("casemesh_trading_gateway_engine_call_seconds_count", "method", {"SubmitOrder", "CancelOrder", "GetOrder"}),
+    ("casemesh_trading_gateway_feed_sequence", None, None),
+    ("casemesh_trading_engine_orders_accepted_total", "side", {"buy", "sell"}),
+    ("casemesh_trading_engine_orders_accepted_total", "type", {"limit", "market"}),
+    ("casemesh_trading_engine_trades_total", None, None),
+    ("casemesh_trading_engine_traded_shares_total", None, None),
+    ("casemesh_trading_engine_match_seconds_count", None, None),
+    ("casemesh_trading_engine_commit_seconds_count", None, None),
+    ("casemesh_trading_engine_commit_events_count", None, None),
+    ("casemesh_trading_engine_ack_wait_seconds_count", None, None),
+    ("casemesh_trading_engine_sequence", None, None),
+    ("casemesh_trading_marketdata_messages_sent_total", "kind", {"snapshot", "trade", "depth"}),
+    ("casemesh_trading_marketdata_publish_lag_seconds_count", None, None),
+    ("casemesh_trading_marketdata_feed_sequence", None, None),
+    ("casemesh_trading_gateway_feed_reconnects_total", "reason", {"renewed"}),
+    ("casemesh_trading_marketdata_feed_reconnects_total", "reason", {"renewed"}),
+    ("grpc_server_handled_total", "grpc_method", {"PlaceOrder", "CancelOrder", "GetOrder", "ListInstruments",
+                                                  "SubmitOrder", "GetBook", "GetTopOfBook"}),
+    ("grpc_server_handled_total", "grpc_code", {"OK", "FailedPrecondition", "NotFound", "InvalidArgument"}),
+)
+#: TRADING_DRIVE_GAUGES and the engine's resting orders: back where they were once a drive is over.
+TRADING_GAUGES = (*(metric._name for metric in TRADING_DRIVE_GAUGES), "casemesh_trading_engine_resting_orders")
+
+
+async def test_trading_dashboard_selects_series_the_trading_services_expose(trading_mesh):
+    series = services_series()
+    assert_selects_exposed(TRADING_DASHBOARD, lookup(series))
+    # The engine's event stream (followed by the gateway and the market data) and a market data subscriber last as long
+    # as their client: no duration or error panel counts them.
+    assert_streams_left_out(TRADING_DASHBOARD, {"StreamEvents", "StreamMarketData"},
+                            ("MatchOp.NotRe", "StreamEvents|StreamMarketData"))
+    # The panels draw the server-side twins of trading.slo.yaml exactly (the same buckets, methods and codes).
+    assert_draws_slo_twins(TRADING_DASHBOARD, TRADING_SLOS)
+    # A drive moves every series of TRADING_EVENTS, and leaves nothing open.
+    before = sample_values()
+    await _drive_trading(trading_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in TRADING_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the trading drive did not move {still}"
+    moved = {gauge: summed(after, gauge) - summed(before, gauge) for gauge in TRADING_GAUGES
+             if summed(after, gauge) != summed(before, gauge)}
+    assert not moved, f"the trading gauges are not back where they were: {moved}"
+
+
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                      photo_mesh, reco_mesh, chat_mesh, collab_mesh,
                                                                                      live_mesh, rides_mesh, proximity_mesh,
-                                                                                     food_mesh, payments_mesh):
+                                                                                     food_mesh, payments_mesh, banking_mesh,
+                                                                                     trading_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -2378,7 +2806,7 @@ def family(sample: str) -> str:
 
 async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh,
                                                            reco_mesh, chat_mesh, proximity_mesh, food_mesh,
-                                                           payments_mesh):
+                                                           payments_mesh, banking_mesh, trading_mesh):
     # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
     used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
             for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
@@ -2391,7 +2819,9 @@ async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener
     assert used >= EXEMPLAR_HISTOGRAMS | {"casemesh_video_edge_origin_fetch_seconds", "casemesh_harness_rpc_latency_seconds",
                                           "casemesh_chat_push_delay_seconds", "casemesh_proximity_geofence_event_delay_seconds",
                                           "casemesh_food_dispatch_decision_seconds",
-                                          "casemesh_payments_gateway_authorize_seconds"}
+                                          "casemesh_payments_gateway_authorize_seconds",
+                                          "casemesh_banking_ledger_lock_wait_seconds",
+                                          "casemesh_trading_marketdata_publish_lag_seconds"}
 
 
 # ---- a real Prometheus ----------------------------------------------------------------------------
@@ -2406,7 +2836,8 @@ def _get(url: str) -> dict:
 async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                 photo_mesh, reco_mesh, chat_mesh, collab_mesh,
                                                                                 live_mesh, rides_mesh, proximity_mesh,
-                                                                                food_mesh, payments_mesh, tmp_path):
+                                                                                food_mesh, payments_mesh, banking_mesh,
+                                                                                trading_mesh, tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -2463,6 +2894,8 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_proximity(proximity_mesh)
         await _drive_food(food_mesh)
         await _drive_payments(payments_mesh)
+        await _drive_banking(banking_mesh)
+        await _drive_trading(trading_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 
