@@ -20,7 +20,7 @@ each on 127.0.0.1):
   update isolation prevents): kept only to show that the lock is what keeps accounts from being overdrawn.
 
 Reported per arm (result.json): Transfer p50 / p99 (every call, retries included: the headline SLO's measure),
-transfer_time p99 (the tap to the final answer), the pay_bills outcome, the ledger-balanced SLO (Reconcile and every
+transfer_time p99 (the tap to the final answer), the ledger-balanced SLO (Reconcile and every
 account read back at the end: none overdrawn), every SLO verdict, the send lag p99 and the run's validity. ``--json
 FILE`` keeps the raw rows. The runs are benchmarks/ab.py's: one after the other (interleaved with ``--repeat``), a
 time limit each, everything on 127.0.0.1 only.

@@ -30,8 +30,9 @@ class LedgerServiceStub:
     Banking": double-entry ledger, ACID transactions, reconciliation). Every
     movement of money is a journal entry whose postings sum to zero; an entry
     is committed atomically (all its postings or none), isolated (the
-    accounts it touches are locked from its balance check to its commit), and
-    durable (written to the write-ahead log and fsynced before the answer).
+    customer accounts it debits are locked from its balance check until it is
+    committed and applied: credits cannot invalidate another entry's check),
+    and durable (written to the write-ahead log and fsynced before the answer).
     Balances are derived from the ledger: replayed from the log when the
     ledger starts. Callers: banking-transfers (OpenAccount, PostEntry);
     GetAccount, ListEntries and Reconcile are public reads.
@@ -75,8 +76,9 @@ class LedgerServiceServicer:
     Banking": double-entry ledger, ACID transactions, reconciliation). Every
     movement of money is a journal entry whose postings sum to zero; an entry
     is committed atomically (all its postings or none), isolated (the
-    accounts it touches are locked from its balance check to its commit), and
-    durable (written to the write-ahead log and fsynced before the answer).
+    customer accounts it debits are locked from its balance check until it is
+    committed and applied: credits cannot invalidate another entry's check),
+    and durable (written to the write-ahead log and fsynced before the answer).
     Balances are derived from the ledger: replayed from the log when the
     ledger starts. Callers: banking-transfers (OpenAccount, PostEntry);
     GetAccount, ListEntries and Reconcile are public reads.
@@ -103,10 +105,12 @@ class LedgerServiceServicer:
         Errors: INVALID_ARGUMENT naming `entry.entry_id`, `entry.postings`
         (fewer than two, an account twice, or not summing to zero per
         currency), `entry.postings[i].account_id`,
-        `entry.postings[i].amount` (zero, or not the account's currency) or
+        `entry.postings[i].amount` (zero, beyond plus or minus 10^12, or not the
+        account's currency) or
         `entry.memo`; NOT_FOUND for an account that is not open;
         FAILED_PRECONDITION "insufficient_funds" when a customer account would
-        go below zero, or when the entry_id was used with other postings;
+        go below zero, or when the entry_id was used with other postings or
+        another memo;
         UNAVAILABLE when the log cannot be written (nothing was posted: retry
         with the same entry_id).
         """
@@ -128,7 +132,8 @@ class LedgerServiceServicer:
         account's statement).
 
         Errors: INVALID_ARGUMENT naming `account_id`, `page_size` (0 to 100;
-        0: 20) or `page_token`; NOT_FOUND.
+        0: 20) or `page_token`; NOT_FOUND; UNAVAILABLE when the log cannot be
+        read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,7 +145,7 @@ class LedgerServiceServicer:
         currency sum to zero (what the customers hold is what the bank's cash
         account owes). It reads one consistent state (no entry half applied).
 
-        Errors: none.
+        Errors: UNAVAILABLE when the log cannot be read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -187,8 +192,9 @@ class LedgerService:
     Banking": double-entry ledger, ACID transactions, reconciliation). Every
     movement of money is a journal entry whose postings sum to zero; an entry
     is committed atomically (all its postings or none), isolated (the
-    accounts it touches are locked from its balance check to its commit), and
-    durable (written to the write-ahead log and fsynced before the answer).
+    customer accounts it debits are locked from its balance check until it is
+    committed and applied: credits cannot invalidate another entry's check),
+    and durable (written to the write-ahead log and fsynced before the answer).
     Balances are derived from the ledger: replayed from the log when the
     ledger starts. Callers: banking-transfers (OpenAccount, PostEntry);
     GetAccount, ListEntries and Reconcile are public reads.

@@ -96,8 +96,9 @@ class TransferServiceServicer:
         """Deposit adds cash to a customer account (the bank's cash account is the
         other side of the entry).
 
-        Errors: INVALID_ARGUMENT naming `idempotency_key`, `account_id` or
-        `amount` (1 to 10^12 minor units, the account's currency); NOT_FOUND;
+        Errors: INVALID_ARGUMENT naming `idempotency_key`, `account_id` (or a
+        bank cash account, "cash-...") or `amount` (1 to 10^12 minor units, the
+        account's currency); NOT_FOUND;
         FAILED_PRECONDITION when the key was used for a different request;
         UNAVAILABLE when the ledger cannot be reached (retry with the same key).
         """
@@ -111,22 +112,26 @@ class TransferServiceServicer:
         transfer comes back DECLINED with its reason, and a retry with the same
         key returns the same refusal.
 
-        Errors: INVALID_ARGUMENT naming `idempotency_key`, `from_account_id`,
-        `to_account_id` (or the same as `from_account_id`), `amount` (1 to 10^12
-        minor units) or `memo` (up to 200 characters); NOT_FOUND for an account
+        Errors: INVALID_ARGUMENT naming `idempotency_key`, `from_account_id` or
+        `to_account_id` (a bank cash account, "cash-...", or both the same),
+        `amount` (1 to 10^12 minor units, in the accounts' currency) or `memo`
+        (up to 200 characters); NOT_FOUND for an account
         that is not open; FAILED_PRECONDITION when the currencies differ or the
         key was used for a different request; ABORTED while a call with the same
         key is in flight (retry it); UNAVAILABLE when the ledger cannot be
-        reached (nothing or everything was posted: retry with the same key).
+        reached or this service cannot write its record (nothing or everything
+        was posted: retry with the same key).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetTransfer(self, request, context):
-        """GetTransfer returns a transfer by its ID.
+        """GetTransfer returns a decided transfer by its ID (one still being
+        decided, or waiting for its retry after a crash, is NOT_FOUND).
 
-        Errors: INVALID_ARGUMENT naming `transfer_id`; NOT_FOUND.
+        Errors: INVALID_ARGUMENT naming `transfer_id`; NOT_FOUND; UNAVAILABLE
+        when this service cannot read its records.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

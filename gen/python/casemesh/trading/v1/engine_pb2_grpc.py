@@ -96,7 +96,8 @@ class MatchingEngineServiceServicer:
         `account_id`, `symbol`, `side`, `type`, `price_minor` (positive for a
         limit order, 0 for a market order, at most 10^12) or `quantity` (1 to
         10^9); FAILED_PRECONDITION when `order_id` is held with a different
-        order (account, symbol, side, type, price or quantity); UNAVAILABLE
+        order (client order ID, account, symbol, side, type, price or
+        quantity); UNAVAILABLE
         when the log cannot be written (nothing was acknowledged: retry with the
         same `order_id`).
         """
@@ -117,9 +118,11 @@ class MatchingEngineServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetOrder(self, request, context):
-        """GetOrder returns an order as it is now.
+        """GetOrder returns an order as it is now (once what it shows is durable).
 
-        Errors: INVALID_ARGUMENT naming `order_id`; NOT_FOUND.
+        Errors: INVALID_ARGUMENT naming `order_id`; NOT_FOUND; UNAVAILABLE after
+        the log could not be written (the engine stops answering until it is
+        restarted and has replayed its log).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -131,7 +134,7 @@ class MatchingEngineServiceServicer:
         book is compared by).
 
         Errors: INVALID_ARGUMENT naming `symbol` or `depth` (0 to 1,000; 0: all
-        levels).
+        levels); UNAVAILABLE after the log could not be written.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
