@@ -650,11 +650,29 @@ async def test_a_balanced_ledger_with_every_balance_as_answered_is_ok():
     streams = bank.streams
     live = await connect(streams, bank.state, SMALL, random.Random(1))
     live.sleep = no_wait
-    assert live.baseline == {"an earlier run's line"} and streams.methods() == ["Reconcile"]
+    accounts = len(live.state.accounts)
+    assert live.baseline == {"an earlier run's line"} and streams.methods() == ["Reconcile"] + ["GetAccount"] * accounts
     await _run_some(fake, live)
     await disconnect(live)
     assert streams.observed[-1][0] == LEDGER_BALANCED and streams.observed[-1][2] == OK, streams.observed
-    assert streams.methods().count("GetAccount") == len(live.state.accounts) and streams.calls[1][2] == 30.0
+    assert streams.methods().count("GetAccount") == 2 * accounts and streams.calls[1 + accounts][2] == 30.0
+
+
+async def test_each_capacity_step_is_judged_from_the_balances_at_its_connect():
+    # casemesh capacity seeds once and connects once per step: the second step starts from what the first moved.
+    fake = FakeBank()
+    bank = await _bank(fake)
+    first = await connect(bank.streams, bank.state, SMALL, random.Random(1))
+    first.sleep = no_wait
+    await _run_some(fake, first)
+    await disconnect(first)
+    assert bank.streams.observed[-1][2] == OK, bank.streams.observed
+    second = await connect(bank.streams, bank.state, SMALL, random.Random(2))
+    second.sleep = no_wait
+    assert second.book.expected == {a: fake.balances[a] for a in bank.state.accounts}
+    await _run_some(fake, second)
+    await disconnect(second)
+    assert bank.streams.observed[-1][0] == LEDGER_BALANCED and bank.streams.observed[-1][2] == OK
 
 
 async def test_an_overdraft_a_balance_the_answers_do_not_explain_or_a_new_discrepancy_is_data_loss():

@@ -145,14 +145,17 @@ class Book:
     accounts do not change it).
     """
 
-    def __init__(self, opening_minor: Mapping[str, int]) -> None:
+    def __init__(self, opening_minor: Mapping[str, int], unread: Iterable[str] = ()) -> None:
+        """``opening_minor``: each account's balance at the start (the opening deposits, or the balances read at
+        connect); ``unread``: accounts whose starting balance is not known (uncertain, and so is the total)."""
         self.expected: Counter[str] = Counter(opening_minor)
         self.opened_minor = sum(opening_minor.values())
         self.deposited_minor = 0
         self.open: Counter[str] = Counter()
-        self.unknown: set[str] = set()
+        self.unknown: set[str] = set(unread)
         self.open_deposits = 0
         self.unknown_deposits = 0
+        self.unread = bool(self.unknown)
 
     def begin(self, accounts: Iterable[str], *, deposit: bool = False) -> None:
         for account in accounts:
@@ -188,9 +191,9 @@ class Book:
 
     @property
     def total_uncertain(self) -> bool:
-        """True when some deposit is open or ended without a known outcome."""
-        return self.open_deposits > 0 or self.unknown_deposits > 0
+        """True when some deposit is open or ended without a known outcome, or a starting balance is not known."""
+        return self.open_deposits > 0 or self.unknown_deposits > 0 or self.unread
 
     def total(self) -> int:
-        """What every account of the run should hold together: the opening deposits and the deposits answered."""
+        """What every account of the run should hold together: the starting balances and the deposits answered."""
         return self.opened_minor + self.deposited_minor

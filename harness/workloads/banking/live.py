@@ -4,7 +4,10 @@ Seed 001 #14 "Online Banking" (shared/seeds/001_58dfc580020147d2.txt line 39: "D
 fraud detection, reconciliation | 100M accounts"). The workload's ``connect`` makes a :class:`Bank` for the process
 (the seeded accounts, the :class:`~.invariants.Book` of what the client's answers moved) and, with
 ``baseline_reconcile``, reconciles once, unrecorded: discrepancies already in the ledger (a data directory kept from an
-earlier run, say one with ``locking: none``) are remembered and not blamed on this run. ``disconnect`` runs
+earlier run, say one with ``locking: none``) are remembered and not blamed on this run. With one load process it
+also reads every account's balance then (GetAccount, unrecorded): the :class:`~.invariants.Book` starts from those,
+not from the opening deposits, so that each step of ``casemesh capacity`` (one seeding, then one connect per step on
+the same ledger) is judged on what that step moved. ``disconnect`` runs
 :meth:`Bank.check` after the process's last journey has ended, as a bank's end-of-day close does:
 
 1. LedgerService.Reconcile: every entry sums to zero, every balance equals its postings, each currency's accounts sum
@@ -123,6 +126,10 @@ class Bank:
         if response.discrepancies:
             log.warning("banking: the ledger has %d discrepancies before the run (an earlier run's): not judged",
                         len(response.discrepancies))
+        if self.streams.share[1] == 1:
+            balances, _ = await self.read_balances()
+            self.book = Book({account: balances[account].balance.amount_minor for account in balances},
+                             unread=[a for a in self.state.accounts if a not in balances])
 
     async def check(self) -> str | None:
         """The end-of-run check (module docstring): records one ``ledger_balanced`` sample and returns its code
@@ -217,6 +224,6 @@ class Bank:
         else:
             held = sum(a.balance.amount_minor for a in accounts.values())
             if held != book.total():
-                problems.append(f"the run's accounts hold {held} together, opened with {book.opened_minor} and "
+                problems.append(f"the run's accounts hold {held} together, started with {book.opened_minor} and "
                                 f"deposited {book.deposited_minor} since: {held - book.total():+d}")
         return problems
