@@ -195,7 +195,8 @@ def build() -> Dashboard:
             "From an order's (or a cancel's) acceptance to its events being durable, when it may be answered "
             "(casemesh_trading_engine_ack_wait_seconds): the engine's share of the seed's 10 ms, drawn as the "
             "dashed line. With the A/B switch trading-engine.commit=group an order waits for the flush under way "
-            "and the next one; with per_order for its own flush and those of the orders before it.",
+            "and the next one; with per_order for its own flush only (the flushes of the orders before it block the "
+            "engine's event loop before this order is accepted: they show in the gateway's engine call time).",
             "casemesh_trading_engine_ack_wait_seconds", jobs, (), "", width=6, threshold_s=ACK_S))
         .with_panel(latency_panel(
             "Commit time",

@@ -9,8 +9,8 @@ of the top levels on each side; trades: the last price) and from its own PlaceOr
 update applied only when its engine sequence number is not older than what the view holds.
 
 - **The band** (:meth:`Top.band`): the gateway refuses a limit price more than ``price_band_pct`` % from the symbol's
-  last trade, else its reference price (services/trading/gateway/settings.py, 10 %: NASDAQ's Limit Up-Limit Down band
-  for Tier 1 stocks). Every price drawn here is kept within ``price_band_pct - band_margin_pct`` % of the last trade
+  last trade, else its reference price (services/trading/gateway/settings.py, 10 %: the Limit Up-Limit Down band of
+  Tier 2 NMS stocks; Tier 1's is 5 %). Every price drawn here is kept within ``price_band_pct - band_margin_pct`` % of the last trade
   this process has seen, rounded inwards to the tick: the margin covers the few milliseconds by which this view lags
   the gateway's.
 - **Passive** (:func:`passive_price`, a market maker's quote): ``ticks_away`` ticks behind the best price on its own

@@ -36,7 +36,8 @@ class MatchingEngineServiceStub:
     the books are rebuilt from the log when the engine starts, so the engine
     after a crash holds exactly the books of the events it acknowledged or
     published. Callers: the order gateway (SubmitOrder, CancelOrder,
-    GetOrder), the market data service (StreamEvents); GetBook is public.
+    GetOrder, and StreamEvents for its risk checks' drop copy), the market
+    data service (StreamEvents); GetBook is public.
     """
 
     def __init__(self, channel):
@@ -83,7 +84,8 @@ class MatchingEngineServiceServicer:
     the books are rebuilt from the log when the engine starts, so the engine
     after a crash holds exactly the books of the events it acknowledged or
     published. Callers: the order gateway (SubmitOrder, CancelOrder,
-    GetOrder), the market data service (StreamEvents); GetBook is public.
+    GetOrder, and StreamEvents for its risk checks' drop copy), the market
+    data service (StreamEvents); GetBook is public.
     """
 
     def SubmitOrder(self, request, context):
@@ -146,7 +148,9 @@ class MatchingEngineServiceServicer:
         it is durable. The stream runs until the caller cancels it.
 
         Errors: INVALID_ARGUMENT naming `from_sequence` (beyond the next
-        sequence number); RESOURCE_EXHAUSTED when the caller reads too slowly
+        sequence number; 0 is read as 1); UNAVAILABLE when the engine stops or
+        could not write its log (reconnect from the last sequence it has);
+        RESOURCE_EXHAUSTED when the caller reads too slowly
         to keep up (reconnect from the last sequence it has).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -200,7 +204,8 @@ class MatchingEngineService:
     the books are rebuilt from the log when the engine starts, so the engine
     after a crash holds exactly the books of the events it acknowledged or
     published. Callers: the order gateway (SubmitOrder, CancelOrder,
-    GetOrder), the market data service (StreamEvents); GetBook is public.
+    GetOrder, and StreamEvents for its risk checks' drop copy), the market
+    data service (StreamEvents); GetBook is public.
     """
 
     @staticmethod

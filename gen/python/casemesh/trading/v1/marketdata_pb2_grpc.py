@@ -66,8 +66,8 @@ class MarketDataServiceServicer:
         until the caller cancels it.
 
         Errors: INVALID_ARGUMENT naming `symbols` (1 to 32 symbols of 1 to 8
-        characters of [A-Z], no repeats) or `depth` (1 to 50);
-        RESOURCE_EXHAUSTED when the caller reads too slowly to keep up
+        characters of [A-Z], no repeats) or `depth` (1 to 50); UNAVAILABLE
+        when the service stops; RESOURCE_EXHAUSTED when the caller reads too slowly to keep up
         (reconnect: the new stream starts with a fresh snapshot).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
