@@ -57,6 +57,11 @@ class Unauthenticated(Exception):
     """The call's credentials (an upload token) are missing, forged or expired → ``UNAUTHENTICATED``."""
 
 
+class Unavailable(Exception):
+    """The service cannot serve the call now (its store or log failed, it is stopping, a dependency did not answer)
+    and nothing of it was done, or what was done is found again by a retry → ``UNAVAILABLE``: retry."""
+
+
 def dependency_error(error: grpc.aio.AioRpcError) -> Exception:
     """The domain error of a dependency's NOT_FOUND, INVALID_ARGUMENT or FAILED_PRECONDITION; else ``error`` itself.
 

@@ -24,7 +24,6 @@ Settings: :class:`.settings.LedgerSettings` (A/B switch ``locking``); metrics: :
 
 from __future__ import annotations
 
-import functools
 
 import grpc
 
@@ -37,7 +36,7 @@ from . import validation
 from .ledger import AccountView, Ledger
 from .records import EntryRecord
 from .settings import LedgerSettings
-from .store import FILE_NAME, LedgerStore, StoreUnavailable
+from .store import FILE_NAME, LedgerStore
 
 NAME = "banking-ledger"
 TRANSFERS = "banking-transfers"
@@ -63,18 +62,6 @@ def entry_message(entry: EntryRecord) -> banking_pb2.JournalEntry:
             currency_code=p.currency_code, amount_minor=p.amount_minor)) for p in entry.postings])
 
 
-def _unavailable_on(method):
-    """A unary handler that answers UNAVAILABLE for :class:`.store.StoreUnavailable`."""
-
-    @functools.wraps(method)
-    async def handler(self, request, context: grpc.aio.ServicerContext):
-        try:
-            return await method(self, request, context)
-        except StoreUnavailable as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-
-    return handler
-
 
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     """Validates each request (:mod:`.validation`) and calls :class:`.ledger.Ledger`."""
@@ -82,13 +69,11 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
 
-    @_unavailable_on
     async def OpenAccount(self, request: ledger_pb2.OpenAccountRequest,
                           context: grpc.aio.ServicerContext) -> ledger_pb2.OpenAccountResponse:
         view = await self._ledger.open_account(validation.open_account(request))
         return ledger_pb2.OpenAccountResponse(account=account_message(view))
 
-    @_unavailable_on
     async def PostEntry(self, request: ledger_pb2.PostEntryRequest,
                         context: grpc.aio.ServicerContext) -> ledger_pb2.PostEntryResponse:
         entry = await self._ledger.post(validation.post_entry(request))
@@ -99,7 +84,6 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         view = self._ledger.account(validation.account_id(request.account_id))
         return ledger_pb2.GetAccountResponse(account=account_message(view))
 
-    @_unavailable_on
     async def ListEntries(self, request: ledger_pb2.ListEntriesRequest,
                           context: grpc.aio.ServicerContext) -> ledger_pb2.ListEntriesResponse:
         account_id = validation.account_id(request.account_id)
@@ -108,7 +92,6 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return ledger_pb2.ListEntriesResponse(entries=[entry_message(e) for e in statement.entries],
                                               next_page_token=statement.next_page_token)
 
-    @_unavailable_on
     async def Reconcile(self, request: ledger_pb2.ReconcileRequest,
                         context: grpc.aio.ServicerContext) -> ledger_pb2.ReconcileResponse:
         result = await self._ledger.reconcile()

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...runtime.errors import Unavailable
 from ...runtime.sqlite_journal import open_durable
 from . import metrics
 from .records import AccountRecord, EntryRecord, NewEntry, Posting
@@ -62,7 +63,7 @@ SCHEMA = (
 _ACCOUNT_COLUMNS = "account_id, kind, owner, currency, opened_at_unix_ms"
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(Unavailable):
     """The ledger's file could not be read or written (a disk or SQLite error, or the store is closed): nothing of the
     write changed; the servicer answers UNAVAILABLE (retry)."""
 

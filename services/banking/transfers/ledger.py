@@ -29,11 +29,12 @@ from casemesh.banking.v1 import banking_pb2, ledger_pb2, ledger_pb2_grpc
 from casemesh.common.v1 import money_pb2
 
 from ...runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from ...runtime.errors import Unavailable as RuntimeUnavailable
 from ..contract import INSUFFICIENT_FUNDS, failed_precondition_reason
 from . import metrics
 
 
-class Unavailable(Exception):
+class Unavailable(RuntimeUnavailable):
     """The call cannot be served now (the ledger or the store failed): UNAVAILABLE, retry with the same key."""
 
 

@@ -27,7 +27,6 @@ Settings: :class:`.settings.TransferSettings` (A/B switch ``fraud_rules``); metr
 
 from __future__ import annotations
 
-import functools
 import logging
 
 import grpc
@@ -37,7 +36,7 @@ from casemesh.banking.v1 import ledger_pb2_grpc, transfers_pb2, transfers_pb2_gr
 from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from .ids import ID_KEY_PURPOSE
-from .ledger import LedgerClient, Unavailable
+from .ledger import LedgerClient
 from .recovery import Recovery
 from .settings import TransferSettings
 from .store import TransferStore
@@ -54,18 +53,6 @@ DB_FILE = "transfers.sqlite3"
 PUBLIC_METHODS = frozenset({"OpenAccount", "Deposit", "Transfer", "GetTransfer"})
 
 
-def _unavailable_on(method):
-    """A unary handler that answers UNAVAILABLE for :class:`.ledger.Unavailable` (the ledger or the store)."""
-
-    @functools.wraps(method)
-    async def handler(self, request, context: grpc.aio.ServicerContext):
-        try:
-            return await method(self, request, context)
-        except Unavailable as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-
-    return handler
-
 
 class TransferServicer(transfers_pb2_grpc.TransferServiceServicer):
     """Calls :class:`.transfers.Transfers` (which validates each request: :mod:`.validation`)."""
@@ -73,22 +60,18 @@ class TransferServicer(transfers_pb2_grpc.TransferServiceServicer):
     def __init__(self, transfers: Transfers) -> None:
         self._transfers = transfers
 
-    @_unavailable_on
     async def OpenAccount(self, request: transfers_pb2.TransferServiceOpenAccountRequest,
                           context: grpc.aio.ServicerContext) -> transfers_pb2.TransferServiceOpenAccountResponse:
         return await self._transfers.open_account(request)
 
-    @_unavailable_on
     async def Deposit(self, request: transfers_pb2.DepositRequest,
                       context: grpc.aio.ServicerContext) -> transfers_pb2.DepositResponse:
         return await self._transfers.deposit(request)
 
-    @_unavailable_on
     async def Transfer(self, request: transfers_pb2.TransferRequest,
                        context: grpc.aio.ServicerContext) -> transfers_pb2.TransferResponse:
         return await self._transfers.transfer(request)
 
-    @_unavailable_on
     async def GetTransfer(self, request: transfers_pb2.GetTransferRequest,
                           context: grpc.aio.ServicerContext) -> transfers_pb2.GetTransferResponse:
         return await self._transfers.get_transfer(request)

@@ -14,6 +14,7 @@ validate and call the domain:
 ``Aborted``            ``ABORTED``
 ``PermissionDenied``   ``PERMISSION_DENIED``
 ``Unauthenticated``    ``UNAUTHENTICATED``
+``Unavailable``        ``UNAVAILABLE``
 ``AioRpcError``        ``DEADLINE_EXCEEDED`` if a dependency's call ran out of time, else ``UNAVAILABLE``
 an undecodable body    ``INVALID_ARGUMENT`` ("request body could not be decoded as pkg.Msg"; ``..decoding``)
 any other exception    ``UNKNOWN`` (logged with its traceback; the server goes on)
@@ -56,7 +57,7 @@ from ..authorization import Authorizer
 from ..deadlines import INBOUND_DEADLINE
 from ..decoding import DecodeLog, Undecodable, guarded, message_type_name
 from ..errors import (Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
-                      ResourceExhausted, Unauthenticated)
+                      ResourceExhausted, Unauthenticated, Unavailable)
 from ..faults import FaultInjector
 from ..metrics import RpcMetrics, code_label, rpc_metrics, trace_exemplar
 from ..tracing import RpcTracing, end_span, split_method
@@ -112,6 +113,7 @@ _DOMAIN_CODES: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (Aborted, grpc.StatusCode.ABORTED),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
 )
 
 

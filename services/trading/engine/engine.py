@@ -44,7 +44,7 @@ from google.protobuf.message import DecodeError
 
 from casemesh.trading.v1 import engine_pb2, trading_pb2
 
-from ...runtime.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from ...runtime.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from . import metrics, validation
 from .book import CANCELLED, FILLED, LIMIT, Order, OrderBook
 from .journal import Journal, JournalFailed
@@ -60,7 +60,7 @@ _intern = sys.intern
 _now = time.perf_counter
 
 
-class EngineClosed(Exception):
+class EngineClosed(Unavailable):
     """The engine is shutting down: nothing more is accepted (UNAVAILABLE; retry on the restarted engine)."""
 
 

@@ -42,6 +42,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ...runtime.errors import Unavailable
+
 log = logging.getLogger("casemesh.trading.engine.journal")
 
 FILE_NAME = "events.log"
@@ -64,7 +66,7 @@ OnCommit = Callable[[list[Any], int, float], None]
 OnFailure = Callable[[list[Any], "JournalFailed"], None]
 
 
-class JournalFailed(Exception):
+class JournalFailed(Unavailable):
     """The log could not be written (or read back): nothing appended since its last durable batch is acknowledged;
     the engine answers UNAVAILABLE until it is restarted."""
 

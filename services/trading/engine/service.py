@@ -33,7 +33,6 @@ logged by the runtime's interceptor); the server goes on. Settings: :class:`.set
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -64,18 +63,6 @@ STREAM_SLOTS = 64
 UNARY_SLOTS = 1_024
 
 
-def _unavailable_on(method):
-    """A unary handler that answers UNAVAILABLE when the log cannot be written or the engine is shutting down."""
-
-    @functools.wraps(method)
-    async def handler(self, request, context: grpc.aio.ServicerContext):
-        try:
-            return await method(self, request, context)
-        except (JournalFailed, EngineClosed) as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-
-    return handler
-
 
 class MatchingEngineServicer(engine_pb2_grpc.MatchingEngineServiceServicer):
     """Calls :class:`.engine.MatchingEngine` (which validates each request) and answers once its state is durable."""
@@ -83,26 +70,22 @@ class MatchingEngineServicer(engine_pb2_grpc.MatchingEngineServiceServicer):
     def __init__(self, engine: MatchingEngine) -> None:
         self._engine = engine
 
-    @_unavailable_on
     async def SubmitOrder(self, request: engine_pb2.SubmitOrderRequest,
                           context: grpc.aio.ServicerContext) -> engine_pb2.SubmitOrderResponse:
         submitted = self._engine.submit(request)
         await submitted.durable
         return submitted.response
 
-    @_unavailable_on
     async def CancelOrder(self, request: engine_pb2.CancelOrderRequest,
                           context: grpc.aio.ServicerContext) -> engine_pb2.CancelOrderResponse:
         cancelled = self._engine.cancel(request.order_id, request.account_id)
         await cancelled.durable
         return engine_pb2.CancelOrderResponse(order=cancelled.order)
 
-    @_unavailable_on
     async def GetOrder(self, request: engine_pb2.GetOrderRequest,
                        context: grpc.aio.ServicerContext) -> engine_pb2.GetOrderResponse:
         return engine_pb2.GetOrderResponse(order=await self._engine.get_order(request.order_id))
 
-    @_unavailable_on
     async def GetBook(self, request: engine_pb2.GetBookRequest,
                       context: grpc.aio.ServicerContext) -> engine_pb2.GetBookResponse:
         return await self._engine.get_book(request.symbol, request.depth, request.include_orders)

@@ -18,13 +18,13 @@ import grpc
 
 from casemesh.trading.v1 import engine_pb2, engine_pb2_grpc, trading_pb2
 
-from ...runtime.errors import dependency_error
+from ...runtime.errors import Unavailable, dependency_error
 from . import metrics
 
 ENGINE = "trading-engine"
 
 
-class EngineUnavailable(Exception):
+class EngineUnavailable(Unavailable):
     """The engine did not answer (or answered that it could not): UNAVAILABLE, the message says how to retry."""
 
 

@@ -25,7 +25,6 @@ Settings: :class:`.settings.GatewaySettings`; metrics: :mod:`.metrics`.
 
 from __future__ import annotations
 
-import functools
 
 import grpc
 
@@ -35,7 +34,7 @@ from ...runtime.authorization import Access
 from ...runtime.component import RuntimeContext, ServiceDefinition
 from ..engine_feed import EngineFeed
 from . import metrics
-from .engine_client import ENGINE, EngineClient, EngineUnavailable
+from .engine_client import ENGINE, EngineClient
 from .order_ids import ORDER_ID_PURPOSE, OrderIds
 from .orders import OrderGateway
 from .risk import RiskState
@@ -47,18 +46,6 @@ FULL_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrderEntryService"].full_nam
 PUBLIC_METHODS = frozenset({"PlaceOrder", "CancelOrder", "GetOrder", "ListInstruments"})
 
 
-def _unavailable_on(method):
-    """A unary handler that answers UNAVAILABLE for :class:`.engine_client.EngineUnavailable`."""
-
-    @functools.wraps(method)
-    async def handler(self, request, context: grpc.aio.ServicerContext):
-        try:
-            return await method(self, request, context)
-        except EngineUnavailable as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-
-    return handler
-
 
 class OrderEntryServicer(orders_pb2_grpc.OrderEntryServiceServicer):
     """Calls :class:`.orders.OrderGateway` (which validates each request)."""
@@ -66,17 +53,14 @@ class OrderEntryServicer(orders_pb2_grpc.OrderEntryServiceServicer):
     def __init__(self, gateway: OrderGateway) -> None:
         self._gateway = gateway
 
-    @_unavailable_on
     async def PlaceOrder(self, request: orders_pb2.PlaceOrderRequest,
                          context: grpc.aio.ServicerContext) -> orders_pb2.PlaceOrderResponse:
         return await self._gateway.place(request)
 
-    @_unavailable_on
     async def CancelOrder(self, request: orders_pb2.OrderEntryServiceCancelOrderRequest,
                           context: grpc.aio.ServicerContext) -> orders_pb2.OrderEntryServiceCancelOrderResponse:
         return orders_pb2.OrderEntryServiceCancelOrderResponse(order=await self._gateway.cancel(request))
 
-    @_unavailable_on
     async def GetOrder(self, request: orders_pb2.OrderEntryServiceGetOrderRequest,
                        context: grpc.aio.ServicerContext) -> orders_pb2.OrderEntryServiceGetOrderResponse:
         return orders_pb2.OrderEntryServiceGetOrderResponse(order=await self._gateway.get(request))
