@@ -28,7 +28,9 @@ MAX_RESPONSES = 16
 #: normal end (DEADLINE_EXCEEDED after their answers), not a hang.
 LIVE_TAILS = frozenset({"/casemesh.social.v1.TweetService/WatchTweets", "/casemesh.collab.v1.DocumentSyncService/Watch",
                         "/casemesh.rides.v1.LocationService/TrackDriver", "/casemesh.rides.v1.TripService/WatchRide",
-                        "/casemesh.food.v1.OrderService/WatchOrder"})
+                        "/casemesh.food.v1.OrderService/WatchOrder",
+                        "/casemesh.trading.v1.MatchingEngineService/StreamEvents",
+                        "/casemesh.trading.v1.MarketDataService/StreamMarketData"})
 #: Live tails that send nothing until there is something new: a live stream's parts (a stream with no part published
 #: yet has nothing to send), a driver's ride offers, fence events (none on a fresh mesh), a courier's assignments. Open at their deadline with no answer is their normal state too.
 QUIET_TAILS = frozenset({"/casemesh.live.v1.LiveOriginService/WatchParts", "/casemesh.live.v1.LiveEdgeService/StreamParts",
