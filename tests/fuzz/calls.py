@@ -29,14 +29,14 @@ MAX_RESPONSES = 16
 LIVE_TAILS = frozenset({"/casemesh.social.v1.TweetService/WatchTweets", "/casemesh.collab.v1.DocumentSyncService/Watch",
                         "/casemesh.rides.v1.LocationService/TrackDriver", "/casemesh.rides.v1.TripService/WatchRide",
                         "/casemesh.food.v1.OrderService/WatchOrder",
-                        "/casemesh.trading.v1.MatchingEngineService/StreamEvents",
                         "/casemesh.trading.v1.MarketDataService/StreamMarketData"})
 #: Live tails that send nothing until there is something new: a live stream's parts (a stream with no part published
-#: yet has nothing to send), a driver's ride offers, fence events (none on a fresh mesh), a courier's assignments. Open at their deadline with no answer is their normal state too.
+#: yet has nothing to send), a driver's ride offers, fence events (none on a fresh mesh), a courier's assignments, an empty engine log's events. Open at their deadline with no answer is their normal state too.
 QUIET_TAILS = frozenset({"/casemesh.live.v1.LiveOriginService/WatchParts", "/casemesh.live.v1.LiveEdgeService/StreamParts",
                          "/casemesh.rides.v1.DispatchService/ReceiveOffers",
                          "/casemesh.proximity.v1.GeofenceService/WatchFenceEvents",
-                         "/casemesh.food.v1.FoodDispatchService/ReceiveAssignments"})
+                         "/casemesh.food.v1.FoodDispatchService/ReceiveAssignments",
+                         "/casemesh.trading.v1.MatchingEngineService/StreamEvents"})
 LIVE_TAILS = LIVE_TAILS | QUIET_TAILS
 #: Deadline of a call to a live tail (s): long enough for its first answer, short enough not to wait 2 s per example.
 TAIL_DEADLINE_S = 0.5
