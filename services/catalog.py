@@ -68,6 +68,12 @@ _MODULES: dict[str, str] = {
     "trading-marketdata": "trading.marketdata.service",
     "banking-ledger": "banking.ledger.service",
     "banking-transfers": "banking.transfers.service",
+    "ecommerce-catalog": "ecommerce.catalog.service",
+    "ecommerce-inventory": "ecommerce.inventory.service",
+    "ecommerce-cart": "ecommerce.cart.service",
+    "ecommerce-orders": "ecommerce.orders.service",
+    "hotel-inventory": "hotel.inventory.service",
+    "hotel-booking": "hotel.booking.service",
 }
 
 

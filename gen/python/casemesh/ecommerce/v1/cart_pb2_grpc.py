@@ -73,8 +73,10 @@ class CartServiceServicer:
     def SetItem(self, request, context):
         """SetItem puts `quantity` units of a product in the cart (0 removes the
         line), reserving them first: the line's previous reservation is
-        released and a new one is held for the new quantity. Calls for one
-        cart are applied one at a time.
+        released and a new one is held for the new quantity. Setting a line to
+        the quantity it has reserves its own reservation again instead
+        (extending it to a full TTL). Calls for one cart are applied one at a
+        time.
 
         Errors: INVALID_ARGUMENT naming `user_id`, `product_id` or `quantity`
         (0 to 1,000); NOT_FOUND for a product not in the catalogue;

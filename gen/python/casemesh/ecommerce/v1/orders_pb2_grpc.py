@@ -35,12 +35,16 @@ class CheckoutServiceStub:
     2. reserve: re-hold every line's reservation for the checkout TTL;
     3. pay: PaymentGatewayService.Authorize (idempotency key derived from
     the order);
-    4. confirm: InventoryService.Commit every reservation, then
-    PaymentGatewayService.Capture; the order is CONFIRMED and its lines
-    leave the cart.
+    4. confirm: InventoryService.Commit every reservation (re-held first
+    when their hold is about to run out), then
+    PaymentGatewayService.Capture; the order is CONFIRMED.
     A failure compensates what was done, in reverse: reservations are
-    released and an authorisation is voided; the order is FAILED with its
-    reason. An order left PENDING by a crash is resumed (or compensated)
+    released, an authorisation is voided, and units already committed for
+    the order (a later line's reservation expired, or the capture was
+    refused) are given back with InventoryService.Restock; the order is
+    FAILED with its reason. Either way the order's lines then leave the cart
+    (a failed order's units are no longer held: the buyer adds them again).
+    A cart reservation belongs to at most one PENDING or CONFIRMED order. An order left PENDING by a crash is resumed (or compensated)
     when the service starts, so every order ends CONFIRMED with its stock
     committed and its payment captured once, or FAILED with nothing held
     and nothing charged. All RPCs are public.
@@ -79,12 +83,16 @@ class CheckoutServiceServicer:
     2. reserve: re-hold every line's reservation for the checkout TTL;
     3. pay: PaymentGatewayService.Authorize (idempotency key derived from
     the order);
-    4. confirm: InventoryService.Commit every reservation, then
-    PaymentGatewayService.Capture; the order is CONFIRMED and its lines
-    leave the cart.
+    4. confirm: InventoryService.Commit every reservation (re-held first
+    when their hold is about to run out), then
+    PaymentGatewayService.Capture; the order is CONFIRMED.
     A failure compensates what was done, in reverse: reservations are
-    released and an authorisation is voided; the order is FAILED with its
-    reason. An order left PENDING by a crash is resumed (or compensated)
+    released, an authorisation is voided, and units already committed for
+    the order (a later line's reservation expired, or the capture was
+    refused) are given back with InventoryService.Restock; the order is
+    FAILED with its reason. Either way the order's lines then leave the cart
+    (a failed order's units are no longer held: the buyer adds them again).
+    A cart reservation belongs to at most one PENDING or CONFIRMED order. An order left PENDING by a crash is resumed (or compensated)
     when the service starts, so every order ends CONFIRMED with its stock
     committed and its payment captured once, or FAILED with nothing held
     and nothing charged. All RPCs are public.
@@ -94,13 +102,15 @@ class CheckoutServiceServicer:
         """Checkout buys what is in the buyer's cart with the card of
         `card_token` (from CardVaultService.TokenizeCard for the shop's
         merchant). A failed checkout (out of stock, an expired reservation, a
-        declined card) is an answer, not an error: the order comes back FAILED
-        with its reason. A retry with the same key returns the same order.
+        declined card, an unknown card token, a refused capture) is an answer,
+        not an error: the order comes back FAILED with its reason (an unknown
+        token and a refused capture are PAYMENT_DECLINED). A retry with the
+        same key returns the same order.
 
         Errors: INVALID_ARGUMENT naming `idempotency_key`, `user_id` or
         `card_token`; FAILED_PRECONDITION "empty_cart", or when the key was
-        used for a different request; ABORTED while a call with the same key
-        is in flight (retry it); UNAVAILABLE when a step could not reach its
+        used for a different request; ABORTED while a call with the same key,
+        or another order holding the same cart lines, is in flight (retry it); UNAVAILABLE when a step could not reach its
         service (the order stays PENDING and is finished or compensated by the
         retry with the same key, or when this service next starts).
         """
@@ -164,12 +174,16 @@ class CheckoutService:
     2. reserve: re-hold every line's reservation for the checkout TTL;
     3. pay: PaymentGatewayService.Authorize (idempotency key derived from
     the order);
-    4. confirm: InventoryService.Commit every reservation, then
-    PaymentGatewayService.Capture; the order is CONFIRMED and its lines
-    leave the cart.
+    4. confirm: InventoryService.Commit every reservation (re-held first
+    when their hold is about to run out), then
+    PaymentGatewayService.Capture; the order is CONFIRMED.
     A failure compensates what was done, in reverse: reservations are
-    released and an authorisation is voided; the order is FAILED with its
-    reason. An order left PENDING by a crash is resumed (or compensated)
+    released, an authorisation is voided, and units already committed for
+    the order (a later line's reservation expired, or the capture was
+    refused) are given back with InventoryService.Restock; the order is
+    FAILED with its reason. Either way the order's lines then leave the cart
+    (a failed order's units are no longer held: the buyer adds them again).
+    A cart reservation belongs to at most one PENDING or CONFIRMED order. An order left PENDING by a crash is resumed (or compensated)
     when the service starts, so every order ends CONFIRMED with its stock
     committed and its payment captured once, or FAILED with nothing held
     and nothing charged. All RPCs are public.

@@ -89,7 +89,10 @@ class BookingServiceServicer:
         """CreateBooking books `rooms` rooms of a type for `nights` nights from
         `check_in`. A refusal (no availability, a declined card, lost version
         races) is an answer, not an error: the booking comes back FAILED with
-        its reason. A retry with the same key returns the same booking.
+        its reason (an unknown card token, or a total above the payment
+        gateway's largest payment, 100,000,000 minor units, is
+        PAYMENT_DECLINED). A retry with the same key returns the same booking,
+        as it is now (CANCELLED or CHECKED_IN if it since was).
 
         Errors: INVALID_ARGUMENT naming `idempotency_key`, `guest_id`,
         `hotel_id`, `room_type_id`, `check_in` (a date "YYYY-MM-DD" from
