@@ -28,6 +28,8 @@ _MODULES: dict[str, str] = {
     "payments": "payments",
     "trading": "trading",
     "banking": "banking",
+    "ecommerce": "ecommerce",
+    "hotel": "hotel",
     "echo": "echo",
 }
 
