@@ -11,8 +11,8 @@ from collections.abc import Callable
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from . import (
-    banking, chat, collab, food, harness, live, mesh, payments, photo, proximity, reco, rides, social, trading,
-    urlshortener, video,
+    banking, chat, collab, ecommerce, food, harness, hotel, live, mesh, payments, photo, proximity, reco, rides, social,
+    trading, urlshortener, video,
 )
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
@@ -31,5 +31,7 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "payments.json": payments.build,
     "trading.json": trading.build,
     "banking.json": banking.build,
+    "ecommerce.json": ecommerce.build,
+    "hotel.json": hotel.build,
     "harness-slos.json": harness.build,
 }

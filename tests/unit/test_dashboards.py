@@ -7,7 +7,7 @@
 - Every PromQL expression parses, and every selector in it selects at least one series that
   really exists (metric name, label names, ``=`` and ``=~`` values, ``le`` bucket bounds): for
   the mesh, URL-shortener, video, social, photo, recommendations, chat, live, ride-sharing, proximity, food-delivery,
-  payment-gateway, online-banking and stock-trading dashboards in what
+  payment-gateway, online-banking, stock-trading, e-commerce and hotel-reservation dashboards in what
   the services expose after real calls through every path the panels show (for chat: Connect streams on
   both gateways, one-to-one and group messages, acks, an offline queue paged by a gap fill, a
   replaced session, a session dropped by the router, presence; for live streaming: a broadcast taken over and
@@ -45,7 +45,22 @@
   and market orders of both sides resting and trading, a retry and a client_order_id reused, each risk check refusing,
   invalid orders, cancels and reads, both engine feeds renewed and caught up, with every trading counter moved but the
   failure paths and the books and subscribers back where they were; its panels draw exactly the server-side SLO twins
-  of harness/profiles/trading.slo.yaml); for the harness dashboard in
+  of harness/profiles/trading.slo.yaml; for e-commerce: products created, restocked, read and searched with and
+  without hits, cart lines set, extended, replaced and refused (out of stock, another currency, no such product),
+  checkouts confirmed, replayed, with a key reused, of an empty cart, declined by the card and failed out of stock,
+  one whose 2 s hold ran out while a server fault held its payment (a double click ABORTED meanwhile, another buyer
+  taking the unit: reservation_expired, the authorisation voided), the gateway down (an order left PENDING and
+  confirmed by the recovery), the inventory down for the cart (a release abandoned, one replaced), reservations expired
+  by a request and by the sweeper, with every e-commerce counter moved but the failure paths and the carts, units held
+  and PENDING orders back where they were; its panels draw exactly the server-side SLO twins of
+  harness/profiles/ecommerce.slo.yaml; for hotel reservation, with a pessimistic and an optimistic inventory side by
+  side: bookings confirmed, replayed, with a key reused, checked in and cancelled, refused for no availability and a
+  declined card, an unknown room type and a bad stay, one whose hold ran out while a server fault held its payment (a
+  double click ABORTED meanwhile: the authorisation voided), the gateway down (a booking left PENDING and confirmed by
+  the recovery), holds racing for one night's version (ABORTED) and bookings retrying lost races and failing
+  contention, with every hotel counter moved but the failure paths and the PENDING bookings and held room-nights back
+  where they were; its panels draw exactly the server-side SLO twins of harness/profiles/hotel.slo.yaml); for the
+  harness dashboard in
   what the harness's collector exposes for a RunStats holding every RPC and journey the shipped
   SLOs name (and, for its Prometheus-sourced SLOs, in what the services expose).
 - Latency graphs ask for exemplars exactly for the histograms that carry them.
@@ -58,6 +73,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import difflib
 import io
@@ -101,7 +117,19 @@ from casemesh.banking.v1 import banking_pb2, ledger_pb2, ledger_pb2_grpc, transf
 from casemesh.chat.v1 import messages_pb2, messages_pb2_grpc, router_pb2, router_pb2_grpc
 from casemesh.collab.v1 import editor_pb2
 from casemesh.common.v1 import money_pb2
+from casemesh.ecommerce.v1 import cart_pb2 as shop_cart_pb2
+from casemesh.ecommerce.v1 import cart_pb2_grpc as shop_cart_pb2_grpc
+from casemesh.ecommerce.v1 import catalog_pb2 as shop_catalog_pb2
+from casemesh.ecommerce.v1 import catalog_pb2_grpc as shop_catalog_pb2_grpc
+from casemesh.ecommerce.v1 import ecommerce_pb2
+from casemesh.ecommerce.v1 import inventory_pb2 as shop_inventory_pb2
+from casemesh.ecommerce.v1 import inventory_pb2_grpc as shop_inventory_pb2_grpc
+from casemesh.ecommerce.v1 import orders_pb2 as shop_orders_pb2
+from casemesh.ecommerce.v1 import orders_pb2_grpc as shop_orders_pb2_grpc
 from casemesh.food.v1 import food_pb2, orders_pb2, orders_pb2_grpc, restaurants_pb2, restaurants_pb2_grpc
+from casemesh.hotel.v1 import booking_pb2, booking_pb2_grpc, hotel_pb2
+from casemesh.hotel.v1 import inventory_pb2 as hotel_inventory_pb2
+from casemesh.hotel.v1 import inventory_pb2_grpc as hotel_inventory_pb2_grpc
 from casemesh.live.v1 import chat_pb2 as live_chat_pb2
 from casemesh.live.v1 import chat_pb2_grpc as live_chat_pb2_grpc
 from casemesh.live.v1 import edge_pb2 as live_edge_pb2
@@ -121,10 +149,17 @@ from casemesh.rides.v1 import pricing_pb2 as rides_pricing_pb2
 from casemesh.rides.v1 import pricing_pb2_grpc as rides_pricing_pb2_grpc
 from casemesh.rides.v1 import location_pb2, location_pb2_grpc, rides_pb2, trips_pb2, trips_pb2_grpc
 from casemesh.services.banking.transfers import metrics as banking_transfers_metrics
+from casemesh.services.ecommerce import contract as shop_contract
+from casemesh.services.ecommerce.cart import metrics as shop_cart_metrics
+from casemesh.services.ecommerce.inventory import metrics as shop_inventory_metrics
+from casemesh.services.ecommerce.orders import metrics as shop_orders_metrics
 from casemesh.services.food.dispatch import metrics as food_dispatch_metrics
 from casemesh.services.food.dispatch.regions import new_batch_id
 from casemesh.services.food.orders import metrics as food_orders_metrics
 from casemesh.services.food.restaurants import metrics as kitchen_metrics
+from casemesh.services.hotel import contract as hotel_contract
+from casemesh.services.hotel.booking import metrics as hotel_booking_metrics
+from casemesh.services.hotel.inventory import metrics as hotel_inventory_metrics
 from casemesh.services.payments.contract import TEST_CARDS
 from casemesh.services.payments.gateway import metrics as payments_gateway_metrics
 from casemesh.services.proximity.geofence import metrics as fence_metrics
@@ -1622,6 +1657,479 @@ async def _drive_trading(running) -> None:
     await eventually(lambda: not moved(), lambda: f"the trading gauges back where they were: {moved()}")
 
 
+@pytest.fixture
+async def ecommerce_mesh(monkeypatch, tmp_path):
+    """The shop's services and the payment gateway's in this process (their SQLite files under ``tmp_path``),
+    following a fault schedule, every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    schedule = tmp_path / "ecommerce-faults.json"
+    with monkeypatch.context() as starting:
+        starting.setenv(FAULTS_ENV, str(schedule))  # read once by the server as it starts
+        running, stop, task = await start_mesh(definitions(list(ECOMMERCE_MESH)), loopback_topology(
+            ECOMMERCE_MESH, data_dir=tmp_path / "ecommerce", settings=ECOMMERCE_SETTINGS))
+    try:
+        mesh = FaultedMesh(running, Faults(schedule))
+        await _drive_ecommerce(mesh)
+        yield mesh
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def _method_fault(name: str, service: str, process: str, method: str | None, **fault) -> dict:
+    """A fault schedule entry on ``method`` of ``service`` (every method: ``None``) at topology name ``process``:
+    ``abort`` a status code, or ``delay`` a distribution."""
+    return {**abort(name, service, process), "method": method, "abort": None, **fault}
+
+
+async def _failed_precondition(call) -> str:
+    """The contract reason of the FAILED_PRECONDITION a call ends with (the call must end with one)."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error
+        return error.details().partition(":")[0]
+    raise AssertionError("the call answered OK")
+
+
+async def _drive_ecommerce(mesh: FaultedMesh) -> None:
+    """Real calls through every path the e-commerce dashboard and the e-commerce profile's server-side SLO twins
+    (harness/profiles/ecommerce.slo.yaml) count, with new products and buyers per drive (ECOMMERCE_SETTINGS: the
+    checkout holds every line for 2 s and holds it again before committing; the inventory sweeps every 2 s; the orders'
+    recovery looks every 0.1 s at PENDING orders of any age held by no call).
+
+    - Products created (one retried) and restocked (one restock retried), read, listed, searched with and without hits.
+    - Carts: a line set, set again (extended), set to a new quantity (a new reservation, the old one released); a
+      product in another currency (currency_mismatch), one that does not exist (NOT_FOUND), a bad quantity
+      (INVALID_ARGUMENT), the last unit held by another buyer (out_of_stock).
+    - Checkouts: confirmed (every saga step), replayed, its key reused with another card (FAILED_PRECONDITION), an
+      empty cart (FAILED_PRECONDITION); one paid with a card every issuer declines (payment_declined: the reservation
+      released); one whose reservation was released meanwhile (out_of_stock).
+    - The TTL against a slow payment: the payment gateway's Authorize held 4 s by a server fault, the buyer's double
+      click while it waits (ABORTED); the checkout's 2 s hold runs out and a request of the drive expires it, another
+      buyer takes the unit, and the checkout fails reservation_expired (the authorisation voided).
+    - The payment gateway down (Authorize aborted UNAVAILABLE): a checkout answered UNAVAILABLE stays PENDING, the
+      recovery finds the gateway down, then confirms the order once it is back.
+    - The inventory down for the cart: SetItem answered UNAVAILABLE, the new reservation's release failing too
+      (abandoned); Release down alone: a line set to a new quantity whose old reservation's release fails (replaced),
+      released by the drive once it is back.
+    - Reservations held directly with a 1 s TTL: one expired by a request (GetStock), one by the sweeper.
+    - Every cart emptied; an audit without violations.
+
+    Paths it does not take, left at zero: a partial commit given back by Restock (the restock compensation), a
+    recovery that fails or errs, expiries at start, cart_full and refused SetItems.
+    """
+    running = mesh.running
+    tag = secrets.token_hex(3)
+    catalog = shop_catalog_pb2_grpc.CatalogServiceStub(running.anonymous_channel("ecommerce-catalog"))
+    inventory = shop_inventory_pb2_grpc.InventoryServiceStub(running.anonymous_channel("ecommerce-inventory"))
+    # Reserve and Release are internal (the cart's and the orders'): the tests' identity may call them.
+    inventory_inside = shop_inventory_pb2_grpc.InventoryServiceStub(running.channel("ecommerce-inventory"))
+    cart = shop_cart_pb2_grpc.CartServiceStub(running.anonymous_channel("ecommerce-cart"))
+    orders = shop_orders_pb2_grpc.CheckoutServiceStub(running.anonymous_channel("ecommerce-orders"))
+    vault = vault_pb2_grpc.CardVaultServiceStub(running.anonymous_channel("payments-vault"))
+    gauges = {metric: _gauge(metric) for metric in ECOMMERCE_DRIVE_GAUGES}
+    confirmed, failed = ecommerce_pb2.ORDER_STATUS_CONFIRMED, ecommerce_pb2.ORDER_STATUS_FAILED
+    mug, last, euro = (f"{name}-{tag}" for name in ("mug", "last", "euro"))
+
+    def counted(metric, sample: str, **labels: str) -> float:
+        return _sampled(metric, sample, **labels)
+
+    def product(product_id: str, title: str, currency: str, amount_minor: int) -> ecommerce_pb2.Product:
+        return ecommerce_pb2.Product(product_id=product_id, title=title, description=f"{title}, drive {tag}",
+                                     category="kitchen", price=money_pb2.Money(currency_code=currency,
+                                                                               amount_minor=amount_minor))
+
+    async def set_item(user: str, product_id: str, quantity: int) -> ecommerce_pb2.Cart:
+        return (await cart.SetItem(shop_cart_pb2.SetItemRequest(user_id=f"{user}-{tag}", product_id=product_id,
+                                                                quantity=quantity), timeout=10)).cart
+
+    async def get_cart(user: str) -> ecommerce_pb2.Cart:
+        return (await cart.GetCart(shop_cart_pb2.GetCartRequest(user_id=f"{user}-{tag}"), timeout=10)).cart
+
+    def checkout_request(user: str, key: str, token: str) -> shop_orders_pb2.CheckoutRequest:
+        return shop_orders_pb2.CheckoutRequest(idempotency_key=f"{tag}-{key}", user_id=f"{user}-{tag}",
+                                               card_token=token)
+
+    async def checkout(user: str, key: str, token: str) -> ecommerce_pb2.Order:
+        return (await orders.Checkout(checkout_request(user, key, token), timeout=20)).order
+
+    async def available(product_id: str) -> int:
+        return (await inventory.GetStock(shop_inventory_pb2.GetStockRequest(product_id=product_id),
+                                         timeout=10)).stock.available
+
+    async def tokenize(number: str) -> str:
+        return (await vault.TokenizeCard(vault_pb2.TokenizeCardRequest(
+            merchant_id=shop_contract.MERCHANT_ID, card_number=number, exp_month=EXP_MONTH, exp_year=EXP_YEAR,
+            cvc=CVC), timeout=10)).card_token
+
+    def expiries(trigger: str) -> float:
+        return counted(shop_inventory_metrics.EXPIRIES, "casemesh_ecommerce_inventory_reservation_expiries_total",
+                       trigger=trigger)
+
+    def recovered(outcome: str) -> float:
+        return counted(shop_orders_metrics.RECOVERED, "casemesh_ecommerce_orders_recovered_total", outcome=outcome)
+
+    def release_failures(kind: str) -> float:
+        return counted(shop_cart_metrics.RELEASE_FAILURES, "casemesh_ecommerce_cart_release_failures_total",
+                       kind=kind)
+
+    # The catalogue and the stock.
+    created = product(mug, "Enamel camping mug", "USD", 1_250)
+    for entry in (created, product(last, "Last copper kettle", "USD", 4_000),
+                  product(euro, "Espresso cup", "EUR", 900)):
+        await catalog.CreateProduct(shop_catalog_pb2.CreateProductRequest(product=entry), timeout=10)
+    await catalog.CreateProduct(shop_catalog_pb2.CreateProductRequest(product=created), timeout=10)  # a retry
+    for product_id, units in ((mug, 20), (last, 1), (euro, 5)):
+        restock = shop_inventory_pb2.RestockRequest(restock_id=f"{tag}-{product_id}", product_id=product_id,
+                                                    quantity=units)
+        await inventory.Restock(restock, timeout=10)
+    await inventory.Restock(restock, timeout=10)  # a retry: added once
+    assert (await catalog.GetProduct(shop_catalog_pb2.GetProductRequest(product_id=mug), timeout=10)).product.title
+    assert (await catalog.ListProducts(shop_catalog_pb2.ListProductsRequest(category="kitchen"), timeout=10)).products
+    found = await catalog.SearchProducts(shop_catalog_pb2.SearchProductsRequest(query="camping mug"), timeout=10)
+    assert mug in [hit.product.product_id for hit in found.hits], found
+    assert not (await catalog.SearchProducts(shop_catalog_pb2.SearchProductsRequest(query=f"nothing{tag}"),
+                                             timeout=10)).hits
+    card, declined_card = await tokenize(card_number("visa")), await tokenize(next(iter(TEST_CARDS)))
+
+    # Carts: set, extended, replaced; refusals.
+    held = await set_item("alice", mug, 2)
+    again = await set_item("alice", mug, 2)  # the same quantity: its own reservation extended
+    assert again.lines[0].reservation_id == held.lines[0].reservation_id, again
+    assert [line.quantity for line in (await set_item("alice", mug, 3)).lines] == [3]
+    assert await _failed_precondition(cart.SetItem(shop_cart_pb2.SetItemRequest(
+        user_id=f"alice-{tag}", product_id=euro, quantity=1), timeout=10)) == shop_contract.CURRENCY_MISMATCH
+    assert await _code(cart.SetItem(shop_cart_pb2.SetItemRequest(user_id=f"alice-{tag}", product_id=f"none-{tag}",
+                                                                 quantity=1), timeout=10)) == grpc.StatusCode.NOT_FOUND
+    assert await _code(cart.SetItem(shop_cart_pb2.SetItemRequest(user_id=f"alice-{tag}", product_id=mug,
+                                                                 quantity=-1), timeout=10)) \
+        == grpc.StatusCode.INVALID_ARGUMENT
+    assert len((await get_cart("alice")).lines) == 1
+
+    # Checkouts: confirmed, replayed, a key reused, an empty cart, a declined card, a reservation released meanwhile.
+    bought = await checkout("alice", "a", card)
+    assert bought.status == confirmed and bought.payment_id, bought
+    assert await checkout("alice", "a", card) == bought  # replayed
+    assert await _failed_precondition(orders.Checkout(checkout_request("alice", "a", declined_card), timeout=20)) \
+        == shop_contract.KEY_REUSED
+    assert await _failed_precondition(orders.Checkout(checkout_request("alice", "b", card), timeout=20)) \
+        == shop_contract.EMPTY_CART
+    assert (await orders.GetOrder(shop_orders_pb2.GetOrderRequest(order_id=bought.order_id), timeout=10)).order \
+        == bought
+    assert (await orders.ListOrders(shop_orders_pb2.ListOrdersRequest(user_id=f"alice-{tag}"), timeout=10)).orders
+    await set_item("bob", mug, 1)
+    refused = await checkout("bob", "a", declined_card)
+    assert (refused.status, refused.failure_reason) == (failed, ecommerce_pb2.ORDER_FAILURE_PAYMENT_DECLINED), refused
+    [line] = (await set_item("carol", mug, 1)).lines
+    await inventory_inside.Release(shop_inventory_pb2.ReleaseRequest(reservation_id=line.reservation_id), timeout=10)
+    gone = await checkout("carol", "a", card)
+    assert (gone.status, gone.failure_reason) == (failed, ecommerce_pb2.ORDER_FAILURE_OUT_OF_STOCK), gone
+
+    # The last unit: out of stock for a second buyer; then the TTL against a slow payment.
+    await set_item("dave", last, 1)
+    assert await _failed_precondition(cart.SetItem(shop_cart_pb2.SetItemRequest(
+        user_id=f"erin-{tag}", product_id=last, quantity=1), timeout=10)) == shop_contract.OUT_OF_STOCK
+    await mesh.faults.set(_method_fault(f"{tag}-slow-authorize", GATEWAY_SERVICE, "payments-gateway", "Authorize",
+                                        delay={"distribution": "fixed", "ms": 4_000}))
+    try:
+        pending = _gauge(shop_orders_metrics.PENDING)
+        slow = asyncio.create_task(checkout("dave", "a", card))
+        await eventually(lambda: _gauge(shop_orders_metrics.PENDING) > pending, "dave's order PENDING")
+        assert await _code(orders.Checkout(checkout_request("dave", "a", card), timeout=20)) \
+            == grpc.StatusCode.ABORTED  # a double click
+        deadline = time.monotonic() + 30
+        while await available(last) == 0:  # the checkout's 2 s hold runs out: this request expires it
+            assert time.monotonic() < deadline, "the checkout's hold of the last unit never expired"
+            await asyncio.sleep(0.05)
+        await set_item("erin", last, 1)
+        expired = await slow
+    finally:
+        await mesh.faults.clear()
+    assert (expired.status, expired.failure_reason) == (failed, ecommerce_pb2.ORDER_FAILURE_RESERVATION_EXPIRED), \
+        expired
+
+    # The payment gateway down: the order stays PENDING until the recovery confirms it.
+    await set_item("frank", mug, 1)
+    unavailable, finished = recovered("unavailable"), recovered("confirmed")
+    await mesh.faults.set(abort(f"{tag}-gateway-down", GATEWAY_SERVICE, "payments-gateway"))
+    try:
+        assert await _code(orders.Checkout(checkout_request("frank", "a", card), timeout=20)) \
+            == grpc.StatusCode.UNAVAILABLE
+        await eventually(lambda: recovered("unavailable") > unavailable, "the recovery finding the gateway down")
+    finally:
+        await mesh.faults.clear()
+    await eventually(lambda: recovered("confirmed") > finished, "the recovery confirming the order", timeout_s=30)
+    assert (await checkout("frank", "a", card)).status == confirmed  # the buyer's retry: the recovered order
+
+    # The inventory down for the cart: SetItem UNAVAILABLE (abandoned); Release down: a replaced line's release fails.
+    abandoned, replaced = release_failures("abandoned"), release_failures("replaced")
+    await mesh.faults.set(abort(f"{tag}-inventory-down", SHOP_INVENTORY_SERVICE, "ecommerce-inventory"))
+    try:
+        assert await _code(cart.SetItem(shop_cart_pb2.SetItemRequest(user_id=f"gina-{tag}", product_id=mug,
+                                                                     quantity=1), timeout=10)) \
+            == grpc.StatusCode.UNAVAILABLE
+        await eventually(lambda: release_failures("abandoned") > abandoned, "the abandoned reservation's release")
+    finally:
+        await mesh.faults.clear()
+    [line] = (await set_item("gina", mug, 1)).lines
+    await mesh.faults.set(_method_fault(f"{tag}-release-down", SHOP_INVENTORY_SERVICE, "ecommerce-inventory",
+                                        "Release", abort="UNAVAILABLE"))
+    try:
+        await set_item("gina", mug, 2)
+        await eventually(lambda: release_failures("replaced") > replaced, "the replaced reservation's release")
+    finally:
+        await mesh.faults.clear()
+    await inventory_inside.Release(shop_inventory_pb2.ReleaseRequest(reservation_id=line.reservation_id), timeout=10)
+
+    # Reservations of 1 s: one expired by a request, one by the sweeper.
+    def reserve(ttl_ms: int) -> shop_inventory_pb2.ReserveRequest:
+        return shop_inventory_pb2.ReserveRequest(reservation_id=shop_contract.new_reservation_id(), product_id=mug,
+                                                 quantity=1, ttl_ms=ttl_ms)
+
+    by_request = expiries("request")
+    for _ in range(10):  # the sweeper (every 2 s) may come first
+        await inventory_inside.Reserve(reserve(1_000), timeout=10)
+        await asyncio.sleep(1.05)
+        await available(mug)
+        if expiries("request") > by_request:
+            break
+    assert expiries("request") > by_request, "no reservation expired by a request"
+    by_sweep = expiries("sweep")
+    await inventory_inside.Reserve(reserve(1_000), timeout=10)
+    await eventually(lambda: expiries("sweep") > by_sweep, "a reservation expired by the sweeper", timeout_s=30)
+
+    # Every cart emptied; the audit finds nothing wrong.
+    await set_item("erin", last, 0)
+    await set_item("gina", mug, 0)
+    for user in ("alice", "bob", "carol", "dave", "erin", "frank", "gina"):
+        assert not (await get_cart(user)).lines, user
+    audit = await inventory.Audit(shop_inventory_pb2.AuditRequest(), timeout=30)
+    assert not audit.violations, audit.violations
+
+    def moved() -> dict[str, float]:
+        return {metric._name: _gauge(metric) - value for metric, value in gauges.items() if _gauge(metric) != value}
+
+    await eventually(lambda: not moved(), lambda: f"the e-commerce gauges back where they were: {moved()}")
+
+
+@dataclass
+class HotelMeshes:
+    """The hotel services twice: ``main`` (with the payment services, following ``faults``) runs the inventory in the
+    pessimistic lock mode; ``optimistic`` a second hotel-inventory and hotel-booking in a server of their own, the
+    inventory in the optimistic lock mode, paying through ``main``'s gateway: both sides of the lock-mode A/B in one
+    process. (The inventories' gauges are process-global: the lock mode shows the one started last, optimistic; the
+    room-night gauges whichever inventory changed last.)"""
+
+    main: FaultedMesh
+    optimistic: RunningMesh
+
+
+@pytest.fixture
+async def hotel_mesh(monkeypatch, tmp_path):
+    """The hotel services (twice: :class:`HotelMeshes`) and the payment services in this process (their SQLite files
+    under ``tmp_path``), every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    schedule = tmp_path / "hotel-faults.json"
+    started = []
+    try:
+        with monkeypatch.context() as starting:
+            starting.setenv(FAULTS_ENV, str(schedule))  # read once by the server as it starts
+            topology = loopback_topology(HOTEL_MESH, data_dir=tmp_path / "hotel", settings=HOTEL_SETTINGS)
+            started.append(await start_mesh(definitions(list(HOTEL_MESH)), topology))
+        second = Topology(services={**topology.services, **{name: Endpoint(address=f"127.0.0.1:{free_port()}")
+                                                            for name in HOTEL_SERVICES}},
+                          data_dir=str(tmp_path / "hotel-optimistic"), settings=HOTEL_OPTIMISTIC_SETTINGS)
+        started.append(await start_mesh(definitions(list(HOTEL_SERVICES)), second))
+        meshes = HotelMeshes(FaultedMesh(started[0][0], Faults(schedule)), started[1][0])
+        await _drive_hotel(meshes)
+        yield meshes
+    finally:
+        for running, stop, task in reversed(started):
+            await running.close()
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+
+def _hold_id() -> str:
+    """A fresh hold ID (hotel contract: ``hold_`` and 24 characters of ``[a-z2-7]``)."""
+    return "hold_" + base64.b32encode(secrets.token_bytes(15)).decode("ascii").lower()
+
+
+async def _drive_hotel(meshes: HotelMeshes) -> None:
+    """Real calls through every path the hotel dashboard and the hotel profile's server-side SLO twins
+    (harness/profiles/hotel.slo.yaml) count, with a new hotel per drive on each inventory (HOTEL_SETTINGS: the
+    recovery looking every 0.1 s at unfinished bookings of any age held by no call; HOTEL_OPTIMISTIC_SETTINGS: holds of
+    3 s, one conflict retry per booking).
+
+    - Room types added, availability read.
+    - Pessimistic side: a booking confirmed, replayed, its key reused with another card (FAILED_PRECONDITION), read,
+      checked in (captured) twice; one confirmed and cancelled twice, a cancellation of a failed booking refused
+      (FAILED_PRECONDITION); the only room of a type booked, a second guest refused (no_availability); a card every
+      issuer declines (payment_declined: the hold released); an unknown room type (NOT_FOUND), a bad stay
+      (INVALID_ARGUMENT).
+    - The hold's TTL against a slow payment (optimistic side): the payment gateway's Authorize held 4 s by a server
+      fault, the guest's double click while it waits (ABORTED); the 3 s hold expires before its confirmation, the
+      booking fails no_availability (the authorisation voided).
+    - The payment gateway down (Authorize aborted UNAVAILABLE): a booking answered UNAVAILABLE stays PENDING, the
+      recovery finds the gateway down, then confirms it once it is back.
+    - Optimistic side: bursts of concurrent HoldRooms of one night until the version check refuses some (ABORTED,
+      then released), and bursts of concurrent bookings of one night until one retried a lost race and one failed
+      contention.
+    - Holds read, both inventories audited without violations.
+
+    Paths it does not take, left at zero: a recovery that finishes a cancellation or a check-in, or is refused.
+    """
+    running, optimistic = meshes.main.running, meshes.optimistic
+    faults = meshes.main.faults
+    tag = secrets.token_hex(3)
+    hotel = f"grand-{tag}"
+    inventory = hotel_inventory_pb2_grpc.RoomInventoryServiceStub(running.anonymous_channel("hotel-inventory"))
+    bookings = booking_pb2_grpc.BookingServiceStub(running.anonymous_channel("hotel-booking"))
+    vault = vault_pb2_grpc.CardVaultServiceStub(running.anonymous_channel("payments-vault"))
+    # HoldRooms and ReleaseHold are internal (hotel-booking's): the tests' identity may call them.
+    racing = hotel_inventory_pb2_grpc.RoomInventoryServiceStub(optimistic.channel("hotel-inventory"))
+    racing_public = hotel_inventory_pb2_grpc.RoomInventoryServiceStub(optimistic.anonymous_channel("hotel-inventory"))
+    racing_bookings = booking_pb2_grpc.BookingServiceStub(optimistic.anonymous_channel("hotel-booking"))
+    gauges = {metric: _gauge(metric) for metric in HOTEL_DRIVE_GAUGES}
+    confirmed, failed = hotel_pb2.BOOKING_STATUS_CONFIRMED, hotel_pb2.BOOKING_STATUS_FAILED
+    night = "2031-06-01"
+
+    def counted(metric, sample: str, **labels: str) -> float:
+        return _sampled(metric, sample, **labels)
+
+    def room_type(room_type_id: str, rooms: int) -> hotel_pb2.RoomType:
+        return hotel_pb2.RoomType(hotel_id=hotel, room_type_id=room_type_id, name=room_type_id, rooms=rooms,
+                                  nightly_rate=money_pb2.Money(currency_code="USD", amount_minor=9_000))
+
+    def booking_request(guest: str, key: str, token: str, room_type_id: str = "double", nights: int = 2,
+                        check_in: str = night) -> booking_pb2.CreateBookingRequest:
+        return booking_pb2.CreateBookingRequest(idempotency_key=f"{tag}-{key}", guest_id=f"{guest}-{tag}",
+                                                hotel_id=hotel, room_type_id=room_type_id, check_in=check_in,
+                                                nights=nights, rooms=1, card_token=token)
+
+    async def book(*args, service=bookings, **kwargs) -> hotel_pb2.Booking:
+        return (await service.CreateBooking(booking_request(*args, **kwargs), timeout=20)).booking
+
+    async def tokenize(number: str) -> str:
+        return (await vault.TokenizeCard(vault_pb2.TokenizeCardRequest(
+            merchant_id=hotel_contract.MERCHANT_ID, card_number=number, exp_month=EXP_MONTH, exp_year=EXP_YEAR,
+            cvc=CVC), timeout=10)).card_token
+
+    def recovered(outcome: str) -> float:
+        return counted(hotel_booking_metrics.RECOVERED, "casemesh_hotel_booking_recovered_total", outcome=outcome)
+
+    for stub, entry in ((inventory, room_type("double", 5)), (inventory, room_type("single", 1)),
+                        (racing_public, room_type("suite", 500))):
+        await stub.AddRoomType(hotel_inventory_pb2.AddRoomTypeRequest(room_type=entry), timeout=10)
+    nights = (await inventory.GetAvailability(hotel_inventory_pb2.GetAvailabilityRequest(
+        hotel_id=hotel, room_type_id="double", check_in=night, nights=2), timeout=10)).nights
+    assert [n.available for n in nights] == [5, 5], nights
+    card, declined_card = await tokenize(card_number("visa")), await tokenize(next(iter(TEST_CARDS)))
+
+    # Confirmed, replayed, a key reused, read, checked in; confirmed and cancelled; refusals.
+    stay = await book("ann", "a", card)
+    assert stay.status == confirmed and stay.payment_id, stay
+    assert await book("ann", "a", card) == stay  # replayed
+    assert await _code(bookings.CreateBooking(booking_request("ann", "a", declined_card), timeout=20)) \
+        == grpc.StatusCode.FAILED_PRECONDITION
+    assert (await bookings.GetBooking(booking_pb2.GetBookingRequest(booking_id=stay.booking_id),
+                                      timeout=10)).booking == stay
+    for _ in range(2):
+        checked_in = (await bookings.CheckIn(booking_pb2.CheckInRequest(booking_id=stay.booking_id),
+                                             timeout=20)).booking
+        assert checked_in.status == hotel_pb2.BOOKING_STATUS_CHECKED_IN, checked_in
+    trip = await book("ben", "a", card)
+    for _ in range(2):
+        cancelled = (await bookings.CancelBooking(booking_pb2.CancelBookingRequest(booking_id=trip.booking_id),
+                                                  timeout=20)).booking
+        assert cancelled.status == hotel_pb2.BOOKING_STATUS_CANCELLED, cancelled
+    assert (await book("cat", "a", card, "single", 1)).status == confirmed
+    full = await book("dan", "a", card, "single", 1)
+    assert (full.status, full.failure_reason) == (failed, hotel_pb2.BOOKING_FAILURE_NO_AVAILABILITY), full
+    assert await _code(bookings.CancelBooking(booking_pb2.CancelBookingRequest(booking_id=full.booking_id),
+                                              timeout=20)) == grpc.StatusCode.FAILED_PRECONDITION
+    refused = await book("eve", "a", declined_card)
+    assert (refused.status, refused.failure_reason) == (failed, hotel_pb2.BOOKING_FAILURE_PAYMENT_DECLINED), refused
+    assert await _code(bookings.CreateBooking(booking_request("eve", "b", card, "penthouse"), timeout=20)) \
+        == grpc.StatusCode.NOT_FOUND
+    assert await _code(bookings.CreateBooking(booking_request("eve", "c", card, nights=0), timeout=20)) \
+        == grpc.StatusCode.INVALID_ARGUMENT
+
+    # A slow payment (on the optimistic side, whose holds last 3 s): a double click, and the hold expiring before its
+    # confirmation.
+    await faults.set(_method_fault(f"{tag}-slow-authorize", GATEWAY_SERVICE, "payments-gateway", "Authorize",
+                                   delay={"distribution": "fixed", "ms": 4_000}))
+    try:
+        pending = _gauge(hotel_booking_metrics.PENDING)
+        slow = asyncio.create_task(book("fay", "a", card, "suite", 1, service=racing_bookings))
+        await eventually(lambda: _gauge(hotel_booking_metrics.PENDING) > pending, "fay's booking PENDING")
+        assert await _code(racing_bookings.CreateBooking(booking_request("fay", "a", card, "suite", 1),
+                                                         timeout=20)) == grpc.StatusCode.ABORTED  # a double click
+        expired = await slow
+    finally:
+        await faults.clear()
+    assert (expired.status, expired.failure_reason) == (failed, hotel_pb2.BOOKING_FAILURE_NO_AVAILABILITY), expired
+
+    # The payment gateway down: the booking stays PENDING until the recovery confirms it.
+    unavailable, finished = recovered("unavailable"), recovered("confirmed")
+    await faults.set(abort(f"{tag}-gateway-down", GATEWAY_SERVICE, "payments-gateway"))
+    try:
+        assert await _code(bookings.CreateBooking(booking_request("gus", "a", card), timeout=20)) \
+            == grpc.StatusCode.UNAVAILABLE
+        await eventually(lambda: recovered("unavailable") > unavailable, "the recovery finding the gateway down")
+    finally:
+        await faults.clear()
+    await eventually(lambda: recovered("confirmed") > finished, "the recovery confirming the booking", timeout_s=30)
+    assert (await book("gus", "a", card)).status == confirmed  # the guest's retry: the recovered booking
+
+    # The optimistic side: holds racing for one night's version, bookings retrying and giving up.
+    conflicts = counted(hotel_inventory_metrics.VERSION_CONFLICTS, "casemesh_hotel_inventory_version_conflicts_total")
+    for _ in range(20):
+        holds = [hotel_inventory_pb2.HoldRoomsRequest(hold_id=_hold_id(), hotel_id=hotel, room_type_id="suite",
+                                                      check_in=night, nights=1, rooms=1) for _ in range(8)]
+        answers = await asyncio.gather(*(racing.HoldRooms(hold, timeout=10) for hold in holds),
+                                       return_exceptions=True)
+        for answer in answers:
+            if isinstance(answer, grpc.aio.AioRpcError):
+                assert answer.code() == grpc.StatusCode.ABORTED, answer
+            else:
+                released = (await racing.ReleaseHold(hotel_inventory_pb2.ReleaseHoldRequest(
+                    hold_id=answer.hold.hold_id), timeout=10)).hold
+        if counted(hotel_inventory_metrics.VERSION_CONFLICTS,
+                   "casemesh_hotel_inventory_version_conflicts_total") > conflicts:
+            break
+    assert counted(hotel_inventory_metrics.VERSION_CONFLICTS,
+                   "casemesh_hotel_inventory_version_conflicts_total") > conflicts, "no version conflict in 20 bursts"
+    assert (await racing.GetHold(hotel_inventory_pb2.GetHoldRequest(hold_id=released.hold_id),
+                                 timeout=10)).hold == released
+
+    def retries() -> float:
+        return counted(hotel_booking_metrics.CONFLICT_RETRIES, "casemesh_hotel_booking_conflict_retries_sum")
+
+    def contention() -> float:
+        return counted(hotel_booking_metrics.BOOKINGS, "casemesh_hotel_booking_bookings_total", outcome="failed",
+                       reason="contention")
+
+    retried, gave_up = retries(), contention()
+    for burst in range(20):
+        await asyncio.gather(*(book(f"guest{i}", f"burst-{burst}", card, "suite", 1, service=racing_bookings)
+                               for i in range(8)))
+        if retries() > retried and contention() > gave_up:
+            break
+    assert retries() > retried and contention() > gave_up, "no booking retried a version race and gave up in 20 bursts"
+
+    for stub in (inventory, racing_public):
+        audit = await stub.Audit(hotel_inventory_pb2.AuditRequest(), timeout=30)
+        assert not audit.violations and not audit.overbooked_room_nights, audit
+
+    def moved() -> dict[str, float]:
+        return {metric._name: _gauge(metric) - value for metric, value in gauges.items() if _gauge(metric) != value}
+
+    await eventually(lambda: not moved(), lambda: f"the hotel gauges back where they were: {moved()}")
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -1751,6 +2259,54 @@ TRADING_DASHBOARD = "trading.json"
 TRADING_SLOS = PROFILES_DIR / f"trading{SLO_FILE_SUFFIX}"
 #: Gauges a trading drive moves and puts back: market data subscribers.
 TRADING_DRIVE_GAUGES = (trading_marketdata_metrics.SUBSCRIBERS,)
+#: The payment gateway's gRPC service, which the e-commerce and hotel drives' server faults slow or take down.
+GATEWAY_SERVICE = "casemesh.payments.v1.PaymentGatewayService"
+#: Fast acquirers declining only the contract's test cards, and fraud rules that never block or review (one card pays
+#: every order of a drive).
+SHOP_PAYMENTS_SETTINGS = {
+    PSP_A: {"latency_median_ms": 1, "decline_rate": 0},
+    PSP_B: {"latency_median_ms": 1, "decline_rate": 0},
+    "payments-fraud": {"review_threshold": 101, "block_threshold": 101},
+}
+#: E-commerce: the shop's four services and the payment gateway's five in one server. The checkout holds every line
+#: 2 s (and, the hold ending within rehold_margin_s, holds it again before committing), so a payment held 4 s by a
+#: fault outlives it; the inventory sweeps every 2 s; the orders' recovery looks every 0.1 s at PENDING orders of any
+#: age held by no call (at most 0.4 s apart while the gateway fails); gateway calls may take 10 s.
+ECOMMERCE_MESH = ("ecommerce-inventory", "ecommerce-catalog", "ecommerce-cart", "ecommerce-orders", "payments-gateway",
+                  "payments-vault", "payments-fraud", PSP_A, PSP_B)
+ECOMMERCE_SETTINGS = {
+    **SHOP_PAYMENTS_SETTINGS,
+    "ecommerce-inventory": {"sweep_interval_ms": 2_000},
+    "ecommerce-orders": {"checkout_hold_ms": 2_000, "gateway_timeout_s": 10, "recovery_grace_s": 0,
+                         "recovery_interval_s": 0.1, "recovery_max_backoff_s": 0.4},
+}
+SHOP_INVENTORY_SERVICE = "casemesh.ecommerce.v1.InventoryService"
+ECOMMERCE_DASHBOARD = "ecommerce.json"
+ECOMMERCE_SLOS = PROFILES_DIR / f"ecommerce{SLO_FILE_SUFFIX}"
+#: Gauges an e-commerce drive moves and puts back: orders PENDING, carts and their lines, units and reservations held.
+ECOMMERCE_DRIVE_GAUGES = (shop_orders_metrics.PENDING, shop_cart_metrics.CARTS, shop_cart_metrics.LINES,
+                          shop_inventory_metrics.UNITS_HELD, shop_inventory_metrics.RESERVATIONS_HELD)
+#: Hotel reservation: the hotel services and the payment gateway's five in one server, the inventory pessimistic (the
+#: default); the booking's recovery looks every 0.1 s at unfinished bookings of any age held by no call (at most 0.4 s
+#: apart while the gateway fails); gateway calls may take 10 s.
+HOTEL_SERVICES = ("hotel-inventory", "hotel-booking")
+HOTEL_MESH = (*HOTEL_SERVICES, "payments-gateway", "payments-vault", "payments-fraud", PSP_A, PSP_B)
+HOTEL_SETTINGS = {
+    **SHOP_PAYMENTS_SETTINGS,
+    "hotel-booking": {"gateway_timeout_s": 10, "recovery_grace_s": 0, "recovery_interval_s": 0.1,
+                      "recovery_max_backoff_s": 0.4},
+}
+#: The second hotel-inventory and hotel-booking (HotelMeshes.optimistic): the inventory optimistic; holds of 3 s (so a
+#: payment held 4 s by a fault outlives its hold) and one retry of a lost version race before a booking fails
+#: contention.
+HOTEL_OPTIMISTIC_SETTINGS = {
+    "hotel-inventory": {"lock_mode": "optimistic"},
+    "hotel-booking": {"hold_ttl_ms": 3_000, "gateway_timeout_s": 10, "max_conflict_retries": 1},
+}
+HOTEL_DASHBOARD = "hotel.json"
+HOTEL_SLOS = PROFILES_DIR / f"hotel{SLO_FILE_SUFFIX}"
+#: Gauges a hotel drive moves and puts back: bookings PENDING, room-nights held.
+HOTEL_DRIVE_GAUGES = (hotel_booking_metrics.PENDING, hotel_inventory_metrics.HELD_ROOM_NIGHTS)
 CHAT_DASHBOARD = "chat.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
@@ -2779,11 +3335,133 @@ async def test_trading_dashboard_selects_series_the_trading_services_expose(trad
     assert not moved, f"the trading gauges are not back where they were: {moved}"
 
 
+#: Series the e-commerce drive must move (as LIVE_EVENTS; the catalogue's products only grow). Paths it does not take,
+#: left at zero: the restock compensation of a partial commit, recoveries failed or in error, expiries at start,
+#: cart_full and refused SetItems.
+ECOMMERCE_EVENTS = (
+    ("casemesh_ecommerce_catalog_searches_total", "outcome", {"hits", "no_hits"}),
+    ("casemesh_ecommerce_catalog_search_hits_count", None, None),
+    ("casemesh_ecommerce_catalog_search_seconds_count", None, None),
+    ("casemesh_ecommerce_catalog_created_total", None, None),
+    ("casemesh_ecommerce_catalog_commit_seconds_count", None, None),
+    ("casemesh_ecommerce_inventory_reservations_total", "outcome", {"held", "extended", "out_of_stock", "committed",
+                                                                    "released", "expired"}),
+    ("casemesh_ecommerce_inventory_reservation_expiries_total", "trigger", {"request", "sweep"}),
+    ("casemesh_ecommerce_inventory_units_restocked_total", None, None),
+    ("casemesh_ecommerce_inventory_commit_seconds_count", None, None),
+    ("casemesh_ecommerce_inventory_writes_per_commit_count", None, None),
+    ("casemesh_ecommerce_cart_set_item_total", "outcome", {"set", "removed", "out_of_stock", "not_found",
+                                                          "currency_mismatch", "unavailable"}),
+    ("casemesh_ecommerce_cart_release_failures_total", "kind", {"replaced", "abandoned"}),
+    ("casemesh_ecommerce_orders_checkouts_total", "outcome", {"confirmed", "failed"}),
+    ("casemesh_ecommerce_orders_checkouts_total", "reason", {"none", "out_of_stock", "reservation_expired",
+                                                            "payment_declined"}),
+    ("casemesh_ecommerce_orders_saga_step_seconds_count", "step", {"reserve", "pay", "commit", "capture",
+                                                                   "compensate"}),
+    ("casemesh_ecommerce_orders_compensations_total", "kind", {"release", "void"}),
+    ("casemesh_ecommerce_orders_idempotent_replays_total", None, None),
+    ("casemesh_ecommerce_orders_recovered_total", "outcome", {"unavailable", "confirmed"}),
+    ("casemesh_ecommerce_orders_dependency_call_seconds_count", "method", {"GetCart", "Reserve", "Authorize", "Commit",
+                                                                          "Capture", "Release", "Void", "ClearLines"}),
+    ("casemesh_ecommerce_orders_dependency_calls_total", "code", {"OK", "FAILED_PRECONDITION", "UNAVAILABLE"}),
+    ("casemesh_ecommerce_orders_write_seconds_count", None, None),
+    ("grpc_server_handled_total", "grpc_method", {"CreateProduct", "GetProduct", "ListProducts", "SearchProducts",
+                                                  "Restock", "GetStock", "Reserve", "Commit", "Release", "Audit",
+                                                  "SetItem", "GetCart", "ClearLines", "Checkout", "GetOrder",
+                                                  "ListOrders"}),
+    ("grpc_server_handled_total", "grpc_code", {"OK", "FailedPrecondition", "Aborted", "NotFound", "InvalidArgument",
+                                                "Unavailable"}),
+)
+#: ECOMMERCE_DRIVE_GAUGES: back where they were once a drive is over.
+ECOMMERCE_GAUGES = tuple(metric._name for metric in ECOMMERCE_DRIVE_GAUGES)
+
+
+async def test_ecommerce_dashboard_selects_series_the_ecommerce_services_expose(ecommerce_mesh):
+    series = services_series()
+    assert_selects_exposed(ECOMMERCE_DASHBOARD, lookup(series))
+    # The shop has no streams; Audit reads every reservation: every duration or error panel names one method or
+    # leaves Audit out.
+    assert_streams_left_out(ECOMMERCE_DASHBOARD, set(), ("MatchOp.NotEqual", "Audit"))
+    # The panels draw the server-side twins of ecommerce.slo.yaml exactly (the same buckets, methods and codes).
+    assert_draws_slo_twins(ECOMMERCE_DASHBOARD, ECOMMERCE_SLOS)
+    # A drive moves every series of ECOMMERCE_EVENTS, and leaves nothing open.
+    before = sample_values()
+    await _drive_ecommerce(ecommerce_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in ECOMMERCE_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the e-commerce drive did not move {still}"
+    moved = {gauge: summed(after, gauge) - summed(before, gauge) for gauge in ECOMMERCE_GAUGES
+             if summed(after, gauge) != summed(before, gauge)}
+    assert not moved, f"the e-commerce gauges are not back where they were: {moved}"
+
+
+#: Series the hotel drive must move (as LIVE_EVENTS). Paths it does not take, left at zero: recoveries that finish a
+#: cancellation or a check-in, or are refused.
+HOTEL_EVENTS = (
+    ("casemesh_hotel_booking_bookings_total", "outcome", {"confirmed", "failed"}),
+    ("casemesh_hotel_booking_bookings_total", "reason", {"none", "no_availability", "payment_declined",
+                                                        "contention"}),
+    ("casemesh_hotel_booking_conflict_retries_count", None, None),
+    ("casemesh_hotel_booking_conflict_retries_sum", None, None),
+    ("casemesh_hotel_booking_step_seconds_count", "step", {"availability", "hold", "authorize", "confirm",
+                                                           "release_hold", "void", "capture"}),
+    ("casemesh_hotel_booking_compensations_total", "kind", {"release_hold", "void_payment"}),
+    ("casemesh_hotel_booking_cancellations_total", None, None),
+    ("casemesh_hotel_booking_check_ins_total", None, None),
+    ("casemesh_hotel_booking_recovered_total", "outcome", {"unavailable", "confirmed"}),
+    ("casemesh_hotel_booking_idempotent_replays_total", None, None),
+    ("casemesh_hotel_booking_dependency_calls_total", "code", {"OK", "ABORTED", "FAILED_PRECONDITION",
+                                                              "UNAVAILABLE"}),
+    ("casemesh_hotel_booking_write_seconds_count", None, None),
+    ("casemesh_hotel_inventory_holds_total", "outcome", {"held", "no_availability", "conflict", "confirmed",
+                                                         "released", "expired"}),
+    ("casemesh_hotel_inventory_lock_wait_seconds_count", None, None),
+    ("casemesh_hotel_inventory_version_conflicts_total", None, None),
+    ("casemesh_hotel_inventory_write_seconds_count", None, None),
+    ("casemesh_hotel_inventory_commit_seconds_count", None, None),
+    ("casemesh_hotel_inventory_writes_per_commit_count", None, None),
+    ("grpc_server_handled_total", "grpc_method", {"AddRoomType", "GetAvailability", "HoldRooms", "ConfirmHold",
+                                                  "ReleaseHold", "GetHold", "Audit", "CreateBooking", "GetBooking",
+                                                  "CancelBooking", "CheckIn"}),
+    ("grpc_server_handled_total", "grpc_code", {"OK", "FailedPrecondition", "Aborted", "NotFound", "InvalidArgument",
+                                                "Unavailable"}),
+)
+#: HOTEL_DRIVE_GAUGES: back where they were once a drive is over.
+HOTEL_GAUGES = tuple(metric._name for metric in HOTEL_DRIVE_GAUGES)
+
+
+async def test_hotel_dashboard_selects_series_the_hotel_services_expose(hotel_mesh):
+    series = services_series()
+    assert_selects_exposed(HOTEL_DASHBOARD, lookup(series))
+    # The hotel services have no streams; Audit reads every room-night: every duration or error panel names one method
+    # or leaves Audit out.
+    assert_streams_left_out(HOTEL_DASHBOARD, set(), ("MatchOp.NotEqual", "Audit"))
+    # The panels draw the server-side twins of hotel.slo.yaml exactly (the same buckets, methods and codes).
+    assert_draws_slo_twins(HOTEL_DASHBOARD, HOTEL_SLOS)
+    # Both lock modes have their gauge series (the one started last is 1).
+    assert {labels["lock_mode"] for labels in series["casemesh_hotel_inventory_lock_mode"]} == {"pessimistic",
+                                                                                               "optimistic"}
+    # A drive moves every series of HOTEL_EVENTS, and leaves nothing open.
+    before = sample_values()
+    await _drive_hotel(hotel_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in HOTEL_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the hotel drive did not move {still}"
+    moved = {gauge: summed(after, gauge) - summed(before, gauge) for gauge in HOTEL_GAUGES
+             if summed(after, gauge) != summed(before, gauge)}
+    assert not moved, f"the hotel gauges are not back where they were: {moved}"
+
+
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                      photo_mesh, reco_mesh, chat_mesh, collab_mesh,
                                                                                      live_mesh, rides_mesh, proximity_mesh,
                                                                                      food_mesh, payments_mesh, banking_mesh,
-                                                                                     trading_mesh):
+                                                                                     trading_mesh, ecommerce_mesh,
+                                                                                     hotel_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -2806,7 +3484,8 @@ def family(sample: str) -> str:
 
 async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh,
                                                            reco_mesh, chat_mesh, proximity_mesh, food_mesh,
-                                                           payments_mesh, banking_mesh, trading_mesh):
+                                                           payments_mesh, banking_mesh, trading_mesh, ecommerce_mesh,
+                                                           hotel_mesh):
     # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
     used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
             for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
@@ -2821,7 +3500,9 @@ async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener
                                           "casemesh_food_dispatch_decision_seconds",
                                           "casemesh_payments_gateway_authorize_seconds",
                                           "casemesh_banking_ledger_lock_wait_seconds",
-                                          "casemesh_trading_marketdata_publish_lag_seconds"}
+                                          "casemesh_trading_marketdata_publish_lag_seconds",
+                                          "casemesh_ecommerce_orders_saga_step_seconds",
+                                          "casemesh_hotel_inventory_lock_wait_seconds"}
 
 
 # ---- a real Prometheus ----------------------------------------------------------------------------
@@ -2837,7 +3518,8 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
                                                                                 photo_mesh, reco_mesh, chat_mesh, collab_mesh,
                                                                                 live_mesh, rides_mesh, proximity_mesh,
                                                                                 food_mesh, payments_mesh, banking_mesh,
-                                                                                trading_mesh, tmp_path):
+                                                                                trading_mesh, ecommerce_mesh,
+                                                                                hotel_mesh, tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -2896,6 +3578,8 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_payments(payments_mesh)
         await _drive_banking(banking_mesh)
         await _drive_trading(trading_mesh)
+        await _drive_ecommerce(ecommerce_mesh)
+        await _drive_hotel(hotel_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 
