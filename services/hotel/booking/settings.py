@@ -13,12 +13,12 @@ The hold (step 2 of the saga, :mod:`.saga`):
 - ``max_conflict_retries`` 8: how many times a HoldRooms answered ABORTED (the inventory's optimistic lock mode lost
   a version race) is sent again before the booking fails CONTENTION. Each retry waits a full-jitter exponential
   backoff ("Exponential Backoff And Jitter", AWS Architecture Blog, 2015): a uniform draw from 0 to
-  ``min(conflict_backoff_cap_ms, conflict_backoff_base_ms * 2 ** retry)``; ``conflict_backoff_base_ms`` 5 and
-  ``conflict_backoff_cap_ms`` 200: a HoldRooms is one fsync on the inventory's side (milliseconds), so the first
-  retries come back within a few of them and the eighth waits up to 200 ms: nine attempts spread over about half a
-  second, against a burst of bookings of the same popular nights. This budget is where the lock-mode A/B shows:
-  pessimistic holds never conflict, optimistic ones retry (``casemesh_hotel_booking_conflict_retries``) and, past the
-  budget, fail CONTENTION.
+  ``min(conflict_backoff_cap_ms, conflict_backoff_base_ms * 2 ** (retry - 1))`` for retry 1, 2, ...;
+  ``conflict_backoff_base_ms`` 5 and ``conflict_backoff_cap_ms`` 200: a HoldRooms is one fsync on the inventory's
+  side (milliseconds), so the first retries come back within a few of them and the eighth waits up to 200 ms: nine
+  attempts spread over about half a second, against a burst of bookings of the same popular nights. This budget is
+  where the lock-mode A/B shows: pessimistic holds never conflict, optimistic ones retry
+  (``casemesh_hotel_booking_conflict_retries``) and, past the budget, fail CONTENTION.
 
 Calls (every one with this explicit deadline; the runtime channel's default is 500 ms):
 
