@@ -22,3 +22,5 @@ CARTS = Gauge("casemesh_ecommerce_cart_carts", "Carts with at least one line.")
 LINES = Gauge("casemesh_ecommerce_cart_lines", "Lines in every cart.")
 RELEASE_FAILURES = Counter("casemesh_ecommerce_cart_release_failures", "Releases that did not answer (their units "
                            "held until the reservation's TTL), by kind (replaced, abandoned).", ["kind"])
+for _kind in ("replaced", "abandoned"):  # zero, not "No data", until the first failure
+    RELEASE_FAILURES.labels(_kind)

@@ -43,6 +43,8 @@ REPLAYS = Counter("casemesh_ecommerce_orders_idempotent_replays", "Checkouts ans
                   "idempotency key.")
 RECOVERED = Counter("casemesh_ecommerce_orders_recovered", "PENDING orders taken up by the background recovery, by "
                     "outcome.", ["outcome"])
+for _outcome in ("confirmed", "failed", "unavailable", "error"):  # zero, not "No data", until the first recovery
+    RECOVERED.labels(_outcome)
 PENDING = Gauge("casemesh_ecommerce_orders_pending", "Orders written PENDING and not yet decided.")
 CALL_SECONDS = Histogram("casemesh_ecommerce_orders_dependency_call_seconds", "Calls to the cart, the inventory and "
                          "the payment gateway, in seconds.", ["method"], buckets=STEP_BUCKETS)

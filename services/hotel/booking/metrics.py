@@ -45,6 +45,8 @@ CANCELLATIONS = Counter("casemesh_hotel_booking_cancellations", "Bookings cancel
 CHECK_INS = Counter("casemesh_hotel_booking_check_ins", "Bookings checked in (payment captured).")
 RECOVERED = Counter("casemesh_hotel_booking_recovered", "Unfinished bookings taken up by the background recovery, "
                     "by outcome.", ["outcome"])
+for _outcome in ("confirmed", "failed", "unavailable", "refused"):  # zero, not "No data", until the first recovery
+    RECOVERED.labels(_outcome)
 REPLAYS = Counter("casemesh_hotel_booking_idempotent_replays", "CreateBooking calls answered with the booking their "
                   "idempotency key made.")
 PENDING = Gauge("casemesh_hotel_booking_pending", "Bookings PENDING now.")
