@@ -17,6 +17,9 @@ either side; a client in another language applies the same rules, which the prot
   :data:`MAX_RESTOCK_QUANTITY`; a cart at most :data:`MAX_CART_LINES` lines.
 - Reservation TTL: 0 for the inventory's default (:data:`DEFAULT_RESERVATION_TTL_S`, the seed's 600 s), else
   :data:`MIN_TTL_MS` to :data:`MAX_TTL_MS` milliseconds.
+- Idempotency keys (1 to :data:`MAX_IDEMPOTENCY_KEY_CHARS` printable ASCII characters) and currency codes are the
+  payment gateway's rules, re-exported from services/payments/contract.py (:func:`is_idempotency_key`,
+  :func:`is_currency_code`).
 - Payment: checkout pays through the payment gateway (protos/casemesh/payments/v1) as merchant :data:`MERCHANT_ID`,
   so a buyer's card token comes from ``CardVaultService.TokenizeCard`` for that merchant.
 - FAILED_PRECONDITION details start with a reason and a colon (:func:`failed_precondition_reason`): the inventory's
@@ -30,8 +33,8 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import string
 
+from ..payments.contract import MAX_IDEMPOTENCY_KEY_CHARS, is_currency_code, is_idempotency_key
 from ..runtime.identifiers import is_id
 
 __all__ = [
@@ -50,7 +53,6 @@ CATEGORY_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 RESERVATION_ID_RE = re.compile(r"^rsv_[a-z2-7]{24}$")
 #: An order ID: "ord_" and 24 characters of lower-case RFC 4648 base32.
 ORDER_ID_RE = re.compile(r"^ord_[a-z2-7]{24}$")
-_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 TITLE_MAX_CHARS = 200
 DESCRIPTION_MAX_CHARS = 2_000
@@ -65,8 +67,6 @@ MAX_LIST_PAGE_SIZE, DEFAULT_LIST_PAGE_SIZE = 100, 20
 #: The seed's ``reserve_stock(..., ttl=600)``: a reservation holds its units this long unless asked otherwise.
 DEFAULT_RESERVATION_TTL_S = 600
 MIN_TTL_MS, MAX_TTL_MS = 1_000, 3_600_000
-#: Stripe's limit on an idempotency key's length.
-MAX_IDEMPOTENCY_KEY_CHARS = 255
 #: The shop's merchant ID at the payment gateway: buyers tokenize their cards for it.
 MERCHANT_ID = "casemesh-shop"
 
@@ -80,7 +80,6 @@ EMPTY_CART = "empty_cart"
 KEY_REUSED = "key_reused"
 _REASONS = frozenset({OUT_OF_STOCK, RESERVATION_EXPIRED, RESERVATION_RELEASED, RESERVATION_COMMITTED, CART_FULL,
                       CURRENCY_MISMATCH, EMPTY_CART, KEY_REUSED})
-_PRINTABLE = frozenset(string.printable) - frozenset("\t\n\r\x0b\x0c")
 
 
 def is_category(value: str) -> bool:
@@ -98,14 +97,6 @@ def is_order_id(value: str) -> bool:
     return ORDER_ID_RE.fullmatch(value) is not None
 
 
-def is_currency_code(value: str) -> bool:
-    """True for three upper-case letters (the shape of an ISO 4217 alphabetic code)."""
-    return _CURRENCY_RE.fullmatch(value) is not None
-
-
-def is_idempotency_key(value: str) -> bool:
-    """True for 1 to 255 printable ASCII characters (space included, no other whitespace)."""
-    return 0 < len(value) <= MAX_IDEMPOTENCY_KEY_CHARS and all(c in _PRINTABLE for c in value)
 
 
 def new_reservation_id() -> str:

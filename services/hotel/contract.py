@@ -15,6 +15,9 @@ which the protos quote in their field comments.
 - Room types: a name of 1 to :data:`NAME_MAX_CHARS` characters, 1 to :data:`MAX_ROOMS` rooms, a nightly rate of 1 to
   :data:`MAX_RATE_MINOR` minor units in a currency of three upper-case letters.
 - Hold TTL: 0 for the inventory's default, else :data:`MIN_TTL_MS` to :data:`MAX_TTL_MS` milliseconds.
+- Idempotency keys (1 to :data:`MAX_IDEMPOTENCY_KEY_CHARS` printable ASCII characters) and currency codes are the
+  payment gateway's rules, re-exported from services/payments/contract.py (:func:`is_idempotency_key`,
+  :func:`is_currency_code`).
 - Payment: bookings are paid through the payment gateway (protos/casemesh/payments/v1) as merchant
   :data:`MERCHANT_ID`, so a guest's card token comes from ``CardVaultService.TokenizeCard`` for that merchant.
 - FAILED_PRECONDITION details start with a reason and a colon (:func:`failed_precondition_reason`):
@@ -25,9 +28,9 @@ which the protos quote in their field comments.
 from __future__ import annotations
 
 import re
-import string
 from datetime import date, timedelta
 
+from ..payments.contract import MAX_IDEMPOTENCY_KEY_CHARS, is_currency_code, is_idempotency_key
 from ..runtime.identifiers import is_id
 
 __all__ = [
@@ -42,7 +45,6 @@ HOLD_ID_RE = re.compile(r"^hold_[a-z2-7]{24}$")
 #: A booking ID: "bk_" and 24 characters of lower-case RFC 4648 base32.
 BOOKING_ID_RE = re.compile(r"^bk_[a-z2-7]{24}$")
 _NIGHT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 FIRST_NIGHT, LAST_NIGHT = date(2000, 1, 1), date(2099, 12, 31)
 MAX_NIGHTS = 30
@@ -52,8 +54,6 @@ NAME_MAX_CHARS = 100
 #: 100,000.00 in a two-decimal currency: the highest nightly rate.
 MAX_RATE_MINOR = 10_000_000
 MIN_TTL_MS, MAX_TTL_MS = 1_000, 3_600_000
-#: Stripe's limit on an idempotency key's length.
-MAX_IDEMPOTENCY_KEY_CHARS = 255
 #: The hotels' merchant ID at the payment gateway: guests tokenize their cards for it.
 MERCHANT_ID = "casemesh-hotels"
 
@@ -62,7 +62,6 @@ HOLD_EXPIRED = "hold_expired"
 HOLD_RELEASED = "hold_released"
 KEY_REUSED = "key_reused"
 _REASONS = frozenset({NO_AVAILABILITY, HOLD_EXPIRED, HOLD_RELEASED, KEY_REUSED})
-_PRINTABLE = frozenset(string.printable) - frozenset("\t\n\r\x0b\x0c")
 
 
 def is_hold_id(value: str) -> bool:
@@ -75,14 +74,6 @@ def is_booking_id(value: str) -> bool:
     return BOOKING_ID_RE.fullmatch(value) is not None
 
 
-def is_currency_code(value: str) -> bool:
-    """True for three upper-case letters (the shape of an ISO 4217 alphabetic code)."""
-    return _CURRENCY_RE.fullmatch(value) is not None
-
-
-def is_idempotency_key(value: str) -> bool:
-    """True for 1 to 255 printable ASCII characters (space included, no other whitespace)."""
-    return 0 < len(value) <= MAX_IDEMPOTENCY_KEY_CHARS and all(c in _PRINTABLE for c in value)
 
 
 def parse_night(value: str) -> date | None:
