@@ -2807,18 +2807,22 @@ async def test_mesh_overview_loop_lag_and_gc_panels_read_the_services_live_probe
     assert_selects_exposed("mesh-overview.json", lookup(services_series()))
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_video_dashboard_selects_series_the_video_services_expose(video_mesh):
     assert_selects_exposed(VIDEO_DASHBOARD, lookup(services_series()))
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_social_dashboard_selects_series_the_social_services_expose(social_mesh):
     assert_selects_exposed(SOCIAL_DASHBOARD, lookup(services_series()))
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_photo_dashboard_selects_series_the_photo_services_expose(photo_mesh):
     assert_selects_exposed(PHOTO_DASHBOARD, lookup(services_series()))
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_recommendations_dashboard_selects_series_the_reco_services_expose(reco_mesh):
     assert_selects_exposed(RECO_DASHBOARD, lookup(services_series()))
 
@@ -2850,6 +2854,7 @@ def assert_streams_left_out(dashboard: str, streams: set[str], excluded: tuple[s
                     f"{dashboard}: {title} counts a stream ({', '.join(sorted(streams))}): {expr}")
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_chat_dashboard_selects_series_the_chat_services_expose(chat_mesh):
     series = services_series()
     assert_selects_exposed(CHAT_DASHBOARD, lookup(series))
@@ -2871,6 +2876,7 @@ COLLAB_EVENTS = {
 }
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_collab_dashboard_selects_series_the_collab_services_expose(collab_mesh):
     series = services_series()
     assert_selects_exposed(COLLAB_DASHBOARD, lookup(series))
@@ -2933,6 +2939,7 @@ def summed(values: dict[tuple[str, frozenset], float], sample: str, label: str |
     return sum(v for (name, labels), v in values.items() if name == sample and (label is None or (label, value) in labels))
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_live_dashboard_selects_series_the_live_services_expose(live_mesh):
     series = services_series()
     assert_selects_exposed(LIVE_DASHBOARD, lookup(series))
@@ -2995,6 +3002,7 @@ RIDES_GAUGES = ("casemesh_rides_location_streams", "casemesh_rides_location_driv
                 "casemesh_rides_trips_watchers")
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_rides_dashboard_selects_series_the_rides_services_expose(rides_mesh):
     series = services_series()
     assert_selects_exposed(RIDES_DASHBOARD, lookup(series))
@@ -3078,6 +3086,7 @@ def assert_draws_slo_twins(dashboard: str, slo_file: Path) -> None:
                     f"{dashboard} does not draw {slo.name}'s {node.name}{{{', '.join(shown(m) for m in node.matchers.matchers)}}}")
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_proximity_dashboard_selects_series_the_proximity_services_expose(proximity_mesh):
     series = services_series()
     assert_selects_exposed(PROXIMITY_DASHBOARD, lookup(series))
@@ -3141,6 +3150,7 @@ FOOD_EVENTS = (
 FOOD_GAUGES = (*(metric._name for metric in FOOD_DRIVE_GAUGES), "casemesh_rides_location_drivers")
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_food_dashboard_selects_series_the_food_services_expose(food_mesh):
     series = services_series()
     assert_selects_exposed(FOOD_DASHBOARD, lookup(series))
@@ -3209,6 +3219,7 @@ PAYMENTS_EVENTS = (
 PAYMENTS_GAUGES = tuple(metric._name for metric in PAYMENTS_DRIVE_GAUGES)
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_payments_dashboard_selects_series_the_payment_services_expose(payments_mesh):
     series = services_series()
     assert_selects_exposed(PAYMENTS_DASHBOARD, lookup(series))
@@ -3262,6 +3273,7 @@ BANKING_EVENTS = (
 BANKING_GAUGES = tuple(metric._name for metric in BANKING_DRIVE_GAUGES)
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_banking_dashboard_selects_series_the_banking_services_expose(banking_mesh):
     series = services_series()
     assert_selects_exposed(BANKING_DASHBOARD, lookup(series))
@@ -3313,6 +3325,7 @@ TRADING_EVENTS = (
 TRADING_GAUGES = (*(metric._name for metric in TRADING_DRIVE_GAUGES), "casemesh_trading_engine_resting_orders")
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_trading_dashboard_selects_series_the_trading_services_expose(trading_mesh):
     series = services_series()
     assert_selects_exposed(TRADING_DASHBOARD, lookup(series))
@@ -3376,6 +3389,7 @@ ECOMMERCE_EVENTS = (
 ECOMMERCE_GAUGES = tuple(metric._name for metric in ECOMMERCE_DRIVE_GAUGES)
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_ecommerce_dashboard_selects_series_the_ecommerce_services_expose(ecommerce_mesh):
     series = services_series()
     assert_selects_exposed(ECOMMERCE_DASHBOARD, lookup(series))
@@ -3432,6 +3446,7 @@ HOTEL_EVENTS = (
 HOTEL_GAUGES = tuple(metric._name for metric in HOTEL_DRIVE_GAUGES)
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_hotel_dashboard_selects_series_the_hotel_services_expose(hotel_mesh):
     series = services_series()
     assert_selects_exposed(HOTEL_DASHBOARD, lookup(series))
@@ -3456,6 +3471,7 @@ async def test_hotel_dashboard_selects_series_the_hotel_services_expose(hotel_me
     assert not moved, f"the hotel gauges are not back where they were: {moved}"
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                      photo_mesh, reco_mesh, chat_mesh, collab_mesh,
                                                                                      live_mesh, rides_mesh, proximity_mesh,
@@ -3482,6 +3498,7 @@ def family(sample: str) -> str:
     return re.sub(r"_(bucket|count|sum)$", "", sample)
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh,
                                                            reco_mesh, chat_mesh, proximity_mesh, food_mesh,
                                                            payments_mesh, banking_mesh, trading_mesh, ecommerce_mesh,
@@ -3513,6 +3530,7 @@ def _get(url: str) -> dict:
         return json.loads(reply.read())
 
 
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (apt-get install -y prometheus)")
 async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                 photo_mesh, reco_mesh, chat_mesh, collab_mesh,
