@@ -74,6 +74,12 @@ _MODULES: dict[str, str] = {
     "ecommerce-orders": "ecommerce.orders.service",
     "hotel-inventory": "hotel.inventory.service",
     "hotel-booking": "hotel.booking.service",
+    "search-shards": "search.shards.service",
+    "search-indexer": "search.indexer.service",
+    "search-query": "search.query.service",
+    "search-autocomplete": "search.autocomplete.service",
+    "crawler-web": "crawler.web.service",
+    "crawler": "crawler.frontier.service",
 }
 
 
