@@ -30,6 +30,8 @@ _MODULES: dict[str, str] = {
     "banking": "banking",
     "ecommerce": "ecommerce",
     "hotel": "hotel",
+    "search": "search",
+    "crawler": "crawler",
     "echo": "echo",
 }
 
