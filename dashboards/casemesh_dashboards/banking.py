@@ -36,11 +36,10 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
 
 from casemesh.harness.profile import PROFILES_DIR, SLO_FILE_SUFFIX
-from casemesh.harness.slo import load_slos
 
 from .common import (
-    ERROR_CODES_MATCHER, latency_panel, le, new_dashboard, quantile, query, query_variable, rate, refs, selector,
-    stat_panel, timeseries_panel, within,
+    ERROR_CODES_MATCHER, latency_panel, le, mean, new_dashboard, quantile, query, query_variable, rate, refs, selector,
+    slo_targets, stat_panel, timeseries_panel, within,
 )
 
 UID = "casemesh-banking"
@@ -67,16 +66,6 @@ BANKING_JOBS = r'{__name__="grpc_server_handled_total", grpc_service=~"casemesh\
 NOT_RECONCILE = 'grpc_method!="Reconcile"'
 
 
-def targets() -> dict[str, float]:
-    """SLO name → target of every SLO of :data:`SLO_FILE` (harness/profiles/banking.slo.yaml)."""
-    return {slo.name: slo.target for slo in load_slos(SLO_FILE)}
-
-
-def mean(histogram: str, matchers: str) -> str:
-    """Mean observation of ``histogram`` over the rate window: ``_sum`` rate over ``_count`` rate."""
-    return f"{rate(f'{histogram}_sum', matchers)} / {rate(f'{histogram}_count', matchers)}"
-
-
 def over_range(metric: str, matchers: str, by: tuple[str, ...] = ()) -> str:
     """``sum by (BY) (increase(METRIC{...}[$__range]))``: events of the selected time range (rare ones:
     reconciliations)."""
@@ -85,7 +74,7 @@ def over_range(metric: str, matchers: str, by: tuple[str, ...] = ()) -> str:
 
 
 def build() -> Dashboard:
-    target = targets()
+    target = slo_targets(SLO_FILE)
     latency_target = target["banking-transfer-latency-server"]
     answered_target = target["banking-transfer-availability-server"]
     balance_target = target["banking-balance-read-latency-server"]

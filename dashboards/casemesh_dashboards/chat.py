@@ -33,8 +33,8 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
 
 from .common import (
-    ERROR_CODES_MATCHER, RATE, latency_panel, le, new_dashboard, quantile, query, query_variable, rate, refs, selector,
-    stat_panel, timeseries_panel, within,
+    ERROR_CODES_MATCHER, RATE, latency_panel, le, mean, new_dashboard, quantile, query, query_variable, rate, refs,
+    selector, stat_panel, timeseries_panel, within,
 )
 
 UID = "casemesh-chat"
@@ -52,11 +52,6 @@ CHAT_SERVICES = r'grpc_service=~"casemesh\\.chat\\.v1\\..+"'
 CHAT_JOBS = r'{__name__="grpc_server_handled_total", ' + CHAT_SERVICES + "}"
 #: The Connect stream's handling time is a session's length, its status how the session ended: not in duration or errors.
 NOT_CONNECT = 'grpc_method!="Connect"'
-
-
-def mean(histogram: str, matchers: str) -> str:
-    """Mean observation of ``histogram`` over the rate window: ``_sum`` rate over ``_count`` rate."""
-    return f"sum(rate({histogram}_sum{matchers}[{RATE}])) / sum(rate({histogram}_count{matchers}[{RATE}]))"
 
 
 def build() -> Dashboard:

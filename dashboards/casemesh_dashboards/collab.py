@@ -31,8 +31,8 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
 
 from .common import (
-    ERROR_CODES_MATCHER, RATE, latency_panel, le, new_dashboard, quantile, query, query_variable, rate, refs, selector,
-    stat_panel, timeseries_panel, within,
+    ERROR_CODES_MATCHER, latency_panel, le, mean, new_dashboard, quantile, query, query_variable, rate, refs,
+    selector, stat_panel, timeseries_panel, within,
 )
 
 UID = "casemesh-collab"
@@ -50,11 +50,6 @@ COLLAB_SERVICES = r'grpc_service=~"casemesh\\.collab\\.v1\\..+"'
 COLLAB_JOBS = r'{__name__="grpc_server_handled_total", ' + COLLAB_SERVICES + "}"
 #: The streams' handling time is a session's (or a watch's) length, their status how it ended: not in duration or errors.
 NOT_STREAMS = 'grpc_method!~"Edit|Watch"'
-
-
-def mean(histogram: str, matchers: str) -> str:
-    """Mean observation of ``histogram`` over the rate window: ``_sum`` rate over ``_count`` rate."""
-    return f"sum(rate({histogram}_sum{matchers}[{RATE}])) / sum(rate({histogram}_count{matchers}[{RATE}]))"
 
 
 def build() -> Dashboard:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
@@ -20,6 +21,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models import text as text_model
+
+from casemesh.harness.slo import load_slos
 from prometheus_client.utils import floatToGoString
 
 #: Datasource uids, as provisioned in dashboards/provisioning/grafana/datasources/casemesh.yaml.
@@ -56,6 +59,17 @@ def rate(metric: str, matchers: str, by: Sequence[str] = (), window: str = RATE)
 def quantile(q: float, histogram: str, matchers: str, by: Sequence[str] = (), window: str = RATE) -> str:
     """``histogram_quantile(Q, sum by (le, BY) (rate(HISTOGRAM_bucket{...}[WINDOW])))``."""
     return f"histogram_quantile({q:g}, {rate(f'{histogram}_bucket', matchers, ('le', *by), window)})"
+
+
+def mean(histogram: str, matchers: str, by: Sequence[str] = ()) -> str:
+    """Mean observation of ``histogram`` over the rate window: ``_sum`` rate over ``_count`` rate (per ``by``)."""
+    return f"{rate(f'{histogram}_sum', matchers, by)} / {rate(f'{histogram}_count', matchers, by)}"
+
+
+def slo_targets(path: Path) -> dict[str, float]:
+    """SLO name → target (a ratio, 0 to 1) of every SLO of the OpenSLO file ``path`` (a dashboard draws a profile's
+    targets from its file, so that the two cannot drift apart)."""
+    return {slo.name: slo.target for slo in load_slos(path)}
 
 
 def within(histogram: str, matchers: str, threshold_s: float, by: Sequence[str] = (), window: str = RATE) -> str:

@@ -42,11 +42,10 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
 
 from casemesh.harness.profile import PROFILES_DIR, SLO_FILE_SUFFIX
-from casemesh.harness.slo import load_slos
 
 from .common import (
-    ERROR_CODES_MATCHER, latency_panel, le, new_dashboard, quantile, query, query_variable, rate, refs, selector,
-    stat_panel, timeseries_panel, within,
+    ERROR_CODES_MATCHER, latency_panel, le, mean, new_dashboard, quantile, query, query_variable, rate, refs, selector,
+    slo_targets, stat_panel, timeseries_panel, within,
 )
 
 UID = "casemesh-hotel"
@@ -75,18 +74,8 @@ HOTEL_JOBS = r'{__name__="grpc_server_handled_total", grpc_service=~"casemesh\\.
 NOT_AUDIT = 'grpc_method!="Audit"'
 
 
-def targets() -> dict[str, float]:
-    """SLO name → target of every SLO of :data:`SLO_FILE` (harness/profiles/hotel.slo.yaml)."""
-    return {slo.name: slo.target for slo in load_slos(SLO_FILE)}
-
-
-def mean(histogram: str, matchers: str) -> str:
-    """Mean observation of ``histogram`` over the rate window: ``_sum`` rate over ``_count`` rate."""
-    return f"{rate(f'{histogram}_sum', matchers)} / {rate(f'{histogram}_count', matchers)}"
-
-
 def build() -> Dashboard:
-    target = targets()
+    target = slo_targets(SLO_FILE)
     booking_target = target["hotel-booking-time-server"]
     answered_target = target["hotel-booking-availability-server"]
     search_target = target["hotel-search-latency-server"]

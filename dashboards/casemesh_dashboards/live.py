@@ -37,8 +37,8 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
 
 from .common import (
-    ERROR_CODES_MATCHER, RATE, latency_panel, le, new_dashboard, quantile, query, query_variable, rate, refs, selector,
-    stat_panel, timeseries_panel, within,
+    ERROR_CODES_MATCHER, latency_panel, le, mean, new_dashboard, quantile, query, query_variable, rate, refs,
+    selector, stat_panel, timeseries_panel, within,
 )
 
 UID = "casemesh-live"
@@ -65,11 +65,6 @@ LIVE_SERVICES = r'grpc_service=~"casemesh\\.live\\.v1\\..+"'
 LIVE_JOBS = r'{__name__="grpc_server_handled_total", ' + LIVE_SERVICES + "}"
 #: The streams' handling time is a broadcast's, a viewer's or a subscription's length, their status how it ended.
 NOT_STREAMS = 'grpc_method!~"Publish|StreamParts|WatchParts"'
-
-
-def mean(histogram: str, matchers: str) -> str:
-    """Mean observation of ``histogram`` over the rate window: ``_sum`` rate over ``_count`` rate."""
-    return f"sum(rate({histogram}_sum{matchers}[{RATE}])) / sum(rate({histogram}_count{matchers}[{RATE}]))"
 
 
 def build() -> Dashboard:

@@ -40,12 +40,11 @@ their status how they ended. They are left out of the gRPC duration and error pa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
 
 from .common import (
-    ERROR_CODES_MATCHER, latency_panel, le, new_dashboard, quantile, query, query_variable, rate, refs, selector,
+    ERROR_CODES_MATCHER, latency_panel, le, mean, new_dashboard, quantile, query, query_variable, rate, refs, selector,
     stat_panel, timeseries_panel, within,
 )
 
@@ -74,11 +73,6 @@ PROXIMITY_SERVICES = r'grpc_service=~"casemesh\\.proximity\\.v1\\..+"'
 PROXIMITY_JOBS = r'{__name__="grpc_server_handled_total", ' + PROXIMITY_SERVICES + "}"
 #: A gateway's position stream and a watcher's event feed last as long as their client; their status is how they ended.
 NOT_STREAMS = 'grpc_method!~"StreamPositions|WatchFenceEvents"'
-
-
-def mean(histogram: str, matchers: str, by: Sequence[str] = ()) -> str:
-    """Mean observation of ``histogram`` over the rate window: ``_sum`` rate over ``_count`` rate (per ``by``)."""
-    return f"{rate(f'{histogram}_sum', matchers, by)} / {rate(f'{histogram}_count', matchers, by)}"
 
 
 def build() -> Dashboard:

@@ -34,8 +34,8 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard, Row
 
 from .common import (
-    ERROR_CODES_MATCHER, RATE, latency_panel, le, new_dashboard, quantile, query, query_variable, rate, refs, selector,
-    stat_panel, timeseries_panel, within,
+    ERROR_CODES_MATCHER, latency_panel, le, mean, new_dashboard, quantile, query, query_variable, rate, refs,
+    selector, stat_panel, timeseries_panel, within,
 )
 
 UID = "casemesh-rides"
@@ -52,11 +52,6 @@ RIDES_SERVICES = r'grpc_service=~"casemesh\\.rides\\.v1\\..+"'
 RIDES_JOBS = r'{__name__="grpc_server_handled_total", ' + RIDES_SERVICES + "}"
 #: The streams' handling time is a driver's time online, a watcher's or a ride's length; their status how they ended.
 NOT_STREAMS = 'grpc_method!~"ReportLocations|TrackDriver|ReceiveOffers|WatchRide"'
-
-
-def mean(histogram: str, matchers: str) -> str:
-    """Mean observation of ``histogram`` over the rate window: ``_sum`` rate over ``_count`` rate."""
-    return f"sum(rate({histogram}_sum{matchers}[{RATE}])) / sum(rate({histogram}_count{matchers}[{RATE}]))"
 
 
 def build() -> Dashboard:
