@@ -11,8 +11,8 @@ from collections.abc import Callable
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from . import (
-    banking, chat, collab, ecommerce, food, harness, hotel, live, mesh, payments, photo, proximity, reco, rides, social,
-    trading, urlshortener, video,
+    banking, chat, collab, crawler, ecommerce, food, harness, hotel, live, mesh, payments, photo, proximity, reco, rides,
+    search, social, trading, urlshortener, video,
 )
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
@@ -33,5 +33,7 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "banking.json": banking.build,
     "ecommerce.json": ecommerce.build,
     "hotel.json": hotel.build,
+    "crawler.json": crawler.build,
+    "search.json": search.build,
     "harness-slos.json": harness.build,
 }

@@ -7,9 +7,9 @@
 - Every PromQL expression parses, and every selector in it selects at least one series that
   really exists (metric name, label names, ``=`` and ``=~`` values, ``le`` bucket bounds): for
   the mesh, URL-shortener, video, social, photo, recommendations, chat, live, ride-sharing, proximity, food-delivery,
-  payment-gateway, online-banking, stock-trading, e-commerce and hotel-reservation dashboards in what
-  the services expose after real calls through every path the panels show (for chat: Connect streams on
-  both gateways, one-to-one and group messages, acks, an offline queue paged by a gap fill, a
+  payment-gateway, online-banking, stock-trading, e-commerce, hotel-reservation, web-crawler and search-engine
+  dashboards in what the services expose after real calls through every path the panels show (for chat: Connect
+  streams on both gateways, one-to-one and group messages, acks, an offline queue paged by a gap fill, a
   replaced session, a session dropped by the router, presence; for live streaming: a broadcast taken over and
   ended, StreamParts viewers, coalesced blocking requests, a DVR catch-up, moderated chat, with every live counter
   moved and every live gauge back where it was; for ride sharing: drivers streaming their positions and holding
@@ -59,8 +59,18 @@
   double click ABORTED meanwhile: the authorisation voided), the gateway down (a booking left PENDING and confirmed by
   the recovery), holds racing for one night's version (ABORTED) and bookings retrying lost races and failing
   contention, with every hotel counter moved but the failure paths and the PENDING bookings and held room-nights back
-  where they were; its panels draw exactly the server-side SLO twins of harness/profiles/hotel.slo.yaml); for the
-  harness dashboard in
+  where they were; its panels draw exactly the server-side SLO twins of harness/profiles/hotel.slo.yaml; for the web
+  crawler: a crawl of the whole synthetic web to DONE under GetCrawl, its pages sent to the indexer, robots.txt read
+  and obeyed (disallowed URLs and closed hosts skipped), a flaky host's 503s retried, broken links' 404s, a slow
+  host's delayed answers, exact and near copies skipped, the referee's Audit clean; a crawl cancelled; fetches of the
+  test's own that the referee counts as robots.txt, politeness and duplicate violations; with every crawler counter
+  moved but fetches without an answer and indexing failures, and the frontier, hosts waiting and crawls running back
+  at zero; its panels draw exactly the server-side SLO twins of harness/profiles/crawler.slo.yaml; for the search
+  engine: pages indexed, one replaced and one refused, a PageRank pass, searches of terms and phrases and a second page,
+  a query refused, straggling and failing shards (server faults) until an answer is partial, the query log reaching
+  autocomplete's suggestions, with every search counter moved but the failure paths and the query log's pending
+  queries back at zero; its panels draw exactly the server-side SLO twins of harness/profiles/search.slo.yaml); for
+  the harness dashboard in
   what the harness's collector exposes for a RunStats holding every RPC and journey the shipped
   SLOs name (and, for its Prometheus-sourced SLOs, in what the services expose).
 - Latency graphs ask for exemplars exactly for the histograms that carry them.
@@ -108,6 +118,11 @@ from casemesh.harness.profile import PROFILES_DIR, SLO_FILE_SUFFIX
 from casemesh.harness.slo import PromQuery, Selector, Slo, load_slos
 from casemesh.harness.stats import RunStats
 from casemesh.services.catalog import definitions
+from casemesh.services.crawler import contract as crawler_contract
+from casemesh.services.crawler.frontier import metrics as crawler_metrics
+from casemesh.services.crawler.web.generator import WebPlan
+from casemesh.services.crawler.web.robots import RobotsVariant
+from casemesh.services.crawler.web.settings import WebSettings
 from casemesh.services.runtime.faults import FAULTS_ENV
 from casemesh.services.runtime.topology import Endpoint, ServerPolicy, Topology
 from casemesh.services.chat.contract import dm_conversation_id
@@ -116,6 +131,7 @@ from casemesh.services.video.playback import hls
 from casemesh.banking.v1 import banking_pb2, ledger_pb2, ledger_pb2_grpc, transfers_pb2, transfers_pb2_grpc
 from casemesh.chat.v1 import messages_pb2, messages_pb2_grpc, router_pb2, router_pb2_grpc
 from casemesh.collab.v1 import editor_pb2
+from casemesh.crawler.v1 import crawler_pb2, crawler_pb2_grpc, web_pb2, web_pb2_grpc
 from casemesh.common.v1 import money_pb2
 from casemesh.ecommerce.v1 import cart_pb2 as shop_cart_pb2
 from casemesh.ecommerce.v1 import cart_pb2_grpc as shop_cart_pb2_grpc
@@ -148,6 +164,13 @@ from casemesh.reco.v1 import signals_pb2, signals_pb2_grpc
 from casemesh.rides.v1 import pricing_pb2 as rides_pricing_pb2
 from casemesh.rides.v1 import pricing_pb2_grpc as rides_pricing_pb2_grpc
 from casemesh.rides.v1 import location_pb2, location_pb2_grpc, rides_pb2, trips_pb2, trips_pb2_grpc
+from casemesh.search.v1 import indexer_pb2 as search_indexer_pb2
+from casemesh.search.v1 import indexer_pb2_grpc as search_indexer_pb2_grpc
+from casemesh.search.v1 import query_pb2 as search_query_pb2
+from casemesh.search.v1 import query_pb2_grpc as search_query_pb2_grpc
+from casemesh.search.v1 import search_pb2 as search_engine_pb2
+from casemesh.search.v1 import shard_pb2 as search_shard_pb2
+from casemesh.search.v1 import shard_pb2_grpc as search_shard_pb2_grpc
 from casemesh.services.banking.transfers import metrics as banking_transfers_metrics
 from casemesh.services.ecommerce import contract as shop_contract
 from casemesh.services.ecommerce.cart import metrics as shop_cart_metrics
@@ -166,6 +189,7 @@ from casemesh.services.proximity.geofence import metrics as fence_metrics
 from casemesh.services.proximity.tracker import metrics as tracker_metrics
 from casemesh.services.rides.dispatch import metrics as dispatch_metrics
 from casemesh.services.rides.location import metrics as location_metrics
+from casemesh.services.search.query import metrics as search_query_metrics
 from casemesh.services.trading.engine import metrics as trading_engine_metrics
 from casemesh.services.trading.gateway import metrics as trading_gateway_metrics
 from casemesh.services.trading.gateway.settings import DEFAULT_INSTRUMENTS
@@ -2130,6 +2154,233 @@ async def _drive_hotel(meshes: HotelMeshes) -> None:
     await eventually(lambda: not moved(), lambda: f"the hotel gauges back where they were: {moved()}")
 
 
+@pytest.fixture
+async def search_mesh(monkeypatch, tmp_path):
+    """The search engine's four services in this process (the document store under ``tmp_path``), following a fault
+    schedule, every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    schedule = tmp_path / "search-faults.json"
+    with monkeypatch.context() as starting:
+        starting.setenv(FAULTS_ENV, str(schedule))  # read once by the server as it starts
+        running, stop, task = await start_mesh(definitions(list(SEARCH_MESH)), loopback_topology(
+            SEARCH_MESH, data_dir=tmp_path / "search", settings=SEARCH_SETTINGS))
+    try:
+        mesh = FaultedMesh(running, Faults(schedule))
+        await _drive_search(mesh)
+        yield mesh
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _drive_search(mesh: FaultedMesh) -> None:
+    """Real calls through every path the search dashboard and the search profile's server-side SLO twins
+    (harness/profiles/search.slo.yaml) count, with new pages and queries per drive (a word of their own).
+
+    - The shards' rebuild at start waited for (GetShardInfo); 24 pages linking to each other indexed (new URLs), one
+      indexed again (replaced), one refused (INVALID_ARGUMENT); a PageRank pass (ComputePageRank), its ranks pushed to
+      the shards; the store's stats and a page read.
+    - Searches: two terms, two phrases, a term only the replaced page holds, a second page; a query with too many terms
+      (INVALID_ARGUMENT).
+    - Straggling and failing shards (server faults on search-shards): a quarter of SearchShard calls held past the
+      500 ms per-shard deadline, a tenth of GetTermStatistics calls aborted INTERNAL, until a Search answered partial
+      and both a deadline and an error were counted (Search answered UNAVAILABLE while every shard failed or the
+      circuit breaker to search-shards was open: retried).
+    - The first pages' queries reach search-autocomplete through the query log; Suggest answers them once the prefix
+      index is rebuilt.
+
+    Paths it does not take, left at zero: a rebuild after the start (or one that failed), a page its shard refused, a
+    rank push or a query log send that failed, queries dropped.
+    """
+    running, faults = mesh.running, mesh.faults
+    indexer = search_indexer_pb2_grpc.IndexerServiceStub(running.anonymous_channel("search-indexer"))
+    shards = search_shard_pb2_grpc.IndexShardServiceStub(running.anonymous_channel("search-shards"))
+    search = search_query_pb2_grpc.SearchServiceStub(running.anonymous_channel("search-query"))
+    suggest = search_query_pb2_grpc.AutocompleteServiceStub(running.anonymous_channel("search-autocomplete"))
+    gauges = {metric: _gauge(metric) for metric in SEARCH_DRIVE_GAUGES}
+    word = "zq" + "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(8))
+    pages = 24
+
+    def counted(sample: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(sample, labels) or 0.0
+
+    async def rebuilt() -> bool:
+        info = await shards.GetShardInfo(search_shard_pb2.GetShardInfoRequest(), timeout=10)
+        return not any(shard.rebuilding for shard in info.shards)
+
+    async def searched(text: str, **kwargs) -> search_query_pb2.SearchResponse:
+        """A Search, retried while it answers UNAVAILABLE (the breaker to search-shards open after a fault)."""
+        for _ in range(100):
+            try:
+                return await search.Search(search_query_pb2.SearchRequest(query=text, **kwargs), timeout=10)
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"no answer to {text!r} in 100 tries")
+
+    def page(n: int, version: int = 1) -> search_engine_pb2.WebPage:
+        links = [f"http://{word}.web.test/page/{(n + step) % pages}" for step in (1, 2, 5)]
+        return search_engine_pb2.WebPage(
+            url=f"http://{word}.web.test/page/{n}", title=f"{word} page {n} v{version}",
+            body=f"the {word} search engine indexes page {n} " + " ".join(["distributed systems"] * (1 + n % 3)),
+            outlinks=links)
+
+    for _ in range(100):
+        if await rebuilt():
+            break
+        await asyncio.sleep(0.05)
+    assert await rebuilt(), "the shards still rebuilding after 5 s"
+
+    # Indexing and PageRank.
+    answers = await asyncio.gather(*(indexer.IndexPage(search_indexer_pb2.IndexPageRequest(page=page(n)), timeout=10)
+                                     for n in range(pages)))
+    assert all(answer.created for answer in answers), answers
+    again = await indexer.IndexPage(search_indexer_pb2.IndexPageRequest(page=page(0, version=2)), timeout=10)
+    assert not again.created
+    assert await _code(indexer.IndexPage(search_indexer_pb2.IndexPageRequest(
+        page=search_engine_pb2.WebPage(url="not a url", title="x")), timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
+    rank_pass = (await indexer.ComputePageRank(search_indexer_pb2.ComputePageRankRequest(), timeout=30)).rank_pass
+    assert rank_pass.rank_version >= 1 and rank_pass.iterations >= 1, rank_pass
+    stats = await indexer.GetIndexStats(search_indexer_pb2.GetIndexStatsRequest(), timeout=10)
+    assert stats.page_count >= pages and stats.shard_count == SEARCH_SETTINGS["search-shards"]["shards"], stats
+    read = await indexer.GetPage(search_indexer_pb2.GetPageRequest(url=page(0).url), timeout=10)
+    assert read.page.title == page(0, version=2).title and read.pagerank > 0, read
+
+    # Searches: terms, phrases, a term one page holds, a second page; a query refused.
+    first = await searched(f"{word} engine", page_size=10)
+    assert (first.total_matches, len(first.hits), first.partial) == (pages, 10, False), first
+    second = await searched(f"{word} engine", page_size=10, page_token=first.next_page_token)
+    assert len(second.hits) == 10 and not {h.url for h in first.hits} & {h.url for h in second.hits}
+    phrase = await searched(f'"{word} search engine" "distributed systems"')
+    assert phrase.total_matches == pages, phrase
+    replaced = await searched(f"{word} v2")  # only the page indexed again holds v2
+    assert [h.url for h in replaced.hits] == [page(0).url], replaced
+    assert await _code(search.Search(search_query_pb2.SearchRequest(
+        query=" ".join(f"w{i}" for i in range(17))), timeout=10)) == grpc.StatusCode.INVALID_ARGUMENT
+
+    # Straggling and failing shards: partial answers.
+    partial, deadline = counted("casemesh_search_query_partial_results_total"), counted(
+        "casemesh_search_query_shard_calls_total", phase="search", outcome="deadline")
+    error = counted("casemesh_search_query_shard_calls_total", phase="statistics", outcome="error")
+    await faults.set(
+        _method_fault(f"{word}-straggler", SEARCH_SHARD_SERVICE, "search-shards", "SearchShard", percent=25.0,
+                      delay={"distribution": "fixed", "ms": 3_000}),
+        _method_fault(f"{word}-failing", SEARCH_SHARD_SERVICE, "search-shards", "GetTermStatistics", percent=10.0,
+                      abort="INTERNAL"))  # not UNAVAILABLE, which the channel retries
+    try:
+        for _ in range(60):
+            await searched(f"{word} distributed")
+            if (counted("casemesh_search_query_partial_results_total") > partial
+                    and counted("casemesh_search_query_shard_calls_total", phase="search", outcome="deadline") > deadline
+                    and counted("casemesh_search_query_shard_calls_total", phase="statistics", outcome="error") > error):
+                break
+    finally:
+        await faults.clear()
+    assert counted("casemesh_search_query_partial_results_total") > partial, "no partial answer in 60 searches"
+    assert counted("casemesh_search_query_shard_calls_total", phase="search", outcome="deadline") > deadline
+    assert counted("casemesh_search_query_shard_calls_total", phase="statistics", outcome="error") > error
+    for _ in range(50):  # the faults over (and the breaker to search-shards closed again): every shard answers
+        if not (await searched(f"{word} engine", page_size=10)).partial:
+            break
+    else:
+        raise AssertionError("still partial answers 50 searches after the faults ended")
+
+    # The query log reaches autocomplete: the drive's queries are suggested.
+    async def suggested() -> list[str]:
+        answer = await suggest.Suggest(search_query_pb2.SuggestRequest(prefix=word[:6].upper(), limit=10), timeout=10)
+        return [s.query for s in answer.suggestions]
+
+    for _ in range(200):
+        if f"{word} engine" in await suggested():
+            break
+        await asyncio.sleep(0.05)
+    assert f"{word} engine" in await suggested(), await suggested()
+
+    def moved() -> dict[str, float]:
+        return {metric._name: _gauge(metric) - value for metric, value in gauges.items() if _gauge(metric) != value}
+
+    await eventually(lambda: not moved(), lambda: f"the search gauges back where they were: {moved()}")
+
+
+@pytest.fixture
+async def crawler_mesh(monkeypatch, tmp_path):
+    """The web crawler's services (crawler-web, crawler) and the search engine's indexer and shards it feeds, in this
+    process (the indexer's store under ``tmp_path``), every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    running, stop, task = await start_mesh(definitions(list(CRAWLER_MESH)), loopback_topology(
+        CRAWLER_MESH, data_dir=tmp_path / "crawler", settings=CRAWLER_SETTINGS))
+    try:
+        await _drive_crawler(running)
+        yield running
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _drive_crawler(running) -> None:
+    """Real calls through every path the crawler dashboard and the crawler profile's server-side SLO twins
+    (harness/profiles/crawler.slo.yaml) count, on CRAWLER_WEB_SETTINGS' web of 12 hosts:
+
+    - A crawl of the whole web from every home page, its pages sent to search-indexer, to DONE (GetCrawl until then):
+      robots.txt read once per host (one host without it, one closed to casemesh-bot, one whose 1 s Crawl-delay the
+      crawler does not wait: closed too), private pages disallowed, a flaky host's 503s retried, broken links' 404s,
+      a slow host's delayed answers, exact and near copies skipped; the referee's Audit finds it polite and obedient.
+    - A second crawl, cancelled at once.
+    - Three fetches of the test's own on the Crawl-delay host, which the referee counts as a robots.txt violation (a
+      /private/ path), politeness violations (within the host's 1 s) and a duplicate (its home page twice); then a
+      wait of the Crawl-delay, so the next drive's crawl finds the host polite again.
+    """
+    crawler = crawler_pb2_grpc.CrawlerServiceStub(running.channel("crawler"))
+    web = web_pb2_grpc.SyntheticWebServiceStub(running.channel("crawler-web"))
+    home_pages = list((await web.GetWeb(web_pb2.GetWebRequest(), timeout=5)).home_pages)
+    plan = WebPlan(WebSettings(**CRAWLER_WEB_SETTINGS))
+    delayed = plan.variants.index(RobotsVariant.CRAWL_DELAY)
+    crawl_id = f"dashboard-{secrets.token_hex(4)}"
+    started = await crawler.StartCrawl(crawler_pb2.StartCrawlRequest(
+        crawl_id=crawl_id, seed_urls=home_pages, max_pages=1_000, index_pages=True), timeout=5)
+    assert started.crawl.state == crawler_pb2.CRAWL_STATE_RUNNING, started
+    # Cancelled at once, from a host the web serves plainly (its fetches share the process's host clock).
+    plain = plan.variants.index(RobotsVariant.STANDARD)
+    cancelled = crawler_pb2.StartCrawlRequest(crawl_id=f"{crawl_id}-cancelled", seed_urls=[home_pages[plain]],
+                                              max_pages=10)
+    await crawler.StartCrawl(cancelled, timeout=5)
+    stopped = await crawler.CancelCrawl(crawler_pb2.CancelCrawlRequest(crawl_id=cancelled.crawl_id), timeout=5)
+    assert stopped.crawl.state == crawler_pb2.CRAWL_STATE_CANCELLED, stopped
+    deadline = time.monotonic() + 60
+    while (crawl := (await crawler.GetCrawl(crawler_pb2.GetCrawlRequest(crawl_id=crawl_id), timeout=5)).crawl).state \
+            == crawler_pb2.CRAWL_STATE_RUNNING:
+        assert time.monotonic() < deadline, f"the crawl still runs after 60 s: {crawl}"
+        await asyncio.sleep(0.05)
+    assert crawl.state == crawler_pb2.CRAWL_STATE_DONE, crawl
+    assert crawl.pages_indexed and crawl.robots_blocked and crawl.exact_duplicates and crawl.near_duplicates, crawl
+    audit = await web.Audit(web_pb2.AuditRequest(crawl_id=crawl_id), timeout=5)
+    assert audit.pages_ok == crawl.pages_fetched and not (
+        audit.robots_violations or audit.politeness_violations or audit.duplicate_fetches), audit
+
+    # The referee's counters: fetches a polite crawler never makes, under a crawl ID of their own.
+    host = f"http://{crawler_contract.host_name(delayed)}"
+
+    async def fetch(path: str) -> int:
+        request = web_pb2.FetchRequest(url=f"{host}{path}", crawl_id=f"{crawl_id}-impolite",
+                                       user_agent=crawler_contract.USER_AGENT)
+        return (await web.Fetch(request, timeout=5)).http_status
+
+    await fetch("/private/1")
+    while await fetch("/") != 200:  # a flaky host answers 503 now and then; the next fetch of a 200 is a duplicate
+        pass
+    await fetch("/")
+    audit = await web.Audit(web_pb2.AuditRequest(crawl_id=f"{crawl_id}-impolite"), timeout=5)
+    assert audit.robots_violations and audit.politeness_violations >= 2 and audit.duplicate_fetches, audit
+    await asyncio.sleep(CRAWLER_WEB_SETTINGS["crawl_delay_s"] + 0.1)
+
+    def moved() -> dict[str, float]:
+        return {metric._name: _gauge(metric) for metric in CRAWLER_DRIVE_GAUGES if _gauge(metric)}
+
+    await eventually(lambda: not moved(), lambda: f"the crawler gauges back at zero: {moved()}")
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -2307,6 +2558,40 @@ HOTEL_DASHBOARD = "hotel.json"
 HOTEL_SLOS = PROFILES_DIR / f"hotel{SLO_FILE_SUFFIX}"
 #: Gauges a hotel drive moves and puts back: bookings PENDING, room-nights held.
 HOTEL_DRIVE_GAUGES = (hotel_booking_metrics.PENDING, hotel_inventory_metrics.HELD_ROOM_NIGHTS)
+#: The web crawler: crawler-web's web of 12 hosts of 8 pages (seed 42: one host closed to casemesh-bot, one with a 1 s
+#: Crawl-delay, one without robots.txt, one slow by 20 ms, one flaky answering 60% of its page fetches 503; private
+#: pages, 10 near and 3 exact copy pairs), its referee and the crawler at 50 ms a host; the crawler waits no Crawl-delay
+#: (max_crawl_delay_ms 0: the Crawl-delay host is closed for its crawls, so a whole-web crawl takes about a second);
+#: pages go to search-indexer (PageRank on ComputePageRank only) and its shards.
+CRAWLER_INTERVAL_MS = 50
+CRAWLER_WEB_SETTINGS = {"hosts": 12, "pages_per_host": 8, "min_interval_ms": CRAWLER_INTERVAL_MS, "crawl_delay_s": 1,
+                        "slow_delay_ms": 20, "flaky_503_share": 0.6}
+CRAWLER_MESH = ("search-shards", "search-indexer", "crawler-web", "crawler")
+CRAWLER_SETTINGS = {
+    "crawler-web": CRAWLER_WEB_SETTINGS,
+    "crawler": {"politeness_interval_ms": CRAWLER_INTERVAL_MS, "max_crawl_delay_ms": 0, "fetchers": 4, "max_crawls": 2},
+    "search-indexer": {"pagerank_interval_s": 0},
+}
+CRAWLER_DASHBOARD = "crawler.json"
+CRAWLER_SLOS = PROFILES_DIR / f"crawler{SLO_FILE_SUFFIX}"
+#: Gauges a crawler drive moves and puts back at zero: URLs queued, hosts waiting, crawls running.
+CRAWLER_DRIVE_GAUGES = (crawler_metrics.FRONTIER_SIZE, crawler_metrics.HOSTS_WAITING, crawler_metrics.RUNNING_CRAWLS)
+#: The search engine: its four services (shards, indexer, query, autocomplete) in one server, 4 shards. The shards retry
+#: their rebuild at start every 0.05 s (at most 0.2 s); PageRank runs on ComputePageRank only; each shard call has 500 ms
+#: (a shard held longer by a fault is left out: a partial answer); the query log is flushed every 50 ms and the prefix
+#: index rebuilt every 50 ms, so a drive's queries are suggested within a fraction of a second.
+SEARCH_MESH = ("search-shards", "search-indexer", "search-query", "search-autocomplete")
+SEARCH_SETTINGS = {
+    "search-shards": {"shards": 4, "rebuild_retry_s": 0.05, "rebuild_retry_max_s": 0.2},
+    "search-indexer": {"pagerank_interval_s": 0},
+    "search-query": {"shard_deadline_ms": 500, "query_log_flush_ms": 50},
+    "search-autocomplete": {"rebuild_interval_ms": 50},
+}
+SEARCH_SHARD_SERVICE = "casemesh.search.v1.IndexShardService"
+SEARCH_DASHBOARD = "search.json"
+SEARCH_SLOS = PROFILES_DIR / f"search{SLO_FILE_SUFFIX}"
+#: Gauges a search drive moves and puts back: queries waiting in the query log.
+SEARCH_DRIVE_GAUGES = (search_query_metrics.LOG_PENDING,)
 CHAT_DASHBOARD = "chat.json"
 #: Fast everything: a 3 s video transcodes in 3 ms, no WAN pacing, view starts flushed and snapshotted every 0.1 s.
 VIDEO_SETTINGS = {
@@ -3471,13 +3756,103 @@ async def test_hotel_dashboard_selects_series_the_hotel_services_expose(hotel_me
     assert not moved, f"the hotel gauges are not back where they were: {moved}"
 
 
+#: Series the crawler drive must move (as LIVE_EVENTS). Paths it does not take, left at zero: fetches with no HTTP
+#: answer (error), pages the indexer refused.
+CRAWLER_EVENTS = (
+    ("casemesh_crawler_fetches_total", "outcome", {"200", "404", "503", "robots_txt"}),
+    ("casemesh_crawler_politeness_wait_seconds_count", None, None),
+    ("casemesh_crawler_robots_blocked_total", None, None),
+    ("casemesh_crawler_duplicates_total", "kind", {"exact", "near"}),
+    ("casemesh_crawler_pages_indexed_total", None, None),
+    ("casemesh_crawler_crawls_total", "state", {"running", "done", "cancelled"}),
+    ("casemesh_crawler_web_fetches_total", "resource", {"page", "robots"}),
+    ("casemesh_crawler_web_fetches_total", "status", {"200", "404", "503"}),
+    ("casemesh_crawler_web_violations_total", "kind", {"robots", "politeness", "duplicate"}),
+    ("casemesh_crawler_web_delayed_fetches_total", None, None),
+    ("grpc_server_handled_total", "grpc_method", {"StartCrawl", "GetCrawl", "CancelCrawl", "Fetch", "GetWeb", "Audit"}),
+    ("grpc_client_handled_total", "grpc_method", {"Fetch", "IndexPage"}),
+)
+#: CRAWLER_DRIVE_GAUGES: back at zero once a drive is over.
+CRAWLER_GAUGES = tuple(metric._name for metric in CRAWLER_DRIVE_GAUGES)
+
+
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
+async def test_crawler_dashboard_selects_series_the_crawler_services_expose(crawler_mesh):
+    series = services_series()
+    assert_selects_exposed(CRAWLER_DASHBOARD, lookup(series))
+    # The panels draw the server-side twins of crawler.slo.yaml exactly (the same buckets, methods, codes and kinds).
+    assert_draws_slo_twins(CRAWLER_DASHBOARD, CRAWLER_SLOS)
+    # A drive moves every series of CRAWLER_EVENTS, and leaves nothing running.
+    before = sample_values()
+    await _drive_crawler(crawler_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in CRAWLER_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the crawler drive did not move {still}"
+    moved = {gauge: summed(after, gauge) for gauge in CRAWLER_GAUGES if summed(after, gauge)}
+    assert not moved, f"the crawler gauges are not back at zero: {moved}"
+
+
+#: Series the search drive must move (as LIVE_EVENTS). Paths it does not take, left at zero: a rebuild after the start
+#: or a failed one, a page its shard refused, a rank push or query log send that failed, queries dropped.
+SEARCH_EVENTS = (
+    ("casemesh_search_query_shard_calls_total", "phase", {"statistics", "search"}),
+    ("casemesh_search_query_shard_calls_total", "outcome", {"ok", "deadline", "error"}),
+    ("casemesh_search_query_partial_results_total", None, None),
+    ("casemesh_search_query_shards_answered_count", None, None),
+    ("casemesh_search_query_terms_count", None, None),
+    ("casemesh_search_query_log_queries_total", "outcome", {"sent"}),
+    ("casemesh_search_shard_postings_scanned_count", None, None),
+    ("casemesh_search_shard_matched_pages_count", None, None),
+    ("casemesh_search_indexer_pages_indexed_total", "created", {"true", "false"}),
+    ("casemesh_search_indexer_pagerank_pass_seconds_count", None, None),
+    ("casemesh_search_indexer_commit_seconds_count", None, None),
+    ("casemesh_search_indexer_writes_per_commit_count", None, None),
+    ("casemesh_search_autocomplete_rebuild_seconds_count", None, None),
+    ("casemesh_search_autocomplete_queries_total", "outcome", {"counted"}),
+    ("grpc_server_handled_total", "grpc_method", {"IndexPage", "GetPage", "ComputePageRank", "GetIndexStats", "PutPage",
+                                                  "SetPageRanks", "GetTermStatistics", "SearchShard", "GetShardInfo",
+                                                  "Search", "Suggest", "RecordQueries"}),
+    ("grpc_server_handled_total", "grpc_code", {"OK", "InvalidArgument", "Internal"}),
+)
+#: SEARCH_DRIVE_GAUGES: back where they were once a drive is over.
+SEARCH_GAUGES = tuple(metric._name for metric in SEARCH_DRIVE_GAUGES)
+
+
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
+async def test_search_dashboard_selects_series_the_search_services_expose(search_mesh):
+    series = services_series()
+    assert_selects_exposed(SEARCH_DASHBOARD, lookup(series))
+    # ScanShard streams a shard's rebuild: every duration or error panel names one method or leaves it out.
+    assert_streams_left_out(SEARCH_DASHBOARD, {"ScanShard"}, ("MatchOp.NotEqual", "ScanShard"))
+    # The panels draw the server-side twins of search.slo.yaml exactly (the same buckets, methods and codes).
+    assert_draws_slo_twins(SEARCH_DASHBOARD, SEARCH_SLOS)
+    # Every shard has its pages and terms series; the shards were rebuilt at start.
+    shards = SEARCH_SETTINGS["search-shards"]["shards"]
+    assert {labels["shard"] for labels in series["casemesh_search_shard_pages"]} == {str(s) for s in range(shards)}
+    assert {labels["shard"] for labels in series["casemesh_search_shard_rebuild_seconds"]} == {
+        str(s) for s in range(shards)}
+    # A drive moves every series of SEARCH_EVENTS, and leaves nothing open.
+    before = sample_values()
+    await _drive_search(search_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in SEARCH_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the search drive did not move {still}"
+    moved = {gauge: summed(after, gauge) - summed(before, gauge) for gauge in SEARCH_GAUGES
+             if summed(after, gauge) != summed(before, gauge)}
+    assert not moved, f"the search gauges are not back where they were: {moved}"
+
+
 @pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
 async def test_harness_dashboard_selects_series_the_harness_and_the_services_expose(harness, urlshortener_mesh, video_mesh, social_mesh,
                                                                                      photo_mesh, reco_mesh, chat_mesh, collab_mesh,
                                                                                      live_mesh, rides_mesh, proximity_mesh,
                                                                                      food_mesh, payments_mesh, banking_mesh,
                                                                                      trading_mesh, ecommerce_mesh,
-                                                                                     hotel_mesh):
+                                                                                     hotel_mesh, crawler_mesh, search_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -3502,7 +3877,7 @@ def family(sample: str) -> str:
 async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh,
                                                            reco_mesh, chat_mesh, proximity_mesh, food_mesh,
                                                            payments_mesh, banking_mesh, trading_mesh, ecommerce_mesh,
-                                                           hotel_mesh):
+                                                           hotel_mesh, crawler_mesh, search_mesh):
     # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
     used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
             for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
@@ -3519,7 +3894,9 @@ async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener
                                           "casemesh_banking_ledger_lock_wait_seconds",
                                           "casemesh_trading_marketdata_publish_lag_seconds",
                                           "casemesh_ecommerce_orders_saga_step_seconds",
-                                          "casemesh_hotel_inventory_lock_wait_seconds"}
+                                          "casemesh_hotel_inventory_lock_wait_seconds",
+                                          "casemesh_crawler_politeness_wait_seconds",
+                                          "casemesh_search_indexer_pagerank_pass_seconds"}
 
 
 # ---- a real Prometheus ----------------------------------------------------------------------------
@@ -3537,7 +3914,8 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
                                                                                 live_mesh, rides_mesh, proximity_mesh,
                                                                                 food_mesh, payments_mesh, banking_mesh,
                                                                                 trading_mesh, ecommerce_mesh,
-                                                                                hotel_mesh, tmp_path):
+                                                                                hotel_mesh, crawler_mesh, search_mesh,
+                                                                                tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -3598,6 +3976,8 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_trading(trading_mesh)
         await _drive_ecommerce(ecommerce_mesh)
         await _drive_hotel(hotel_mesh)
+        await _drive_crawler(crawler_mesh)
+        await _drive_search(search_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 
