@@ -36,6 +36,6 @@ def test_the_shipped_crawler_profile_runs_end_to_end(tmp_path):
         assert journeys[check]["count"] >= 1 and not journeys[check]["errors"], journeys[check]
 
 
-def test_the_crawler_profile_is_listed():
+def test_the_crawler_profiles_are_listed():
     done = subprocess.run([*CLI, "profiles"], check=False, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and "crawler:" in done.stdout
+    assert done.returncode == 0 and "crawler:" in done.stdout and "crawler-dedup:" in done.stdout
