@@ -30,6 +30,13 @@ packed; their count is the term frequency ``tf``).
 - **Results**: the best ``top_k`` by ``(-score, url)`` (ties by URL, ascending; ``heapq.nsmallest``), each with a
   snippet (:func:`.snippets.snippet`), built for those pages only.
 
+Why not tantivy's index (which the video search uses, and whose analyser this engine shares): a document-sharded
+engine must score every shard's pages with the collection's statistics, or the same page scores differently on
+different shards and the merged ranking depends on the shard count (the invariant tests/integration/
+test_search_shard_invariance.py checks). tantivy computes BM25 from its own index's statistics, and tantivy-py 0.27
+exposes no way to pass others to its scorer (only ``Searcher.doc_freq`` and ``num_docs`` to read them), so a shard
+here is this small positional index, scored as above.
+
 Everything is synchronous and in memory; the service runs every call on the event loop with no ``await`` inside a
 mutation or a search, so no locks are needed. Memory: one dictionary entry per (term, page) pair (about 175 per
 250-word page of real English word frequencies; about 200 MB for 20,000 such pages, texts included); the packed
