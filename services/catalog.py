@@ -80,6 +80,10 @@ _MODULES: dict[str, str] = {
     "search-autocomplete": "search.autocomplete.service",
     "crawler-web": "crawler.web.service",
     "crawler": "crawler.frontier.service",
+    "ads-frequency": "ads.frequency.service",
+    "ads-server": "ads.server.service",
+    "ads-campaigns": "ads.campaigns.service",
+    "ads-budget": "ads.budget.service",
 }
 
 
