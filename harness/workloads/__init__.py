@@ -32,6 +32,7 @@ _MODULES: dict[str, str] = {
     "hotel": "hotel",
     "search": "search",
     "crawler": "crawler",
+    "ads": "ads",
     "echo": "echo",
 }
 
