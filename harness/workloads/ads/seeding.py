@@ -92,7 +92,8 @@ T = TypeVar("T")
 
 
 class SeedParams(Params):
-    """Campaigns and users (defaults: the ``ads`` profile's)."""
+    """Campaigns and users. The budgets are sized from ``budget_page_views_per_s`` and ``budget_day_length_s``, which a
+    profile sets to its own rate and ads-budget's ``day_length_s`` (the ``ads`` profile: 40 and 120)."""
 
     currency: str = Field(default="USD", description="every campaign's currency (ISO 4217)")
     campaigns: int = Field(default=200, ge=1, le=100_000, description="campaigns created before the run")
