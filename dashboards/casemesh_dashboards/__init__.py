@@ -11,8 +11,8 @@ from collections.abc import Callable
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from . import (
-    banking, chat, collab, crawler, ecommerce, food, harness, hotel, live, mesh, payments, photo, proximity, reco, rides,
-    search, social, trading, urlshortener, video,
+    ads, banking, chat, collab, crawler, ecommerce, food, harness, hotel, live, mesh, payments, photo, proximity, reco,
+    rides, search, social, trading, urlshortener, video,
 )
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
@@ -35,5 +35,6 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "hotel.json": hotel.build,
     "crawler.json": crawler.build,
     "search.json": search.build,
+    "ads.json": ads.build,
     "harness-slos.json": harness.build,
 }

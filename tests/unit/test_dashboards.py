@@ -7,8 +7,8 @@
 - Every PromQL expression parses, and every selector in it selects at least one series that
   really exists (metric name, label names, ``=`` and ``=~`` values, ``le`` bucket bounds): for
   the mesh, URL-shortener, video, social, photo, recommendations, chat, live, ride-sharing, proximity, food-delivery,
-  payment-gateway, online-banking, stock-trading, e-commerce, hotel-reservation, web-crawler and search-engine
-  dashboards in what the services expose after real calls through every path the panels show (for chat: Connect
+  payment-gateway, online-banking, stock-trading, e-commerce, hotel-reservation, web-crawler, search-engine
+  and ad-serving dashboards in what the services expose after real calls through every path the panels show (for chat: Connect
   streams on both gateways, one-to-one and group messages, acks, an offline queue paged by a gap fill, a
   replaced session, a session dropped by the router, presence; for live streaming: a broadcast taken over and
   ended, StreamParts viewers, coalesced blocking requests, a DVR catch-up, moderated chat, with every live counter
@@ -69,7 +69,11 @@
   engine: pages indexed, one replaced and one refused, a PageRank pass, searches of terms and phrases and a second page,
   a query refused, straggling and failing shards (server faults) until an answer is partial, the query log reaching
   autocomplete's suggestions, with every search counter moved but the failure paths and the query log's pending
-  queries back at zero; its panels draw exactly the server-side SLO twins of harness/profiles/search.slo.yaml); for
+  queries back at zero; its panels draw exactly the server-side SLO twins of harness/profiles/search.slo.yaml; for ad
+  serving: campaigns created and one paused, decisions served, repeated, frequency-capped, without candidates and
+  without budget, clicks first and repeated, a Reserve capped and a reservation released, charges taken, repeated,
+  budget-exhausted, paced (in a short day) and paused, with every ads counter moved but the failure paths; its panels
+  draw exactly the server-side SLO twins of harness/profiles/ads.slo.yaml); for
   the harness dashboard in
   what the harness's collector exposes for a RunStats holding every RPC and journey the shipped
   SLOs name (and, for its Prometheus-sourced SLOs, in what the services expose).
@@ -128,6 +132,8 @@ from casemesh.services.runtime.topology import Endpoint, ServerPolicy, Topology
 from casemesh.services.chat.contract import dm_conversation_id
 from casemesh.services.live.contract import parse_playlist
 from casemesh.services.video.playback import hls
+from casemesh.ads.v1 import ads_pb2, budget_pb2, budget_pb2_grpc, campaigns_pb2, campaigns_pb2_grpc, frequency_pb2
+from casemesh.ads.v1 import frequency_pb2_grpc, server_pb2, server_pb2_grpc
 from casemesh.banking.v1 import banking_pb2, ledger_pb2, ledger_pb2_grpc, transfers_pb2, transfers_pb2_grpc
 from casemesh.chat.v1 import messages_pb2, messages_pb2_grpc, router_pb2, router_pb2_grpc
 from casemesh.collab.v1 import editor_pb2
@@ -2381,6 +2387,138 @@ async def _drive_crawler(running) -> None:
     await eventually(lambda: not moved(), lambda: f"the crawler gauges back at zero: {moved()}")
 
 
+@pytest.fixture
+async def ads_mesh(monkeypatch, tmp_path):
+    """The ad services (ads-campaigns, ads-budget, ads-frequency, ads-server) in this process (their stores under
+    ``tmp_path``), every call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    running, stop, task = await start_mesh(definitions(list(ADS_MESH)), loopback_topology(
+        ADS_MESH, data_dir=tmp_path / "ads", settings=ADS_SETTINGS))
+    try:
+        await _drive_ads(running)
+        yield running
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def _ad_campaign(campaign_id: str, interest: str, *, bid: int, budget: int, cap: int = 1) -> ads_pb2.Campaign:
+    return ads_pb2.Campaign(
+        campaign_id=campaign_id, advertiser_id="dashboard", targeting=ads_pb2.Targeting(interests=[interest]),
+        cpm_bid=money_pb2.Money(currency_code="USD", amount_minor=bid),
+        daily_budget=money_pb2.Money(currency_code="USD", amount_minor=budget),
+        frequency_cap=ads_pb2.FrequencyCap(max_impressions=cap, window_s=3_600),
+        creative=ads_pb2.Creative(headline=f"{campaign_id} ad", landing_url=f"https://example.com/{campaign_id}"))
+
+
+async def _refusal(call) -> str:
+    """The contract reason of a FAILED_PRECONDITION (the details' part before the colon), or ``""`` when answered."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
+            raise
+        return error.details().partition(":")[0]
+    return ""
+
+
+async def _drive_ads(running) -> None:
+    """Real calls through every path the ads dashboard and the ads profile's server-side SLO twins
+    (harness/profiles/ads.slo.yaml) count, with campaigns of this drive's own (targeting interests no earlier drive's
+    campaign has) and users of its own, on ADS_SETTINGS' day of ADS_DAY_S seconds with pacing:
+
+    - Four campaigns created; Decide until the first serves (no_candidates while the index catches up), the same
+      request again (repeated), the same user again (frequency_capped: its cap of 1 reached), an interest no campaign
+      targets (no_candidates); the ad served clicked twice (a first click and a repeat).
+    - Reserve of the capped campaign for that user (capped), and a reservation of its own released.
+    - Charges as ads-server sends them: one that leaves a campaign's budget below its bid (charged: the campaign
+      exhausted; its Decide a budget no-fill), its repeat, one beyond the whole budget (budget_exhausted), one of a
+      whole budget early in a day (paced), and one of a campaign once its pause reached ads-budget (paused); GetSpend.
+    """
+    tag = f"d{secrets.token_hex(4)}"
+    campaigns = campaigns_pb2_grpc.CampaignServiceStub(running.channel("ads-campaigns"))
+    budget = budget_pb2_grpc.BudgetServiceStub(running.channel("ads-budget"))
+    frequency = frequency_pb2_grpc.FrequencyServiceStub(running.channel("ads-frequency"))
+    ads = server_pb2_grpc.AdServiceStub(running.channel("ads-server"))
+    capped, spent, paced, paused = (f"{tag}-{name}" for name in ("capped", "spent", "paced", "paused"))
+    # Prices in thousandths of a minor unit: a CPM bid of N minor units is N a impression; a budget of 1 is 1,000.
+    for campaign in (_ad_campaign(capped, f"{tag}-a", bid=100, budget=1_000),
+                     _ad_campaign(spent, f"{tag}-b", bid=990, budget=1),
+                     _ad_campaign(paced, f"{tag}-c", bid=1, budget=1),
+                     _ad_campaign(paused, f"{tag}-d", bid=1, budget=1_000)):
+        await campaigns.CreateCampaign(campaigns_pb2.CreateCampaignRequest(campaign=campaign), timeout=5)
+    user = f"{tag}-u"
+
+    def decide(request_id: str, interest: str, user_key: str = user) -> server_pb2.DecideRequest:
+        return server_pb2.DecideRequest(request_id=request_id, user_key=user_key, country="US", interests=[interest],
+                                        device=ads_pb2.DEVICE_TYPE_MOBILE)
+
+    async def decided_until(interest: str, done, what: str) -> server_pb2.DecideResponse:
+        deadline = time.monotonic() + 30
+        for n in itertools.count():
+            response = await ads.Decide(decide(f"{tag}-{interest}-{n}", interest), timeout=5)
+            if done(response):
+                return response
+            assert time.monotonic() < deadline, f"{what}: still {response} after 30 s"
+            await asyncio.sleep(0.05)
+
+    served = await decided_until(f"{tag}-a", lambda r: r.HasField("ad"), "an ad served")
+    assert served.ad.campaign_id == capped, served
+    assert await ads.Decide(decide(served.ad.impression_id, f"{tag}-a"), timeout=5) == served  # repeated
+    response = await ads.Decide(decide(f"{tag}-again", f"{tag}-a"), timeout=5)
+    assert response.no_fill_reason == server_pb2.NO_FILL_REASON_FREQUENCY_CAPPED, response
+    response = await ads.Decide(decide(f"{tag}-nobody", f"{tag}-none"), timeout=5)
+    assert response.no_fill_reason == server_pb2.NO_FILL_REASON_NO_CANDIDATES, response
+    click = server_pb2.RecordClickRequest(impression_id=served.ad.impression_id)
+    assert (await ads.RecordClick(click, timeout=5)).first
+    assert not (await ads.RecordClick(click, timeout=5)).first
+
+    cap = ads_pb2.FrequencyCap(max_impressions=1, window_s=3_600)
+    assert await _refusal(frequency.Reserve(frequency_pb2.ReserveRequest(
+        impression_id=f"{tag}-reserve", user_key=user, campaign_id=capped, cap=cap), timeout=5)) == "frequency_capped"
+    await frequency.Reserve(frequency_pb2.ReserveRequest(
+        impression_id=f"{tag}-own", user_key=f"{tag}-v", campaign_id=capped, cap=cap), timeout=5)
+    await frequency.Release(frequency_pb2.ReleaseRequest(impression_id=f"{tag}-own"), timeout=5)
+
+    async def charged(impression: str, campaign_id: str, price: int) -> str:
+        """Charge as ads-server does: the refusal's reason, ``""`` when taken; NOT_FOUND (a campaign ads-budget has not
+        followed yet: it polls every 50 ms) retried."""
+        request = budget_pb2.ChargeRequest(impression_id=f"{tag}-{impression}", campaign_id=campaign_id,
+                                           price_milli_minor=price)
+        for n in itertools.count():
+            try:
+                return await _refusal(budget.Charge(request, timeout=5))
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.NOT_FOUND and n < 200, error
+                await asyncio.sleep(0.05)
+
+    # 20 of 1,000 is within the pacing slack (2% of the budget) at any time of day; 980 left is below the bid of 990.
+    assert await charged("spend", spent, 20) == ""
+    assert await charged("spend", spent, 20) == ""  # repeated: its first answer
+    await budget.GetSpend(budget_pb2.GetSpendRequest(campaign_id=spent), timeout=5)
+    # Exhausted (or, should its day have ended meanwhile, paced at the next day's start): a budget no-fill.
+    await decided_until(f"{tag}-b", lambda r: r.no_fill_reason == server_pb2.NO_FILL_REASON_BUDGET, "a budget no-fill")
+    assert await charged("over", spent, 1_001) == "budget_exhausted"  # more than the whole budget
+    # A whole budget at once is paced before 98% of its day: not in a day's last tenth (then the next day's start).
+    day_ms = ADS_DAY_S * 1_000
+    for n in range(4):
+        if (into := time.time() * 1_000 % day_ms) > 0.9 * day_ms:
+            await asyncio.sleep((day_ms - into) / 1_000 + 0.05)
+        if await charged(f"paced{n}", paced, 1_000) == "paced":
+            break
+        await asyncio.sleep((day_ms - time.time() * 1_000 % day_ms) / 1_000 + 0.05)  # taken: the next day's budget
+    else:
+        raise AssertionError("a whole day's budget at once was never paced")
+    await campaigns.SetCampaignState(campaigns_pb2.SetCampaignStateRequest(
+        campaign_id=paused, state=ads_pb2.CAMPAIGN_STATE_PAUSED), timeout=5)
+    for n in itertools.count():  # taken until the pause reaches ads-budget
+        if await charged(f"paused{n}", paused, 1) == "paused":
+            break
+        assert n < 200, "the pause never reached ads-budget"
+        await asyncio.sleep(0.05)
+
+
 DASHBOARDS = ROOT / "dashboards"
 JSON_DIR = DASHBOARDS / "json"
 PROVISIONING = DASHBOARDS / "provisioning"
@@ -2576,6 +2714,18 @@ CRAWLER_DASHBOARD = "crawler.json"
 CRAWLER_SLOS = PROFILES_DIR / f"crawler{SLO_FILE_SUFFIX}"
 #: Gauges a crawler drive moves and puts back at zero: URLs queued, hosts waiting, crawls running.
 CRAWLER_DRIVE_GAUGES = (crawler_metrics.FRONTIER_SIZE, crawler_metrics.HOSTS_WAITING, crawler_metrics.RUNNING_CRAWLS)
+#: Ad serving: its four services in one server; the targeting index and the budgets follow the campaigns every 50 ms;
+#: Decide's calls have seconds (a loaded machine's fsyncs must not make decisions UNAVAILABLE); the budgets' day lasts
+#: ADS_DAY_S seconds (pacing on, 2% slack: a day's last tenth is a short wait for a drive that needs a paced charge).
+ADS_MESH = ("ads-campaigns", "ads-budget", "ads-frequency", "ads-server")
+ADS_DAY_S = 10
+ADS_SETTINGS = {
+    "ads-server": {"sync_interval_ms": 50, "decide_deadline_ms": 5_000, "filter_timeout_ms": 2_000,
+                   "reserve_timeout_ms": 2_000, "charge_timeout_ms": 2_000},
+    "ads-budget": {"sync_interval_ms": 50, "day_length_s": ADS_DAY_S},
+}
+ADS_DASHBOARD = "ads.json"
+ADS_SLOS = PROFILES_DIR / f"ads{SLO_FILE_SUFFIX}"
 #: The search engine: its four services (shards, indexer, query, autocomplete) in one server, 4 shards. The shards retry
 #: their rebuild at start every 0.05 s (at most 0.2 s); PageRank runs on ComputePageRank only; each shard call has 500 ms
 #: (a shard held longer by a fault is left out: a partial answer); the query log is flushed every 50 ms and the prefix
@@ -3794,6 +3944,50 @@ async def test_crawler_dashboard_selects_series_the_crawler_services_expose(craw
     assert not moved, f"the crawler gauges are not back at zero: {moved}"
 
 
+#: Series the ads drive must move (as LIVE_EVENTS). Paths it does not take, left at zero: decisions UNAVAILABLE, a
+#: reservation key reused or unwritten, failed ListCampaigns polls.
+ADS_EVENTS = (
+    ("casemesh_ads_server_decisions_total", "outcome",
+     {"served", "repeated", "no_candidates", "budget", "frequency_capped"}),
+    ("casemesh_ads_server_candidates_count", None, None),
+    ("casemesh_ads_server_bidders_count", None, None),
+    ("casemesh_ads_server_auction_attempts_count", None, None),
+    ("casemesh_ads_server_decide_phase_seconds_count", "phase", {"retrieve", "filter", "reserve", "charge", "log"}),
+    ("casemesh_ads_server_decide_seconds_count", None, None),
+    ("casemesh_ads_server_clicks_total", "first", {"true", "false"}),
+    ("casemesh_ads_server_dependency_calls_total", "method", {"CheckEligibility", "GetCounts", "Reserve", "Charge"}),
+    ("casemesh_ads_server_commit_seconds_count", None, None),
+    ("casemesh_ads_campaigns_writes_total", "kind", {"create", "state"}),
+    ("casemesh_ads_campaigns_commit_seconds_count", None, None),
+    ("casemesh_ads_budget_charges_total", "outcome", {"charged", "repeated", "budget_exhausted", "paced", "paused"}),
+    ("casemesh_ads_budget_spent_milli_minor_total", None, None),
+    ("casemesh_ads_budget_pacing_throttles_total", None, None),
+    ("casemesh_ads_budget_commit_seconds_count", None, None),
+    ("casemesh_ads_frequency_reserves_total", "outcome", {"reserved", "capped"}),
+    ("casemesh_ads_frequency_releases_total", None, None),
+    ("casemesh_ads_frequency_commit_seconds_count", None, None),
+    ("grpc_server_handled_total", "grpc_method", {"Decide", "RecordClick", "CreateCampaign", "SetCampaignState",
+                                                  "ListCampaigns", "CheckEligibility", "Charge", "GetSpend",
+                                                  "GetCounts", "Reserve", "Release"}),
+)
+
+
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
+async def test_ads_dashboard_selects_series_the_ads_services_expose(ads_mesh):
+    series = services_series()
+    assert_selects_exposed(ADS_DASHBOARD, lookup(series))
+    # The panels draw the server-side twins of ads.slo.yaml exactly (the same bucket, method and code).
+    assert_draws_slo_twins(ADS_DASHBOARD, ADS_SLOS)
+    # A drive moves every series of ADS_EVENTS.
+    before = sample_values()
+    await _drive_ads(ads_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in ADS_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the ads drive did not move {still}"
+
+
 #: Series the search drive must move (as LIVE_EVENTS). Paths it does not take, left at zero: a rebuild after the start
 #: or a failed one, a page its shard refused, a rank push or query log send that failed, queries dropped.
 SEARCH_EVENTS = (
@@ -3852,7 +4046,7 @@ async def test_harness_dashboard_selects_series_the_harness_and_the_services_exp
                                                                                      live_mesh, rides_mesh, proximity_mesh,
                                                                                      food_mesh, payments_mesh, banking_mesh,
                                                                                      trading_mesh, ecommerce_mesh,
-                                                                                     hotel_mesh, crawler_mesh, search_mesh):
+                                                                                     hotel_mesh, crawler_mesh, search_mesh, ads_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -3877,7 +4071,7 @@ def family(sample: str) -> str:
 async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh,
                                                            reco_mesh, chat_mesh, proximity_mesh, food_mesh,
                                                            payments_mesh, banking_mesh, trading_mesh, ecommerce_mesh,
-                                                           hotel_mesh, crawler_mesh, search_mesh):
+                                                           hotel_mesh, crawler_mesh, search_mesh, ads_mesh):
     # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
     used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
             for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
@@ -3896,7 +4090,8 @@ async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener
                                           "casemesh_ecommerce_orders_saga_step_seconds",
                                           "casemesh_hotel_inventory_lock_wait_seconds",
                                           "casemesh_crawler_politeness_wait_seconds",
-                                          "casemesh_search_indexer_pagerank_pass_seconds"}
+                                          "casemesh_search_indexer_pagerank_pass_seconds",
+                                          "casemesh_ads_server_decide_phase_seconds"}
 
 
 # ---- a real Prometheus ----------------------------------------------------------------------------
@@ -3914,7 +4109,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
                                                                                 live_mesh, rides_mesh, proximity_mesh,
                                                                                 food_mesh, payments_mesh, banking_mesh,
                                                                                 trading_mesh, ecommerce_mesh,
-                                                                                hotel_mesh, crawler_mesh, search_mesh,
+                                                                                hotel_mesh, crawler_mesh, search_mesh, ads_mesh,
                                                                                 tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
@@ -3978,6 +4173,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_hotel(hotel_mesh)
         await _drive_crawler(crawler_mesh)
         await _drive_search(search_mesh)
+        await _drive_ads(ads_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 
