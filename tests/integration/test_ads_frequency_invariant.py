@@ -154,8 +154,10 @@ async def test_no_user_sees_a_campaign_beyond_its_cap_across_a_frequency_kill(tm
     logged = {impression_id: campaign_id for impression_id, _, campaign_id, _ in impressions}
     assert all(logged.get(request_id) == response.ad.campaign_id for request_id, response in served.items())
     # every slot of the hour-long caps was taken: served, or (a few) reserved by an attempt the kill interrupted, whose
-    # release could not reach the frequency service (over-counted: the safe side); the short cap served again and again
+    # release could not reach the frequency service (over-counted: the safe side); the short cap served every user (how
+    # often it serves again after its 2 s window depends on how slow the machine is: tests/unit/test_ads_frequency.py
+    # checks the window's sliding with a clock of its own)
     hourly = [(user, c) for user in USERS for c in ("alpha", "beta", "gamma")]
     assert all(len(times[pair]) == CAMPAIGNS[pair[1]][1] for pair in hourly), {p: len(times[p]) for p in hourly}
     assert sum(per_pair[pair] for pair in hourly) >= sum(CAMPAIGNS[c][1] for _, c in hourly) // 2
-    assert sum(count for (_, c), count in per_pair.items() if c == "delta") > len(USERS)
+    assert {user for (user, c) in per_pair if c == "delta"} == set(USERS)
