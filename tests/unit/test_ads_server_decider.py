@@ -187,7 +187,9 @@ async def test_a_dependency_that_does_not_answer(parts):
     started = asyncio.get_running_loop().time()
     with pytest.raises(Unavailable):
         await decider.decide(_ask("r2", user_key="u2"))
-    assert asyncio.get_running_loop().time() - started < 0.25  # the budget's 100 ms, not the charge's 1 s
+    # Unavailable at all says the 100 ms budget cut the 0.3 s charge short (its own 1 s timeout would have let it
+    # answer); the bound only rules out the charge's 1 s timeout, with room for a loaded machine's late timers
+    assert asyncio.get_running_loop().time() - started < 0.9
 
 
 async def test_clicks(parts):
