@@ -84,6 +84,9 @@ _MODULES: dict[str, str] = {
     "ads-server": "ads.server.service",
     "ads-campaigns": "ads.campaigns.service",
     "ads-budget": "ads.budget.service",
+    "moderation-classifier": "moderation.classifier.service",
+    "moderation-pipeline": "moderation.pipeline.service",
+    "moderation-review": "moderation.review.service",
 }
 
 
