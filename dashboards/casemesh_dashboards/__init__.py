@@ -11,8 +11,8 @@ from collections.abc import Callable
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from . import (
-    ads, banking, chat, collab, crawler, ecommerce, food, harness, hotel, live, mesh, payments, photo, proximity, reco,
-    rides, search, social, trading, urlshortener, video,
+    ads, banking, chat, collab, crawler, ecommerce, food, harness, hotel, live, mesh, moderation, payments, photo, proximity,
+    reco, rides, search, social, trading, urlshortener, video,
 )
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
@@ -36,5 +36,6 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "crawler.json": crawler.build,
     "search.json": search.build,
     "ads.json": ads.build,
+    "moderation.json": moderation.build,
     "harness-slos.json": harness.build,
 }

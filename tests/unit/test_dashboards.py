@@ -73,7 +73,12 @@
   serving: campaigns created and one paused, decisions served, repeated, frequency-capped, without candidates and
   without budget, clicks first and repeated, a Reserve capped and a reservation released, charges taken, repeated,
   budget-exhausted, paced (in a short day) and paused, with every ads counter moved but the failure paths; its panels
-  draw exactly the server-side SLO twins of harness/profiles/ads.slo.yaml); for
+  draw exactly the server-side SLO twins of harness/profiles/ads.slo.yaml; for content moderation: items of the
+  held-out split auto-approved, auto-removed and sent to review, awaited, read and their audit logs listed, a bad
+  submit refused, removals appealed and one appealed twice, a lease let lapse, first reviews approved and removed,
+  appeals reversed and upheld, with every moderation counter moved but a failing classifier and a full backlog, and
+  the stages, the queue and the outbox back at zero; its panels draw exactly the server-side SLO twins of
+  harness/profiles/moderation.slo.yaml); for
   the harness dashboard in
   what the harness's collector exposes for a RunStats holding every RPC and journey the shipped
   SLOs name (and, for its Prometheus-sourced SLOs, in what the services expose).
@@ -127,6 +132,9 @@ from casemesh.services.crawler.frontier import metrics as crawler_metrics
 from casemesh.services.crawler.web.generator import WebPlan
 from casemesh.services.crawler.web.robots import RobotsVariant
 from casemesh.services.crawler.web.settings import WebSettings
+from casemesh.services.moderation import corpus as moderation_corpus
+from casemesh.services.moderation.pipeline import metrics as moderation_metrics
+from casemesh.services.moderation.review import metrics as moderation_review_metrics
 from casemesh.services.runtime.faults import FAULTS_ENV
 from casemesh.services.runtime.topology import Endpoint, ServerPolicy, Topology
 from casemesh.services.chat.contract import dm_conversation_id
@@ -159,6 +167,8 @@ from casemesh.live.v1 import edge_pb2_grpc as live_edge_pb2_grpc
 from casemesh.live.v1 import ingest_pb2 as live_ingest_pb2
 from casemesh.live.v1 import ingest_pb2_grpc as live_ingest_pb2_grpc
 from casemesh.live.v1 import live_pb2
+from casemesh.moderation.v1 import classifier_pb2, classifier_pb2_grpc, moderation_pb2, pipeline_pb2
+from casemesh.moderation.v1 import pipeline_pb2_grpc, review_pb2, review_pb2_grpc
 from casemesh.payments.v1 import acquirer_pb2, acquirer_pb2_grpc, fraud_pb2, fraud_pb2_grpc, gateway_pb2
 from casemesh.payments.v1 import gateway_pb2_grpc, payments_pb2, settlement_pb2, settlement_pb2_grpc, vault_pb2
 from casemesh.payments.v1 import vault_pb2_grpc
@@ -2403,6 +2413,116 @@ async def ads_mesh(monkeypatch, tmp_path):
         await asyncio.wait_for(task, 30)
 
 
+@pytest.fixture
+async def moderation_mesh(monkeypatch, tmp_path):
+    """The moderation services (classifier, review, pipeline) in this process (their stores under ``tmp_path``), every
+    call traced, after real traffic."""
+    monkeypatch.setenv("CASEMESH_TRACE_RATIO", "1")
+    running, stop, task = await start_mesh(definitions(list(MODERATION_MESH)), loopback_topology(
+        MODERATION_MESH, data_dir=tmp_path / "moderation", settings=MODERATION_SETTINGS))
+    try:
+        await _drive_moderation(running)
+        yield running
+    finally:
+        await running.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _drive_moderation(running) -> None:
+    """Real calls through every path the moderation dashboard and the moderation profile's server-side SLO twins
+    (harness/profiles/moderation.slo.yaml) count, with items of this drive's own (fresh IDs):
+
+    - texts of the corpus's held-out split picked by their score (ClassifierService.Classify) against the pipeline's
+      default band (0.2, 0.8): two the classifier approves, three it removes, three for review;
+    - each submitted (SubmitItem) and its routing awaited (AwaitDecision); GetItem and ListAuditLog of one; a
+      SubmitItem refused (INVALID_ARGUMENT);
+    - two removals appealed (AppealDecision), one appealed again (FAILED_PRECONDITION already_appealed);
+    - a reviewer claims a task and lets its 1 s lease lapse (lease_expired), then claims and completes every task:
+      first reviews approved and removed, one appeal reversed and one upheld; GetQueueStats;
+    - until every verdict is applied: the drive's items decided, the queue, the outbox and the stages back where they
+      were.
+    """
+    tag = secrets.token_hex(4)
+    classifier = classifier_pb2_grpc.ClassifierServiceStub(running.channel("moderation-classifier"))
+    pipeline = pipeline_pb2_grpc.ModerationServiceStub(running.channel("moderation-pipeline"))
+    review = review_pb2_grpc.ReviewServiceStub(running.channel("moderation-review"))
+    wanted = {"approve": 2, "remove": 3, "review": 3}
+    picked: dict[str, list[str]] = {band: [] for band in wanted}
+    for item in moderation_corpus.split("held_out", 1_000):
+        p = (await classifier.Classify(classifier_pb2.ClassifyRequest(text=item.text), timeout=5)).violation_probability
+        band = "approve" if p < 0.2 else "remove" if p >= 0.8 else "review"
+        if len(picked[band]) < wanted[band]:
+            picked[band].append(item.text)
+        if all(len(picked[b]) == n for b, n in wanted.items()):
+            break
+    assert all(len(picked[b]) == n for b, n in wanted.items()), picked
+    items: dict[str, str] = {}
+    for band, texts in picked.items():
+        for n, text in enumerate(texts):
+            item_id = f"{tag}-{band}-{n}"
+            await pipeline.SubmitItem(pipeline_pb2.SubmitItemRequest(item_id=item_id, author_id=f"{tag}-author",
+                                                                     text=text), timeout=5)
+            routed = (await pipeline.AwaitDecision(pipeline_pb2.AwaitDecisionRequest(item_id=item_id,
+                                                                                     timeout_ms=5_000),
+                                                   timeout=10)).item
+            assert routed.state != moderation_pb2.ITEM_STATE_PENDING, routed
+            items[item_id] = band
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await pipeline.SubmitItem(pipeline_pb2.SubmitItemRequest(item_id=f"{tag}-bad", author_id=f"{tag}-author"),
+                                  timeout=5)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    first_id = next(iter(items))
+    await pipeline.GetItem(pipeline_pb2.GetItemRequest(item_id=first_id), timeout=5)
+    assert (await pipeline.ListAuditLog(pipeline_pb2.ListAuditLogRequest(item_id=first_id), timeout=5)).entries
+    removed = [i for i, band in items.items() if band == "remove"][:2]
+    for item_id in removed:
+        await pipeline.AppealDecision(pipeline_pb2.AppealDecisionRequest(
+            item_id=item_id, author_id=f"{tag}-author", reason="read it again"), timeout=5)
+    assert await _refusal(pipeline.AppealDecision(pipeline_pb2.AppealDecisionRequest(
+        item_id=removed[0], author_id=f"{tag}-author"), timeout=5)) == "already_appealed"
+    ours = set(items)
+    # Three first reviews and two appeals reach the queue (the pipeline sends each once routed or appealed).
+    tasks: list[review_pb2.ReviewTask] = []
+    lapsed = (await review.ClaimTask(review_pb2.ClaimTaskRequest(reviewer_id=f"{tag}-walks-away", lease_ms=1_000),
+                                     timeout=5)).task
+    assert lapsed.task_id
+    deadline = time.monotonic() + 30
+    done: set[tuple[str, int]] = set()
+    while len(done) < 5:
+        assert time.monotonic() < deadline, f"the drive's reviews: {done}"
+        task = (await review.ClaimTask(review_pb2.ClaimTaskRequest(reviewer_id=f"{tag}-reviewer", lease_ms=60_000),
+                                       timeout=5)).task
+        if not task.task_id:
+            await asyncio.sleep(0.05)  # the lapsed lease, or a task still on its way
+            continue
+        tasks.append(task)
+        # First reviews: approve, remove, approve; appeals: reverse one, uphold the other (every verdict path).
+        same_kind = sum(1 for item_id, kind in done if kind == task.kind)
+        verdict = moderation_pb2.VERDICT_APPROVE if same_kind % 2 == 0 else moderation_pb2.VERDICT_REMOVE
+        await review.CompleteTask(review_pb2.CompleteTaskRequest(
+            task_id=task.task_id, lease_token=task.lease_token, reviewer_id=f"{tag}-reviewer", verdict=verdict),
+            timeout=5)
+        done.add((task.item_id, task.kind))
+    assert {item_id for item_id, _ in done} <= ours, done
+    assert any(t.task_id == lapsed.task_id and t.claims > 1 for t in tasks), "the lapsed task was not claimed again"
+    await review.GetQueueStats(review_pb2.GetQueueStatsRequest(), timeout=5)
+    undecided = {moderation_pb2.ITEM_STATE_PENDING, moderation_pb2.ITEM_STATE_IN_REVIEW,
+                 moderation_pb2.ITEM_STATE_IN_APPEAL}
+    while True:
+        states = [(await pipeline.GetItem(pipeline_pb2.GetItemRequest(item_id=i), timeout=5)).item.state
+                  for i in items]
+        if not undecided & set(states):
+            break
+        assert time.monotonic() < deadline, f"the drive's items still undecided: {states}"
+        await asyncio.sleep(0.05)
+
+    def moved() -> dict[str, float]:
+        return {metric._name: _gauge(metric) for metric in MODERATION_DRIVE_GAUGES if _gauge(metric)}
+
+    await eventually(lambda: not moved(), lambda: f"the moderation gauges back at zero: {moved()}")
+
+
 def _ad_campaign(campaign_id: str, interest: str, *, bid: int, budget: int, cap: int = 1) -> ads_pb2.Campaign:
     return ads_pb2.Campaign(
         campaign_id=campaign_id, advertiser_id="dashboard", targeting=ads_pb2.Targeting(interests=[interest]),
@@ -2726,6 +2846,20 @@ ADS_SETTINGS = {
 }
 ADS_DASHBOARD = "ads.json"
 ADS_SLOS = PROFILES_DIR / f"ads{SLO_FILE_SUFFIX}"
+#: Content moderation: its three services in one server; the classifier fitted on small splits (a quick start: the
+#: dashboard does not judge its AUC); review SLAs of 1 s and 2 s and a sweeper every 0.1 s (a drive's tasks age, go
+#: overdue and have their lapsed lease noticed quickly); the pipeline's verdict long poll and re-sends every 50-100 ms.
+MODERATION_MESH = ("moderation-classifier", "moderation-review", "moderation-pipeline")
+MODERATION_SETTINGS = {
+    "moderation-classifier": {"training_items": 2_000, "held_out_items": 1_000},
+    "moderation-review": {"first_review_sla_s": 1, "appeal_sla_s": 2, "sweep_interval_s": 0.1},
+    "moderation-pipeline": {"verdict_wait_ms": 100, "resend_interval_ms": 50},
+}
+MODERATION_DASHBOARD = "moderation.json"
+MODERATION_SLOS = PROFILES_DIR / f"moderation{SLO_FILE_SUFFIX}"
+#: Gauges a moderation drive moves and puts back where they were: items waiting between stages, tasks in the queue.
+MODERATION_DRIVE_GAUGES = (moderation_metrics.PENDING, moderation_metrics.UNENQUEUED,
+                           moderation_review_metrics.VERDICTS_PENDING, moderation_review_metrics.QUEUE_DEPTH)
 #: The search engine: its four services (shards, indexer, query, autocomplete) in one server, 4 shards. The shards retry
 #: their rebuild at start every 0.05 s (at most 0.2 s); PageRank runs on ComputePageRank only; each shard call has 500 ms
 #: (a shard held longer by a fault is left out: a partial answer); the query log is flushed every 50 ms and the prefix
@@ -3988,6 +4122,48 @@ async def test_ads_dashboard_selects_series_the_ads_services_expose(ads_mesh):
     assert not still, f"the ads drive did not move {still}"
 
 
+#: Series the moderation drive must move (as LIVE_EVENTS). Paths it does not take, left at zero: Classify failing,
+#: SubmitItem refused for a full backlog.
+MODERATION_EVENTS = (
+    ("casemesh_moderation_items_routed_total", "route", {"auto_approved", "auto_removed", "review"}),
+    ("casemesh_moderation_time_to_decision_seconds_count", "route", {"auto_approved", "auto_removed", "review"}),
+    ("casemesh_moderation_review_turnaround_seconds_count", "kind", {"first", "appeal"}),
+    ("casemesh_moderation_verdicts_applied_total", "kind", {"first", "appeal"}),
+    ("casemesh_moderation_verdicts_applied_total", "verdict", {"approve", "remove"}),
+    ("casemesh_moderation_appeals_total", None, None),
+    ("casemesh_moderation_pipeline_commit_seconds_count", None, None),
+    ("casemesh_moderation_pipeline_writes_per_commit_count", None, None),
+    ("casemesh_moderation_classifier_seconds_count", None, None),
+    ("casemesh_moderation_classifier_probability_count", None, None),
+    ("casemesh_moderation_review_queue_wait_seconds_count", "kind", {"first", "appeal"}),
+    ("casemesh_moderation_review_tasks_total", "event", {"enqueued", "claimed", "completed", "lease_expired"}),
+    ("casemesh_moderation_review_commit_seconds_count", None, None),
+    ("casemesh_moderation_review_writes_per_commit_count", None, None),
+    ("grpc_server_handled_total", "grpc_method", {"SubmitItem", "AwaitDecision", "GetItem", "AppealDecision",
+                                                  "ListAuditLog", "Classify", "Enqueue", "PullVerdicts", "ClaimTask",
+                                                  "CompleteTask", "GetQueueStats"}),
+    ("grpc_server_handled_total", "grpc_code", {"OK", "InvalidArgument", "FailedPrecondition"}),
+)
+
+
+@pytest.mark.slow  # drives a case study's mesh: run by .ci/run's slow step
+async def test_moderation_dashboard_selects_series_the_moderation_services_expose(moderation_mesh):
+    series = services_series()
+    assert_selects_exposed(MODERATION_DASHBOARD, lookup(series))
+    # The panels draw the server-side twins of moderation.slo.yaml exactly (the same buckets, routes and kinds).
+    assert_draws_slo_twins(MODERATION_DASHBOARD, MODERATION_SLOS)
+    # The classifier's fit at start is exposed.
+    assert series["casemesh_moderation_classifier_held_out_auc"]
+    # A drive moves every series of MODERATION_EVENTS, and leaves nothing waiting between stages.
+    before = sample_values()
+    await _drive_moderation(moderation_mesh)
+    after = sample_values()
+    still = [f"{sample}{{{label}={value!r}}}" if label else sample
+             for sample, label, values in MODERATION_EVENTS for value in (values or [""])
+             if summed(after, sample, label, value) <= summed(before, sample, label, value)]
+    assert not still, f"the moderation drive did not move {still}"
+
+
 #: Series the search drive must move (as LIVE_EVENTS). Paths it does not take, left at zero: a rebuild after the start
 #: or a failed one, a page its shard refused, a rank push or query log send that failed, queries dropped.
 SEARCH_EVENTS = (
@@ -4046,7 +4222,8 @@ async def test_harness_dashboard_selects_series_the_harness_and_the_services_exp
                                                                                      live_mesh, rides_mesh, proximity_mesh,
                                                                                      food_mesh, payments_mesh, banking_mesh,
                                                                                      trading_mesh, ecommerce_mesh,
-                                                                                     hotel_mesh, crawler_mesh, search_mesh, ads_mesh):
+                                                                                     hotel_mesh, crawler_mesh, search_mesh, ads_mesh,
+                                                                                     moderation_mesh):
     collected = exposed(generate_latest(harness.metrics.registry).decode())
     services = services_series()
 
@@ -4071,7 +4248,8 @@ def family(sample: str) -> str:
 async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener_mesh, video_mesh, social_mesh, photo_mesh,
                                                            reco_mesh, chat_mesh, proximity_mesh, food_mesh,
                                                            payments_mesh, banking_mesh, trading_mesh, ecommerce_mesh,
-                                                           hotel_mesh, crawler_mesh, search_mesh, ads_mesh):
+                                                           hotel_mesh, crawler_mesh, search_mesh, ads_mesh,
+                                                                                     moderation_mesh):
     # Every call was traced (CASEMESH_TRACE_RATIO=1): a histogram that can carry exemplars has some.
     used = {family(node.name) for name in dashboard_files() for _, _, expr in expressions(load(name))
             for node in selectors(expr) if node.name and node.name.endswith("_bucket")}
@@ -4091,7 +4269,8 @@ async def test_exactly_the_gRPC_histograms_carry_exemplars(harness, urlshortener
                                           "casemesh_hotel_inventory_lock_wait_seconds",
                                           "casemesh_crawler_politeness_wait_seconds",
                                           "casemesh_search_indexer_pagerank_pass_seconds",
-                                          "casemesh_ads_server_decide_phase_seconds"}
+                                          "casemesh_ads_server_decide_phase_seconds",
+                                          "casemesh_moderation_review_queue_wait_seconds"}
 
 
 # ---- a real Prometheus ----------------------------------------------------------------------------
@@ -4110,7 +4289,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
                                                                                 food_mesh, payments_mesh, banking_mesh,
                                                                                 trading_mesh, ecommerce_mesh,
                                                                                 hotel_mesh, crawler_mesh, search_mesh, ads_mesh,
-                                                                                tmp_path):
+                                                                                moderation_mesh, tmp_path):
     """A Prometheus scrapes this process (both meshes) and the harness's collector; every dashboard query answers."""
     services_server, _ = start_http_server(free_port(), addr="127.0.0.1")
     harness_address = harness.metrics.start(free_port())
@@ -4174,6 +4353,7 @@ async def test_a_real_prometheus_evaluates_every_expression_and_keeps_exemplars(
         await _drive_crawler(crawler_mesh)
         await _drive_search(search_mesh)
         await _drive_ads(ads_mesh)
+        await _drive_moderation(moderation_mesh)
         record_harness_calls(harness.stats)
         await wait_for_scrapes(seen + 2)
 
