@@ -33,6 +33,7 @@ _MODULES: dict[str, str] = {
     "search": "search",
     "crawler": "crawler",
     "ads": "ads",
+    "moderation": "moderation",
     "echo": "echo",
 }
 
