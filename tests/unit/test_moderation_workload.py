@@ -467,8 +467,9 @@ async def test_an_appeal_is_waited_for_as_an_appeal_and_upheld_or_reversed_by_th
         clock.now += 20
         caller = FakeCaller(fake)
         await review(caller, NO_THINK, mod, random.Random(1))
-        assert caller.codes(APPEAL_WAIT) == ["OK"] and caller.codes(REVIEW_WAIT) == []  # appeals' SLA is 30 s here
-        assert caller.values(APPEAL_WAIT) == pytest.approx([20.0])
+        # Appeals' SLA is 30 s here: on time, counted in review_wait with the first reviews and in appeal_wait alone.
+        assert caller.codes(APPEAL_WAIT) == ["OK"] and caller.codes(REVIEW_WAIT) == ["OK"]
+        assert caller.values(APPEAL_WAIT) == pytest.approx([20.0]) == caller.values(REVIEW_WAIT)
         assert fake.completed[-1].verdict == verdict and fake.items[item_id].state == state
 
 

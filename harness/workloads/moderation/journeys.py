@@ -30,9 +30,10 @@ Measures, besides the RPCs the driver records (latency 0 unless said):
 - ``auto_decision_correct``: one per auto-decided post: ``OK``, ``FALSE_APPROVE`` (approved, labelled violating) or
   ``FALSE_REMOVE`` (removed, labelled benign);
 - ``review_claim``: one per ClaimTask answered: ``OK`` with a task, ``EMPTY`` when the queue had none;
-- ``review_wait``: one per first-review task at its first claim (``claims`` 1; a task claimed again after a lapsed
-  lease is not counted twice): claim time (the answer's arrival, Unix ms) less the task's ``enqueued_at_unix_ms``;
-  ``OK`` when claimed by its ``due_at_unix_ms`` (its SLA), else ``OVERDUE``. ``appeal_wait``: the same for appeals;
+- ``review_wait``: one per review task, first reviews and appeals alike, at its first claim (``claims`` 1; a task
+  claimed again after a lapsed lease is not counted twice): claim time (the answer's arrival, Unix ms) less the
+  task's ``enqueued_at_unix_ms``; ``OK`` when claimed by its ``due_at_unix_ms`` (its kind's SLA), else ``OVERDUE``.
+  ``appeal_wait``: the appeals' samples again, on their own;
 - ``item_accounted`` (an invariant): one per audit check: ``OK`` when the item is found as it was submitted (author,
   text), its audit log replays (:func:`log_problem`: it starts with SUBMITTED, seqs increase, every entry is one of
   the pipeline's transitions from the state before it) to the item's state, its ``decided_by`` and ``appealed``;
@@ -227,8 +228,10 @@ async def review(call: Caller, params: ReviewParams, mod: Moderation, rng: rando
     elif task.kind in (pb.REVIEW_KIND_FIRST, pb.REVIEW_KIND_APPEAL):
         on_time = claimed_ms <= task.due_at_unix_ms
         mod.tally.overdue += not on_time
-        call.observe(REVIEW_WAIT if task.kind == pb.REVIEW_KIND_FIRST else APPEAL_WAIT,
-                     max(claimed_ms - task.enqueued_at_unix_ms, 0) / 1_000, OK if on_time else OVERDUE)
+        waited_s = max(claimed_ms - task.enqueued_at_unix_ms, 0) / 1_000
+        call.observe(REVIEW_WAIT, waited_s, OK if on_time else OVERDUE)
+        if task.kind == pb.REVIEW_KIND_APPEAL:
+            call.observe(APPEAL_WAIT, waited_s, OK if on_time else OVERDUE)
     if rng.random() < params.walk_away_p:
         mod.tally.walked_away += 1
         return
