@@ -774,6 +774,7 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
     from .report import progress_line
     from .result import build_result
     from .slo import evaluate
+    from .workloads.base import scale_rate_fields
 
     started = time.monotonic()
     subjects = slo_subjects(profile.slos)
@@ -804,6 +805,11 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
     def at_rate(rate: float) -> Any:
         return replace(profile, arrival=profile.arrival.model_copy(update={"rate_per_s": rate}))
 
+    # Seed data sized for a rate (Params.RATE_FIELDS: the ads budgets) is sized for the search's highest rate, scaled
+    # from the profile's own: what a step measures is then never capped by data sized for a lower one.
+    seed_profile = replace(at_rate(plan.start_per_s), seed=scale_rate_fields(
+        profile.seed, plan.max_rate_per_s / profile.arrival.rate_per_s))
+
     def write_document(steps: list[Any], capacity_per_s: float | None, stopped_reason: str) -> dict[str, Any]:
         document = capacity_document(profile, steps, capacity_per_s, stopped_reason)
         document_path.write_text(json.dumps(document, indent=2) + "\n")
@@ -820,7 +826,7 @@ async def _capacity(profile: Any, targets: dict[str, str], out_dir: Path, plan: 
     try:
         if mesh is None:  # --target: wait until the targets are ready (harness/readiness.py)
             await wait_ready(targets, channels, connect_timeout_s, say)
-        seeder = Driver(at_rate(plan.start_per_s), channels, rng_seed=seed)
+        seeder = Driver(seed_profile, channels, rng_seed=seed)
         await _seed(seeder, profile)
         state = seeder.state
         # The seed data and everything before it live for the whole search: keep them out of the collector's scans.

@@ -35,7 +35,7 @@ from .slo import Slo, load_slos
 from casemesh.services.catalog import SERVICES
 
 from .workloads import get_workload
-from .workloads.base import Journey, Params, Workload
+from .workloads.base import Journey, Params, Workload, scale_rate_fields
 from .yaml_lines import Document, Problem, dotted, load_document, problems_from
 
 #: Where shipped profiles live; ``NAME.yaml`` is profile ``NAME``, ``*.slo.yaml`` are their SLO files.
@@ -567,7 +567,8 @@ def with_overrides(
     rate; a ``spike``'s baseline and spike rates; a ``diurnal`` cycle's mean
     and amplitude (its shape and period stay); a ``rate_curve``'s ``scale``;
     a ``trace``'s ``speed`` (its arrivals come ``rate_scale`` times as fast, so
-    its window is also that much shorter). Times (``duration_s`` of steps,
+    its window is also that much shorter); and the seed's rate-sized fields
+    (the seed model's ``RATE_FIELDS``: the ads budgets' page views a second). Times (``duration_s`` of steps,
     ``at_s``, ``period_s``) do not change. Invalid values raise
     ``ConfigError`` with ``file=None`` and the flag as field (``--duration``,
     ``--warmup``, ``--rate-scale``).
@@ -587,6 +588,7 @@ def with_overrides(
         for problem in arrival.problems()[:1]:
             raise ConfigError(f"arrival.{dotted(problem.loc)} scaled by {factor:g}: {problem.message}", field="--rate-scale")
         changes["arrival"] = arrival
+        changes["seed"] = scale_rate_fields(profile.seed, factor)  # data sized for the rate (Params.RATE_FIELDS)
         changes["rate_scales"] = None  # an explicit scale wins over the profile's ``rate_scale: auto``
     return replace(profile, **changes)
 

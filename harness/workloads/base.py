@@ -12,15 +12,29 @@ import random
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 
 class Params(BaseModel):
-    """Base of journey and seed parameter models: unknown keys are errors."""
+    """Base of journey and seed parameter models: unknown keys are errors.
+
+    A seed model lists in ``RATE_FIELDS`` the fields that size the seeded data for the arrival rate (the ads budgets'
+    page views a second): ``--rate-scale`` and ``rate_scale: auto`` scale them with the rate
+    (:func:`scale_rate_fields`), and ``casemesh capacity`` seeds them for its highest rate, so that data sized for one
+    rate never caps what another one measures.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    RATE_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+
+def scale_rate_fields(params: Params, factor: float) -> Params:
+    """``params`` with each of its ``RATE_FIELDS`` multiplied by ``factor`` (the same object when it has none)."""
+    if not params.RATE_FIELDS or factor == 1:
+        return params
+    return params.model_copy(update={name: getattr(params, name) * factor for name in params.RATE_FIELDS})
 
 
 class Caller(Protocol):

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from casemesh.harness import workloads as workloads_module
-from casemesh.harness.profile import PROFILES_DIR, ProfileDocument, load_profile
+from casemesh.harness.profile import PROFILES_DIR, ProfileDocument, load_profile, with_overrides
 from casemesh.harness.slo import load_slos
 from casemesh.harness.workloads.ads import MEASURES, WORKLOAD
 from casemesh.harness.workloads.ads.journeys import (
@@ -26,6 +26,7 @@ from casemesh.harness.workloads.ads.journeys import (
     PageViewParams,
 )
 from casemesh.harness.workloads.ads.seeding import SeedParams
+from casemesh.harness.workloads.base import scale_rate_fields
 from casemesh.services.catalog import SERVICES
 
 WORKLOAD_DIR = Path(__file__).resolve().parents[2] / "harness" / "workloads" / "ads"
@@ -170,3 +171,19 @@ def test_the_workload_imports_only_the_contracts():
         "casemesh.services", "casemesh.services.ads", "casemesh.services.ads.contract", "casemesh.services.payments",
         "casemesh.services.payments.contract", "casemesh.services.runtime", "casemesh.services.runtime.errors",
         "casemesh.services.runtime.identifiers"}, loaded
+
+
+def test_the_budgets_follow_the_rate_scale():
+    # Budgets sized for the profile's 40 page views a second would run out early at twice the rate (cheap no-fills
+    # passing for capacity) and never at a quarter: --rate-scale and rate_scale: auto size them for the rate run.
+    ads = load_profile("ads")
+    for scale in (0.25, 0.5, 2.0):
+        scaled = with_overrides(ads, rate_scale=scale)
+        assert scaled.seed.budget_page_views_per_s == pytest.approx(ads.seed.budget_page_views_per_s * scale)
+        assert scaled.seed.model_dump(exclude={"budget_page_views_per_s"}) == ads.seed.model_dump(
+            exclude={"budget_page_views_per_s"})
+    # casemesh capacity seeds for its highest rate: the profile's own, scaled (harness/cli.py).
+    assert scale_rate_fields(ads.seed, 10).budget_page_views_per_s == pytest.approx(400)
+    # A seed model without rate-sized fields is left as it is.
+    moderation = load_profile("moderation")
+    assert with_overrides(moderation, rate_scale=0.5).seed == moderation.seed

@@ -93,7 +93,11 @@ T = TypeVar("T")
 
 class SeedParams(Params):
     """Campaigns and users. The budgets are sized from ``budget_page_views_per_s`` and ``budget_day_length_s``, which a
-    profile sets to its own rate and ads-budget's ``day_length_s`` (the ``ads`` profile: 40 and 120)."""
+    profile sets to its own rate and ads-budget's ``day_length_s`` (the ``ads`` profile: 40 and 120).
+    ``budget_page_views_per_s`` follows the rate (``RATE_FIELDS``): ``--rate-scale 0.5`` halves it, and ``casemesh
+    capacity`` sizes the budgets for its highest rate, so that spent budgets (cheap no-fills) never pass for capacity."""
+
+    RATE_FIELDS = ("budget_page_views_per_s",)
 
     currency: str = Field(default="USD", description="every campaign's currency (ISO 4217)")
     campaigns: int = Field(default=200, ge=1, le=100_000, description="campaigns created before the run")
