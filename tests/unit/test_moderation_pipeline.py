@@ -49,6 +49,8 @@ from casemesh.services.runtime.errors import (
     Unavailable,
 )
 
+from tests.integration.waiting import eventually
+
 T0 = 1_800_000_000_000
 FIRST, APPEAL = m.REVIEW_KIND_FIRST, m.REVIEW_KIND_APPEAL
 APPROVE, REMOVE = m.VERDICT_APPROVE, m.VERDICT_REMOVE
@@ -135,14 +137,6 @@ async def reason_of(call, error=FailedPrecondition) -> str:
 
 def events(book: ItemBook, item_id: str) -> list[tuple[int, int]]:
     return [(entry.event, entry.state_after) for entry in book.audit_log(item_id)]
-
-
-async def eventually(check, timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not check():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.005)
 
 
 # -- rules -------------------------------------------------------------------------------------------------------------
@@ -523,10 +517,10 @@ async def test_classifier_failures_are_retried_and_the_item_never_dropped(tmp_pa
         await book.submit(item_id, "alice", item_id)
     assert pool.queued == 3 and book.pending == 3
     pool.start()
-    await eventually(lambda: book.pending == 0)
+    await eventually(lambda: book.pending == 0, "every pending item routed")
     assert metrics.CLASSIFY_FAILURES._value.get() == failures + 7 and len(classifier.calls) == 10
     assert [book.get(i).state for i in ("nice", "rude", "unsure")] == [APPROVED, REMOVED, IN_REVIEW]
-    await eventually(lambda: book.get("unsure").review_enqueued)  # sent to review by the worker at once
+    await eventually(lambda: book.get("unsure").review_enqueued, "the unsure item sent to review")  # sent to review by the worker at once
     assert review.tasks == {("unsure", FIRST): (0.5, "")} and book.unenqueued() == []
     await pool.stop()
     await outbox.close()
@@ -544,10 +538,10 @@ async def test_the_outbox_resends_until_the_review_service_accepts(tmp_path: Pat
     await book.appeal("r", "alice", "context")
     assert await outbox.send("u") is False and await outbox.send("r") is False
     resender = asyncio.create_task(outbox.run())
-    await eventually(lambda: review.enqueues >= 6)  # tried again and again while down
+    await eventually(lambda: review.enqueues >= 6, "Enqueue tried again while review is down")  # tried again and again while down
     assert sorted(book.unenqueued()) == ["r", "u"] and review.tasks == {}
     review.down = False
-    await eventually(lambda: not book.unenqueued())
+    await eventually(lambda: not book.unenqueued(), "every item accepted by review")
     assert review.tasks == {("u", FIRST): (0.5, ""), ("r", APPEAL): (0.99, "context")}
     assert book.get("u").review_enqueued and book.get("r").review_enqueued
     sent = review.enqueues
@@ -575,7 +569,8 @@ async def test_the_verdict_consumer_applies_and_acknowledges(tmp_path: Path):
     review.down = False
     running = asyncio.create_task(consumer.run())
     review.complete("b", FIRST, REMOVE, note="slur")
-    await eventually(lambda: book.get("b").state == REMOVED and review.acknowledged == 2 and not review.outbox)
+    await eventually(lambda: book.get("b").state == REMOVED and review.acknowledged == 2 and not review.outbox,
+                     "both verdicts applied and acknowledged")
     assert book.audit_log("b")[-1].note == "slur" and book.verdict_cursor == 2
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
