@@ -12,6 +12,7 @@ Usage::
 
     python benchmarks/bare_client.py --target 127.0.0.1:PORT --rate 2000 --duration 15
     python benchmarks/bare_client.py --target 127.0.0.1:PORT --rate 2000 --duration 15 --warmup 1   # the first second not recorded
+    python benchmarks/bare_client.py --target 127.0.0.1:PORT --rate 1000 --duration 8 --minimal-stack  # as the harness's channels
 
 Prints one JSON object on stdout: requests sent and completed, status counts,
 latency and send-lag percentiles (ms; ``completed``, latency and send lag
@@ -51,8 +52,9 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[min(int(len(sorted_values) * q / 100.0), len(sorted_values) - 1)]
 
 
-async def run(target: str, rate: float, duration_s: float, payload_bytes: int, timeout_s: float, warmup_s: float = 0.0) -> dict:
-    channel = grpc.aio.insecure_channel(target)
+async def run(target: str, rate: float, duration_s: float, payload_bytes: int, timeout_s: float, warmup_s: float = 0.0,
+              options: tuple[tuple[str, int], ...] = ()) -> dict:
+    channel = grpc.aio.insecure_channel(target, options=list(options))
     echo = pb_grpc.EchoServiceStub(channel).Echo
     request = pb.EchoRequest(payload=b"x" * payload_bytes)
     await echo(request, timeout=5.0)  # connect before the clock starts (the harness connects while seeding)
@@ -123,6 +125,8 @@ def main() -> int:
                         help="the first seconds of the load whose calls are sent but not recorded in latency and send lag [0]")
     parser.add_argument("--payload-bytes", type=int, default=100, help="request payload size (bytes)")
     parser.add_argument("--timeout-ms", type=float, default=1000.0, help="deadline of each call (ms)")
+    parser.add_argument("--minimal-stack", action="store_true",
+                        help="open the channel on gRPC's minimal stack (grpc.minimal_stack=1), as casemesh's load channels")
     opts = parser.parse_args()
     host = opts.target.rpartition(":")[0]
     if host not in ("127.0.0.1", "localhost"):
@@ -131,7 +135,8 @@ def main() -> int:
         parser.error("--rate must be in (0, 20000] and --duration in (0, 600]")
     if not 0 <= opts.warmup < opts.duration:
         parser.error("--warmup must be in [0, --duration)")
-    summary = uvloop.run(run(opts.target, opts.rate, opts.duration, opts.payload_bytes, opts.timeout_ms / 1000.0, opts.warmup))
+    summary = uvloop.run(run(opts.target, opts.rate, opts.duration, opts.payload_bytes, opts.timeout_ms / 1000.0, opts.warmup,
+                                  (("grpc.minimal_stack", 1),) if opts.minimal_stack else ()))
     print(json.dumps(summary), flush=True)
     return 0
 

@@ -302,10 +302,10 @@ class BareRun:
     server_cpu_s: float  # server CPU over the client's whole life (the server is idle otherwise)
 
 
-def bare_client(server: EchoServer, rate: float, duration_s: float, warmup_s: float = 0.0) -> BareRun:
-    """benchmarks/bare_client.py at ``rate``/s for ``duration_s`` seconds (the first ``warmup_s`` of them not recorded)."""
+def bare_client(server: EchoServer, rate: float, duration_s: float, warmup_s: float = 0.0, extra: tuple[str, ...] = ()) -> BareRun:
+    """benchmarks/bare_client.py at ``rate``/s for ``duration_s`` seconds (the first ``warmup_s`` of them not recorded); ``extra``: more options."""
     command = [PYTHON, str(BENCH / "bare_client.py"), "--target", server.address,
-               "--rate", f"{rate:g}", "--duration", f"{duration_s:g}", "--warmup", f"{warmup_s:g}"]
+               "--rate", f"{rate:g}", "--duration", f"{duration_s:g}", "--warmup", f"{warmup_s:g}", *extra]
     server_start = server.cpu_s()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=ROOT)
     watchdog = Watchdog(proc, duration_s + 60)

@@ -83,6 +83,20 @@ class HarnessRetry(_Strict):
                 f"backoff {self.initial_backoff_ms:g}-{self.max_backoff_ms:g} ms, {budget}")
 
 
+#: gRPC core's minimal channel stack: the filters a call cannot do without (HTTP/2 framing, compression, deadlines),
+#: none of the optional ones (service config, message size limits, idleness, census and load reporting). It costs
+#: less CPU per call (about 4 % of a zero-work Echo at 1,000/s: benchmarks/channel_stack.py, docs/benchmarks.md
+#: "Harness overhead against k6"), but gRPC then applies no service config, so a channel that retries
+#: (:class:`HarnessRetry`) keeps the full one (tests/integration/test_harness_channels.py).
+MINIMAL_STACK = ("grpc.minimal_stack", 1)
+
+
 def harness_channel_options(retry: HarnessRetry | None) -> list[tuple[str, Any]]:
-    """The options of the harness's channels to the mesh: ``retry``'s, or none (gRPC's defaults: no retries configured)."""
-    return retry.channel_options() if retry is not None else []
+    """The options of the harness's channels to the mesh: ``retry``'s on gRPC's full stack, else its minimal stack.
+
+    Without a retry policy the channel is gRPC's minimal stack
+    (:data:`MINIMAL_STACK`): deadlines and compressed responses still work,
+    no receive-size limit applies. With one, the service config that
+    carries the retry policy needs the full stack.
+    """
+    return retry.channel_options() if retry is not None else [MINIMAL_STACK]

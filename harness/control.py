@@ -33,6 +33,7 @@ from typing import Any
 import grpc
 
 from .calibration.echo_server import start_in_process
+from .call_policy import harness_channel_options
 from .driver import Driver
 from .result import latency_summary
 from .stats import OK, RunStats, series_percentiles
@@ -95,7 +96,7 @@ class ControlStream:
     async def start(self) -> None:
         """Start the in-process echo server and connect to it (raises ``OSError`` when no loopback port can be bound)."""
         self._server, port = await start_in_process(0)
-        self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=harness_channel_options(None))  # as the load's
         await self._channel.channel_ready()
         self._driver = Driver(self.profile, {"echo": self._channel})
 

@@ -38,6 +38,7 @@ import grpc
 
 from casemesh.services.runtime.parent_watch import parent_environment
 
+from ..call_policy import harness_channel_options
 from ..errors import HarnessError
 from ..result import latency_summary
 from ..stats import new_histogram
@@ -122,7 +123,7 @@ async def calibrate(say: Callable[[str], Any] = print, *, rates: tuple[float, ..
                 return True
         return False
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        async with grpc.aio.insecure_channel(address, options=harness_channel_options(None)) as channel:  # as the load's
             await asyncio.wait_for(channel.channel_ready(), 10)
             passed: float | None = None
             failed: float | None = None
