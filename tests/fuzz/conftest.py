@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import grpc
@@ -112,6 +112,18 @@ class FuzzMesh:
             return stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
         except grpc.RpcError:
             return None
+
+    def health_of_all(self, names: Iterable[str]) -> dict[str, int | None]:
+        """Each of services ``names``' whole-server health status (``None``: no answer), asked all at once."""
+        futures = {name: health_pb2_grpc.HealthStub(self.channel(name)).Check.future(health_pb2.HealthCheckRequest(), timeout=5)
+                   for name in dict.fromkeys(names)}
+        statuses: dict[str, int | None] = {}
+        for name, future in futures.items():
+            try:
+                statuses[name] = future.result().status
+            except grpc.RpcError:
+                statuses[name] = None
+        return statuses
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -66,6 +66,7 @@ NOT_FUZZED = {
 }
 
 RPCS = served_rpcs()
+TOPOLOGY_NAMES = sorted({r.topology_name for r in RPCS})
 ECHOES = Echoes()
 STRATEGIES = MessageStrategies(max_depth=3, echoes=ECHOES)
 COMMON = dict(deadline=None, database=None, derandomize=True, print_blob=False,
@@ -124,8 +125,9 @@ def fuzz(mesh: FuzzMesh, rpc: Rpc, examples: int, derandomize: bool = True) -> N
     finally:
         tally.seconds += time.monotonic() - started
     assert mesh.alive(), f"the server died fuzzing {rpc.path}:\n{mesh.log_tail()}"
-    for name in (rpc.topology_name, *{r.topology_name for r in RPCS}):
-        assert mesh.health(name) == health_pb2.HealthCheckResponse.SERVING, f"{name} not SERVING after fuzzing {rpc.path}"
+    statuses = mesh.health_of_all([rpc.topology_name, *TOPOLOGY_NAMES])
+    not_serving = sorted(name for name, status in statuses.items() if status != health_pb2.HealthCheckResponse.SERVING)
+    assert not not_serving, f"{', '.join(not_serving)} not SERVING after fuzzing {rpc.path}"
     assert mesh.health(rpc.topology_name, rpc.service) == health_pb2.HealthCheckResponse.SERVING
 
 
