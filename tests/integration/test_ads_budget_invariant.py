@@ -55,6 +55,7 @@ async def _retried(call, request, rng: random.Random, retried: Counter[grpc.Stat
     raise AssertionError(f"no final answer for {request}")
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 @pytest.mark.parametrize("pacing", [False, True])
 async def test_no_campaign_overspends_across_a_budget_kill(tmp_path, pacing):
     settings = {BUDGET: {"sync_interval_ms": 50, "pacing": pacing, "pacing_slack": 0.3}}

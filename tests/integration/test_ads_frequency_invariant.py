@@ -26,6 +26,7 @@ import sqlite3
 from collections import defaultdict
 
 import grpc
+import pytest
 
 from casemesh.ads.v1 import ads_pb2, campaigns_pb2, campaigns_pb2_grpc, server_pb2, server_pb2_grpc
 from casemesh.common.v1 import money_pb2
@@ -76,6 +77,7 @@ def _check_window(times: list[int], most: int, window_s: int) -> bool:
     return all(times[i + most] - times[i] >= window_s * 1000 for i in range(len(times) - most))
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 async def test_no_user_sees_a_campaign_beyond_its_cap_across_a_frequency_kill(tmp_path):
     served: dict[str, server_pb2.DecideResponse] = {}
     answered: list[int] = []

@@ -64,6 +64,7 @@ async def _statement(ledger: ledger_pb2_grpc.LedgerServiceStub, account_id: str)
         token = page.next_page_token
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 @pytest.mark.asyncio
 async def test_the_ledger_balances_across_ledger_and_transfer_service_kills(tmp_path):
     async with Mesh(SERVICES, tmp_path, restart=None, settings=SETTINGS) as mesh:

@@ -23,6 +23,7 @@ import random
 import signal
 
 import grpc
+import pytest
 
 from casemesh.chat.v1 import messages_pb2, messages_pb2_grpc
 from casemesh.harness.mesh import Mesh
@@ -109,6 +110,7 @@ class User:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 async def test_sigkill_of_a_connection_server_mid_traffic_loses_reorders_and_duplicates_nothing(tmp_path):
     rng = random.Random(5)
     names = [f"kill-{i:02d}" for i in range(12)]

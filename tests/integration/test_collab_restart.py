@@ -25,6 +25,7 @@ import signal
 import urllib.request
 
 import grpc
+import pytest
 
 from casemesh.harness.mesh import Mesh
 
@@ -51,6 +52,7 @@ def sessions_ended(mesh: Mesh, server: str, reason: str, code: str) -> float:
     return total
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 async def test_sigkill_of_collab_documents_mid_edit_loses_no_acknowledged_update_and_replicas_converge(tmp_path):
     async with Mesh(SERVICES, tmp_path, restart=None) as mesh:
         channels = {name: grpc.aio.insecure_channel(mesh.topology.endpoint(name).address, options=FAST_RECONNECT)

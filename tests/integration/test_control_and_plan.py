@@ -76,6 +76,7 @@ def run(profile: Path, target: str, out: Path, *extra: str) -> tuple[subprocess.
     return done, result
 
 
+@pytest.mark.slow  # a whole run or a real Prometheus: run by .ci/run's slow step, not by default (make test)
 def test_a_run_records_its_machine_floor_and_plans_its_rate(tmp_path, echo_server, cache):
     # 0.05 ms: no call over loopback is that fast, and the machine's own floor is far above a third of it.
     done, result = run(echo_profile(tmp_path, within_ms=0.05), echo_server, tmp_path / "out")
@@ -100,6 +101,7 @@ def test_a_run_records_its_machine_floor_and_plans_its_rate(tmp_path, echo_serve
     assert "INCONCLUSIVE" in done.stdout and "machine floor (control stream" in done.stdout and "rate chosen:" in done.stdout
 
 
+@pytest.mark.slow  # a whole run or a real Prometheus: run by .ci/run's slow step, not by default (make test)
 def test_strict_counts_an_inconclusive_slo_as_failed_and_no_control_judges_plainly(tmp_path, echo_server, cache):
     done, result = run(echo_profile(tmp_path, within_ms=0.05, auto=False), echo_server, tmp_path / "strict", "--strict")
     assert verdict_exit(done, result) == 1, done.stdout + done.stderr

@@ -32,6 +32,7 @@ FAST_RECONNECT = (("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconne
 RUNNING, DONE = crawler_pb2.CRAWL_STATE_RUNNING, crawler_pb2.CRAWL_STATE_DONE
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 @pytest.mark.asyncio
 async def test_no_robots_politeness_or_repeat_violation_across_concurrent_crawls_and_a_crawler_kill(tmp_path):
     async with Mesh(SERVICES, tmp_path, restart=None, settings=SETTINGS) as mesh:

@@ -83,6 +83,7 @@ async def _retried(call, request, rng: random.Random):
     raise AssertionError(f"no final answer for {request}")
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 @pytest.mark.asyncio
 async def test_a_flash_sale_never_oversells_across_orders_and_inventory_kills(tmp_path):
     async with Mesh(SERVICES, tmp_path, restart=None, settings=SETTINGS) as mesh:

@@ -64,6 +64,7 @@ def _reason(error: grpc.aio.AioRpcError) -> str:
     return contract.failed_precondition_reason(error.details() or "")
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 @pytest.mark.asyncio
 async def test_a_flash_sale_never_oversells_nor_loses_a_commit_across_inventory_kills(tmp_path):
     async with Mesh([NAME], tmp_path, restart=None, settings=SETTINGS) as mesh:

@@ -97,6 +97,7 @@ async def _place_with_retry(channel: grpc.aio.Channel, n: int) -> food_pb2.Order
     return None
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 @pytest.mark.asyncio
 async def test_sigkill_of_dispatch_then_orders_dispatches_no_order_twice_and_loses_none(tmp_path):
     async with Mesh(SERVICES, tmp_path, restart=None, settings=SETTINGS) as mesh:

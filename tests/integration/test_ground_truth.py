@@ -156,6 +156,7 @@ def test_theory_of_the_stall_pattern():
     assert theory_quantile(MIXTURE_DECK_MS, STALL_MS, STALL_EVERY_S, 99) == pytest.approx(324, abs=0.5)
 
 
+@pytest.mark.slow  # a whole run or a real Prometheus: run by .ci/run's slow step, not by default (make test)
 def test_reported_percentiles_are_the_delay_mixture_plus_at_most_the_floor(server, floor_ms, tmp_path):
     server.configure(MIXTURE_DECK_MS, seed=9)
     echo = constant_run(server, tmp_path)
@@ -171,6 +172,7 @@ def test_reported_percentiles_are_the_delay_mixture_plus_at_most_the_floor(serve
     assert echo["max_ms"] >= 200.0
 
 
+@pytest.mark.slow  # a whole run or a real Prometheus: run by .ci/run's slow step, not by default (make test)
 def test_p99_under_a_stall_pattern_counts_every_wait_in_full(server, floor_ms, tmp_path):
     server.configure(MIXTURE_DECK_MS, seed=11, stall_ms=STALL_MS, stall_every_s=STALL_EVERY_S)
     echo = constant_run(server, tmp_path)
@@ -212,6 +214,7 @@ def trace_offsets(per_second: list[int], seed: int = 5) -> list[float]:
     return sorted(offsets)
 
 
+@pytest.mark.slow  # a whole run or a real Prometheus: run by .ci/run's slow step, not by default (make test)
 def test_trace_arrivals_reach_the_server_per_second_as_in_the_trace(server, tmp_path):
     per_second = [40, 120, 15, 180, 70, 5, 150, 90]  # arrivals in each second of the run (<= 200/s)
     speed = 2.0  # the trace's timestamps are twice as far apart as the run's: exercises the speed factor

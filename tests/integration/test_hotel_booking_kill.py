@@ -71,6 +71,7 @@ async def _retried(call, request, rng: random.Random):
     raise AssertionError(f"no final answer for {request}")
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 @pytest.mark.asyncio
 @pytest.mark.parametrize("lock_mode", ["pessimistic", "optimistic"])
 async def test_no_double_booking_and_every_booking_accounted_for_across_kills(tmp_path, lock_mode):

@@ -56,6 +56,7 @@ async def _retried(call, request, rng: random.Random, retried: Counter[grpc.Stat
     raise AssertionError(f"no final answer for {request}")
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 @pytest.mark.parametrize("mode", ["pessimistic", "optimistic"])
 async def test_no_room_night_is_oversold_or_lost_across_an_inventory_kill(tmp_path, mode):
     async with Mesh([NAME], tmp_path, restart=None, settings={NAME: {"lock_mode": mode}}) as mesh:

@@ -20,6 +20,7 @@ import asyncio
 import signal
 
 import grpc
+import pytest
 
 from casemesh.harness.mesh import Mesh
 from casemesh.live.v1 import live_pb2
@@ -33,6 +34,7 @@ FAST_RECONNECT = (("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconne
 SERVICES = LIVE + ["chat-messages", "chat-router"]
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 async def test_sigkill_of_ingest_then_edge_leaves_no_gap_in_any_viewer(tmp_path):
     async with Mesh(SERVICES, tmp_path, restart=None) as mesh:
         channels = {name: grpc.aio.insecure_channel(mesh.topology.endpoint(name).address, options=FAST_RECONNECT)

@@ -29,6 +29,7 @@ import sqlite3
 from collections import Counter
 
 import grpc
+import pytest
 
 from casemesh.harness.mesh import Mesh
 from casemesh.moderation.v1 import moderation_pb2 as m
@@ -98,6 +99,7 @@ def _check_log(item: m.Item, entries, submitted: tuple[str, str]) -> str | None:
     return None
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 async def test_no_acknowledged_item_is_lost_across_pipeline_and_review_kills(tmp_path):
     texts = [item.text for item in corpus.split("held_out", ITEMS)]
     async with Mesh([CLASSIFIER, REVIEW, PIPELINE], tmp_path, restart=None, settings=SETTINGS) as mesh:

@@ -61,6 +61,7 @@ async def _authorize(stub: gateway_pb2_grpc.PaymentGatewayServiceStub, request: 
     raise AssertionError(f"no final answer for {request.idempotency_key}")
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 @pytest.mark.asyncio
 async def test_retried_payments_are_charged_once_across_gateway_and_acquirer_kills(tmp_path):
     async with Mesh(SERVICES, tmp_path, restart=None, settings=SETTINGS) as mesh:

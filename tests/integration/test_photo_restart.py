@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 import grpc
+import pytest
 
 from casemesh.harness.mesh import Mesh
 from casemesh.photo.v1 import photo_pb2
@@ -109,6 +110,7 @@ async def wait_for(condition, uploads: asyncio.Future, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 async def test_sigkill_of_photo_media_and_of_the_resizer_loses_no_acknowledged_photo(tmp_path):
     rng = random.Random(5)
     async with Mesh(SERVICES, tmp_path, settings=SETTINGS) as mesh:

@@ -85,6 +85,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         log.close()
 
 
+@pytest.mark.slow  # a whole run or a real Prometheus: run by .ci/run's slow step, not by default (make test)
 @needs_prometheus
 def test_result_has_client_and_server_side_values_of_each_slo(run: dict[str, Any]):
     result, out = run["result"], run["out"]
@@ -117,6 +118,7 @@ def test_result_has_client_and_server_side_values_of_each_slo(run: dict[str, Any
             assert "↳" in line
 
 
+@pytest.mark.slow  # a whole run or a real Prometheus: run by .ci/run's slow step, not by default (make test)
 @needs_prometheus
 def test_every_promql_query_of_the_profiles_slo_files_returns_data(run: dict[str, Any]):
     api, window = run["api"], run["result"]["prometheus"]["window"]
@@ -127,6 +129,7 @@ def test_every_promql_query_of_the_profiles_slo_files_returns_data(run: dict[str
         assert value is not None and value > 0, f"{name}: {query} returned {value}"
 
 
+@pytest.mark.slow  # a whole run or a real Prometheus: run by .ci/run's slow step, not by default (make test)
 @needs_prometheus
 def test_the_harness_families_were_scraped_and_match_the_result(run: dict[str, Any]):
     api, result = run["api"], run["result"]
@@ -198,6 +201,7 @@ spec:
 """
 
 
+@pytest.mark.slow  # a whole run or a real Prometheus: run by .ci/run's slow step, not by default (make test)
 @needs_prometheus
 def test_a_query_prometheus_cannot_parse_stops_the_run_before_any_load(tmp_path: Path):
     from .profiles import write_profile

@@ -127,6 +127,7 @@ FAST_RECONNECT = (("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconne
                   ("grpc.max_reconnect_backoff_ms", 1000))
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 @pytest.mark.asyncio
 async def test_sigkill_of_the_geofence_service_then_the_tracker_loses_and_repeats_no_event(tmp_path):
     async with Mesh(SERVICES, tmp_path, restart=None) as mesh:

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 import grpc
+import pytest
 
 from casemesh.harness.mesh import Mesh
 
@@ -93,6 +94,7 @@ class Load:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 async def test_sigkill_of_reco_candidates_and_of_reco_ranker_under_load(tmp_path):
     rng = random.Random(8)
     dataset = make_dataset()

@@ -22,6 +22,7 @@ import asyncio
 import signal
 
 import grpc
+import pytest
 
 from casemesh.harness.mesh import Mesh
 from casemesh.rides.v1 import rides_pb2, trips_pb2, trips_pb2_grpc
@@ -60,6 +61,7 @@ async def _request_with_retry(channels: _Channels, rider: str, n: int) -> rides_
     return None
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 async def test_sigkill_of_dispatch_then_trips_keeps_single_assignment_and_every_ride(tmp_path):
     async with Mesh(SERVICES, tmp_path, restart=None, settings=SETTINGS) as mesh:
         channels = _Channels(mesh)

@@ -93,6 +93,7 @@ async def _shard_pages(shards: shard_pb2_grpc.IndexShardServiceStub) -> tuple[in
     return sum(s.doc_count for s in info.shards), any(s.rebuilding for s in info.shards)
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 async def test_no_acknowledged_page_is_lost_and_rebuilt_shards_answer_the_same(tmp_path):
     settings = {INDEXER: {"pagerank_interval_s": 0.5}, SHARDS: {"shards": 4},
                 QUERY: {"shard_deadline_ms": 5_000}}

@@ -9,6 +9,7 @@ import signal
 import time
 
 import grpc
+import pytest
 
 from casemesh.harness.mesh import Mesh
 
@@ -25,6 +26,7 @@ async def wait_restarted(mesh: Mesh, name: str, old_pid: int) -> None:
         await asyncio.sleep(0.2)
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 async def test_sigkill_of_the_timeline_and_the_tweet_store_loses_nothing(tmp_path):
     rng = random.Random(11)
     ids = users(24)

@@ -58,6 +58,7 @@ async def _books(engine: engine_pb2_grpc.MatchingEngineServiceStub, symbols: lis
     return books
 
 
+@pytest.mark.slow  # a process-kill suite: run by .ci/run's crash-safety step, not by default (make test)
 @pytest.mark.asyncio
 async def test_the_rebuilt_book_equals_the_live_one_across_engine_kills(tmp_path):
     async with Mesh(SERVICES, tmp_path, restart=None) as mesh:
